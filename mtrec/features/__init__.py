@@ -1,0 +1,19 @@
+"""Feature specifications, preprocessing state and the embedding layer."""
+
+from mtrec.features.categorical import CategoricalFeature
+from mtrec.features.dense import DenseFeature
+from mtrec.features.embedding import FeatureEmbedding
+from mtrec.features.feature_set import FeatureSet
+from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.features.preprocessing import PreprocessingState
+from mtrec.features.preprocessing import fit_preprocessing
+
+__all__ = [
+    "CategoricalFeature",
+    "DenseFeature",
+    "FeatureEmbedding",
+    "FeatureSet",
+    "MultiValuedFeature",
+    "PreprocessingState",
+    "fit_preprocessing",
+]

@@ -1,0 +1,201 @@
+"""Fitting vocabularies and dense statistics on the train split."""
+
+import collections
+import dataclasses
+import json
+import logging
+import os
+import pathlib
+import re
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from mtrec.features.dense import DenseFeature
+from mtrec.features.feature_set import FeatureSet
+from mtrec.features.multi_valued import MultiValuedFeature
+
+logger = logging.getLogger(__name__)
+
+#: Values kept for quantile bucket boundaries (a uniform sample of the split).
+QUANTILE_SAMPLE_SIZE = 200_000
+_RESERVED_TOKENS = {"string": "[UNK]", "int64": -1}
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """``sign(x) * log(1 + |x|)``, the dense-feature log transform."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+@dataclasses.dataclass
+class PreprocessingState:
+    """What preprocessing learns from the train split.
+
+    Attributes:
+      vocabularies: table name -> tokens, most frequent first (only tables that
+        use a vocabulary).
+      dense: feature name -> ``{"mean", "std", "boundaries"}`` on the
+        transformed scale.
+    """
+
+    vocabularies: dict[str, list] = dataclasses.field(default_factory=dict)
+    dense: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    def save(self, directory: str | os.PathLike) -> dict[str, str]:
+        """Writes ``vocab/<table>.txt`` and ``dense_stats.json``.
+
+        Returns:
+          Table name -> absolute path of its vocabulary file.
+        """
+        directory = pathlib.Path(directory)
+        (directory / "vocab").mkdir(parents=True, exist_ok=True)
+        files = {}
+        for table, tokens in self.vocabularies.items():
+            path = (directory / "vocab" / f"{_safe_filename(table)}.txt").resolve()
+            path.write_text("".join(f"{t}\n" for t in tokens), encoding="utf-8")
+            files[table] = str(path)
+        with open(directory / "dense_stats.json", "w") as f:
+            json.dump(self.dense, f, indent=2, sort_keys=True)
+        with open(directory / "vocab" / "index.json", "w") as f:
+            json.dump({t: pathlib.Path(p).name for t, p in files.items()}, f, indent=2)
+        return files
+
+    @classmethod
+    def load(cls, directory: str | os.PathLike, feature_set: FeatureSet) -> "PreprocessingState":
+        directory = pathlib.Path(directory)
+        with open(directory / "vocab" / "index.json") as f:
+            index = json.load(f)
+        vocabularies = {}
+        for table, filename in index.items():
+            dtype = feature_set.tables[table][0].dtype
+            lines = (directory / "vocab" / filename).read_text(encoding="utf-8").splitlines()
+            vocabularies[table] = [int(t) for t in lines] if dtype == "int64" else lines
+        with open(directory / "dense_stats.json") as f:
+            dense = json.load(f)
+        return cls(vocabularies=vocabularies, dense=dense)
+
+
+def _safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+
+
+def _tokens(values: np.ndarray, spec) -> pd.Series:
+    series = pd.Series(values, dtype=object)
+    if isinstance(spec, MultiValuedFeature):
+        series = series.astype(str).str.split(spec.separator, regex=False)
+        if spec.max_length is not None:
+            series = series.str[: spec.max_length]
+        series = series.explode().str.strip()
+        series = series[series.notna() & (series != "")]
+        if spec.dtype == "int64":
+            series = pd.to_numeric(series, errors="raise").astype("int64")
+    elif spec.dtype == "string":
+        series = series[series != ""]
+    return series
+
+
+def fit_preprocessing(
+    feature_set: FeatureSet, chunks: Iterable[dict[str, np.ndarray]], seed: int
+) -> PreprocessingState:
+    """One streaming pass over the train split: vocabularies and dense statistics.
+
+    Vocabularies are fitted for every table without a given vocabulary
+    (``min_count`` and ``max_vocabulary_size`` applied, most frequent first,
+    ties by token); given vocabularies (inline or file) are read as they are.
+    Dense features get the mean and standard deviation of the transformed value
+    and, with ``num_buckets``, quantile boundaries from a uniform sample.
+
+    Args:
+      feature_set: the features.
+      chunks: column dicts as yielded by ``mtrec.data.reader.iter_chunks``.
+      seed: seed of the quantile sample.
+
+    Returns:
+      The fitted ``PreprocessingState``.
+    """
+    rng = np.random.default_rng(seed)
+    to_fit = {
+        table: members
+        for table, members in feature_set.tables.items()
+        if members[0].uses_vocabulary
+        and members[0].vocabulary is None
+        and members[0].vocabulary_file is None
+    }
+    counts: dict[str, collections.Counter] = {t: collections.Counter() for t in to_fit}
+    moments = {s.name: np.zeros(3) for s in feature_set.dense}
+    samples = {
+        s.name: (np.empty(0), np.empty(0)) for s in feature_set.dense if s.num_buckets
+    }
+    rows = 0
+    for chunk in chunks:
+        rows += len(next(iter(chunk.values()))) if chunk else 0
+        for table, members in to_fit.items():
+            for spec in members:
+                counts[table].update(_tokens(chunk[spec.name], spec).value_counts().to_dict())
+        for spec in feature_set.dense:
+            x = np.asarray(chunk[spec.name], dtype=np.float64)
+            if spec.log1p:
+                x = signed_log1p(x)
+            moments[spec.name] += (x.size, x.sum(), np.square(x).sum())
+            if spec.name in samples:
+                values, keys = samples[spec.name]
+                values = np.concatenate([values, x])
+                keys = np.concatenate([keys, rng.random(x.size)])
+                if values.size > QUANTILE_SAMPLE_SIZE:
+                    keep = np.argpartition(keys, QUANTILE_SAMPLE_SIZE)[:QUANTILE_SAMPLE_SIZE]
+                    values, keys = values[keep], keys[keep]
+                samples[spec.name] = (values, keys)
+    if rows == 0:
+        raise ValueError("Cannot fit preprocessing: the train split has no rows.")
+
+    state = PreprocessingState()
+    for table, members in feature_set.tables.items():
+        spec = members[0]
+        if not spec.uses_vocabulary:
+            continue
+        if spec.vocabulary is not None:
+            tokens = list(spec.vocabulary)
+        elif spec.vocabulary_file is not None:
+            lines = pathlib.Path(spec.vocabulary_file).read_text(encoding="utf-8").splitlines()
+            tokens = [int(t) for t in lines] if spec.dtype == "int64" else lines
+        else:
+            reserved = _RESERVED_TOKENS[spec.dtype]
+            ranked = sorted(
+                ((tok, n) for tok, n in counts[table].items() if n >= spec.min_count),
+                key=lambda item: (-item[1], str(item[0])),
+            )
+            tokens = [tok for tok, _ in ranked if tok != reserved]
+            if spec.max_vocabulary_size is not None:
+                tokens = tokens[: spec.max_vocabulary_size]
+            logger.info(
+                "vocabulary %r: %d of %d distinct tokens kept (min_count=%d)",
+                table, len(tokens), len(counts[table]), spec.min_count,
+            )
+        if spec.dtype == "string":
+            bad = [t for t in tokens if "\n" in t or "\r" in t]
+            if bad:
+                raise ValueError(f"table {table!r}: tokens may not contain newlines: {bad[:3]}")
+        if not tokens:
+            raise ValueError(
+                f"table {table!r}: the fitted vocabulary is empty (min_count="
+                f"{spec.min_count}); lower min_count or use hash_bins."
+            )
+        state.vocabularies[table] = tokens
+
+    for spec in feature_set.dense:
+        n, total, total_sq = moments[spec.name]
+        mean = total / n
+        std = float(np.sqrt(max(total_sq / n - mean * mean, 0.0)))
+        if std < 1e-12:
+            logger.warning("dense feature %r is constant on the train split", spec.name)
+            std = 1.0
+        stats: dict = {"mean": float(mean), "std": std, "boundaries": None}
+        if spec.boundaries is not None:
+            stats["boundaries"] = list(spec.boundaries)
+        elif spec.num_buckets:
+            values = samples[spec.name][0]
+            qs = np.linspace(0.0, 1.0, spec.num_buckets + 1)[1:-1]
+            stats["boundaries"] = sorted({float(b) for b in np.quantile(values, qs)})
+        state.dense[spec.name] = stats
+    return state

@@ -1,0 +1,125 @@
+"""A stack of dense layers: the building block of experts, bottoms and towers."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+
+@tf.keras.utils.register_keras_serializable(package="mtrec")
+class MLP(tf.keras.layers.Layer):
+    """Multi-layer perceptron.
+
+    ``h_0 = x``, ``h_l = dropout(act(W_l h_{l-1} + b_l))`` for ``l = 1..L``.
+
+    Args:
+      units: hidden sizes, one per dense layer, e.g. ``[256, 128]``. An empty
+        list makes the layer the identity.
+      activation: activation of every layer. Default ``"relu"``.
+      dropout: dropout rate after each layer, in ``[0, 1)``. Default ``0.0``.
+      use_bias: whether the dense layers add a bias. Default ``True``.
+      kernel_initializer: initialiser of the kernels. Default ``"glorot_uniform"``.
+      l2: L2 penalty on the kernels. Default ``0.0``.
+      batch_norm: apply batch normalisation before the activation. Default
+        ``False``.
+
+    Call arguments:
+      inputs: float tensor of shape ``(batch, input_dim)``.
+      training: whether dropout and batch norm run in training mode.
+
+    Returns:
+      Float tensor of shape ``(batch, units[-1])`` (``input_dim`` if ``units``
+      is empty).
+
+    Example:
+
+    >>> mlp = MLP(units=[8, 4])
+    >>> mlp(tf.ones((2, 3))).shape
+    TensorShape([2, 4])
+    """
+
+    def __init__(
+        self,
+        units: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        kernel_initializer: str | dict = "glorot_uniform",
+        l2: float = 0.0,
+        batch_norm: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        units = [int(u) for u in units]
+        if any(u < 1 for u in units):
+            raise ValueError(f"`units` must all be >= 1. Received: `units={units}`")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1). Received: `dropout={dropout}`")
+        if l2 < 0.0:
+            raise ValueError(f"`l2` must be >= 0. Received: `l2={l2}`")
+        self.units = units
+        self.activation = tf.keras.activations.get(activation)
+        self.dropout = float(dropout)
+        self.use_bias = use_bias
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.l2 = float(l2)
+        self.batch_norm = batch_norm
+        regularizer = tf.keras.regularizers.L2(self.l2) if self.l2 > 0 else None
+        self._dense = [
+            tf.keras.layers.Dense(
+                u,
+                use_bias=use_bias,
+                # Each dense layer gets its own initialiser instance so that two
+                # MLPs (e.g. two experts) never start from identical weights.
+                kernel_initializer=self.kernel_initializer.__class__.from_config(
+                    self.kernel_initializer.get_config()
+                ),
+                kernel_regularizer=regularizer,
+                name=f"dense_{i}",
+            )
+            for i, u in enumerate(units)
+        ]
+        self._norms = (
+            [tf.keras.layers.BatchNormalization(name=f"batch_norm_{i}") for i in range(len(units))]
+            if batch_norm
+            else []
+        )
+        self._dropout = tf.keras.layers.Dropout(self.dropout) if self.dropout > 0 else None
+
+    def build(self, input_shape):
+        shape = tf.TensorShape(input_shape)
+        for i, dense in enumerate(self._dense):
+            dense.build(shape)
+            shape = dense.compute_output_shape(shape)
+            if self._norms:
+                self._norms[i].build(shape)
+        super().build(input_shape)
+
+    def call(self, inputs, training=None):
+        x = inputs
+        for i, dense in enumerate(self._dense):
+            x = dense(x)
+            if self._norms:
+                x = self._norms[i](x, training=training)
+            x = self.activation(x)
+            if self._dropout is not None:
+                x = self._dropout(x, training=training)
+        return x
+
+    def compute_output_shape(self, input_shape):
+        shape = tf.TensorShape(input_shape)
+        return shape[:-1].concatenate([self.units[-1] if self.units else shape[-1]])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "activation": tf.keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+                "l2": self.l2,
+                "batch_norm": self.batch_norm,
+            }
+        )
+        return config

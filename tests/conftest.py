@@ -1,0 +1,23 @@
+"""Shared fixtures. Importing mtrec first routes tf.keras to Keras 2."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import mtrec  # noqa: E402,F401  (the Keras switch, before TensorFlow)
+import pytest  # noqa: E402
+
+#: The real public data beside the checkout (../shared/data), absent on some machines.
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> pathlib.Path:
+    """The shared data folder; combine with ``@requires_shared_data``."""
+    return SHARED_DATA
+
+#: Mark for tests that read ../shared/data.
+requires_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"real sample data not found at {SHARED_DATA}"
+)
