@@ -16,17 +16,25 @@ logger = logging.getLogger(__name__)
 def next_version(export_base: str | os.PathLike) -> int:
     """One more than the largest integer version folder under the base (1 if none)."""
     base = pathlib.Path(export_base)
-    versions = [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()] if base.is_dir() else []
+    versions = (
+        [int(p.name) for p in base.iterdir() if p.is_dir() and p.name.isdigit()]
+        if base.is_dir()
+        else []
+    )
     return max(versions, default=0) + 1
 
 
-def serving_function(model: tf.keras.Model, feature_set: FeatureSet) -> tf.types.experimental.GenericFunction:
+def serving_function(
+    model: tf.keras.Model, feature_set: FeatureSet
+) -> tf.types.experimental.GenericFunction:
     """``serving_default``: raw features by name -> ``{output: (batch,)}`` probabilities."""
 
     @tf.function(input_signature=[feature_set.input_signature()])
     def serve(features):
         outputs = model(features, training=False)
-        return {name: tf.reshape(value, [-1], name=name) for name, value in outputs.items()}
+        return {
+            name: tf.reshape(value, [-1], name=name) for name, value in outputs.items()
+        }
 
     return serve
 

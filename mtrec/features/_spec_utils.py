@@ -15,7 +15,9 @@ def check_positive(spec, attr: str, minimum: int = 1) -> None:
 
 def check_name(spec) -> None:
     if not isinstance(spec.name, str) or not spec.name:
-        raise ValueError(f"`name` must be a non-empty string. Received: `name={spec.name!r}`")
+        raise ValueError(
+            f"`name` must be a non-empty string. Received: `name={spec.name!r}`"
+        )
 
 
 def spec_to_dict(spec) -> dict:

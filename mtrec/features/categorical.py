@@ -73,7 +73,9 @@ class CategoricalFeature:
         if self.vocabulary is not None:
             object.__setattr__(self, "vocabulary", tuple(self.vocabulary))
             if not self.vocabulary:
-                raise ValueError(f"Feature {self.name!r}: `vocabulary` must not be empty.")
+                raise ValueError(
+                    f"Feature {self.name!r}: `vocabulary` must not be empty."
+                )
 
     @property
     def table_name(self) -> str:

@@ -61,10 +61,14 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self.vocabularies = dict(vocabularies or {})
         self.dense_stats = {k: dict(v) for k, v in (dense_stats or {}).items()}
         if embeddings_l2 < 0:
-            raise ValueError(f"`embeddings_l2` must be >= 0. Received: `embeddings_l2={embeddings_l2}`")
+            raise ValueError(
+                f"`embeddings_l2` must be >= 0. Received: `embeddings_l2={embeddings_l2}`"
+            )
         self.embeddings_l2 = float(embeddings_l2)
         self.feature_set = FeatureSet.from_dicts(self.features)
-        regularizer = tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
+        regularizer = (
+            tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
+        )
 
         self._lookups = {}
         self._embeddings = {}
@@ -88,7 +92,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 )
                 input_dim = lookup.vocabulary_size()
             else:
-                lookup = tf.keras.layers.Hashing(num_bins=spec.hash_bins, name=f"hash_{table}")
+                lookup = tf.keras.layers.Hashing(
+                    num_bins=spec.hash_bins, name=f"hash_{table}"
+                )
                 input_dim = spec.hash_bins
             self._lookups[table] = lookup
             self._embeddings[table] = tf.keras.layers.Embedding(
@@ -100,13 +106,19 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self._buckets = {}
         for spec in self.feature_set.dense:
             if spec.name not in self.dense_stats:
-                raise ValueError(f"No statistics for dense feature {spec.name!r}; fit preprocessing first.")
+                raise ValueError(
+                    f"No statistics for dense feature {spec.name!r}; fit preprocessing first."
+                )
             boundaries = self.dense_stats[spec.name].get("boundaries")
             if spec.bucketized:
                 if not boundaries:
-                    raise ValueError(f"Dense feature {spec.name!r} is bucketised but has no boundaries.")
+                    raise ValueError(
+                        f"Dense feature {spec.name!r} is bucketised but has no boundaries."
+                    )
                 self._buckets[spec.name] = (
-                    tf.keras.layers.Discretization(bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"),
+                    tf.keras.layers.Discretization(
+                        bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"
+                    ),
                     tf.keras.layers.Embedding(
                         len(boundaries) + 1,
                         spec.embedding_dim,
@@ -139,7 +151,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         if spec.max_length is not None:
             tokens = tokens[:, : spec.max_length]
         if spec.dtype == "int64":
-            tokens = tf.ragged.map_flat_values(tf.strings.to_number, tokens, out_type=tf.int64)
+            tokens = tf.ragged.map_flat_values(
+                tf.strings.to_number, tokens, out_type=tf.int64
+            )
         ids = tf.ragged.map_flat_values(self._lookups[spec.table_name], tokens)
         vectors = tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
         count = tf.cast(vectors.row_lengths(), vectors.dtype)[:, None]

@@ -72,15 +72,21 @@ class FeatureSet:
         return tables
 
     @classmethod
-    def from_dicts(cls, entries: Sequence[dict], source: str = "features") -> "FeatureSet":
+    def from_dicts(
+        cls, entries: Sequence[dict], source: str = "features"
+    ) -> "FeatureSet":
         """Builds a FeatureSet from YAML-style dicts with a ``kind`` key."""
         if not isinstance(entries, (list, tuple)):
-            raise ValueError(f"{source}: expected a list of features, got {type(entries).__name__}")
+            raise ValueError(
+                f"{source}: expected a list of features, got {type(entries).__name__}"
+            )
         specs = []
         for i, entry in enumerate(entries):
             where = f"{source}, feature #{i + 1}"
             if not isinstance(entry, dict) or "name" not in entry:
-                raise ValueError(f"{where}: each feature needs a `name`. Received: {entry!r}")
+                raise ValueError(
+                    f"{where}: each feature needs a `name`. Received: {entry!r}"
+                )
             entry = dict(entry)
             kind = entry.pop("kind", "categorical")
             where = f"{source}, feature {entry['name']!r}"
@@ -153,7 +159,8 @@ class FeatureSet:
     def input_signature(self) -> dict[str, tf.TensorSpec]:
         """``{name: TensorSpec([None], dtype, name)}``: the raw serving inputs."""
         return {
-            name: tf.TensorSpec([None], self.input_dtype(name), name=name) for name in self.names
+            name: tf.TensorSpec([None], self.input_dtype(name), name=name)
+            for name in self.names
         }
 
     def column_schema(
@@ -166,11 +173,15 @@ class FeatureSet:
     ) -> ColumnSchema:
         """The reader contract: these features plus the given labels."""
         passthrough = {
-            k: v for k, v in (passthrough_columns or {}).items() if k not in self._by_name
+            k: v
+            for k, v in (passthrough_columns or {}).items()
+            if k not in self._by_name
         }
         return ColumnSchema(
             string_columns=tuple(
-                s.name for s in self.categorical if self.input_dtype(s.name) == tf.string
+                s.name
+                for s in self.categorical
+                if self.input_dtype(s.name) == tf.string
             ),
             int_columns=tuple(
                 s.name for s in self.categorical if self.input_dtype(s.name) == tf.int64

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
 
@@ -62,14 +61,20 @@ class PreprocessingState:
         return files
 
     @classmethod
-    def load(cls, directory: str | os.PathLike, feature_set: FeatureSet) -> "PreprocessingState":
+    def load(
+        cls, directory: str | os.PathLike, feature_set: FeatureSet
+    ) -> "PreprocessingState":
         directory = pathlib.Path(directory)
         with open(directory / "vocab" / "index.json") as f:
             index = json.load(f)
         vocabularies = {}
         for table, filename in index.items():
             dtype = feature_set.tables[table][0].dtype
-            lines = (directory / "vocab" / filename).read_text(encoding="utf-8").splitlines()
+            lines = (
+                (directory / "vocab" / filename)
+                .read_text(encoding="utf-8")
+                .splitlines()
+            )
             vocabularies[table] = [int(t) for t in lines] if dtype == "int64" else lines
         with open(directory / "dense_stats.json") as f:
             dense = json.load(f)
@@ -132,7 +137,9 @@ def fit_preprocessing(
         rows += len(next(iter(chunk.values()))) if chunk else 0
         for table, members in to_fit.items():
             for spec in members:
-                counts[table].update(_tokens(chunk[spec.name], spec).value_counts().to_dict())
+                counts[table].update(
+                    _tokens(chunk[spec.name], spec).value_counts().to_dict()
+                )
         for spec in feature_set.dense:
             x = np.asarray(chunk[spec.name], dtype=np.float64)
             if spec.log1p:
@@ -143,7 +150,9 @@ def fit_preprocessing(
                 values = np.concatenate([values, x])
                 keys = np.concatenate([keys, rng.random(x.size)])
                 if values.size > QUANTILE_SAMPLE_SIZE:
-                    keep = np.argpartition(keys, QUANTILE_SAMPLE_SIZE)[:QUANTILE_SAMPLE_SIZE]
+                    keep = np.argpartition(keys, QUANTILE_SAMPLE_SIZE)[
+                        :QUANTILE_SAMPLE_SIZE
+                    ]
                     values, keys = values[keep], keys[keep]
                 samples[spec.name] = (values, keys)
     if rows == 0:
@@ -157,7 +166,11 @@ def fit_preprocessing(
         if spec.vocabulary is not None:
             tokens = list(spec.vocabulary)
         elif spec.vocabulary_file is not None:
-            lines = pathlib.Path(spec.vocabulary_file).read_text(encoding="utf-8").splitlines()
+            lines = (
+                pathlib.Path(spec.vocabulary_file)
+                .read_text(encoding="utf-8")
+                .splitlines()
+            )
             tokens = [int(t) for t in lines] if spec.dtype == "int64" else lines
         else:
             reserved = _RESERVED_TOKENS[spec.dtype]
@@ -170,12 +183,17 @@ def fit_preprocessing(
                 tokens = tokens[: spec.max_vocabulary_size]
             logger.info(
                 "vocabulary %r: %d of %d distinct tokens kept (min_count=%d)",
-                table, len(tokens), len(counts[table]), spec.min_count,
+                table,
+                len(tokens),
+                len(counts[table]),
+                spec.min_count,
             )
         if spec.dtype == "string":
             bad = [t for t in tokens if "\n" in t or "\r" in t]
             if bad:
-                raise ValueError(f"table {table!r}: tokens may not contain newlines: {bad[:3]}")
+                raise ValueError(
+                    f"table {table!r}: tokens may not contain newlines: {bad[:3]}"
+                )
         if not tokens:
             raise ValueError(
                 f"table {table!r}: the fitted vocabulary is empty (min_count="

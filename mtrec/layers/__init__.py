@@ -1,7 +1,12 @@
 """Keras layers for multi-task ranking: experts, gates, bottoms and towers."""
 
+from mtrec.layers.cgc import CGC
+from mtrec.layers.gate import Gate
 from mtrec.layers.mlp import MLP
+from mtrec.layers.mmoe import MMoE
+from mtrec.layers.omoe import OMoE
+from mtrec.layers.ple import PLE
 from mtrec.layers.shared_bottom import SharedBottom
 from mtrec.layers.tower import Tower
 
-__all__ = ["MLP", "SharedBottom", "Tower"]
+__all__ = ["CGC", "Gate", "MLP", "MMoE", "OMoE", "PLE", "SharedBottom", "Tower"]

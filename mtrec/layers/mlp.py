@@ -1,8 +1,37 @@
 """A stack of dense layers: the building block of experts, bottoms and towers."""
 
+import zlib
 from collections.abc import Sequence
 
 import tensorflow as tf
+
+
+def derive_initializer(
+    initializer: tf.keras.initializers.Initializer, salt: str
+) -> tf.keras.initializers.Initializer:
+    """Returns a fresh copy of ``initializer`` for the sublayer named by ``salt``.
+
+    tf-keras initialisers return the same values on every call of one instance,
+    so each sublayer needs its own copy. An unseeded copy draws a new random seed.
+    A seeded copy gets the seed ``crc32(f"{seed}/{salt}")``: runs stay reproducible
+    while two experts (or two dense layers) never share a seed. Sharing one would
+    make them start equal, and even layers of different shapes would share the
+    leading values of the same random stream. Initialisers without a ``seed``
+    (``Constant``, ``Zeros``) are copied unchanged.
+
+    Args:
+      initializer: a resolved Keras initialiser.
+      salt: a name unique among the sublayers that share ``initializer``, e.g.
+        ``"expert_0"`` or ``"dense_1"``.
+
+    Returns:
+      A new initialiser instance of the same class.
+    """
+    config = initializer.get_config()
+    if config.get("seed") is not None:
+        key = f"{config['seed']}/{salt}".encode()
+        config["seed"] = zlib.crc32(key) & 0x7FFFFFFF
+    return initializer.__class__.from_config(config)
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -17,7 +46,9 @@ class MLP(tf.keras.layers.Layer):
       activation: activation of every layer. Default ``"relu"``.
       dropout: dropout rate after each layer, in ``[0, 1)``. Default ``0.0``.
       use_bias: whether the dense layers add a bias. Default ``True``.
-      kernel_initializer: initialiser of the kernels. Default ``"glorot_uniform"``.
+      kernel_initializer: initialiser of the kernels; each dense layer gets its
+        own copy, and a seeded initialiser gets a seed derived per layer (see
+        ``derive_initializer``). Default ``"glorot_uniform"``.
       l2: L2 penalty on the kernels. Default ``0.0``.
       batch_norm: apply batch normalisation before the activation. Default
         ``False``.
@@ -53,7 +84,9 @@ class MLP(tf.keras.layers.Layer):
         if any(u < 1 for u in units):
             raise ValueError(f"`units` must all be >= 1. Received: `units={units}`")
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1). Received: `dropout={dropout}`")
+            raise ValueError(
+                f"`dropout` must be in [0, 1). Received: `dropout={dropout}`"
+            )
         if l2 < 0.0:
             raise ValueError(f"`l2` must be >= 0. Received: `l2={l2}`")
         self.units = units
@@ -68,10 +101,11 @@ class MLP(tf.keras.layers.Layer):
             tf.keras.layers.Dense(
                 u,
                 use_bias=use_bias,
-                # Each dense layer gets its own initialiser instance so that two
-                # MLPs (e.g. two experts) never start from identical weights.
-                kernel_initializer=self.kernel_initializer.__class__.from_config(
-                    self.kernel_initializer.get_config()
+                # Each dense layer gets its own initialiser instance (with a
+                # derived seed if seeded) so no two layers start from equal
+                # weights; layers holding several MLPs derive one per MLP.
+                kernel_initializer=derive_initializer(
+                    self.kernel_initializer, f"dense_{i}"
                 ),
                 kernel_regularizer=regularizer,
                 name=f"dense_{i}",
@@ -79,11 +113,16 @@ class MLP(tf.keras.layers.Layer):
             for i, u in enumerate(units)
         ]
         self._norms = (
-            [tf.keras.layers.BatchNormalization(name=f"batch_norm_{i}") for i in range(len(units))]
+            [
+                tf.keras.layers.BatchNormalization(name=f"batch_norm_{i}")
+                for i in range(len(units))
+            ]
             if batch_norm
             else []
         )
-        self._dropout = tf.keras.layers.Dropout(self.dropout) if self.dropout > 0 else None
+        self._dropout = (
+            tf.keras.layers.Dropout(self.dropout) if self.dropout > 0 else None
+        )
 
     def build(self, input_shape):
         shape = tf.TensorShape(input_shape)
@@ -117,7 +156,9 @@ class MLP(tf.keras.layers.Layer):
                 "activation": tf.keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
                 "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(self.kernel_initializer),
+                "kernel_initializer": tf.keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
                 "l2": self.l2,
                 "batch_norm": self.batch_norm,
             }

@@ -51,9 +51,13 @@ class SharedBottom(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         task_names = list(task_names)
         if not task_names:
-            raise ValueError(f"`task_names` must not be empty. Received: `task_names={task_names}`")
+            raise ValueError(
+                f"`task_names` must not be empty. Received: `task_names={task_names}`"
+            )
         if len(set(task_names)) != len(task_names):
-            raise ValueError(f"`task_names` must be unique. Received: `task_names={task_names}`")
+            raise ValueError(
+                f"`task_names` must be unique. Received: `task_names={task_names}`"
+            )
         self.task_names = task_names
         self.units = [int(u) for u in units]
         self.activation = activation

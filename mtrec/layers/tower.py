@@ -44,7 +44,9 @@ class Tower(tf.keras.layers.Layer):
         self.activation = activation
         self.dropout = float(dropout)
         self.l2 = float(l2)
-        self.mlp = MLP(self.units, activation=activation, dropout=dropout, l2=l2, name="mlp")
+        self.mlp = MLP(
+            self.units, activation=activation, dropout=dropout, l2=l2, name="mlp"
+        )
         self.logit = tf.keras.layers.Dense(
             1,
             kernel_regularizer=tf.keras.regularizers.L2(self.l2) if self.l2 else None,
@@ -62,6 +64,11 @@ class Tower(tf.keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {"units": self.units, "activation": self.activation, "dropout": self.dropout, "l2": self.l2}
+            {
+                "units": self.units,
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "l2": self.l2,
+            }
         )
         return config

@@ -56,7 +56,9 @@ class ESMM(MultiTaskRanker):
                 f"(received condition={cvr_task.condition!r})."
             )
         if ctr_task.condition is not None:
-            raise ValueError(f"ESMM's CTR task {ctr_task.name!r} is over all impressions; remove its `condition`.")
+            raise ValueError(
+                f"ESMM's CTR task {ctr_task.name!r} is over all impressions; remove its `condition`."
+            )
         names = [ctr_task.name, cvr_task.name, *(t.name for t in extra_tasks)]
         if ctcvr_name in names:
             raise ValueError(f"`ctcvr_name` {ctcvr_name!r} clashes with a task name.")
@@ -65,7 +67,9 @@ class ESMM(MultiTaskRanker):
         self.ctr_task = ctr_task
         self.cvr_task = cvr_task
         self.ctcvr_name = ctcvr_name
-        super().__init__(feature_layer, backbone, [ctr_task, cvr_task, *extra_tasks], **kwargs)
+        super().__init__(
+            feature_layer, backbone, [ctr_task, cvr_task, *extra_tasks], **kwargs
+        )
 
     @property
     def extra_tasks(self) -> list[Task]:
@@ -73,7 +77,12 @@ class ESMM(MultiTaskRanker):
 
     @property
     def prediction_names(self) -> list[str]:
-        return [self.ctr_task.name, self.cvr_task.name, self.ctcvr_name, *(t.name for t in self.extra_tasks)]
+        return [
+            self.ctr_task.name,
+            self.cvr_task.name,
+            self.ctcvr_name,
+            *(t.name for t in self.extra_tasks),
+        ]
 
     def supervised_tasks(self) -> dict[str, Task]:
         ctcvr = Task(self.ctcvr_name, self.cvr_task.label, weight=self.cvr_task.weight)
@@ -87,12 +96,19 @@ class ESMM(MultiTaskRanker):
             EvalTarget(ctr.name, ctr.label),
             EvalTarget(cvr.name, cvr.label, condition=ctr.label),
             EvalTarget(self.ctcvr_name, cvr.label),
-            *(EvalTarget(t.name, t.label, t.kind, t.condition) for t in self.extra_tasks),
+            *(
+                EvalTarget(t.name, t.label, t.kind, t.condition)
+                for t in self.extra_tasks
+            ),
         ]
 
     def call(self, inputs, training=None):
         outputs = self.tower_outputs(inputs, training=training)
         ctr, cvr = outputs[self.ctr_task.name], outputs[self.cvr_task.name]
-        result = {self.ctr_task.name: ctr, self.cvr_task.name: cvr, self.ctcvr_name: ctr * cvr}
+        result = {
+            self.ctr_task.name: ctr,
+            self.cvr_task.name: cvr,
+            self.ctcvr_name: ctr * cvr,
+        }
         result.update({t.name: outputs[t.name] for t in self.extra_tasks})
         return result

@@ -64,7 +64,9 @@ class MultiTaskRanker(tfrs.Model):
         tasks = list(tasks)
         names = [t.name for t in tasks]
         if not tasks or len(set(names)) != len(names):
-            raise ValueError(f"`tasks` must be non-empty with unique names. Received: {names}")
+            raise ValueError(
+                f"`tasks` must be non-empty with unique names. Received: {names}"
+            )
         self.feature_layer = feature_layer
         self.backbone = backbone
         self.tasks = tasks
@@ -83,12 +85,15 @@ class MultiTaskRanker(tfrs.Model):
             for t in self.tower_tasks
         }
         supervised = self.supervised_tasks()
-        self.ranking_tasks = {out: ranking_task(task, out) for out, task in supervised.items()}
+        self.ranking_tasks = {
+            out: ranking_task(task, out) for out, task in supervised.items()
+        }
         self.loss_trackers = {
             out: tf.keras.metrics.Mean(name=f"{out}_loss") for out in supervised
         }
         self.weighting = weighting or FixedWeighting(
-            list(supervised), weights={out: task.weight for out, task in supervised.items()}
+            list(supervised),
+            weights={out: task.weight for out, task in supervised.items()},
         )
         if list(self.weighting.task_names) != list(supervised):
             raise ValueError(

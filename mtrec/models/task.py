@@ -33,24 +33,34 @@ class Task:
                 f"Task `name` must be an identifier such as 'ctr'. Received: `name={self.name!r}`"
             )
         if not isinstance(self.label, str) or not self.label:
-            raise ValueError(f"Task {self.name!r}: `label` must be a column name. Received: {self.label!r}")
+            raise ValueError(
+                f"Task {self.name!r}: `label` must be a column name. Received: {self.label!r}"
+            )
         if self.kind not in TASK_KINDS:
             raise ValueError(
                 f"Task {self.name!r}: `kind` must be one of {TASK_KINDS}. Received: `kind={self.kind!r}`"
             )
         if not float(self.weight) >= 0.0:
-            raise ValueError(f"Task {self.name!r}: `weight` must be >= 0. Received: `weight={self.weight!r}`")
+            raise ValueError(
+                f"Task {self.name!r}: `weight` must be >= 0. Received: `weight={self.weight!r}`"
+            )
         if self.condition == self.label:
-            raise ValueError(f"Task {self.name!r}: `condition` must differ from `label`.")
+            raise ValueError(
+                f"Task {self.name!r}: `condition` must differ from `label`."
+            )
 
     @classmethod
     def from_dict(cls, entry: dict, where: str = "tasks") -> "Task":
         valid = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(entry, dict):
-            raise ValueError(f"{where}: each task must be a mapping. Received: {entry!r}")
+            raise ValueError(
+                f"{where}: each task must be a mapping. Received: {entry!r}"
+            )
         unknown = sorted(set(entry) - valid)
         if unknown:
-            raise ValueError(f"{where}: unknown task field(s) {unknown}; valid fields: {sorted(valid)}")
+            raise ValueError(
+                f"{where}: unknown task field(s) {unknown}; valid fields: {sorted(valid)}"
+            )
         try:
             return cls(**entry)
         except TypeError as err:

@@ -21,7 +21,9 @@ class LossWeighting(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         task_names = list(task_names)
         if not task_names:
-            raise ValueError(f"`task_names` must not be empty. Received: `task_names={task_names}`")
+            raise ValueError(
+                f"`task_names` must not be empty. Received: `task_names={task_names}`"
+            )
         self.task_names = task_names
 
     def _check(self, losses: dict) -> None:

@@ -24,16 +24,24 @@ class FixedWeighting(LossWeighting):
     2.0
     """
 
-    def __init__(self, task_names: Sequence[str], weights: dict | None = None, **kwargs):
+    def __init__(
+        self, task_names: Sequence[str], weights: dict | None = None, **kwargs
+    ):
         super().__init__(task_names, **kwargs)
         weights = dict(weights or {})
         unknown = sorted(set(weights) - set(self.task_names))
         if unknown:
-            raise ValueError(f"`weights` names unknown tasks {unknown}; tasks are {self.task_names}")
+            raise ValueError(
+                f"`weights` names unknown tasks {unknown}; tasks are {self.task_names}"
+            )
         for name, value in weights.items():
             if not float(value) >= 0.0:
-                raise ValueError(f"`weights[{name!r}]` must be >= 0. Received: {value!r}")
-        self.weights_by_task = {name: float(weights.get(name, 1.0)) for name in self.task_names}
+                raise ValueError(
+                    f"`weights[{name!r}]` must be >= 0. Received: {value!r}"
+                )
+        self.weights_by_task = {
+            name: float(weights.get(name, 1.0)) for name in self.task_names
+        }
 
     def call(self, losses):
         self._check(losses)

@@ -26,13 +26,25 @@ FEATURES = [
 def trained(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("vocab")
     files = {}
-    for table, tokens in {"user_id": ["10", "11", "12"], "city": ["a", "b"], "recent": ["x", "y", "z"]}.items():
+    for table, tokens in {
+        "user_id": ["10", "11", "12"],
+        "city": ["a", "b"],
+        "recent": ["x", "y", "z"],
+    }.items():
         files[table] = str(tmp / f"{table}.txt")
         with open(files[table], "w") as f:
             f.write("\n".join(tokens) + "\n")
     fs = FeatureSet.from_dicts(FEATURES)
-    layer = FeatureEmbedding(fs.to_dicts(), files, {"price": {"mean": 1.0, "std": 0.5, "boundaries": None}})
-    model = ESMM(layer, SharedBottom(["ctr", "cvr"], units=[8]), Task("ctr", "click"), Task("cvr", "conversion", condition="click"), tower_units=[4])
+    layer = FeatureEmbedding(
+        fs.to_dicts(), files, {"price": {"mean": 1.0, "std": 0.5, "boundaries": None}}
+    )
+    model = ESMM(
+        layer,
+        SharedBottom(["ctr", "cvr"], units=[8]),
+        Task("ctr", "click"),
+        Task("cvr", "conversion", condition="click"),
+        tower_units=[4],
+    )
     rng = np.random.default_rng(0)
     n = 256
     data = {
@@ -67,18 +79,27 @@ def test_serving_default_equals_model_predict(trained, tmp_path):
 
 def test_signature_inputs_are_the_feature_names_with_raw_dtypes(trained, tmp_path):
     model, fs, _ = trained
-    serve = tf.saved_model.load(str(export_saved_model(model, fs, tmp_path))).signatures["serving_default"]
+    serve = tf.saved_model.load(
+        str(export_saved_model(model, fs, tmp_path))
+    ).signatures["serving_default"]
     inputs = serve.structured_input_signature[1]
     assert sorted(inputs) == sorted(fs.names)
     assert {k: v.dtype for k, v in inputs.items()} == {
-        "user_id": tf.int64, "city": tf.string, "recent": tf.string, "price": tf.float32
+        "user_id": tf.int64,
+        "city": tf.string,
+        "recent": tf.string,
+        "price": tf.float32,
     }
 
 
 def test_vocabularies_travel_as_assets(trained, tmp_path):
     model, fs, data = trained
     path = export_saved_model(model, fs, tmp_path)
-    assert sorted(os.listdir(path / "assets")) == ["city.txt", "recent.txt", "user_id.txt"]
+    assert sorted(os.listdir(path / "assets")) == [
+        "city.txt",
+        "recent.txt",
+        "user_id.txt",
+    ]
 
 
 def test_versions_increase_and_existing_version_is_refused(trained, tmp_path):
@@ -97,5 +118,7 @@ def test_assets_extra_are_copied(trained, tmp_path):
     model, fs, _ = trained
     cfg = tmp_path / "config.yaml"
     cfg.write_text("name: x\n")
-    path = export_saved_model(model, fs, tmp_path / "b", assets_extra={"mtrec/config.yaml": cfg})
+    path = export_saved_model(
+        model, fs, tmp_path / "b", assets_extra={"mtrec/config.yaml": cfg}
+    )
     assert (path / "assets.extra" / "mtrec" / "config.yaml").read_text() == "name: x\n"

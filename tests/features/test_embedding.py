@@ -15,12 +15,21 @@ def _constant_tables(layer: FeatureEmbedding) -> None:
     tables = [*layer._embeddings.values(), *(emb for _, emb in layer._buckets.values())]
     for table in tables:
         rows, dim = table.embeddings.shape
-        table.embeddings.assign(np.arange(rows)[:, None] * (10.0 ** np.arange(dim))[None, :])
+        table.embeddings.assign(
+            np.arange(rows)[:, None] * (10.0 ** np.arange(dim))[None, :]
+        )
 
 
 def test_vocabulary_lookup_and_oov_buckets():
     layer = FeatureEmbedding(
-        [{"name": "city", "kind": "categorical", "embedding_dim": 1, "num_oov_buckets": 1}],
+        [
+            {
+                "name": "city",
+                "kind": "categorical",
+                "embedding_dim": 1,
+                "num_oov_buckets": 1,
+            }
+        ],
         vocabularies={"city": ["paris", "rome"]},
     )
     _constant_tables(layer)
@@ -31,7 +40,15 @@ def test_vocabulary_lookup_and_oov_buckets():
 
 def test_integer_ids_and_several_oov_buckets_are_deterministic():
     layer = FeatureEmbedding(
-        [{"name": "item", "kind": "categorical", "dtype": "int64", "embedding_dim": 1, "num_oov_buckets": 3}],
+        [
+            {
+                "name": "item",
+                "kind": "categorical",
+                "dtype": "int64",
+                "embedding_dim": 1,
+                "num_oov_buckets": 3,
+            }
+        ],
         vocabularies={"item": [7, 9]},
     )
     _constant_tables(layer)
@@ -43,7 +60,14 @@ def test_integer_ids_and_several_oov_buckets_are_deterministic():
 
 def test_hashing_is_stable_across_calls_and_versions():
     layer = FeatureEmbedding(
-        [{"name": "device", "kind": "categorical", "hash_bins": 1000, "embedding_dim": 1}]
+        [
+            {
+                "name": "device",
+                "kind": "categorical",
+                "hash_bins": 1000,
+                "embedding_dim": 1,
+            }
+        ]
     )
     _constant_tables(layer)
     out = layer({"device": tf.constant(["ios", "android", "web", ""])}).numpy()[:, 0]
@@ -51,7 +75,9 @@ def test_hashing_is_stable_across_calls_and_versions():
     np.testing.assert_array_equal(out, [828.0, 605.0, 209.0, 263.0])
     again = FeatureEmbedding.from_config(layer.get_config())
     _constant_tables(again)
-    np.testing.assert_array_equal(again({"device": tf.constant(["ios"])}).numpy()[:, 0], [828.0])
+    np.testing.assert_array_equal(
+        again({"device": tf.constant(["ios"])}).numpy()[:, 0], [828.0]
+    )
 
 
 @pytest.mark.parametrize(
@@ -60,13 +86,23 @@ def test_hashing_is_stable_across_calls_and_versions():
         # vocabulary [a, b, c] -> ids 1, 2, 3 (0 = OOV); embedding row i = [i, 10 i]
         ("sum", [[3.0, 30.0], [3.0, 30.0], [0.0, 0.0], [0.0, 0.0]]),
         ("mean", [[1.5, 15.0], [3.0, 30.0], [0.0, 0.0], [0.0, 0.0]]),
-        ("sqrtn", [[3 / np.sqrt(2), 30 / np.sqrt(2)], [3.0, 30.0], [0.0, 0.0], [0.0, 0.0]]),
+        (
+            "sqrtn",
+            [[3 / np.sqrt(2), 30 / np.sqrt(2)], [3.0, 30.0], [0.0, 0.0], [0.0, 0.0]],
+        ),
         ("max", [[2.0, 20.0], [3.0, 30.0], [0.0, 0.0], [0.0, 0.0]]),
     ],
 )
 def test_multi_valued_pooling_by_hand(pooling, expected):
     layer = FeatureEmbedding(
-        [{"name": "tags", "kind": "multi_valued", "embedding_dim": 2, "pooling": pooling}],
+        [
+            {
+                "name": "tags",
+                "kind": "multi_valued",
+                "embedding_dim": 2,
+                "pooling": pooling,
+            }
+        ],
         vocabularies={"tags": ["a", "b", "c"]},
     )
     _constant_tables(layer)
@@ -76,7 +112,15 @@ def test_multi_valued_pooling_by_hand(pooling, expected):
 
 def test_multi_valued_drops_empty_tokens_and_truncates():
     layer = FeatureEmbedding(
-        [{"name": "tags", "kind": "multi_valued", "embedding_dim": 1, "pooling": "sum", "max_length": 2}],
+        [
+            {
+                "name": "tags",
+                "kind": "multi_valued",
+                "embedding_dim": 1,
+                "pooling": "sum",
+                "max_length": 2,
+            }
+        ],
         vocabularies={"tags": ["a", "b", "c"]},
     )
     _constant_tables(layer)
@@ -86,11 +130,18 @@ def test_multi_valued_drops_empty_tokens_and_truncates():
 
 def test_shared_table_gives_the_same_vector():
     features = [
-        {"name": "item_category", "kind": "categorical", "embedding_dim": 3, "table": "cat"},
+        {
+            "name": "item_category",
+            "kind": "categorical",
+            "embedding_dim": 3,
+            "table": "cat",
+        },
         {"name": "recent", "kind": "multi_valued", "embedding_dim": 3, "table": "cat"},
     ]
     layer = FeatureEmbedding(features, vocabularies={"cat": ["x", "y"]})
-    out = layer({"item_category": tf.constant(["y"]), "recent": tf.constant(["y"])}).numpy()
+    out = layer(
+        {"item_category": tf.constant(["y"]), "recent": tf.constant(["y"])}
+    ).numpy()
     np.testing.assert_array_equal(out[:, :3], out[:, 3:])
     assert len(layer.trainable_weights) == 1
 
@@ -99,7 +150,12 @@ def test_dense_zscore_log1p_and_buckets():
     features = [
         {"name": "price", "kind": "dense", "log1p": True},
         {"name": "raw", "kind": "dense", "normalization": "none"},
-        {"name": "age", "kind": "dense", "boundaries": [18.0, 30.0], "embedding_dim": 1},
+        {
+            "name": "age",
+            "kind": "dense",
+            "boundaries": [18.0, 30.0],
+            "embedding_dim": 1,
+        },
     ]
     stats = {
         "price": {"mean": 1.0, "std": 2.0, "boundaries": None},
@@ -114,14 +170,17 @@ def test_dense_zscore_log1p_and_buckets():
         "age": tf.constant([10.0, 18.0, 45.0]),
     }
     out = layer(x).numpy()
-    np.testing.assert_allclose(out[:, 0], [(0 - 1) / 2, (1 - 1) / 2, (-1 - 1) / 2], atol=1e-6)
+    np.testing.assert_allclose(
+        out[:, 0], [(0 - 1) / 2, (1 - 1) / 2, (-1 - 1) / 2], atol=1e-6
+    )
     np.testing.assert_allclose(out[:, 1], [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(out[:, 2], [0.0, 1.0, 2.0])
 
 
 def test_accepts_column_vectors_and_ignores_extra_keys():
     layer = FeatureEmbedding(
-        [{"name": "city", "kind": "categorical", "embedding_dim": 2}], vocabularies={"city": ["a"]}
+        [{"name": "city", "kind": "categorical", "embedding_dim": 2}],
+        vocabularies={"city": ["a"]},
     )
     out = layer({"city": tf.constant([["a"], ["b"]]), "click": tf.constant([1.0, 0.0])})
     assert out.shape == (2, 2)
@@ -149,7 +208,9 @@ def test_vocabulary_file_config_round_trip_and_save_load(tmp_path):
         {"name": "city", "kind": "categorical", "embedding_dim": 2},
         {"name": "price", "kind": "dense"},
     ]
-    layer = FeatureEmbedding(features, {"city": str(vocab)}, {"price": DENSE_ID}, name="features")
+    layer = FeatureEmbedding(
+        features, {"city": str(vocab)}, {"price": DENSE_ID}, name="features"
+    )
     clone = FeatureEmbedding.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
     inputs = {

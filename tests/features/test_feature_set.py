@@ -19,7 +19,11 @@ def test_from_dicts_builds_each_kind_and_round_trips():
     ]
     fs = FeatureSet.from_dicts(entries)
     assert [type(s) for s in fs] == [
-        CategoricalFeature, MultiValuedFeature, CategoricalFeature, CategoricalFeature, DenseFeature
+        CategoricalFeature,
+        MultiValuedFeature,
+        CategoricalFeature,
+        CategoricalFeature,
+        DenseFeature,
     ]
     assert fs.names == ["user_id", "recent", "item_cat", "device", "price"]
     assert set(fs.tables) == {"user_id", "cat", "device"}
@@ -28,24 +32,34 @@ def test_from_dicts_builds_each_kind_and_round_trips():
 
 def test_from_yaml(tmp_path):
     path = tmp_path / "f.yaml"
-    path.write_text("features:\n  - {name: a, kind: categorical}\n  - {name: b, kind: dense}\n")
+    path.write_text(
+        "features:\n  - {name: a, kind: categorical}\n  - {name: b, kind: dense}\n"
+    )
     assert FeatureSet.from_yaml(path).names == ["a", "b"]
 
 
 def test_input_signature_and_column_schema():
-    fs = FeatureSet.from_dicts([
-        {"name": "user_id", "dtype": "int64"},
-        {"name": "city"},
-        {"name": "hist", "kind": "multi_valued", "dtype": "int64"},
-        {"name": "price", "kind": "dense", "fill_value": 0.0},
-        {"name": "age", "kind": "dense"},
-    ])
+    fs = FeatureSet.from_dicts(
+        [
+            {"name": "user_id", "dtype": "int64"},
+            {"name": "city"},
+            {"name": "hist", "kind": "multi_valued", "dtype": "int64"},
+            {"name": "price", "kind": "dense", "fill_value": 0.0},
+            {"name": "age", "kind": "dense"},
+        ]
+    )
     sig = fs.input_signature()
     assert {k: v.dtype for k, v in sig.items()} == {
-        "user_id": tf.int64, "city": tf.string, "hist": tf.string, "price": tf.float32, "age": tf.float32
+        "user_id": tf.int64,
+        "city": tf.string,
+        "hist": tf.string,
+        "price": tf.float32,
+        "age": tf.float32,
     }
     assert all(v.shape.as_list() == [None] and v.name == k for k, v in sig.items())
-    schema = fs.column_schema(["click", "conversion"], label_requires={"conversion": "click"})
+    schema = fs.column_schema(
+        ["click", "conversion"], label_requires={"conversion": "click"}
+    )
     assert schema.string_columns == ("city", "hist")
     assert schema.int_columns == ("user_id",)
     assert schema.float_columns == {"price": 0.0, "age": None}
@@ -60,15 +74,36 @@ def test_input_signature_and_column_schema():
         ([{"name": "a", "kind": "sparse"}], "unknown kind 'sparse'"),
         ([{"name": "a", "embeding_dim": 4}], r"unknown field\(s\) \['embeding_dim'\]"),
         ([{"kind": "dense"}], "needs a `name`"),
-        ([{"name": "a", "embedding_dim": 0}], "`embedding_dim` must be an integer >= 1. Received: `embedding_dim=0`"),
-        ([{"name": "a", "dtype": "float"}], "`dtype` must be one of"),
-        ([{"name": "a", "hash_bins": 8, "vocabulary": ["x"]}], "either `hash_bins` or a vocabulary"),
-        ([{"name": "a", "kind": "multi_valued", "pooling": "median"}], "`pooling` must be one of"),
-        ([{"name": "a", "kind": "dense", "boundaries": [2.0, 1.0]}], "strictly increasing"),
-        ([{"name": "a", "kind": "dense", "num_buckets": 1}], "`num_buckets` must be an integer >= 2"),
-        ([{"name": "a", "kind": "dense", "normalization": "minmax"}], "`normalization` must be one of"),
         (
-            [{"name": "a", "table": "t", "embedding_dim": 4}, {"name": "b", "table": "t", "embedding_dim": 8}],
+            [{"name": "a", "embedding_dim": 0}],
+            "`embedding_dim` must be an integer >= 1. Received: `embedding_dim=0`",
+        ),
+        ([{"name": "a", "dtype": "float"}], "`dtype` must be one of"),
+        (
+            [{"name": "a", "hash_bins": 8, "vocabulary": ["x"]}],
+            "either `hash_bins` or a vocabulary",
+        ),
+        (
+            [{"name": "a", "kind": "multi_valued", "pooling": "median"}],
+            "`pooling` must be one of",
+        ),
+        (
+            [{"name": "a", "kind": "dense", "boundaries": [2.0, 1.0]}],
+            "strictly increasing",
+        ),
+        (
+            [{"name": "a", "kind": "dense", "num_buckets": 1}],
+            "`num_buckets` must be an integer >= 2",
+        ),
+        (
+            [{"name": "a", "kind": "dense", "normalization": "minmax"}],
+            "`normalization` must be one of",
+        ),
+        (
+            [
+                {"name": "a", "table": "t", "embedding_dim": 4},
+                {"name": "b", "table": "t", "embedding_dim": 8},
+            ],
             "share the embedding table 't' but disagree",
         ),
     ],

@@ -48,11 +48,15 @@ def test_dense_mean_std_and_quantile_boundaries():
 
 
 def test_given_vocabulary_is_kept_as_is_and_hashed_tables_need_none():
-    fs = FeatureSet.from_dicts([
-        {"name": "city", "vocabulary": ["z", "a"]},
-        {"name": "item", "dtype": "int64", "hash_bins": 10},
-    ])
-    state = fit_preprocessing(fs, [{"city": np.array(["a"], dtype=object), "item": np.array([1])}], seed=0)
+    fs = FeatureSet.from_dicts(
+        [
+            {"name": "city", "vocabulary": ["z", "a"]},
+            {"name": "item", "dtype": "int64", "hash_bins": 10},
+        ]
+    )
+    state = fit_preprocessing(
+        fs, [{"city": np.array(["a"], dtype=object), "item": np.array([1])}], seed=0
+    )
     assert state.vocabularies == {"city": ["z", "a"]}
 
 

@@ -15,14 +15,24 @@ CVR = Task("cvr", "conversion", condition="click")
 
 def _features():
     return FeatureEmbedding(
-        [{"name": "city", "kind": "categorical", "embedding_dim": 4}, {"name": "price", "kind": "dense"}],
+        [
+            {"name": "city", "kind": "categorical", "embedding_dim": 4},
+            {"name": "price", "kind": "dense"},
+        ],
         vocabularies={"city": ["a", "b", "c"]},
         dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
     )
 
 
 def _model(**kwargs):
-    return ESMM(_features(), SharedBottom(["ctr", "cvr"], units=[8]), CTR, CVR, tower_units=[4], **kwargs)
+    return ESMM(
+        _features(),
+        SharedBottom(["ctr", "cvr"], units=[8]),
+        CTR,
+        CVR,
+        tower_units=[4],
+        **kwargs,
+    )
 
 
 def _batch(n=64, seed=0):
@@ -42,7 +52,9 @@ def test_ctcvr_is_exactly_ctr_times_cvr():
     out = model(_batch())
     assert set(out) == {"ctr", "cvr", "ctcvr"}
     assert all(v.shape == (64, 1) for v in out.values())
-    np.testing.assert_array_equal(out["ctcvr"].numpy(), (out["ctr"] * out["cvr"]).numpy())
+    np.testing.assert_array_equal(
+        out["ctcvr"].numpy(), (out["ctr"] * out["cvr"]).numpy()
+    )
 
 
 def test_loss_is_ctr_logloss_plus_ctcvr_logloss_over_all_impressions():
@@ -50,8 +62,12 @@ def test_loss_is_ctr_logloss_plus_ctcvr_logloss_over_all_impressions():
     batch = _batch()
     out = model(batch)
     bce = tf.keras.losses.BinaryCrossentropy()
-    expected = bce(batch["click"][:, None], out["ctr"]) + bce(batch["conversion"][:, None], out["ctcvr"])
-    np.testing.assert_allclose(model.compute_loss(batch).numpy(), expected.numpy(), rtol=1e-6)
+    expected = bce(batch["click"][:, None], out["ctr"]) + bce(
+        batch["conversion"][:, None], out["ctcvr"]
+    )
+    np.testing.assert_allclose(
+        model.compute_loss(batch).numpy(), expected.numpy(), rtol=1e-6
+    )
     assert list(model.supervised_tasks()) == ["ctr", "ctcvr"]
 
 
@@ -60,7 +76,9 @@ def test_cvr_tower_learns_only_through_ctcvr():
     batch = _batch()
     with tf.GradientTape(persistent=True) as tape:
         out = model(batch)
-        ctr_loss = tf.keras.losses.binary_crossentropy(batch["click"][:, None], out["ctr"])
+        ctr_loss = tf.keras.losses.binary_crossentropy(
+            batch["click"][:, None], out["ctr"]
+        )
         total = model.compute_loss(batch)
     cvr_vars = model.towers["cvr"].trainable_variables
     # The CTR loss alone gives the CVR tower no gradient...
@@ -90,7 +108,12 @@ def test_training_reduces_the_loss_and_reports_task_metrics():
     city = rng.choice(["a", "b", "c"], n)
     click = ((city == "a") | (rng.random(n) < 0.1)).astype(np.float32)
     conversion = click * (city == "a") * (rng.random(n) < 0.8)
-    data = {"city": city, "price": np.zeros(n, np.float32), "click": click, "conversion": conversion.astype(np.float32)}
+    data = {
+        "city": city,
+        "price": np.zeros(n, np.float32),
+        "click": click,
+        "conversion": conversion.astype(np.float32),
+    }
     ds = tf.data.Dataset.from_tensor_slices(data).batch(64)
     history = model.fit(ds, epochs=5, verbose=0).history
     assert history["loss"][-1] < 0.7 * history["loss"][0]
@@ -100,11 +123,23 @@ def test_training_reduces_the_loss_and_reports_task_metrics():
 
 def test_extra_tasks_and_targets():
     backbone = SharedBottom(["ctr", "cvr", "like"], units=[8])
-    model = ESMM(_features(), backbone, CTR, CVR, extra_tasks=[Task("like", "click")], ctcvr_name="pay")
+    model = ESMM(
+        _features(),
+        backbone,
+        CTR,
+        CVR,
+        extra_tasks=[Task("like", "click")],
+        ctcvr_name="pay",
+    )
     out = model(_batch())
     assert set(out) == {"ctr", "cvr", "pay", "like"}
     targets = {(t.output, t.label, t.condition) for t in model.evaluation_targets()}
-    assert targets == {("ctr", "click", None), ("cvr", "conversion", "click"), ("pay", "conversion", None), ("like", "click", None)}
+    assert targets == {
+        ("ctr", "click", None),
+        ("cvr", "conversion", "click"),
+        ("pay", "conversion", None),
+        ("like", "click", None),
+    }
 
 
 def test_cvr_task_must_be_conditioned_on_click():

@@ -35,22 +35,33 @@ def test_masked_task_loss_counts_only_condition_rows():
     ctr = bce(batch["click"][:, None], out["ctr"])
     # Keras sum-over-batch-size: masked rows count as zeros in the mean.
     cvr = bce(batch["conversion"][:, None], out["cvr"], sample_weight=batch["click"])
-    np.testing.assert_allclose(model.compute_loss(batch).numpy(), (ctr + cvr).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.compute_loss(batch).numpy(), (ctr + cvr).numpy(), rtol=1e-6
+    )
 
 
 def test_regression_task_is_linear_with_mse_and_weights_apply():
-    tasks = [Task("ctr", "click", weight=0.5), Task("dwell", "dwell", kind="regression", weight=2.0)]
-    model = MultiTaskRanker(_features(), SharedBottom(["ctr", "dwell"], units=[4]), tasks)
+    tasks = [
+        Task("ctr", "click", weight=0.5),
+        Task("dwell", "dwell", kind="regression", weight=2.0),
+    ]
+    model = MultiTaskRanker(
+        _features(), SharedBottom(["ctr", "dwell"], units=[4]), tasks
+    )
     batch = _batch()
     out = model(batch)
     assert float(tf.reduce_min(out["ctr"])) >= 0.0
     ctr = tf.keras.losses.BinaryCrossentropy()(batch["click"][:, None], out["ctr"])
     mse = tf.keras.losses.MeanSquaredError()(batch["dwell"][:, None], out["dwell"])
-    np.testing.assert_allclose(model.compute_loss(batch).numpy(), (0.5 * ctr + 2.0 * mse).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        model.compute_loss(batch).numpy(), (0.5 * ctr + 2.0 * mse).numpy(), rtol=1e-6
+    )
 
 
 def test_single_task_baseline():
-    model = MultiTaskRanker(_features(), SharedBottom(["ctr"], units=[4]), [Task("ctr", "click")])
+    model = MultiTaskRanker(
+        _features(), SharedBottom(["ctr"], units=[4]), [Task("ctr", "click")]
+    )
     assert set(model(_batch())) == {"ctr"}
 
 
@@ -61,7 +72,10 @@ def test_single_task_baseline():
         ({"name": "ctr", "label": ""}, "`label` must be a column name"),
         ({"name": "ctr", "label": "click", "kind": "ordinal"}, "`kind` must be one of"),
         ({"name": "ctr", "label": "click", "weight": -1}, "`weight` must be >= 0"),
-        ({"name": "ctr", "label": "click", "condition": "click"}, "must differ from `label`"),
+        (
+            {"name": "ctr", "label": "click", "condition": "click"},
+            "must differ from `label`",
+        ),
     ],
 )
 def test_bad_tasks(kwargs, message):

@@ -1,0 +1,137 @@
+"""One-gate Mixture-of-Experts (OMoE): shared experts, one gate for all tasks."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from mtrec.layers import gate as gate_lib
+from mtrec.layers import mlp as mlp_lib
+
+
+@tf.keras.utils.register_keras_serializable(package="mtrec")
+class OMoE(tf.keras.layers.Layer):
+    """One-gate Mixture-of-Experts, the single-gate baseline of the MMoE paper.
+
+    Experts ``e_i(x) = MLP_i(x)``, one gate ``g(x) = softmax(W x)`` shared by all
+    tasks, ``f(x) = sum_i g(x)_i * e_i(x)``; every task receives the same ``f(x)``.
+    Tasks differ only in their towers, so OMoE isolates what MMoE's per-task
+    gates add.
+
+    Args:
+      task_names: names of the tasks, the keys of the output dict.
+      num_experts: number of experts. Default ``4``.
+      expert_units: hidden sizes of every expert MLP. Default ``(64, 32)``.
+      gate_units: hidden sizes of an MLP inside the gate. Default ``()``, a
+        linear softmax gate.
+      activation: activation of the expert (and gate) hidden layers. Default
+        ``"relu"``.
+      dropout: dropout rate after each expert layer. Default ``0.0``.
+      l2: L2 penalty on all kernels. Default ``0.0``.
+      kernel_initializer: initialiser of all kernels; each expert and the gate
+        get their own copy (seeded initialisers get derived seeds). Default
+        ``"glorot_uniform"``.
+
+    Call arguments:
+      inputs: float tensor ``(batch, input_dim)``.
+      training: Python bool, whether dropout is active.
+      return_gates: if ``True``, also return the gate weights.
+
+    Returns:
+      Dict ``{task: (batch, expert_units[-1])}`` (all values equal); with
+      ``return_gates=True`` a pair ``(outputs, gates)`` where ``gates`` maps every
+      task to the single gate's ``(batch, num_experts)`` weights.
+
+    Example:
+
+    >>> omoe = OMoE(["ctr", "cvr"], num_experts=2, expert_units=[8, 4])
+    >>> {k: v.shape for k, v in omoe(tf.ones((2, 3))).items()}
+    {'ctr': TensorShape([2, 4]), 'cvr': TensorShape([2, 4])}
+
+    References:
+      Ma et al., "Modeling Task Relationships in Multi-task Learning with
+      Multi-gate Mixture-of-Experts", KDD 2018 (the OMoE baseline).
+    """
+
+    def __init__(
+        self,
+        task_names: Sequence[str],
+        num_experts: int = 4,
+        expert_units: Sequence[int] = (64, 32),
+        gate_units: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+        l2: float = 0.0,
+        kernel_initializer: str | dict = "glorot_uniform",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.task_names = gate_lib.check_task_names(task_names)
+        self.num_experts = gate_lib.check_count("num_experts", num_experts, 1)
+        self.expert_units = gate_lib.check_units(
+            "expert_units", expert_units, allow_empty=False
+        )
+        self.gate_units = gate_lib.check_units(
+            "gate_units", gate_units, allow_empty=True
+        )
+        self.activation = tf.keras.activations.get(activation)
+        self.dropout = gate_lib.check_rate("dropout", dropout)
+        self.l2 = gate_lib.check_non_negative("l2", l2)
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.experts = [
+            mlp_lib.MLP(
+                self.expert_units,
+                activation=self.activation,
+                dropout=self.dropout,
+                l2=self.l2,
+                kernel_initializer=mlp_lib.derive_initializer(
+                    self.kernel_initializer, f"expert_{i}"
+                ),
+                name=f"expert_{i}",
+            )
+            for i in range(self.num_experts)
+        ]
+        self.gate = gate_lib.Gate(
+            self.num_experts,
+            units=self.gate_units,
+            activation=self.activation,
+            l2=self.l2,
+            kernel_initializer=mlp_lib.derive_initializer(
+                self.kernel_initializer, "gate"
+            ),
+            name="gate",
+        )
+
+    def build(self, input_shape):
+        for layer in [*self.experts, self.gate]:
+            with tf.name_scope(layer.name):
+                layer.build(input_shape)
+        super().build(input_shape)
+
+    def call(self, inputs, training=None, return_gates=False):
+        experts = tf.stack(
+            [expert(inputs, training=training) for expert in self.experts], axis=1
+        )
+        gate = self.gate(inputs, training=training)
+        mixed = gate_lib.mix_experts(gate, experts)
+        outputs = {task: mixed for task in self.task_names}
+        if return_gates:
+            return outputs, {task: gate for task in self.task_names}
+        return outputs
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "task_names": self.task_names,
+                "num_experts": self.num_experts,
+                "expert_units": self.expert_units,
+                "gate_units": self.gate_units,
+                "activation": tf.keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "l2": self.l2,
+                "kernel_initializer": tf.keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+            }
+        )
+        return config

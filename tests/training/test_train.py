@@ -1,0 +1,183 @@
+"""train(): a small run end to end, its directory, re-export and bad data."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+
+from mtrec.data import DataError
+from mtrec.data.synthetic import generate_click_log
+from mtrec.data.synthetic import write_table
+from mtrec.training import export_run
+from mtrec.training import load_config
+from mtrec.training import restore_run
+from mtrec.training import train
+
+FEATURES = [
+    {
+        "name": "user_id",
+        "kind": "categorical",
+        "dtype": "int64",
+        "embedding_dim": 4,
+        "min_count": 2,
+    },
+    {
+        "name": "item_category",
+        "kind": "categorical",
+        "embedding_dim": 4,
+        "table": "category",
+    },
+    {
+        "name": "recent_categories",
+        "kind": "multi_valued",
+        "embedding_dim": 4,
+        "table": "category",
+    },
+    {"name": "position", "kind": "categorical", "dtype": "int64", "embedding_dim": 2},
+    {"name": "device", "kind": "categorical", "hash_bins": 8, "embedding_dim": 2},
+    {"name": "item_price", "kind": "dense", "log1p": True},
+    {"name": "item_hist_ctr", "kind": "dense"},
+]
+
+
+def small_config(tmp_path, data_path, **overrides) -> dict:
+    config = {
+        "name": "small",
+        "seed": 3,
+        "runs_dir": str(tmp_path / "runs"),
+        "features": FEATURES,
+        "tasks": [
+            {"name": "ctr", "label": "click"},
+            {"name": "cvr", "label": "conversion", "condition": "click"},
+        ],
+        "data": {
+            "train": str(data_path),
+            "eval_fraction": 0.2,
+            "label_requires": {"conversion": "click"},
+            "chunk_rows": 4096,
+        },
+        "model": {
+            "architecture": "esmm",
+            "backbone_args": {"units": [16]},
+            "tower_units": [8],
+        },
+        "train": {
+            "batch_size": 512,
+            "epochs": 2,
+            "learning_rate": 0.01,
+            "progress": False,
+        },
+        "eval": {
+            "oracle": {"ctr": "true_ctr", "cvr": "true_cvr", "ctcvr": "true_ctcvr"}
+        },
+        "export": {"base": str(tmp_path / "exports")},
+    }
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture(scope="module")
+def click_log(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "log.csv"
+    write_table(
+        generate_click_log(20_000, seed=11, num_users=2_000, num_items=2_000), path
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, click_log):
+    tmp = tmp_path_factory.mktemp("run")
+    return train(load_config(small_config(tmp, click_log))), tmp
+
+
+def test_run_directory_holds_config_metrics_checkpoints_and_vocabularies(run):
+    result, _ = run
+    names = {p.name for p in result.run_dir.iterdir()}
+    assert {
+        "config.yaml",
+        "metrics.json",
+        "checkpoints",
+        "tensorboard",
+        "preprocessing",
+    } <= names
+    saved = load_config(result.run_dir / "config.yaml")
+    assert saved.features == FEATURES or [f["name"] for f in saved.features] == [
+        f["name"] for f in FEATURES
+    ]
+    metrics = json.loads((result.run_dir / "metrics.json").read_text())
+    assert set(metrics["eval"]) == {"ctr", "cvr", "ctcvr"}
+    assert len(metrics["train"]["loss"]) == 2
+    assert (result.run_dir / "preprocessing" / "vocab" / "category.txt").is_file()
+
+
+def test_eval_metrics_use_the_right_rows_and_learn_something(run, click_log):
+    result, _ = run
+    ev = result.metrics["eval"]
+    df = pd.read_csv(click_log)
+    total_eval = ev["ctr"]["rows"]
+    assert 0.15 * len(df) < total_eval < 0.25 * len(df)
+    assert ev["ctcvr"]["rows"] == total_eval
+    # CVR is scored on clicked rows only
+    assert ev["cvr"]["rows"] == ev["ctr"]["positives"]
+    assert ev["cvr"]["condition"] == "click"
+    assert 0.5 < ev["ctr"]["oracle_auc"] <= 1.0
+    assert ev["ctr"]["auc"] > 0.55
+
+
+def test_export_matches_the_trained_model_and_reexport_adds_a_version(run):
+    result, tmp = run
+    assert result.export_path.name == "1"
+    serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
+    batch = {}
+    for name, spec in serve.structured_input_signature[1].items():
+        values = {
+            "user_id": [1, 2],
+            "item_category": ["c1", "zz"],
+            "recent_categories": ["c1|c2", ""],
+            "position": [1, 9],
+            "device": ["ios", "web"],
+            "item_price": [9.5, 120.0],
+            "item_hist_ctr": [0.02, 0.1],
+        }[name]
+        batch[name] = tf.constant(values, dtype=spec.dtype)
+    served = serve(**batch)
+    direct = result.model(batch)
+    for name in ("ctr", "cvr", "ctcvr"):
+        np.testing.assert_allclose(
+            served[name].numpy(), direct[name].numpy()[:, 0], atol=1e-5
+        )
+    restored = restore_run(result.run_dir)
+    again = restored.model(batch)
+    for name in ("ctr", "cvr", "ctcvr"):
+        np.testing.assert_allclose(again[name].numpy(), direct[name].numpy(), atol=1e-6)
+    second = export_run(result.run_dir)
+    assert second == result.export_path.parent / "2"
+
+
+def test_conversion_without_click_is_an_error_naming_file_and_line(tmp_path, click_log):
+    df = pd.read_csv(click_log, nrows=300)
+    row = int(np.flatnonzero(df["click"].to_numpy() == 0)[5])
+    df.loc[row, "conversion"] = 1
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    with pytest.raises(DataError, match=rf"bad.csv.*line {row + 2}.*conversion"):
+        train(load_config(small_config(tmp_path, bad)))
+
+
+def test_dropping_label_violations_is_counted(tmp_path, click_log):
+    df = pd.read_csv(click_log, nrows=3000)
+    rows = np.flatnonzero(df["click"].to_numpy() == 0)[:7]
+    df.loc[rows, "conversion"] = 1
+    bad = tmp_path / "bad.csv"
+    df.to_csv(bad, index=False)
+    config = small_config(tmp_path, bad, export={"enabled": False})
+    config["data"]["on_label_violation"] = "drop"
+    config["train"]["epochs"] = 1
+    result = train(load_config(config))
+    assert result.metrics["train_rows_dropped"] > 0
+    assert (
+        result.metrics["train_rows"] + result.metrics["eval"]["ctr"]["rows"] == 3000 - 7
+    )
