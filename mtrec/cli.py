@@ -90,6 +90,19 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from mtrec.training import inspect_run
+
+    gates = inspect_run(args.run_dir)
+    for name, g in gates.items():
+        weights = " ".join(f"{w:.3f}" for w in g["mean_weight"])
+        print(
+            f"{name:<20} entropy {g['entropy']:.3f}/{g['max_entropy']:.3f}  mean weights [{weights}]"
+        )
+    print(f"gate statistics written to {pathlib.Path(args.run_dir) / 'metrics.json'}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Generate a click log, train ESMM, evaluate against the oracle, export, reload, score."""
     import numpy as np
@@ -195,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ex.set_defaults(func=cmd_export)
 
+    ins = sub.add_parser(
+        "inspect", help="per-task gate weights per expert of a run (MoE backbones)"
+    )
+    ins.add_argument("run_dir")
+    ins.set_defaults(func=cmd_inspect)
+
     demo = sub.add_parser(
         "demo", help="the main job: generate, train ESMM, evaluate, export, reload"
     )
@@ -210,11 +229,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TF's C++ log would print a Python traceback for a bad row streamed
+    # through tf.data; mtrec reports it as one clear line instead.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    for noisy in ("absl", "tensorflow"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
     from mtrec.data.schema import DataError
     from mtrec.training.config import ConfigError

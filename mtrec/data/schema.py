@@ -23,7 +23,8 @@ class ColumnSchema:
       regression_label_columns: real-valued label columns (finite, not NaN).
       passthrough_columns: optional extra columns carried along for evaluation
         (e.g. ``true_ctr``, a user id for GAUC), as ``{name: "float" | "string"}``.
-        Missing from a file, they are absent from the output; never an error.
+        Missing from the first file, they are absent from the output; present in
+        the first file but missing from a later one, a ``DataError``.
       label_requires: ``{child: parent}``: a row with ``child == 1`` must have
         ``parent == 1`` (``{"conversion": "click"}``: no conversion without a
         click).

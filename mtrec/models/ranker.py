@@ -1,5 +1,6 @@
 """The multi-task ranker: features -> backbone -> one tower per task."""
 
+import inspect
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -44,6 +45,10 @@ class MultiTaskRanker(tfrs.Model):
       tasks: the tasks.
       tower_units, tower_activation, tower_dropout, tower_l2: the towers.
       weighting: a ``LossWeighting``; default fixed weights from ``Task.weight``.
+      cross_layers: DCN-v2 cross layers (``tfrs.layers.dcn.Cross``) applied to
+        the embeddings before the backbone. Default 0.
+      cross_projection_dim: low-rank projection of the cross layers (``None``:
+        full rank).
 
     Call returns a dict ``{task name: (batch, 1)}``.
     """
@@ -58,6 +63,8 @@ class MultiTaskRanker(tfrs.Model):
         tower_dropout: float = 0.0,
         tower_l2: float = 0.0,
         weighting: LossWeighting | None = None,
+        cross_layers: int = 0,
+        cross_projection_dim: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +81,23 @@ class MultiTaskRanker(tfrs.Model):
         self.tower_activation = tower_activation
         self.tower_dropout = float(tower_dropout)
         self.tower_l2 = float(tower_l2)
+        if not isinstance(cross_layers, int) or cross_layers < 0:
+            raise ValueError(
+                f"`cross_layers` must be an integer >= 0. Received: `cross_layers={cross_layers!r}`"
+            )
+        if cross_projection_dim is not None and cross_projection_dim < 1:
+            raise ValueError(
+                "`cross_projection_dim` must be >= 1 or None. Received: "
+                f"`cross_projection_dim={cross_projection_dim!r}`"
+            )
+        self.cross_layers = cross_layers
+        self.cross_projection_dim = cross_projection_dim
+        self.crosses = [
+            tfrs.layers.dcn.Cross(
+                projection_dim=cross_projection_dim, name=f"cross_{i}"
+            )
+            for i in range(cross_layers)
+        ]
         self.towers = {
             t.name: Tower(
                 self.tower_units,
@@ -118,9 +142,41 @@ class MultiTaskRanker(tfrs.Model):
         """What evaluation scores: each output against its label and rows."""
         return [EvalTarget(t.name, t.label, t.kind, t.condition) for t in self.tasks]
 
+    def shared_input(self, inputs) -> tf.Tensor:
+        """The backbone input: embeddings, then the DCN-v2 cross layers if any.
+
+        ``x_0 = features(inputs)``, ``x_{l+1} = x_0 ⊙ (W_l x_l + b_l) + x_l``
+        (``W_l = U_l V_l`` with ``cross_projection_dim``).
+        """
+        x0 = self.feature_layer(inputs)
+        x = x0
+        for cross in self.crosses:
+            x = cross(x0, x)
+        return x
+
+    @property
+    def has_gates(self) -> bool:
+        """Whether the backbone is a gated mixture of experts (``return_gates``)."""
+        return "return_gates" in inspect.signature(self.backbone.call).parameters
+
+    def gate_weights(self, inputs, training=None) -> dict[str, tf.Tensor]:
+        """The backbone's softmax gate weights ``{gate: (batch, n_experts)}``.
+
+        Raises:
+          TypeError: the backbone has no gates (e.g. shared-bottom).
+        """
+        if not self.has_gates:
+            raise TypeError(
+                f"backbone {type(self.backbone).__name__} has no gates to inspect"
+            )
+        _, gates = self.backbone(
+            self.shared_input(inputs), training=training, return_gates=True
+        )
+        return gates
+
     def tower_outputs(self, inputs, training=None) -> dict[str, tf.Tensor]:
         """``{task: p_k}`` (probability for binary tasks) from the towers."""
-        hidden = self.backbone(self.feature_layer(inputs), training=training)
+        hidden = self.backbone(self.shared_input(inputs), training=training)
         outputs = {}
         for task in self.tower_tasks:
             z = self.towers[task.name](hidden[task.name], training=training)

@@ -5,6 +5,7 @@ from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
 from mtrec.training.train import RunResult
 from mtrec.training.train import export_run
+from mtrec.training.train import inspect_run
 from mtrec.training.train import restore_run
 from mtrec.training.train import train
 
@@ -13,6 +14,7 @@ __all__ = [
     "RunConfig",
     "RunResult",
     "export_run",
+    "inspect_run",
     "load_config",
     "restore_run",
     "train",

@@ -103,6 +103,8 @@ def build_model(
         tower_activation=mc.tower_activation,
         tower_dropout=mc.tower_dropout,
         tower_l2=mc.tower_l2,
+        cross_layers=mc.cross_layers,
+        cross_projection_dim=mc.cross_projection_dim,
     )
     if mc.architecture == "esmm":
         return _build_esmm(tasks, features, backbone, mc.ctcvr_name, towers)

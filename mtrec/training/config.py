@@ -57,6 +57,10 @@ class ModelConfig:
     tower_l2: float = 0.0
     #: L2 on the embedding tables.
     embeddings_l2: float = 0.0
+    #: DCN-v2 cross layers on the embeddings before the backbone (0: none).
+    cross_layers: int = 0
+    #: Low-rank projection of the cross layers (None: full rank).
+    cross_projection_dim: int | None = None
     #: Name of ESMM's product output.
     ctcvr_name: str = "ctcvr"
 

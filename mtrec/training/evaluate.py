@@ -66,3 +66,45 @@ def evaluate_model(
         entry["condition"] = target.condition
         report[target.output] = entry
     return report
+
+
+def gate_report(model: MultiTaskRanker, dataset: tf.data.Dataset) -> dict:
+    """Which experts each task uses: gate statistics over a dataset.
+
+    For every gate ``g`` of the backbone (one per task; PLE also reports its
+    inner levels and shared gates) with weights ``w_{n,i}`` for row ``n`` and
+    expert ``i``: ``mean_weight_i = mean_n w_{n,i}``, ``entropy = mean_n
+    (-Σ_i w_{n,i} ln w_{n,i})`` (0: one expert per row; ``ln(num_experts)``:
+    uniform), ``max_entropy = ln(num_experts)``.
+    """
+
+    @tf.function
+    def step(batch):
+        gates = model.gate_weights(batch, training=False)
+        return {
+            name: (
+                tf.reduce_sum(w, axis=0),
+                tf.reduce_sum(
+                    -tf.reduce_sum(w * tf.math.log(tf.maximum(w, 1e-12)), axis=-1)
+                ),
+                tf.shape(w)[0],
+            )
+            for name, w in gates.items()
+        }
+
+    sums: dict[str, list] = {}
+    for batch in dataset:
+        for name, (weights, entropy, rows) in step(batch).items():
+            acc = sums.setdefault(name, [0.0, 0.0, 0])
+            acc[0] = acc[0] + weights.numpy().astype(np.float64)
+            acc[1] += float(entropy)
+            acc[2] += int(rows)
+    report = {}
+    for name, (weights, entropy, rows) in sums.items():
+        report[name] = {
+            "mean_weight": [float(w) for w in weights / rows],
+            "entropy": entropy / rows,
+            "max_entropy": float(np.log(len(weights))),
+            "rows": rows,
+        }
+    return report

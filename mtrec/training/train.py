@@ -14,6 +14,7 @@ from mtrec.data.reader import ReadStats
 from mtrec.data.reader import Split
 from mtrec.data.reader import iter_chunks
 from mtrec.data.reader import make_dataset
+from mtrec.data.reader import surface_data_errors
 from mtrec.export.saved_model import export_saved_model
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.preprocessing import PreprocessingState
@@ -27,10 +28,12 @@ from mtrec.training.builders import column_schema
 from mtrec.training.builders import dummy_inputs
 from mtrec.training.callbacks import CheckpointEveryEpoch
 from mtrec.training.callbacks import ProgressBar
+from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
 from mtrec.training.config import save_config
 from mtrec.training.evaluate import evaluate_model
+from mtrec.training.evaluate import gate_report
 
 logger = logging.getLogger(__name__)
 
@@ -143,20 +146,25 @@ def train(config: RunConfig, run_dir: str | os.PathLike | None = None) -> RunRes
     logger.info(
         "training on %d rows, %d steps per epoch", fit_stats.rows_yielded, steps
     )
-    history = model.fit(
-        train_ds,
-        epochs=config.train.epochs,
-        steps_per_epoch=config.train.steps_per_epoch,
-        callbacks=callbacks,
-        verbose=0,
-    )
-    logger.info("evaluating")
+    with surface_data_errors():
+        history = model.fit(
+            train_ds,
+            epochs=config.train.epochs,
+            steps_per_epoch=config.train.steps_per_epoch,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        logger.info("evaluating")
+        evaluation = evaluate_model(model, eval_ds, oracle=config.eval.oracle)
+        gates = gate_report(model, eval_ds) if model.has_gates else None
     metrics = {
-        "eval": evaluate_model(model, eval_ds, oracle=config.eval.oracle),
+        "eval": evaluation,
         "train": {k: [float(x) for x in v] for k, v in history.history.items()},
         "train_rows": fit_stats.rows_yielded,
         "train_rows_dropped": fit_stats.rows_dropped,
     }
+    if gates is not None:
+        metrics["gates"] = gates
     export_path = None
     if config.export.enabled:
         export_path = export_saved_model(
@@ -190,6 +198,44 @@ def restore_run(run_dir: str | os.PathLike) -> RunResult:
     metrics_path = run_dir / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     return RunResult(run_dir, metrics, model, feature_set)
+
+
+def eval_dataset(config: RunConfig) -> tf.data.Dataset:
+    """The held-out split of a run's config, unshuffled."""
+    feature_set = build_feature_set(config)
+    schema = column_schema(config, feature_set, build_tasks(config))
+    _, eval_split, eval_paths = _splits(config)
+    return make_dataset(
+        eval_paths,
+        schema,
+        batch_size=config.train.eval_batch_size,
+        shuffle=False,
+        chunk_rows=config.data.chunk_rows,
+        file_format=config.data.format,
+        split=eval_split,
+    )
+
+
+def inspect_run(run_dir: str | os.PathLike) -> dict:
+    """Gate statistics of a run's model on its held-out split, saved to metrics.json.
+
+    Raises:
+      ConfigError: the run's backbone has no gates.
+    """
+    result = restore_run(run_dir)
+    if not result.model.has_gates:
+        raise ConfigError(
+            f"the backbone of {result.run_dir} ({type(result.model.backbone).__name__}) "
+            "has no gates; gate inspection needs omoe, mmoe, cgc or ple"
+        )
+    config = load_config(result.run_dir / CONFIG_FILE)
+    with surface_data_errors():
+        gates = gate_report(result.model, eval_dataset(config))
+    metrics = dict(result.metrics)
+    metrics["gates"] = gates
+    with open(result.run_dir / METRICS_FILE, "w") as f:
+        json.dump(metrics, f, indent=2)
+    return gates
 
 
 def export_run(

@@ -86,3 +86,35 @@ def test_bad_tasks(kwargs, message):
 def test_unknown_task_field():
     with pytest.raises(ValueError, match=r"unknown task field\(s\) \['lable'\]"):
         Task.from_dict({"name": "ctr", "lable": "click"})
+
+
+def test_dcn_cross_layers_sit_between_embeddings_and_backbone():
+    from mtrec.layers import MMoE
+
+    tasks = [Task("ctr", "click")]
+    model = MultiTaskRanker(
+        _features(),
+        SharedBottom(["ctr"], units=[4]),
+        tasks,
+        cross_layers=2,
+        cross_projection_dim=2,
+    )
+    batch = _batch()
+    x0 = model.feature_layer(batch)
+    x1 = model.crosses[0](x0)
+    np.testing.assert_allclose(
+        model.shared_input(batch).numpy(), model.crosses[1](x0, x1).numpy(), atol=1e-6
+    )
+    assert [c.name for c in model.crosses] == ["cross_0", "cross_1"]
+    assert model.crosses[0]._projection_dim == 2
+    with pytest.raises(ValueError, match="`cross_layers` must be an integer >= 0"):
+        MultiTaskRanker(_features(), SharedBottom(["ctr"]), tasks, cross_layers=-1)
+    assert not model.has_gates
+    with pytest.raises(TypeError, match="has no gates"):
+        model.gate_weights(batch)
+    gated = MultiTaskRanker(
+        _features(), MMoE(["ctr"], num_experts=3, expert_units=[4]), tasks
+    )
+    gates = gated.gate_weights(batch)
+    assert gated.has_gates and gates["ctr"].shape == (4, 3)
+    np.testing.assert_allclose(gates["ctr"].numpy().sum(axis=1), 1.0, rtol=1e-6)

@@ -181,3 +181,56 @@ def test_dropping_label_violations_is_counted(tmp_path, click_log):
     assert (
         result.metrics["train_rows"] + result.metrics["eval"]["ctr"]["rows"] == 3000 - 7
     )
+
+
+def test_bad_row_in_the_eval_file_surfaces_as_data_error(tmp_path, click_log):
+    df = pd.read_csv(click_log, nrows=2000)
+    train_path, eval_path = tmp_path / "train.csv", tmp_path / "eval.csv"
+    df.iloc[:1500].to_csv(train_path, index=False)
+    bad = df.iloc[1500:].copy()
+    bad.iloc[40, bad.columns.get_loc("click")] = 3
+    bad.to_csv(eval_path, index=False)
+    config = small_config(tmp_path, train_path, export={"enabled": False})
+    config["data"]["eval"] = str(eval_path)
+    config["train"]["epochs"] = 1
+    with pytest.raises(DataError, match=r"eval.csv, line 42, column 'click'.*got '3'"):
+        train(load_config(config))
+
+
+def test_mmoe_run_reports_gates_and_inspect_rewrites_them(tmp_path, click_log):
+    from mtrec.training import inspect_run
+
+    config = small_config(tmp_path, click_log, export={"enabled": False})
+    config["model"] = {
+        "architecture": "esmm",
+        "backbone": "mmoe",
+        "backbone_args": {"num_experts": 3, "expert_units": [8]},
+        "tower_units": [4],
+        "cross_layers": 1,
+        "cross_projection_dim": 4,
+    }
+    config["train"]["epochs"] = 1
+    result = train(load_config(config))
+    gates = result.metrics["gates"]
+    assert set(gates) == {"ctr", "cvr"}
+    for g in gates.values():
+        assert len(g["mean_weight"]) == 3
+        assert sum(g["mean_weight"]) == pytest.approx(1.0, abs=1e-5)
+        assert 0.0 <= g["entropy"] <= g["max_entropy"] == pytest.approx(np.log(3))
+        assert g["rows"] == result.metrics["eval"]["ctr"]["rows"]
+    again = inspect_run(result.run_dir)
+    for name in gates:
+        np.testing.assert_allclose(
+            again[name]["mean_weight"], gates[name]["mean_weight"], atol=1e-5
+        )
+    saved = json.loads((result.run_dir / "metrics.json").read_text())
+    assert saved["gates"]["ctr"]["rows"] == gates["ctr"]["rows"]
+
+
+def test_inspect_refuses_a_backbone_without_gates(run):
+    from mtrec.training import ConfigError
+    from mtrec.training import inspect_run
+
+    result, _ = run
+    with pytest.raises(ConfigError, match="has no gates"):
+        inspect_run(result.run_dir)

@@ -1,0 +1,212 @@
+"""Rows/s and peak RSS of ``make_dataset`` versus one ``pandas.read_csv`` call.
+
+Writes a synthetic click log (default 1M rows, 16 columns, 15 read) to a temporary
+directory, then measures, each in a fresh process so that peak RSS is per
+method:
+
+- ``pandas_read_csv``: ``pandas.read_csv(path)`` of the whole file at once (no
+  validation, everything in memory): the baseline;
+- ``iter_chunks``: the validating chunk reader alone (numpy chunks);
+- ``make_dataset``: one epoch of ``make_dataset(batch_size=4096, shuffle=True)``.
+
+Prints JSON to stdout and writes it to ``benchmarks/results/reader_throughput.json``.
+
+Usage (from the repository root)::
+
+    python benchmarks/reader_throughput.py [--rows 1000000] [--batch-size 4096]
+        [--repeats 3]
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "reader_throughput.json"
+METHODS = ("pandas_read_csv", "iter_chunks", "make_dataset")
+
+logger = logging.getLogger("reader_throughput")
+
+
+def _import_mtrec() -> None:
+    """Imports mtrec (and so TensorFlow with Keras 2) from the checkout."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    import mtrec  # noqa: F401
+
+
+def schema():
+    """The benchmark's column schema (15 columns read, 1 ignored)."""
+    from mtrec.data.schema import ColumnSchema
+
+    return ColumnSchema(
+        string_columns=("user_id", "category", "city", "device"),
+        int_columns=("item_id", "hour"),
+        float_columns={f"dense_{i}": 0.0 for i in range(5)},
+        label_columns=("click", "conversion"),
+        regression_label_columns=("dwell",),
+        passthrough_columns={"true_ctr": "float"},
+        label_requires={"conversion": "click"},
+    )
+
+
+def write_csv(path: Path, rows: int, seed: int) -> None:
+    """Writes a random click log with 16 columns (``ignored`` is not read)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    click = rng.random(rows) < 0.1
+    columns = {
+        "user_id": np.char.add("u", rng.integers(0, 100_000, rows).astype(str)),
+        "item_id": rng.integers(0, 1_000_000, rows),
+        "category": np.char.add("c", rng.integers(0, 500, rows).astype(str)),
+        "city": np.char.add("city", rng.integers(0, 300, rows).astype(str)),
+        "device": rng.choice(np.array(["ios", "android", "web"]), rows),
+        "hour": rng.integers(0, 24, rows),
+    }
+    for i in range(5):
+        columns[f"dense_{i}"] = np.round(rng.normal(size=rows), 4)
+    columns["click"] = click.astype(np.int8)
+    columns["conversion"] = (click & (rng.random(rows) < 0.2)).astype(np.int8)
+    columns["dwell"] = np.round(rng.exponential(30.0, rows), 2)
+    columns["true_ctr"] = np.round(rng.random(rows) * 0.2, 4)
+    columns["ignored"] = rng.integers(0, 10, rows)
+    pd.DataFrame(columns).to_csv(path, index=False)
+
+
+def _peak_rss_mb() -> float:
+    # ru_maxrss is in KiB on Linux, in bytes on macOS.
+    scale = 1 if sys.platform == "darwin" else 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def measure(method: str, path: Path, batch_size: int, seed: int, repeats: int) -> dict:
+    """Times one method ``repeats`` times in this process.
+
+    Returns:
+      rows, best and median seconds and rows/s (the machine may be shared, so
+      the best run is the least disturbed), peak RSS, and RSS before reading
+      (the cost of importing TensorFlow and pandas).
+    """
+    _import_mtrec()
+    import pandas as pd
+
+    from mtrec.data.reader import iter_chunks
+    from mtrec.data.reader import make_dataset
+
+    if method not in METHODS:
+        raise ValueError(f"`method` must be one of {METHODS}. Received: {method!r}")
+    rss_before = _peak_rss_mb()
+    timings = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        if method == "pandas_read_csv":
+            rows = len(pd.read_csv(path))
+        elif method == "iter_chunks":
+            rows = sum(len(chunk["click"]) for chunk in iter_chunks(path, schema()))
+        else:
+            dataset = make_dataset(
+                path, schema(), batch_size=batch_size, shuffle=True, seed=seed
+            )
+            rows = sum(int(batch["click"].shape[0]) for batch in dataset)
+        timings.append(time.perf_counter() - start)
+    best, median = min(timings), statistics.median(timings)
+    return {
+        "rows": rows,
+        "repeats": repeats,
+        "seconds_best": round(best, 3),
+        "seconds_median": round(median, 3),
+        "rows_per_second": round(rows / best),
+        "rows_per_second_median": round(rows / median),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rss_before_read_mb": round(rss_before, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--measure", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.measure:  # child process: one measurement, JSON on stdout
+        result = measure(
+            args.measure, args.path, args.batch_size, args.seed, args.repeats
+        )
+        print(json.dumps(result))
+        return result
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "click_log.csv"
+        start = time.perf_counter()
+        write_csv(path, args.rows, args.seed)
+        logger.info(
+            "Wrote %d rows (%.1f MB) in %.1f s",
+            args.rows,
+            path.stat().st_size / 2**20,
+            time.perf_counter() - start,
+        )
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        results = {}
+        for method in METHODS:
+            command = [
+                sys.executable,
+                __file__,
+                "--measure",
+                method,
+                "--path",
+                str(path),
+                "--batch-size",
+                str(args.batch_size),
+                "--seed",
+                str(args.seed),
+                "--repeats",
+                str(args.repeats),
+            ]
+            done = subprocess.run(
+                command, capture_output=True, text=True, env=env, check=True
+            )
+            results[method] = json.loads(done.stdout.strip().splitlines()[-1])
+            logger.info("%s: %s", method, results[method])
+        file_mb = path.stat().st_size / 2**20
+    baseline = results["pandas_read_csv"]["rows_per_second"]
+    report = {
+        "rows": args.rows,
+        "columns_in_file": 16,
+        "columns_read": 15,
+        "file_mb": round(file_mb, 1),
+        "batch_size": args.batch_size,
+        "shuffle": True,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "results": results,
+        "make_dataset_vs_pandas": round(
+            results["make_dataset"]["rows_per_second"] / baseline, 3
+        ),
+        "iter_chunks_vs_pandas": round(
+            results["iter_chunks"]["rows_per_second"] / baseline, 3
+        ),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+    return report
+
+
+if __name__ == "__main__":
+    main()
