@@ -56,7 +56,8 @@ class DenseFeature:
             if not bounds or any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:])):
                 raise ValueError(
                     f"Feature {self.name!r}: `boundaries` must be a non-empty, "
-                    f"strictly increasing list. Received: `boundaries={list(self.boundaries)}`"
+                    "strictly increasing list. "
+                    f"Received: `boundaries={list(self.boundaries)}`"
                 )
             object.__setattr__(self, "boundaries", bounds)
         if self.num_buckets is not None:

@@ -44,7 +44,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     ...               {"name": "age", "kind": "dense"}],
     ...     vocabularies={"city": ["paris", "rome"]},
     ...     dense_stats={"age": {"mean": 40.0, "std": 10.0, "boundaries": None}})
-    >>> layer({"city": tf.constant(["rome", "oslo"]), "age": tf.constant([30., 50.])}).shape
+    >>> x = {"city": tf.constant(["rome", "oslo"]), "age": tf.constant([30.0, 50.0])}
+    >>> layer(x).shape
     TensorShape([2, 5])
     """
 
@@ -62,7 +63,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self.dense_stats = {k: dict(v) for k, v in (dense_stats or {}).items()}
         if embeddings_l2 < 0:
             raise ValueError(
-                f"`embeddings_l2` must be >= 0. Received: `embeddings_l2={embeddings_l2}`"
+                "`embeddings_l2` must be >= 0. "
+                f"Received: `embeddings_l2={embeddings_l2}`"
             )
         self.embeddings_l2 = float(embeddings_l2)
         self.feature_set = FeatureSet.from_dicts(self.features)
@@ -107,13 +109,15 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         for spec in self.feature_set.dense:
             if spec.name not in self.dense_stats:
                 raise ValueError(
-                    f"No statistics for dense feature {spec.name!r}; fit preprocessing first."
+                    f"No statistics for dense feature {spec.name!r};"
+                    " fit preprocessing first."
                 )
             boundaries = self.dense_stats[spec.name].get("boundaries")
             if spec.bucketized:
                 if not boundaries:
                     raise ValueError(
-                        f"Dense feature {spec.name!r} is bucketised but has no boundaries."
+                        f"Dense feature {spec.name!r} is bucketised "
+                        "but has no boundaries."
                     )
                 self._buckets[spec.name] = (
                     tf.keras.layers.Discretization(

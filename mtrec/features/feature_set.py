@@ -92,7 +92,8 @@ class FeatureSet:
             where = f"{source}, feature {entry['name']!r}"
             if kind not in FEATURE_KINDS:
                 raise ValueError(
-                    f"{where}: unknown kind {kind!r}; expected one of {sorted(FEATURE_KINDS)}"
+                    f"{where}: unknown kind {kind!r};"
+                    f" expected one of {sorted(FEATURE_KINDS)}"
                 )
             spec_cls = FEATURE_KINDS[kind]
             valid = {f.name for f in dataclasses.fields(spec_cls)}

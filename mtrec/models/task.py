@@ -30,19 +30,23 @@ class Task:
     def __post_init__(self):
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise ValueError(
-                f"Task `name` must be an identifier such as 'ctr'. Received: `name={self.name!r}`"
+                "Task `name` must be an identifier such as 'ctr'. "
+                f"Received: `name={self.name!r}`"
             )
         if not isinstance(self.label, str) or not self.label:
             raise ValueError(
-                f"Task {self.name!r}: `label` must be a column name. Received: {self.label!r}"
+                f"Task {self.name!r}: `label` must be a column name. "
+                f"Received: {self.label!r}"
             )
         if self.kind not in TASK_KINDS:
             raise ValueError(
-                f"Task {self.name!r}: `kind` must be one of {TASK_KINDS}. Received: `kind={self.kind!r}`"
+                f"Task {self.name!r}: `kind` must be one of {TASK_KINDS}. "
+                f"Received: `kind={self.kind!r}`"
             )
         if not float(self.weight) >= 0.0:
             raise ValueError(
-                f"Task {self.name!r}: `weight` must be >= 0. Received: `weight={self.weight!r}`"
+                f"Task {self.name!r}: `weight` must be >= 0. "
+                f"Received: `weight={self.weight!r}`"
             )
         if self.condition == self.label:
             raise ValueError(
@@ -59,7 +63,8 @@ class Task:
         unknown = sorted(set(entry) - valid)
         if unknown:
             raise ValueError(
-                f"{where}: unknown task field(s) {unknown}; valid fields: {sorted(valid)}"
+                f"{where}: unknown task field(s) {unknown};"
+                f" valid fields: {sorted(valid)}"
             )
         try:
             return cls(**entry)

@@ -33,7 +33,8 @@ FEATURES = [
 
 def test_vocabularies_count_over_shared_tables_with_min_count():
     state = fit_preprocessing(FeatureSet.from_dicts(FEATURES), _chunks(), seed=0)
-    # item counts over item + hist: 2 -> 4, 3 -> 4, 1 -> 2, 9 -> 1, 4 -> 1; ties by token
+    # item counts over item + hist: 2 -> 4, 3 -> 4, 1 -> 2, 9 -> 1, 4 -> 1;
+    # ties broken by token
     assert state.vocabularies["item"] == [2, 3, 1, 4, 9]
     # city: a twice; b, c once (min_count 2); the missing "" never enters
     assert state.vocabularies["city"] == ["a"]
