@@ -1,0 +1,178 @@
+"""The MMoE paper's synthetic two-task regression data with a set task correlation.
+
+Ma et al. (KDD 2018, section 4) control how related two tasks are through the
+cosine between their weight vectors::
+
+    u_1, u_2            orthogonal unit vectors in R^d
+    w_1 = c u_1
+    w_2 = c (p u_1 + sqrt(1 - p^2) u_2)          # cos(w_1, w_2) = p
+    x ~ N(0, I_d)
+    y_k = w_k^T x + sum_{i=1..m} sin(alpha_i w_k^T x + beta_i) + eps_k
+
+with ``alpha_i, beta_i ~ N(0, 1)`` shared by both tasks and
+``eps_k ~ N(0, noise_std^2)``. Because ``x ~ N(0, I)``, the Pearson correlation
+of the linear parts ``w_1^T x`` and ``w_2^T x`` is exactly ``p``; the labels'
+correlation is lower, as the sine terms are nonlinear.
+
+For one seed, ``u_1``, ``u_2``, ``alpha``, ``beta``, ``x`` and the noise are the
+same whatever ``p`` is, so ``y1`` does not change with ``p`` and data sets that
+differ only in ``p`` differ only through ``w_2`` (a controlled comparison).
+
+References:
+  Ma, Zhao, Yi, Chen, Hong, Chi. "Modeling Task Relationships in Multi-task
+  Learning with Multi-gate Mixture-of-Experts." KDD 2018.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+
+LABEL_COLUMNS: tuple[str, str] = ("y1", "y2")
+
+
+@dataclasses.dataclass(frozen=True)
+class MMoETaskParams:
+    """The hidden parameters behind :func:`generate_mmoe_regression`.
+
+    Attributes:
+      w1: the first task's weights, shape ``(input_dim,)``, ``||w1|| = c``.
+      w2: the second task's weights, ``||w2|| = c``, ``cos(w1, w2) = p``.
+      alpha: the sine frequencies ``alpha_i``, shape ``(num_sin,)``.
+      beta: the sine phases ``beta_i``, shape ``(num_sin,)``.
+    """
+
+    w1: np.ndarray
+    w2: np.ndarray
+    alpha: np.ndarray
+    beta: np.ndarray
+
+
+def mmoe_task_params(
+    correlation: float,
+    seed: int,
+    *,
+    input_dim: int = 100,
+    c: float = 1.0,
+    num_sin: int = 10,
+) -> MMoETaskParams:
+    """Draws the task weights and sine parameters of the MMoE synthetic data.
+
+    ``generate_mmoe_regression`` with the same arguments uses exactly these.
+
+    Args:
+      correlation: ``p``, the cosine between ``w1`` and ``w2``, in [-1, 1].
+      seed: seed of the draws (a non-negative integer).
+      input_dim: ``d``, the input dimension, >= 2. Default 100.
+      c: the norm of both weight vectors, > 0. Default 1.0.
+      num_sin: ``m``, the number of sine terms, >= 0. Default 10.
+
+    Returns:
+      An ``MMoETaskParams``.
+
+    Raises:
+      ValueError: if an argument is out of range.
+    """
+    _validate(correlation, seed, input_dim, c, num_sin)
+    params_rng, _ = _generators(seed)
+    return _draw_params(params_rng, float(correlation), input_dim, c, num_sin)
+
+
+def generate_mmoe_regression(
+    num_rows: int,
+    correlation: float,
+    seed: int,
+    *,
+    input_dim: int = 100,
+    c: float = 1.0,
+    num_sin: int = 10,
+    noise_std: float = 0.01,
+) -> pd.DataFrame:
+    """Draws two regression tasks whose correlation is controlled by ``p``.
+
+    ``y_k = w_k^T x + sum_i sin(alpha_i w_k^T x + beta_i) + eps_k`` with
+    ``cos(w_1, w_2) = p`` (see the module docstring).
+
+    Args:
+      num_rows: number of rows, >= 1.
+      correlation: ``p``, the cosine between the task weights, in [-1, 1].
+      seed: seed of every draw (a non-negative integer).
+      input_dim: ``d``, the number of inputs ``x0..x{d-1}``, >= 2. Default 100.
+      c: the norm of both weight vectors, > 0. Default 1.0.
+      num_sin: ``m``, the number of sine terms, >= 0. Default 10.
+      noise_std: std of the label noise ``eps_k``, >= 0. Default 0.01.
+
+    Returns:
+      A DataFrame with float64 columns ``x0..x{d-1}``, ``y1``, ``y2``.
+
+    Raises:
+      ValueError: if an argument is out of range.
+
+    Example:
+
+    >>> df = generate_mmoe_regression(1_000, correlation=0.5, seed=1, input_dim=8)
+    >>> list(df.columns[-3:])
+    ['x7', 'y1', 'y2']
+    """
+    _check_int("num_rows", num_rows, 1)
+    _validate(correlation, seed, input_dim, c, num_sin)
+    if not (math.isfinite(noise_std) and noise_std >= 0.0):
+        raise ValueError(
+            f"`noise_std` must be >= 0. Received: `noise_std={noise_std!r}`"
+        )
+    params_rng, data_rng = _generators(seed)
+    params = _draw_params(params_rng, float(correlation), input_dim, c, num_sin)
+    x = data_rng.standard_normal((num_rows, input_dim))
+    noise = data_rng.normal(0.0, noise_std, (num_rows, 2))
+    columns = {f"x{j}": x[:, j] for j in range(input_dim)}
+    for k, w in enumerate((params.w1, params.w2)):
+        linear = x @ w
+        waves = np.sin(np.outer(linear, params.alpha) + params.beta).sum(axis=1)
+        columns[LABEL_COLUMNS[k]] = linear + waves + noise[:, k]
+    return pd.DataFrame(columns)
+
+
+def _generators(seed: int) -> tuple[np.random.Generator, np.random.Generator]:
+    """Independent streams for the parameters and for the rows of one seed."""
+    params_seq, data_seq = np.random.SeedSequence(seed).spawn(2)
+    return np.random.default_rng(params_seq), np.random.default_rng(data_seq)
+
+
+def _draw_params(
+    rng: np.random.Generator, p: float, input_dim: int, c: float, num_sin: int
+) -> MMoETaskParams:
+    # Orthonormal u1, u2: QR of a Gaussian d x 2 matrix (signs made unique).
+    q, r = np.linalg.qr(rng.standard_normal((input_dim, 2)))
+    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)
+    u1, u2 = q[:, 0], q[:, 1]
+    alpha = rng.standard_normal(num_sin)
+    beta = rng.standard_normal(num_sin)
+    w1 = c * u1
+    w2 = c * (p * u1 + math.sqrt(max(0.0, 1.0 - p * p)) * u2)
+    return MMoETaskParams(w1=w1, w2=w2, alpha=alpha, beta=beta)
+
+
+def _validate(
+    correlation: float, seed: int, input_dim: int, c: float, num_sin: int
+) -> None:
+    if not (
+        isinstance(correlation, int | float | np.floating | np.integer)
+        and not isinstance(correlation, bool)
+        and -1.0 <= correlation <= 1.0
+    ):
+        raise ValueError(
+            f"`correlation` must be in [-1, 1]. Received: `correlation={correlation!r}`"
+        )
+    _check_int("seed", seed, 0)
+    _check_int("input_dim", input_dim, 2)
+    _check_int("num_sin", num_sin, 0)
+    if not (math.isfinite(c) and c > 0.0):
+        raise ValueError(f"`c` must be > 0. Received: `c={c!r}`")
+
+
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise ValueError(f"`{name}` must be an integer. Received: `{name}={value!r}`")
+    if value < minimum:
+        raise ValueError(f"`{name}` must be >= {minimum}. Received: `{name}={value!r}`")

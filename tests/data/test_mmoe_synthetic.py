@@ -1,0 +1,108 @@
+"""Tests of the MMoE paper's synthetic regression data (Ma et al., KDD 2018)."""
+
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mtrec.data.mmoe_synthetic import generate_mmoe_regression
+from mtrec.data.mmoe_synthetic import mmoe_task_params
+
+NUM_ROWS = 20_000
+
+
+def _inputs(df: pd.DataFrame, input_dim: int) -> np.ndarray:
+    return df[[f"x{j}" for j in range(input_dim)]].to_numpy()
+
+
+def test_columns_and_dtypes():
+    df = generate_mmoe_regression(50, 0.5, seed=1, input_dim=6)
+    assert list(df.columns) == [f"x{j}" for j in range(6)] + ["y1", "y2"]
+    assert (df.dtypes == "float64").all()
+    assert len(df) == 50
+
+
+def test_same_seed_same_frame_other_seed_other_frame():
+    first = generate_mmoe_regression(200, 0.3, seed=4, input_dim=10)
+    again = generate_mmoe_regression(200, 0.3, seed=4, input_dim=10)
+    other = generate_mmoe_regression(200, 0.3, seed=5, input_dim=10)
+    pd.testing.assert_frame_equal(first, again)
+    assert not np.allclose(first.to_numpy(), other.to_numpy())
+
+
+@pytest.mark.parametrize("correlation", [-1.0, -0.5, 0.0, 0.5, 0.9, 1.0])
+def test_linear_parts_correlate_as_asked(correlation):
+    df = generate_mmoe_regression(NUM_ROWS, correlation, seed=3)
+    params = mmoe_task_params(correlation, seed=3)
+    x = _inputs(df, 100)
+    pearson = np.corrcoef(x @ params.w1, x @ params.w2)[0, 1]
+    assert pearson == pytest.approx(correlation, abs=0.05)
+
+
+@pytest.mark.parametrize("c", [0.5, 1.0, 3.0])
+def test_weights_have_norm_c_and_cosine_p(c):
+    params = mmoe_task_params(0.7, seed=2, input_dim=20, c=c)
+    assert np.linalg.norm(params.w1) == pytest.approx(c)
+    assert np.linalg.norm(params.w2) == pytest.approx(c)
+    assert params.w1 @ params.w2 == pytest.approx(0.7 * c * c)
+    assert params.alpha.shape == params.beta.shape == (10,)
+
+
+def test_labels_follow_the_formula():
+    # With no noise, y_k = w_k^T x + sum_i sin(alpha_i w_k^T x + beta_i) exactly.
+    df = generate_mmoe_regression(
+        500, 0.4, seed=8, input_dim=12, c=2.0, num_sin=3, noise_std=0.0
+    )
+    params = mmoe_task_params(0.4, seed=8, input_dim=12, c=2.0, num_sin=3)
+    x = _inputs(df, 12)
+    for label, w in (("y1", params.w1), ("y2", params.w2)):
+        linear = x @ w
+        expected = linear + sum(
+            np.sin(a * linear + b) for a, b in zip(params.alpha, params.beta)
+        )
+        np.testing.assert_allclose(df[label], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_noise_has_the_given_std():
+    clean = generate_mmoe_regression(NUM_ROWS, 0.2, seed=6, noise_std=0.0)
+    noisy = generate_mmoe_regression(NUM_ROWS, 0.2, seed=6, noise_std=0.5)
+    residual = (noisy["y1"] - clean["y1"]).to_numpy()
+    assert residual.std() == pytest.approx(0.5, rel=0.05)
+
+
+def test_only_the_second_task_depends_on_the_correlation():
+    low = generate_mmoe_regression(1_000, 0.1, seed=9)
+    high = generate_mmoe_regression(1_000, 0.9, seed=9)
+    pd.testing.assert_series_equal(low["y1"], high["y1"])
+    assert not np.allclose(low["y2"], high["y2"])
+    # More related tasks have more correlated labels.
+    low_corr = np.corrcoef(low["y1"], low["y2"])[0, 1]
+    high_corr = np.corrcoef(high["y1"], high["y2"])[0, 1]
+    assert high_corr > low_corr + 0.3
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"correlation": 1.5},
+            "`correlation` must be in [-1, 1]. Received: `correlation=1.5`",
+        ),
+        (
+            {"correlation": math.nan},
+            "`correlation` must be in [-1, 1]. Received: `correlation=nan`",
+        ),
+        ({"num_rows": 0}, "`num_rows` must be >= 1. Received: `num_rows=0`"),
+        ({"seed": -2}, "`seed` must be >= 0. Received: `seed=-2`"),
+        ({"input_dim": 1}, "`input_dim` must be >= 2. Received: `input_dim=1`"),
+        ({"num_sin": -1}, "`num_sin` must be >= 0. Received: `num_sin=-1`"),
+        ({"c": 0.0}, "`c` must be > 0. Received: `c=0.0`"),
+        ({"noise_std": -0.1}, "`noise_std` must be >= 0. Received: `noise_std=-0.1`"),
+    ],
+)
+def test_bad_arguments(kwargs, message):
+    arguments = {"num_rows": 10, "correlation": 0.5, "seed": 1, **kwargs}
+    with pytest.raises(ValueError, match=re.escape(message)):
+        generate_mmoe_regression(**arguments)

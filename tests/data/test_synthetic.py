@@ -1,0 +1,295 @@
+"""Tests of the synthetic click log with known true probabilities."""
+
+import dataclasses
+import pathlib
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from mtrec.data.synthetic import AGE_BUCKETS
+from mtrec.data.synthetic import CLICK_LOG_COLUMNS
+from mtrec.data.synthetic import DEVICES
+from mtrec.data.synthetic import GENDERS
+from mtrec.data.synthetic import ClickModel
+from mtrec.data.synthetic import generate_click_log
+from mtrec.data.synthetic import write_table
+
+EXPECTED_DTYPES = {
+    "user_id": "int64",
+    "item_id": "int64",
+    "item_category": "str",
+    "user_age": "str",
+    "user_gender": "str",
+    "device": "str",
+    "hour": "int64",
+    "position": "int64",
+    "recent_categories": "str",
+    "item_price": "float64",
+    "user_activity": "float64",
+    "item_hist_ctr": "float64",
+    "click": "int64",
+    "conversion": "int64",
+    "true_ctr": "float64",
+    "true_cvr": "float64",
+    "true_ctcvr": "float64",
+}
+SMALL = {"num_users": 500, "num_items": 2_000, "num_categories": 12}
+
+
+@pytest.fixture(scope="module")
+def log() -> pd.DataFrame:
+    """200k rows of the default world; shared by the statistical tests."""
+    return generate_click_log(200_000, seed=7)
+
+
+@pytest.fixture(scope="module")
+def small_log() -> pd.DataFrame:
+    return generate_click_log(3_000, seed=11, **SMALL)
+
+
+def _read_csv(path: pathlib.Path) -> pd.DataFrame:
+    # keep_default_na=False: an empty recent_categories stays "" (not NaN).
+    return pd.read_csv(path, keep_default_na=False)
+
+
+class TestSchema:
+    def test_columns_in_order(self, small_log):
+        assert tuple(small_log.columns) == CLICK_LOG_COLUMNS
+        assert list(EXPECTED_DTYPES) == list(CLICK_LOG_COLUMNS)
+
+    def test_dtypes(self, small_log):
+        for column, dtype in EXPECTED_DTYPES.items():
+            assert small_log[column].dtype == dtype, column
+
+    def test_value_domains(self, log):
+        categories = {f"c{k}" for k in range(50)}
+        assert set(log["item_category"].unique()) <= categories
+        assert set(log["user_age"].unique()) == set(AGE_BUCKETS)
+        assert set(log["user_gender"].unique()) == set(GENDERS)
+        assert set(log["device"].unique()) == set(DEVICES)
+        assert set(log["hour"].unique()) == set(range(24))
+        assert set(log["position"].unique()) == set(range(1, 11))
+        assert log["user_id"].between(0, 99_999).all()
+        assert log["item_id"].between(0, 199_999).all()
+        assert (log["item_price"] > 0).all()
+        assert (log["user_activity"] >= 0).all()
+        assert log["item_hist_ctr"].between(0.0, 1.0).all()
+        for column in ("click", "conversion"):
+            assert set(log[column].unique()) == {0, 1}
+        for column in ("true_ctr", "true_cvr", "true_ctcvr"):
+            assert log[column].between(0.0, 1.0, inclusive="neither").all()
+
+    def test_device_and_hour_are_not_uniform(self, log):
+        device_share = log["device"].value_counts(normalize=True)
+        assert device_share["android"] > 0.4 and device_share["web"] < 0.25
+        hour_share = log["hour"].value_counts(normalize=True)
+        assert hour_share[20] > 2 * hour_share[4]
+
+    def test_per_entity_attributes_are_fixed(self, log):
+        per_item = log.groupby("item_id")[["item_category", "item_price"]].nunique()
+        assert (per_item == 1).all().all()
+        assert (log.groupby("item_id")["item_hist_ctr"].nunique() == 1).all()
+        per_user = log.groupby("user_id")[["user_age", "user_gender"]].nunique()
+        assert (per_user == 1).all().all()
+        assert (log.groupby("user_id")["user_activity"].nunique() == 1).all()
+
+    def test_recent_categories(self, log):
+        categories = {f"c{k}" for k in range(50)}
+        recent = log["recent_categories"]
+        empty_share = (recent == "").mean()
+        assert 0.07 < empty_share < 0.13
+        tokens = recent[recent != ""].str.split("|")
+        assert tokens.map(len).between(1, 5).all()
+        assert set(tokens.explode().unique()) <= categories
+
+
+class TestDeterminism:
+    def test_same_seed_same_frame(self, small_log):
+        again = generate_click_log(3_000, seed=11, **SMALL)
+        pd.testing.assert_frame_equal(small_log, again)
+
+    def test_other_seed_other_frame(self, small_log):
+        other = generate_click_log(3_000, seed=12, **SMALL)
+        assert not small_log["user_id"].equals(other["user_id"])
+        assert not np.allclose(small_log["true_ctr"], other["true_ctr"])
+
+    def test_world_does_not_depend_on_num_rows(self, small_log):
+        # The same seed gives the same items, whatever the number of rows.
+        more = generate_click_log(6_000, seed=11, **SMALL)
+        columns = ["item_category", "item_price", "item_hist_ctr"]
+        first = small_log.drop_duplicates("item_id").set_index("item_id")[columns]
+        second = more.drop_duplicates("item_id").set_index("item_id")[columns]
+        shared = first.index.intersection(second.index)
+        assert len(shared) > 100
+        pd.testing.assert_frame_equal(first.loc[shared], second.loc[shared])
+
+
+class TestLabels:
+    def test_no_conversion_without_click(self, log):
+        assert (log["conversion"] <= log["click"]).all()
+        assert log["conversion"].sum() > 0
+
+    def test_true_ctcvr_is_the_product(self, log):
+        np.testing.assert_array_equal(
+            log["true_ctcvr"].to_numpy(),
+            log["true_ctr"].to_numpy() * log["true_cvr"].to_numpy(),
+        )
+
+    def test_rates(self, log):
+        clicked = log["click"] == 1
+        assert 0.03 <= log["true_ctr"].mean() <= 0.05
+        assert 0.03 <= log["click"].mean() <= 0.05
+        assert 0.10 <= log.loc[clicked, "true_cvr"].mean() <= 0.20
+        assert 0.10 <= log.loc[clicked, "conversion"].mean() <= 0.20
+        # The labels are calibrated to the true probabilities.
+        assert abs(log["click"].mean() - log["true_ctr"].mean()) < 0.002
+
+    def test_clicks_follow_true_ctr(self, log):
+        decile = pd.qcut(log["true_ctr"], 10, labels=False)
+        ctr_by_decile = log.groupby(decile)["click"].mean()
+        assert ctr_by_decile.iloc[-1] > 4 * ctr_by_decile.iloc[0]
+
+    def test_oracle_auc(self, log):
+        clicked = log[log["click"] == 1]
+        ctr_auc = roc_auc_score(log["click"], log["true_ctr"])
+        cvr_auc = roc_auc_score(clicked["conversion"], clicked["true_cvr"])
+        assert 0.70 <= ctr_auc <= 0.82
+        assert 0.65 <= cvr_auc <= 0.82
+
+    def test_effects_visible_in_the_features(self, log):
+        by_position = log.groupby("position")["click"].mean()
+        assert by_position[1] > 2 * by_position[10]
+        tokens = log["recent_categories"].str.split("|")
+        in_recent = pd.Series(
+            [c in t for c, t in zip(log["item_category"], tokens)], index=log.index
+        )
+        ctr_in = log.loc[in_recent, "true_ctr"].mean()
+        assert ctr_in > 1.3 * log.loc[~in_recent, "true_ctr"].mean()
+        log_price = np.log(log["item_price"])
+        assert np.corrcoef(log_price, log["true_cvr"])[0, 1] < -0.2
+        hist_ctr_corr = np.corrcoef(log["item_hist_ctr"], log["true_ctr"])[0, 1]
+        assert hist_ctr_corr > 0.3
+        activity_corr = np.corrcoef(np.log1p(log["user_activity"]), log["true_ctr"])
+        assert activity_corr[0, 1] > 0.1
+
+
+class TestPopularity:
+    def test_top_users_and_items_dominate(self, log):
+        for column, num_ids in (("user_id", 100_000), ("item_id", 200_000)):
+            counts = log[column].value_counts()
+            top_share = counts.iloc[: num_ids // 100].sum() / len(log)
+            assert top_share > 0.25, column
+            # Heavy head, but no single id takes the log over.
+            assert counts.iloc[0] / len(log) < 0.01, column
+
+    def test_ids_are_not_popularity_ranks(self, log):
+        counts = log["user_id"].value_counts()
+        top_ids = counts.index[:100].to_numpy()
+        assert np.median(top_ids) > 10_000
+
+
+class TestSmallWorlds:
+    @pytest.mark.parametrize(
+        "sizes",
+        [
+            {"num_users": 1, "num_items": 1, "num_categories": 1},
+            {"num_users": 3, "num_items": 5, "num_categories": 2},
+            {"num_users": 20, "num_items": 10, "num_categories": 30},
+        ],
+    )
+    def test_tiny_worlds(self, sizes):
+        df = generate_click_log(200, seed=3, **sizes)
+        assert len(df) == 200
+        assert df["user_id"].between(0, sizes["num_users"] - 1).all()
+        assert df["item_id"].between(0, sizes["num_items"] - 1).all()
+        assert (df["conversion"] <= df["click"]).all()
+
+    def test_custom_model(self):
+        model = ClickModel(ctr_target=0.1, calibration_rows=20_000)
+        df = generate_click_log(20_000, seed=5, model=model, **SMALL)
+        assert 0.08 < df["true_ctr"].mean() < 0.12
+
+
+class TestWriteTable:
+    @pytest.mark.parametrize(
+        "name, file_format",
+        [
+            ("log.csv", None),
+            ("log.csv.gz", None),
+            ("log.parquet", None),
+            ("log.txt", "csv"),
+            ("log.bin", "parquet"),
+        ],
+    )
+    def test_round_trip(self, small_log, tmp_path, name, file_format):
+        path = write_table(small_log, tmp_path / "nested" / "dir" / name, file_format)
+        assert path == tmp_path / "nested" / "dir" / name
+        assert path.is_file()
+        is_csv = file_format == "csv" or (file_format is None and ".csv" in name)
+        if is_csv:
+            read = _read_csv(path)
+        else:
+            read = pd.read_parquet(path)
+        pd.testing.assert_frame_equal(read, small_log)
+
+    def test_csv_has_no_index(self, small_log, tmp_path):
+        path = write_table(small_log.head(3), str(tmp_path / "log.csv"))
+        header = path.read_text().splitlines()[0]
+        assert header == ",".join(CLICK_LOG_COLUMNS)
+
+    def test_unknown_suffix(self, small_log, tmp_path):
+        with pytest.raises(ValueError, match="Cannot infer the format"):
+            write_table(small_log, tmp_path / "log.json")
+
+    def test_unknown_format(self, small_log, tmp_path):
+        message = "`file_format` must be one of ('csv', 'parquet') or None. "
+        message += "Received: `file_format='json'`"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            write_table(small_log, tmp_path / "log.csv", file_format="json")
+
+
+class TestArguments:
+    @pytest.mark.parametrize(
+        "kwargs, message",
+        [
+            ({"num_rows": 0}, "`num_rows` must be >= 1. Received: `num_rows=0`"),
+            ({"seed": -1}, "`seed` must be >= 0. Received: `seed=-1`"),
+            ({"num_users": 0}, "`num_users` must be >= 1. Received: `num_users=0`"),
+            ({"num_items": 0}, "`num_items` must be >= 1. Received: `num_items=0`"),
+            (
+                {"num_categories": 0},
+                "`num_categories` must be >= 1. Received: `num_categories=0`",
+            ),
+            (
+                {"num_rows": 1.5},
+                "`num_rows` must be an integer. Received: `num_rows=1.5`",
+            ),
+            ({"seed": None}, "`seed` must be an integer. Received: `seed=None`"),
+            (
+                {"model": "default"},
+                "`model` must be a ClickModel or None. Received: `model='default'`",
+            ),
+        ],
+    )
+    def test_bad_arguments(self, kwargs, message):
+        arguments = {"num_rows": 10, "seed": 1, **kwargs}
+        with pytest.raises(ValueError, match=re.escape(message)):
+            generate_click_log(**arguments)
+
+    @pytest.mark.parametrize(
+        "field, value, message",
+        [
+            ("ctr_target", 0.0, "`ctr_target` must be in (0, 1)."),
+            ("cvr_target", 1.0, "`cvr_target` must be in (0, 1)."),
+            ("personalized_share", 1.5, "`personalized_share` must be in [0, 1]."),
+            ("device_cvr", (0.1, 0.2), "`device_cvr` must have one value per device"),
+            ("kappa_min", 0.0, "`kappa_min` must be > 0 and <= `kappa_max`."),
+            ("price_sigma", 0.0, "`price_sigma` must be > 0."),
+        ],
+    )
+    def test_bad_model(self, field, value, message):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            dataclasses.replace(ClickModel(), **{field: value})
