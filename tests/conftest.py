@@ -5,8 +5,9 @@ import pathlib
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import mtrec  # noqa: E402,F401  (the Keras switch, before TensorFlow)
 import pytest  # noqa: E402
+
+import mtrec  # noqa: E402,F401  (the Keras switch, before TensorFlow)
 
 #: The real public data beside the checkout (../shared/data), absent on some machines.
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -16,6 +17,7 @@ SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 def shared_data() -> pathlib.Path:
     """The shared data folder; combine with ``@requires_shared_data``."""
     return SHARED_DATA
+
 
 #: Mark for tests that read ../shared/data.
 requires_shared_data = pytest.mark.skipif(
