@@ -12,7 +12,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "mtrec needs Python 3.11, got " + sys.version'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,notebooks,serving]'
 	touch $@
 
 setup: $(BIN)/.installed
@@ -27,8 +27,8 @@ test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check mtrec tests benchmarks
-	$(BIN)/ruff format --check mtrec tests benchmarks
+	$(BIN)/ruff check mtrec tests benchmarks serving
+	$(BIN)/ruff format --check mtrec tests benchmarks serving
 
 clean:
 	rm -rf $(VENV) runs exports data/click_log_*.csv

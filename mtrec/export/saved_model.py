@@ -4,13 +4,30 @@ import logging
 import os
 import pathlib
 import shutil
+import tempfile
 import uuid
+from collections.abc import Mapping
+from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.export.signatures import PREDICT_EXAMPLES
+from mtrec.export.signatures import SERVING_DEFAULT
+from mtrec.export.signatures import examples_function
+from mtrec.export.signatures import serving_function
+from mtrec.export.warmup import WARMUP_FILE
+from mtrec.export.warmup import eval_rows_from_config
+from mtrec.export.warmup import warmup_requests
+from mtrec.export.warmup import write_warmup_file
 from mtrec.features.feature_set import FeatureSet
 
 logger = logging.getLogger(__name__)
+
+#: Name of the resolved training config inside ``assets/``.
+CONFIG_ASSET = "mtrec_config.yaml"
+#: ``assets_extra`` key under which ``train()`` passes the resolved config; used
+#: as ``config_path`` when none is given.
+LEGACY_CONFIG_KEY = "mtrec/config.yaml"
 
 
 def next_version(export_base: str | os.PathLike) -> int:
@@ -24,21 +41,6 @@ def next_version(export_base: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
-def serving_function(
-    model: tf.keras.Model, feature_set: FeatureSet
-) -> tf.types.experimental.GenericFunction:
-    """``serving_default``: raw features by name -> ``{output: (batch,)}`` probabilities."""
-
-    @tf.function(input_signature=[feature_set.input_signature()])
-    def serve(features):
-        outputs = model(features, training=False)
-        return {
-            name: tf.reshape(value, [-1], name=name) for name, value in outputs.items()
-        }
-
-    return serve
-
-
 def export_saved_model(
     model: tf.keras.Model,
     feature_set: FeatureSet,
@@ -46,8 +48,25 @@ def export_saved_model(
     *,
     version: int | None = None,
     assets_extra: dict[str, str | os.PathLike] | None = None,
+    config_path: str | os.PathLike | None = None,
+    warmup_rows: Mapping[str, Sequence] | None = None,
 ) -> pathlib.Path:
-    """Exports ``model`` to ``<export_base>/<version>/``.
+    """Exports ``model`` to ``<export_base>/<version>/`` for TF Serving.
+
+    The SavedModel (tag ``serve``) has two signatures, both with the method name
+    ``tensorflow/serving/predict``:
+
+    - ``serving_default``: one ``(batch,)`` tensor per feature, named and typed
+      as the feature (string, int64 or float32) -> ``{output: (batch,)}``
+      probabilities (``ctr``, ``cvr``, ``ctcvr`` or the configured task names);
+    - ``predict_examples``: ``examples``, ``(batch,)`` serialized ``tf.Example``
+      protos -> the same outputs.
+
+    ``assets/`` holds the vocabulary files and, given ``config_path``, the
+    resolved training config as ``mtrec_config.yaml``.
+    ``assets.extra/tf_serving_warmup_requests`` holds TF Serving warmup requests
+    built from ``warmup_rows`` or, when not given, from the first 100 rows of
+    the config's validation split (needs ``tensorflow-serving-api``).
 
     The SavedModel is written to a hidden temporary folder beside the version
     folder and renamed into place, so a model server watching the base never
@@ -59,8 +78,11 @@ def export_saved_model(
       feature_set: its features; they name the signature inputs.
       export_base: the base directory (created if needed).
       version: integer version; default one more than the newest.
-      assets_extra: ``{relative name: file}`` copied into ``assets.extra/``
-        (e.g. the resolved training config).
+      assets_extra: ``{relative name: file}`` copied into ``assets.extra/``.
+      config_path: the resolved run config (``<run_dir>/config.yaml``). Default:
+        ``assets_extra["mtrec/config.yaml"]`` if given (how ``train()`` passes it).
+      warmup_rows: raw feature columns for the warmup requests. Default: the
+        validation rows of ``config_path``; no warmup file if neither is known.
 
     Returns:
       The version folder.
@@ -73,25 +95,66 @@ def export_saved_model(
     final = base / str(version)
     if final.exists():
         raise FileExistsError(f"export version already exists: {final}")
+    if config_path is None and assets_extra and LEGACY_CONFIG_KEY in assets_extra:
+        config_path = assets_extra[LEGACY_CONFIG_KEY]
+    warmup_logs = _warmup_logs(feature_set, config_path, warmup_rows)
+
     tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
-    serve = serving_function(model, feature_set)
     module = tf.Module()
     module.model = model
-    module.serve = serve
+    module.serve = serving_function(model, feature_set)
+    module.serve_examples = examples_function(model, feature_set)
+    signatures = {
+        SERVING_DEFAULT: module.serve.get_concrete_function(),
+        PREDICT_EXAMPLES: module.serve_examples.get_concrete_function(),
+    }
     try:
-        tf.saved_model.save(
-            module,
-            str(tmp),
-            signatures={"serving_default": serve.get_concrete_function()},
-            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
-        )
+        with tempfile.TemporaryDirectory(prefix="mtrec-export-") as staging:
+            if config_path is not None:
+                staged = pathlib.Path(staging) / CONFIG_ASSET
+                shutil.copyfile(config_path, staged)
+                module.config = tf.saved_model.Asset(str(staged))
+            tf.saved_model.save(
+                module,
+                str(tmp),
+                signatures=signatures,
+                options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+            )
         for name, source in (assets_extra or {}).items():
             target = tmp / "assets.extra" / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
+        if warmup_logs:
+            write_warmup_file(tmp / "assets.extra" / WARMUP_FILE, warmup_logs)
         os.rename(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("exported SavedModel version %d to %s", version, final)
+    logger.info(
+        "exported SavedModel version %d to %s (%d warmup requests)",
+        version,
+        final,
+        len(warmup_logs),
+    )
     return final
+
+
+def _warmup_logs(
+    feature_set: FeatureSet,
+    config_path: str | os.PathLike | None,
+    rows: Mapping[str, Sequence] | None,
+) -> list:
+    if rows is None and config_path is not None:
+        rows = eval_rows_from_config(config_path)
+    if rows is None:
+        logger.info("no warmup rows: the export has no TF Serving warmup requests")
+        return []
+    try:
+        return warmup_requests(rows, feature_set)
+    except ImportError as err:
+        logger.warning(
+            "tensorflow-serving-api is not installed (%s); the export has no "
+            "TF Serving warmup requests",
+            err,
+        )
+        return []

@@ -1,0 +1,31 @@
+"""A local model server speaking TF Serving's REST and gRPC APIs, and a load test.
+
+Needs the ``serving`` extra (``pip install mtrec[serving]``): FastAPI and
+uvicorn (REST), grpcio and tensorflow-serving-api (gRPC and its protos), httpx
+(the REST load-test client).
+"""
+
+try:
+    from mtrec.serving.errors import ServingError
+    from mtrec.serving.loadtest import LoadTestConfig
+    from mtrec.serving.loadtest import run_load_test
+    from mtrec.serving.manager import ModelManager
+    from mtrec.serving.servable import Servable
+    from mtrec.serving.server import ModelServer
+    from mtrec.serving.server import ServerOptions
+    from mtrec.serving.server import serve
+except ImportError as err:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"mtrec.serving needs the 'serving' extra: pip install 'mtrec[serving]' ({err})"
+    ) from err
+
+__all__ = [
+    "LoadTestConfig",
+    "ModelManager",
+    "ModelServer",
+    "Servable",
+    "ServerOptions",
+    "ServingError",
+    "run_load_test",
+    "serve",
+]

@@ -1,0 +1,345 @@
+"""The REST API through a real HTTP client: predictions, status, metadata, errors."""
+
+import base64
+import json
+
+import numpy as np
+import pytest
+from serving_helpers import MAX_BATCH_SIZE
+from serving_helpers import MAX_REQUEST_BYTES
+from serving_helpers import MODEL
+from serving_helpers import json_columns
+from serving_helpers import json_rows
+
+from mtrec.export import to_examples
+
+httpx = pytest.importorskip("httpx", reason="needs the serving extra")
+
+
+OUTPUTS = ("ctcvr", "ctr", "cvr")
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    with httpx.Client(base_url=server.rest_url, timeout=30) as http:
+        yield http
+
+
+def _predict(client, body, path=f"/v1/models/{MODEL}:predict"):
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return client.post(path, content=content)
+
+
+def _assert_close(predictions, expected):
+    for name in OUTPUTS:
+        np.testing.assert_allclose(predictions[name], expected[name], atol=1e-5)
+
+
+def test_status_reports_the_available_version(client):
+    response = client.get(f"/v1/models/{MODEL}")
+    assert response.status_code == 200
+    assert response.json() == {
+        "model_version_status": [
+            {
+                "version": "1",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
+    assert client.get(f"/v1/models/{MODEL}/versions/1").json() == response.json()
+
+
+def test_metadata_lists_both_signatures_keyed_by_feature(client, run):
+    response = client.get(f"/v1/models/{MODEL}/metadata")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["model_spec"] == {"name": MODEL, "version": "1", "signature_name": ""}
+    signatures = body["metadata"]["signature_def"]["signature_def"]
+    serving = signatures["serving_default"]
+    assert serving["method_name"] == "tensorflow/serving/predict"
+    assert sorted(serving["inputs"]) == sorted(run.feature_set.names)
+    assert serving["inputs"]["user_id"]["dtype"] == "DT_INT64"
+    assert serving["inputs"]["device"]["dtype"] == "DT_STRING"
+    assert serving["inputs"]["item_price"]["dtype"] == "DT_FLOAT"
+    assert sorted(serving["outputs"]) == list(OUTPUTS)
+    examples = signatures["predict_examples"]
+    assert list(examples["inputs"]) == ["examples"]
+    assert examples["method_name"] == "tensorflow/serving/predict"
+    assert client.get(f"/v1/models/{MODEL}/versions/1/metadata").json() == body
+
+
+def test_row_format_returns_the_in_process_predictions(client, rows, expected):
+    response = _predict(client, {"instances": json_rows(rows)})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    assert len(predictions) == 40 and sorted(predictions[0]) == list(OUTPUTS)
+    _assert_close({k: [p[k] for p in predictions] for k in OUTPUTS}, expected)
+
+
+def test_columnar_format_returns_the_in_process_predictions(client, rows, expected):
+    response = _predict(
+        client,
+        {"signature_name": "serving_default", "inputs": json_columns(rows)},
+        path=f"/v1/models/{MODEL}/versions/1:predict",
+    )
+    assert response.status_code == 200, response.text
+    outputs = response.json()["outputs"]
+    assert sorted(outputs) == list(OUTPUTS)
+    _assert_close(outputs, expected)
+
+
+def test_b64_values_feed_string_inputs(client, rows, expected):
+    instances = json_rows(rows)
+    for instance in instances:
+        instance["device"] = {
+            "b64": base64.b64encode(instance["device"].encode()).decode()
+        }
+    response = _predict(client, {"instances": instances})
+    assert response.status_code == 200, response.text
+    predictions = response.json()["predictions"]
+    _assert_close({k: [p[k] for p in predictions] for k in OUTPUTS}, expected)
+
+
+@pytest.mark.parametrize("fmt", ["row", "columnar"])
+def test_serialized_examples_as_b64_through_predict_examples(
+    client, run, rows, expected, fmt
+):
+    encoded = [
+        {"b64": base64.b64encode(e).decode()}
+        for e in to_examples(rows, run.feature_set)
+    ]
+    if fmt == "row":
+        body = {"signature_name": "predict_examples", "instances": encoded}
+    else:
+        body = {"signature_name": "predict_examples", "inputs": {"examples": encoded}}
+    response = _predict(client, body)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    if fmt == "row":
+        result = {k: [p[k] for p in result["predictions"]] for k in OUTPUTS}
+    else:
+        result = result["outputs"]
+    _assert_close(result, expected)
+
+
+def _one_row(rows):
+    return json_rows({k: v[:1] for k, v in rows.items()})[0]
+
+
+def _bad_requests(rows):
+    """(case, path or None, body, expected status, expected error fragment)."""
+    good = _one_row(rows)
+    columns = json_columns({k: v[:3] for k, v in rows.items()})
+    too_many = json_rows({k: np.resize(v, MAX_BATCH_SIZE + 1) for k, v in rows.items()})
+    return [
+        ("malformed_json", None, b'{"instances": [', 400, "JSON Parse error"),
+        ("not_an_object", None, b"[1, 2]", 400, "must be a JSON object"),
+        ("no_instances_or_inputs", None, {"rows": [good]}, 400, "Missing 'inputs'"),
+        (
+            "missing_feature",
+            None,
+            {"instances": [{k: v for k, v in good.items() if k != "device"}]},
+            400,
+            "Missing but required: {device}",
+        ),
+        (
+            "unknown_feature",
+            None,
+            {"instances": [{**good, "colour": "red"}]},
+            400,
+            "Sent extra: {colour}",
+        ),
+        (
+            "string_for_int64",
+            None,
+            {"instances": [{**good, "user_id": "abc"}]},
+            400,
+            "is not of expected type: int64",
+        ),
+        (
+            "float_for_int64",
+            None,
+            {"instances": [{**good, "position": 1.5}]},
+            400,
+            "is not of expected type: int64",
+        ),
+        (
+            "number_for_string",
+            None,
+            {"instances": [{**good, "device": 3}]},
+            400,
+            "is not of expected type: string",
+        ),
+        (
+            "bool_for_float",
+            None,
+            {"instances": [{**good, "item_price": True}]},
+            400,
+            "is not of expected type: float",
+        ),
+        (
+            "columns_of_different_lengths",
+            None,
+            {"inputs": {**columns, "user_id": columns["user_id"][:2]}},
+            400,
+            "different batch sizes",
+        ),
+        (
+            "ragged_nested_list",
+            None,
+            {"inputs": {**columns, "user_id": [[1, 2], [3], [4, 5]]}},
+            400,
+            "ragged",
+        ),
+        (
+            "mis_shaped_column",
+            None,
+            {"inputs": {**columns, "user_id": [[1], [2], [3]]}},
+            400,
+            "has shape [3, 1]",
+        ),
+        (
+            "scalar_instead_of_column",
+            None,
+            {"inputs": {**columns, "user_id": 7}},
+            400,
+            "has shape []",
+        ),
+        (
+            "mis_shaped_instance",
+            None,
+            {"instances": [good, {**good, "user_id": [1, 2]}]},
+            400,
+            "instance 1 has shape [2]",
+        ),
+        (
+            "invalid_b64",
+            None,
+            {"instances": [{**good, "device": {"b64": "***"}}]},
+            400,
+            "base64",
+        ),
+        (
+            "unknown_model",
+            "/v1/models/nope:predict",
+            {"instances": [good]},
+            404,
+            "Servable not found for request: Latest(nope)",
+        ),
+        (
+            "unknown_version",
+            f"/v1/models/{MODEL}/versions/7:predict",
+            {"instances": [good]},
+            404,
+            f"Servable not found for request: Specific({MODEL}, 7)",
+        ),
+        (
+            "unknown_signature",
+            None,
+            {"signature_name": "rank", "instances": [good]},
+            412,
+            'Serving signature key "rank" not found.',
+        ),
+        ("empty_batch_rows", None, {"instances": []}, 400, "the batch is empty"),
+        (
+            "empty_batch_columns",
+            None,
+            {"inputs": {k: [] for k in columns}},
+            400,
+            "the batch is empty",
+        ),
+        (
+            "batch_over_the_limit",
+            None,
+            {"instances": too_many},
+            400,
+            f"larger than maximum input batch size {MAX_BATCH_SIZE}",
+        ),
+        (
+            "oversized_body",
+            None,
+            b'{"instances": [' + b" " * MAX_REQUEST_BYTES + b"]}",
+            413,
+            f"larger than the limit of {MAX_REQUEST_BYTES} bytes",
+        ),
+        (
+            "classify_method",
+            f"/v1/models/{MODEL}:classify",
+            {"examples": [good]},
+            501,
+            ":predict only",
+        ),
+        ("unknown_path", "/v2/models/x:predict", {}, 404, "Malformed request"),
+    ]
+
+
+BAD_CASES = (
+    "malformed_json",
+    "not_an_object",
+    "no_instances_or_inputs",
+    "missing_feature",
+    "unknown_feature",
+    "string_for_int64",
+    "float_for_int64",
+    "number_for_string",
+    "bool_for_float",
+    "columns_of_different_lengths",
+    "ragged_nested_list",
+    "mis_shaped_column",
+    "scalar_instead_of_column",
+    "mis_shaped_instance",
+    "invalid_b64",
+    "unknown_model",
+    "unknown_version",
+    "unknown_signature",
+    "empty_batch_rows",
+    "empty_batch_columns",
+    "batch_over_the_limit",
+    "oversized_body",
+    "classify_method",
+    "unknown_path",
+)
+
+
+@pytest.fixture(scope="module")
+def bad_requests(rows):
+    cases = {case[0]: case[1:] for case in _bad_requests(rows)}
+    assert tuple(cases) == BAD_CASES
+    return cases
+
+
+@pytest.mark.parametrize("case", BAD_CASES)
+def test_bad_request_gets_a_tf_serving_error_and_the_server_keeps_serving(
+    client, rows, expected, bad_requests, case
+):
+    path, body, status, fragment = bad_requests[case]
+    response = _predict(client, body, path=path or f"/v1/models/{MODEL}:predict")
+    assert response.status_code == status, response.text
+    payload = response.json()
+    assert list(payload) == ["error"]
+    assert fragment in payload["error"]
+    # the next good request is served
+    good = _predict(client, {"instances": [_one_row(rows)]})
+    assert good.status_code == 200, good.text
+    np.testing.assert_allclose(
+        good.json()["predictions"][0]["ctr"], expected["ctr"][0], atol=1e-5
+    )
+
+
+def test_batch_at_the_limit_is_served(client, rows):
+    batch = json_rows({k: np.resize(v, MAX_BATCH_SIZE) for k, v in rows.items()})
+    response = _predict(client, {"instances": batch})
+    assert response.status_code == 200
+    assert len(response.json()["predictions"]) == MAX_BATCH_SIZE
+
+
+def test_unknown_model_status_is_not_found(client):
+    response = client.get("/v1/models/nope")
+    assert response.status_code == 404
+    assert "nope" in response.json()["error"]
+    response = client.get(f"/v1/models/{MODEL}/versions/9/metadata")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": f"Servable not found for request: Specific({MODEL}, 9)"
+    }
