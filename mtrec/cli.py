@@ -82,6 +82,15 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_resume(args) -> int:
+    from mtrec.training import resume_run
+
+    result = resume_run(args.run_dir)
+    print(format_metrics(result.metrics["eval"]))
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
 def cmd_export(args) -> int:
     from mtrec.training import export_run
 
@@ -275,6 +284,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.set_defaults(func=cmd_train)
 
+    rs = sub.add_parser(
+        "resume", help="continue an interrupted run from its last complete epoch"
+    )
+    rs.add_argument("run_dir")
+    rs.set_defaults(func=cmd_resume)
+
     ex = sub.add_parser(
         "export", help="export a run's last checkpoint as a new SavedModel version"
     )
@@ -389,11 +404,18 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
     from mtrec.data.schema import DataError
+    from mtrec.training.callbacks import NonFiniteLossError
     from mtrec.training.config import ConfigError
 
     try:
         return args.func(args)
-    except (DataError, ConfigError, FileNotFoundError, FileExistsError) as err:
+    except (
+        DataError,
+        ConfigError,
+        NonFiniteLossError,
+        FileNotFoundError,
+        FileExistsError,
+    ) as err:
         print(f"mtrec {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -4,6 +4,10 @@ import numpy as np
 from sklearn.metrics import log_loss
 from sklearn.metrics import roc_auc_score
 
+from mtrec.metrics.calibration import calibration_ratio
+from mtrec.metrics.calibration import expected_calibration_error
+from mtrec.metrics.gauc import group_auc
+
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     """ROC AUC, or ``None`` when only one class is present."""
@@ -22,21 +26,33 @@ def logloss(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
     return float(log_loss(labels, p, labels=[0, 1]))
 
 
-def binary_report(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """AUC, log loss, counts, label and prediction means (calibration ratio)."""
+def binary_report(
+    labels: np.ndarray, probabilities: np.ndarray, groups: np.ndarray | None = None
+) -> dict:
+    """AUC, log loss, counts, label and prediction means, calibration.
+
+    ``calibration`` is ``mean(p) / mean(y)``, ``ece`` the expected calibration
+    error over 10 equal-width bins. With ``groups`` (e.g. user ids) also the
+    group AUC: ``gauc`` (impression-weighted), ``gauc_mean`` (unweighted),
+    ``gauc_groups`` (groups with both classes), see ``group_auc``.
+    """
     labels = np.asarray(labels, dtype=np.float64)
     p = np.asarray(probabilities, dtype=np.float64)
     mean_label = float(labels.mean()) if labels.size else None
     mean_pred = float(p.mean()) if p.size else None
-    return {
+    report = {
         "auc": auc(labels, p),
         "logloss": logloss(labels, p),
         "rows": int(labels.size),
         "positives": int(labels.sum()),
         "label_mean": mean_label,
         "prediction_mean": mean_pred,
-        "calibration": (mean_pred / mean_label) if mean_label else None,
+        "calibration": calibration_ratio(labels, p),
+        "ece": expected_calibration_error(labels, p, num_bins=10),
     }
+    if groups is not None:
+        report.update(group_auc(labels, p, groups))
+    return report
 
 
 def regression_report(labels: np.ndarray, predictions: np.ndarray) -> dict:

@@ -57,7 +57,8 @@ class ESMM(MultiTaskRanker):
             )
         if ctr_task.condition is not None:
             raise ValueError(
-                f"ESMM's CTR task {ctr_task.name!r} is over all impressions; remove its `condition`."
+                f"ESMM's CTR task {ctr_task.name!r} is over all impressions; "
+                "remove its `condition`."
             )
         names = [ctr_task.name, cvr_task.name, *(t.name for t in extra_tasks)]
         if ctcvr_name in names:

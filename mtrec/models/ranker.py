@@ -1,6 +1,7 @@
 """The multi-task ranker: features -> backbone -> one tower per task."""
 
 import inspect
+from collections.abc import Callable
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -9,6 +10,7 @@ import tensorflow_recommenders as tfrs
 from mtrec.layers.tower import Tower
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
+from mtrec.weighting import gradients
 from mtrec.weighting.base import LossWeighting
 from mtrec.weighting.fixed import FixedWeighting
 
@@ -35,7 +37,18 @@ class MultiTaskRanker(tfrs.Model):
     output ``p_k = sigmoid(z_k)`` for binary tasks and ``z_k`` for regression.
     The loss is ``weighting({k: L_k})`` with ``L_k`` from one
     ``tfrs.tasks.Ranking`` per task (log loss or MSE), masked by the task's
-    ``condition`` column when it has one.
+    ``condition`` column when it has one (a per-task sample weight: masked
+    rows count as zeros in the task's mean).
+
+    Training: a loss-based weighting (``fixed``, ``uncertainty``, ``dwa``...)
+    goes through ``tfrs.Model.train_step`` on the weighted total. A
+    gradient-based one (``GradientWeighting``: ``grad_norm_static``,
+    ``gradnorm``, ``pcgrad``) gets one gradient per task from a persistent
+    tape, on every trainable variable, and returns the update; the shared
+    parameters are the variables of the embeddings, cross layers and backbone
+    that at least two tasks reach (``shared_candidates``). Every step updates
+    the metrics ``<output>_loss`` and ``weight_<output>`` (the effective
+    weight), averaged over the epoch.
 
     Args:
       feature_layer: maps the raw input dict to ``(batch, d)``
@@ -44,7 +57,9 @@ class MultiTaskRanker(tfrs.Model):
         (``SharedBottom``, ``MMoE``, ...), with one key per tower.
       tasks: the tasks.
       tower_units, tower_activation, tower_dropout, tower_l2: the towers.
-      weighting: a ``LossWeighting``; default fixed weights from ``Task.weight``.
+      weighting: a ``LossWeighting``, or a function of the supervised tasks
+        ``{output: Task}`` returning one (``mtrec.weighting.build_weighting``
+        with a name); default fixed weights from ``Task.weight``.
       cross_layers: DCN-v2 cross layers (``tfrs.layers.dcn.Cross``) applied to
         the embeddings before the backbone. Default 0.
       cross_projection_dim: low-rank projection of the cross layers (``None``:
@@ -62,7 +77,7 @@ class MultiTaskRanker(tfrs.Model):
         tower_activation: str = "relu",
         tower_dropout: float = 0.0,
         tower_l2: float = 0.0,
-        weighting: LossWeighting | None = None,
+        weighting: LossWeighting | Callable[[dict], LossWeighting] | None = None,
         cross_layers: int = 0,
         cross_projection_dim: int | None = None,
         **kwargs,
@@ -83,7 +98,8 @@ class MultiTaskRanker(tfrs.Model):
         self.tower_l2 = float(tower_l2)
         if not isinstance(cross_layers, int) or cross_layers < 0:
             raise ValueError(
-                f"`cross_layers` must be an integer >= 0. Received: `cross_layers={cross_layers!r}`"
+                "`cross_layers` must be an integer >= 0. Received: "
+                f"`cross_layers={cross_layers!r}`"
             )
         if cross_projection_dim is not None and cross_projection_dim < 1:
             raise ValueError(
@@ -115,6 +131,11 @@ class MultiTaskRanker(tfrs.Model):
         self.loss_trackers = {
             out: tf.keras.metrics.Mean(name=f"{out}_loss") for out in supervised
         }
+        self.weight_trackers = {
+            out: tf.keras.metrics.Mean(name=f"weight_{out}") for out in supervised
+        }
+        if weighting is not None and not isinstance(weighting, LossWeighting):
+            weighting = weighting(supervised)
         self.weighting = weighting or FixedWeighting(
             list(supervised),
             weights={out: task.weight for out, task in supervised.items()},
@@ -186,7 +207,25 @@ class MultiTaskRanker(tfrs.Model):
     def call(self, inputs, training=None):
         return self.tower_outputs(inputs, training=training)
 
-    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+    def embedding_variables(self) -> list[tf.Variable]:
+        """The embedding tables (the feature layer's trainable variables)."""
+        return list(self.feature_layer.trainable_variables)
+
+    def dense_variables(self) -> list[tf.Variable]:
+        """Every other trainable variable (towers, backbone, learnable weights)."""
+        embeddings = {v.ref() for v in self.embedding_variables()}
+        return [v for v in self.trainable_variables if v.ref() not in embeddings]
+
+    def shared_candidates(self) -> list[tf.Variable]:
+        """Variables that may be shared: embeddings, cross layers, backbone."""
+        out = list(self.feature_layer.trainable_variables)
+        for cross in self.crosses:
+            out.extend(cross.trainable_variables)
+        out.extend(self.backbone.trainable_variables)
+        return out
+
+    def task_losses(self, inputs, training: bool = False) -> dict[str, tf.Tensor]:
+        """``{output: L_k}``; updates each task's metrics and loss tracker."""
         outputs = self(inputs, training=training)
         losses = {}
         for out, task in self.supervised_tasks().items():
@@ -202,4 +241,89 @@ class MultiTaskRanker(tfrs.Model):
             )
             self.loss_trackers[out].update_state(loss)
             losses[out] = loss
-        return self.weighting(losses)
+        return losses
+
+    def _track_weights(self, weights: dict) -> None:
+        for out, tracker in self.weight_trackers.items():
+            tracker.update_state(weights[out])
+
+    def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+        losses = self.task_losses(inputs, training=training)
+        total, weights = self.weighting(losses, training=training, return_weights=True)
+        self._track_weights(weights)
+        return total
+
+    def shared_layout(
+        self, variables: Sequence[tf.Variable], task_grads: dict
+    ) -> tuple[list[bool], int | None]:
+        """Which of ``variables`` are shared, and GradNorm's kernel ``W``.
+
+        A variable is shared when it belongs to the embeddings, a cross layer
+        or the backbone (``shared_candidates``) and at least two tasks reach
+        it (a non-``None`` gradient in ``task_grads``; an MMoE gate reached by
+        one task is not shared). ``W`` is the last such variable of rank >= 2
+        (a kernel), in embeddings -> cross -> backbone order, that every task
+        reaches: for ``SharedBottom`` its last dense kernel.
+
+        Returns:
+          ``(shared, last_shared)``: one flag per variable, and the index of
+          ``W`` in ``variables`` (``None`` if there is none).
+        """
+        names = list(task_grads)
+        reached = [
+            sum(task_grads[k][i] is not None for k in names)
+            for i in range(len(variables))
+        ]
+        index = {v.ref(): i for i, v in enumerate(variables)}
+        candidates = [
+            index[v.ref()] for v in self.shared_candidates() if v.ref() in index
+        ]
+        shared = [False] * len(variables)
+        for i in candidates:
+            shared[i] = reached[i] >= 2
+        kernels = [
+            i
+            for i in candidates
+            if reached[i] == len(names) and len(variables[i].shape) >= 2
+        ]
+        return shared, (kernels[-1] if kernels and len(names) > 1 else None)
+
+    def train_step(self, inputs):
+        if not self.weighting.uses_gradients:
+            return super().train_step(inputs)
+        return self._gradient_train_step(inputs)
+
+    def _gradient_train_step(self, inputs):
+        """One step of a ``GradientWeighting``: per-task gradients, combined."""
+        with tf.GradientTape(persistent=True) as tape:
+            losses = self.task_losses(inputs, training=True)
+            regularization_loss = tf.reduce_sum(
+                [tf.reduce_sum(loss) for loss in self.losses]
+            )
+        # Listed after the forward pass, which builds the model on first use.
+        own = {v.ref() for v in self.weighting.trainable_variables}
+        variables = [v for v in self.trainable_variables if v.ref() not in own]
+        names = list(losses)
+        task_grads = {k: tape.gradient(losses[k], variables) for k in names}
+        shared, last_shared = self.shared_layout(variables, task_grads)
+        grads, total, weights, own_grads = self.weighting.combine_gradients(
+            losses, task_grads, shared, last_shared
+        )
+        if self.losses:
+            grads = [
+                gradients.add([g, r])
+                for g, r in zip(
+                    grads, tape.gradient(regularization_loss, variables), strict=True
+                )
+            ]
+        del tape
+        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        self.optimizer.apply_gradients(pairs + list(own_grads))
+        self.weighting.after_apply()
+        self.weighting.last_weights.assign(self.weighting._stack(weights))
+        self._track_weights(weights)
+        metrics = {metric.name: metric.result() for metric in self.metrics}
+        metrics["loss"] = total
+        metrics["regularization_loss"] = regularization_loss
+        metrics["total_loss"] = total + regularization_loss
+        return metrics

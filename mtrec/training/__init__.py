@@ -7,6 +7,7 @@ from mtrec.training.train import RunResult
 from mtrec.training.train import export_run
 from mtrec.training.train import inspect_run
 from mtrec.training.train import restore_run
+from mtrec.training.train import resume_run
 from mtrec.training.train import train
 
 __all__ = [
@@ -17,5 +18,6 @@ __all__ = [
     "inspect_run",
     "load_config",
     "restore_run",
+    "resume_run",
     "train",
 ]

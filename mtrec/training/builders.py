@@ -3,6 +3,7 @@
 import logging
 
 import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
 from mtrec.data.schema import ColumnSchema
 from mtrec.features.embedding import FeatureEmbedding
@@ -17,6 +18,8 @@ from mtrec.models.ranker import MultiTaskRanker
 from mtrec.models.task import Task
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
+from mtrec.weighting import WEIGHTINGS
+from mtrec.weighting import build_weighting
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +61,16 @@ def column_schema(
     clash = sorted(set(feature_set.names) & (set(binary) | set(regression)))
     if clash:
         raise ConfigError(f"columns {clash} are both features and labels")
+    passthrough = {col: "float" for col in config.eval.oracle.values()}
+    group = config.eval.gauc_group
+    if group and group not in feature_set.names and group not in binary + regression:
+        # A feature column is already in every batch; any other column is
+        # carried along as a string.
+        passthrough[group] = "string"
     return feature_set.column_schema(
         label_columns=binary,
         regression_label_columns=regression,
-        passthrough_columns={col: "float" for col in config.eval.oracle.values()},
+        passthrough_columns=passthrough,
         label_requires=config.data.label_requires,
         on_label_violation=config.data.on_label_violation,
     )
@@ -78,7 +87,8 @@ def build_model(
     mc = config.model
     if mc.backbone not in BACKBONES:
         raise ConfigError(
-            f"'model.backbone': unknown backbone {mc.backbone!r}; choose from {sorted(BACKBONES)}"
+            f"'model.backbone': unknown backbone {mc.backbone!r}; choose from "
+            f"{sorted(BACKBONES)}"
         )
     if mc.architecture not in ARCHITECTURES:
         raise ConfigError(
@@ -98,7 +108,25 @@ def build_model(
         )
     except TypeError as err:
         raise ConfigError(f"'model.backbone_args' for {mc.backbone!r}: {err}") from err
+    weighting = config.weighting
+    if weighting.name not in WEIGHTINGS:
+        raise ConfigError(
+            f"'weighting.name': unknown loss weighting {weighting.name!r}; choose "
+            f"from {sorted(WEIGHTINGS)}"
+        )
+
+    def make_weighting(supervised):
+        try:
+            return build_weighting(
+                weighting.name, supervised, weighting.args, seed=config.seed
+            )
+        except ValueError as err:
+            raise ConfigError(
+                f"'weighting.args' for {weighting.name!r}: {err}"
+            ) from err
+
     towers = dict(
+        weighting=make_weighting,
         tower_units=mc.tower_units,
         tower_activation=mc.tower_activation,
         tower_dropout=mc.tower_dropout,
@@ -136,19 +164,92 @@ def _build_esmm(tasks, features, backbone, ctcvr_name, towers) -> ESMM:
     )
 
 
-def build_optimizer(config: RunConfig) -> tf.keras.optimizers.Optimizer:
-    name = config.train.optimizer.lower()
-    optimizers = {
-        "adam": tf.keras.optimizers.Adam,
-        "adagrad": tf.keras.optimizers.Adagrad,
-        "sgd": tf.keras.optimizers.SGD,
-        "rmsprop": tf.keras.optimizers.RMSprop,
-    }
-    if name not in optimizers:
+OPTIMIZERS = ("adam", "adagrad", "sgd", "rmsprop")
+
+
+def _optimizer_class(name: str, legacy: bool):
+    module = tf.keras.optimizers.legacy if legacy else tf.keras.optimizers
+    return {
+        "adam": module.Adam,
+        "adagrad": module.Adagrad,
+        "sgd": module.SGD,
+        "rmsprop": module.RMSprop,
+    }[name]
+
+
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config: RunConfig, rate: float, total_steps: int | None):
+    """A float, or a cosine decay to ``lr_final_fraction * rate`` over the run."""
+    tc = config.train
+    if tc.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(
-            f"'train.optimizer': unknown optimizer {name!r}; choose from {sorted(optimizers)}"
+            f"'train.lr_schedule': unknown schedule {tc.lr_schedule!r}; choose from "
+            f"{list(LR_SCHEDULES)}"
         )
-    return optimizers[name](learning_rate=config.train.learning_rate)
+    if not 0.0 <= tc.lr_final_fraction <= 1.0:
+        raise ConfigError(
+            "'train.lr_final_fraction' must be in [0, 1]. "
+            f"Received: {tc.lr_final_fraction}"
+        )
+    if tc.lr_schedule == "constant" or not total_steps:
+        return rate
+    return tf.keras.optimizers.schedules.CosineDecay(
+        rate, decay_steps=int(total_steps), alpha=tc.lr_final_fraction
+    )
+
+
+def build_optimizer(
+    config: RunConfig,
+    model: MultiTaskRanker | None = None,
+    total_steps: int | None = None,
+) -> tf.keras.optimizers.Optimizer:
+    """The optimiser ``train.optimizer`` names.
+
+    ``composite`` is ``tfrs.experimental.optimizers.CompositeOptimizer`` with
+    ``train.embedding_optimizer`` (default Adagrad) on
+    ``model.embedding_variables()`` and Adam on ``model.dense_variables()``
+    (everything else, learnable loss weights included); it needs the model.
+    """
+    tc = config.train
+    name = tc.optimizer.lower()
+    if name == "composite":
+        embedding = tc.embedding_optimizer.lower()
+        if embedding not in OPTIMIZERS:
+            raise ConfigError(
+                f"'train.embedding_optimizer': unknown optimizer {embedding!r}; "
+                f"choose from {sorted(OPTIMIZERS)}"
+            )
+        if model is None:
+            raise ValueError("the composite optimizer needs the model")
+        embedding_lr = tc.embedding_learning_rate or tc.learning_rate
+        return tfrs.experimental.optimizers.CompositeOptimizer(
+            [
+                (
+                    _optimizer_class(embedding, legacy=True)(
+                        learning_rate=learning_rate(config, embedding_lr, total_steps)
+                    ),
+                    model.embedding_variables,
+                ),
+                (
+                    _optimizer_class("adam", legacy=True)(
+                        learning_rate=learning_rate(
+                            config, tc.learning_rate, total_steps
+                        )
+                    ),
+                    model.dense_variables,
+                ),
+            ]
+        )
+    if name not in OPTIMIZERS:
+        raise ConfigError(
+            f"'train.optimizer': unknown optimizer {name!r}; choose from "
+            f"{sorted([*OPTIMIZERS, 'composite'])}"
+        )
+    return _optimizer_class(name, legacy=False)(
+        learning_rate=learning_rate(config, tc.learning_rate, total_steps)
+    )
 
 
 def dummy_inputs(feature_set: FeatureSet, rows: int = 1) -> dict[str, tf.Tensor]:

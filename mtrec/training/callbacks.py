@@ -1,11 +1,78 @@
 """Keras callbacks of the training loop."""
 
+import json
 import logging
+import math
+import os
+import pathlib
+from collections.abc import Callable
+from collections.abc import Mapping
 
 import tensorflow as tf
 from tqdm.auto import tqdm
 
 logger = logging.getLogger(__name__)
+
+
+class NonFiniteLossError(ArithmeticError):
+    """A task's training loss became NaN or infinite; the message names it."""
+
+
+class WeightingUpdate(tf.keras.callbacks.Callback):
+    """Feeds the epoch logs to the model's loss weighting.
+
+    Calls ``model.weighting.on_epoch_begin(epoch)`` and
+    ``model.weighting.on_epoch_end(epoch, logs)``: the epoch-based strategies
+    (``dwa``, ``lbtw``, ``dtp``) update their history there; the others
+    ignore it. Put it first, before callbacks that checkpoint the model.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.weighting.on_epoch_begin(epoch)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.weighting.on_epoch_end(epoch, dict(logs or {}))
+
+
+class NonFiniteLossGuard(tf.keras.callbacks.Callback):
+    """Stops training with ``NonFiniteLossError`` when a loss is NaN or infinite.
+
+    After every batch it checks each task's running loss (``<task>_loss``) and
+    the total (``loss``), and names the first task whose loss is not finite,
+    with the epoch and batch.
+
+    Args:
+      task_names: the supervised outputs.
+    """
+
+    def __init__(self, task_names):
+        super().__init__()
+        self.task_names = list(task_names)
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        bad = []
+        for name in self.task_names:
+            value = logs.get(f"{name}_loss")
+            if value is not None and not math.isfinite(float(value)):
+                bad.append(f"{name!r} ({float(value)})")
+        total = logs.get("loss")
+        if bad or (total is not None and not math.isfinite(float(total))):
+            what = (
+                f"the loss of task {', '.join(bad)}"
+                if bad
+                else f"the weighted total loss ({float(total)}; every task loss is "
+                "finite, so the loss weighting produced it)"
+            )
+            raise NonFiniteLossError(
+                f"{what} is NaN or infinite at epoch {self._epoch + 1}, batch "
+                f"{batch + 1}. Check the labels and features of that task, lower "
+                "train.learning_rate, or try another weighting."
+            )
 
 
 class ProgressBar(tf.keras.callbacks.Callback):
@@ -64,3 +131,151 @@ class CheckpointEveryEpoch(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         path = self.manager.save(checkpoint_number=epoch + 1)
         logger.info("checkpoint written: %s", path)
+
+
+#: Report entries that are counts, not metrics (not logged per epoch).
+_COUNTS = ("rows", "positives", "gauc_groups", "gauc_rows")
+
+
+class EpochSelection(tf.keras.callbacks.Callback):
+    """Model selection and early stopping on held-out metrics.
+
+    After every epoch, ``evaluate()`` returns the per-output evaluation report
+    (``mtrec.training.evaluate.evaluate_model``); every metric is added to the
+    epoch logs as ``val_<output>_<metric>`` (so to the history and
+    TensorBoard), the selection score as ``val_selection``. When the score
+    improves by more than ``min_delta`` the model is saved through
+    ``best_manager``; after ``patience`` epochs without improvement training
+    stops.
+
+    Args:
+      evaluate: returns the evaluation report.
+      score: maps the report to the selection score.
+      best_manager: checkpoint manager of the best model.
+      mode: ``"max"`` or ``"min"``.
+      patience: epochs without improvement before stopping (``None``: never).
+      min_delta: smallest improvement.
+      state: ``{"best", "best_epoch", "wait"}`` of a resumed run.
+    """
+
+    def __init__(
+        self,
+        evaluate: Callable[[], dict],
+        score: Callable[[dict], float],
+        best_manager: tf.train.CheckpointManager,
+        mode: str = "max",
+        patience: int | None = None,
+        min_delta: float = 0.0,
+        state: Mapping | None = None,
+    ):
+        super().__init__()
+        self.evaluate = evaluate
+        self.score = score
+        self.best_manager = best_manager
+        self.mode = mode
+        self.patience = patience
+        self.min_delta = float(min_delta)
+        state = dict(state or {})
+        self.best = state.get("best")
+        self.best_epoch = state.get("best_epoch")
+        self.wait = int(state.get("wait", 0))
+        self.stopped_early = bool(state.get("stopped_early", False))
+
+    def state(self) -> dict:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_early": self.stopped_early,
+        }
+
+    def _improved(self, value: float) -> bool:
+        if self.best is None:
+            return True
+        if self.mode == "max":
+            return value > self.best + self.min_delta
+        return value < self.best - self.min_delta
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        report = self.evaluate()
+        for output, entry in report.items():
+            for key, value in entry.items():
+                if (
+                    key not in _COUNTS
+                    and isinstance(value, (int, float))
+                    and not isinstance(value, bool)
+                ):
+                    logs[f"val_{output}_{key}"] = float(value)
+        value = float(self.score(report))
+        logs["val_selection"] = value
+        if self._improved(value):
+            self.best, self.best_epoch, self.wait = value, epoch + 1, 0
+            self.best_manager.save(checkpoint_number=epoch + 1)
+            logger.info("epoch %d: selection score %.5f, the best", epoch + 1, value)
+        else:
+            self.wait += 1
+            logger.info(
+                "epoch %d: selection score %.5f, best %.5f at epoch %d",
+                epoch + 1,
+                value,
+                self.best,
+                self.best_epoch,
+            )
+            if self.patience is not None and self.wait >= self.patience:
+                self.stopped_early = True
+                self.model.stop_training = True
+                logger.info("early stop: no improvement for %d epochs", self.patience)
+
+
+class RunState(tf.keras.callbacks.Callback):
+    """Checkpoints the model and optimiser after every epoch and records progress.
+
+    Writes the checkpoint ``ckpt-<epoch>`` first, then (atomically) the JSON
+    file ``path``: ``state`` with ``epochs_done``, ``checkpoint``,
+    ``iterations`` (the optimiser's step count), the per-epoch ``history`` of
+    every log and the ``selection`` state. ``mtrec.training.resume_run``
+    restores the checkpoint the file names, so a process killed at any point
+    resumes from the last complete epoch. Put it after every callback that
+    adds to the logs.
+
+    Args:
+      manager: the run's checkpoint manager.
+      path: the JSON file.
+      state: the state so far (mutated).
+      selection: the ``EpochSelection`` callback, if any.
+    """
+
+    def __init__(
+        self,
+        manager: tf.train.CheckpointManager,
+        path: str | os.PathLike,
+        state: dict,
+        selection: EpochSelection | None = None,
+    ):
+        super().__init__()
+        self.manager = manager
+        self.path = pathlib.Path(path)
+        self.state = state
+        self.selection = selection
+
+    def on_epoch_end(self, epoch, logs=None):
+        checkpoint = self.manager.save(checkpoint_number=epoch + 1)
+        history = self.state.setdefault("history", {})
+        for key, value in (logs or {}).items():
+            history.setdefault(key, []).append(float(value))
+        self.state["epochs_done"] = epoch + 1
+        self.state["checkpoint"] = os.path.basename(checkpoint)
+        self.state["iterations"] = int(self.model.optimizer.iterations.numpy())
+        if self.selection is not None:
+            self.state["selection"] = self.selection.state()
+        write_json(self.path, self.state)
+        logger.info("checkpoint written: %s", checkpoint)
+
+
+def write_json(path: str | os.PathLike, data) -> None:
+    """Writes JSON atomically (a temporary file renamed over ``path``)."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    os.replace(tmp, path)

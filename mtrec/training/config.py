@@ -35,6 +35,9 @@ class DataConfig:
     label_requires: dict = dataclasses.field(default_factory=dict)
     #: ``error`` (default) or ``drop`` rows that break ``label_requires``.
     on_label_violation: str = "error"
+    #: Validation file(s) for the per-epoch model selection
+    #: (``train.selection``); when empty, selection scores the eval split.
+    validation: str | None = None
 
 
 @dataclasses.dataclass
@@ -65,6 +68,28 @@ class ModelConfig:
     ctcvr_name: str = "ctcvr"
 
 
+SELECTION_MODES = ("max", "min")
+
+
+@dataclasses.dataclass
+class SelectionConfig:
+    """Model selection and early stopping on held-out metrics after each epoch."""
+
+    #: Metric to select on, as ``output.metric`` of the evaluation report
+    #: (``ctr.auc``, ``cvr.gauc``, ``ctcvr.logloss``), or a weighted sum
+    #: ``{ctr.auc: 0.5, cvr.auc: 0.5}``. ``None`` (default): no per-epoch
+    #: evaluation, the last epoch is kept.
+    metric: str | dict | None = None
+    #: ``max`` (AUC, GAUC) or ``min`` (log loss, ECE).
+    mode: str = "max"
+    #: Stop after this many epochs without improvement (``None``: never).
+    patience: int | None = None
+    #: Smallest change that counts as an improvement.
+    min_delta: float = 0.0
+    #: Evaluate and export the best epoch's weights rather than the last.
+    restore_best: bool = True
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """The optimisation."""
@@ -73,8 +98,32 @@ class TrainConfig:
     epochs: int = 1
     #: Stop each epoch after this many steps (``None``: a full pass).
     steps_per_epoch: int | None = None
+    #: ``adam``, ``adagrad``, ``sgd``, ``rmsprop``, or ``composite``:
+    #: ``embedding_optimizer`` on the embedding tables and Adam on every other
+    #: variable (``tfrs.experimental.optimizers.CompositeOptimizer``).
     optimizer: str = "adam"
     learning_rate: float = 0.001
+    #: ``constant`` or ``cosine``: decay from ``learning_rate`` to
+    #: ``lr_final_fraction * learning_rate`` over all planned steps (settles the
+    #: output bias, so predictions end calibrated; see the note on issue #2).
+    lr_schedule: str = "constant"
+    #: Final learning rate of the cosine schedule, as a fraction of the first.
+    lr_final_fraction: float = 0.02
+    #: ``composite`` only: the embeddings' optimiser (``adagrad``, ``sgd``,
+    #: ``adam``, ``rmsprop``).
+    embedding_optimizer: str = "adagrad"
+    #: ``composite`` only: the embeddings' learning rate (``None``: the
+    #: ``learning_rate``; Adagrad usually wants a larger one, e.g. 0.05).
+    embedding_learning_rate: float | None = None
+    #: Checkpoints kept in ``<run>/checkpoints`` (one per epoch; resume reads
+    #: the last).
+    checkpoints_to_keep: int = 3
+    #: Also force deterministic kernels (``enable_op_determinism``, process
+    #: wide, slower). Runs on CPU with the same seed already give identical
+    #: metrics without it; set it on GPUs.
+    deterministic: bool = False
+    #: Per-epoch model selection and early stopping.
+    selection: SelectionConfig = dataclasses.field(default_factory=SelectionConfig)
     #: Batch size of evaluation and export scoring.
     eval_batch_size: int = 8192
     #: Show a progress bar.
@@ -87,6 +136,22 @@ class EvalConfig:
 
     #: ``{output: column}`` of true probabilities (synthetic data): the oracle AUC.
     oracle: dict = dataclasses.field(default_factory=dict)
+    #: Column to group rows by for the group AUC (``gauc``), e.g. ``user_id``;
+    #: a feature column or any other column of the data. ``None``: no GAUC.
+    gauc_group: str | None = None
+
+
+@dataclasses.dataclass
+class WeightingConfig:
+    """How the task losses are combined (``mtrec.weighting.WEIGHTINGS``)."""
+
+    #: ``fixed`` (the tasks' ``weight``), ``equal``, ``initial_loss``,
+    #: ``realtime``, ``grad_norm_static``, ``uncertainty``, ``gradnorm``,
+    #: ``dwa``, ``lbtw``, ``dtp``, ``pcgrad`` or ``rlw``.
+    name: str = "fixed"
+    #: Keyword arguments of the strategy, e.g. ``{temperature: 2.0}`` (dwa),
+    #: ``{alpha: 1.5}`` (gradnorm), ``{gamma: 1.0}`` (dtp).
+    args: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -113,6 +178,7 @@ class RunConfig:
     tasks: list = dataclasses.field(default_factory=list)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    weighting: WeightingConfig = dataclasses.field(default_factory=WeightingConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     export: ExportConfig = dataclasses.field(default_factory=ExportConfig)
@@ -238,14 +304,50 @@ def load_config(
         raise ConfigError("'data.train' must name the click log to train on")
     if not 0.0 < config.data.eval_fraction < 1.0:
         raise ConfigError(
-            f"'data.eval_fraction' must be in (0, 1). Received: {config.data.eval_fraction}"
+            "'data.eval_fraction' must be in (0, 1). Received: "
+            f"{config.data.eval_fraction}"
         )
-    for key in ("batch_size", "epochs", "eval_batch_size"):
+    for key in ("batch_size", "epochs", "eval_batch_size", "checkpoints_to_keep"):
         if getattr(config.train, key) < 1:
             raise ConfigError(
                 f"'train.{key}' must be >= 1. Received: {getattr(config.train, key)}"
             )
+    _check_selection(config.train.selection)
     return config
+
+
+def selection_terms(metric: str | dict) -> dict[str, float]:
+    """``{"output.metric": weight}`` of a ``train.selection.metric``."""
+    return {metric: 1.0} if isinstance(metric, str) else dict(metric)
+
+
+def _check_selection(selection: SelectionConfig) -> None:
+    if selection.mode not in SELECTION_MODES:
+        raise ConfigError(
+            f"'train.selection.mode' must be one of {list(SELECTION_MODES)}. "
+            f"Received: {selection.mode!r}"
+        )
+    if selection.patience is not None and selection.patience < 1:
+        raise ConfigError(
+            f"'train.selection.patience' must be >= 1 or null. "
+            f"Received: {selection.patience}"
+        )
+    if selection.metric is None:
+        return
+    terms = selection_terms(selection.metric)
+    if not terms:
+        raise ConfigError("'train.selection.metric' must not be empty")
+    for key, weight in terms.items():
+        if not isinstance(key, str) or key.count(".") != 1 or "" in key.split("."):
+            raise ConfigError(
+                "'train.selection.metric' terms must look like 'output.metric', "
+                f"e.g. 'ctr.auc'. Received: {key!r}"
+            )
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+            raise ConfigError(
+                f"'train.selection.metric' weight of {key!r} must be a number. "
+                f"Received: {weight!r}"
+            )
 
 
 def save_config(config: RunConfig, path: str | os.PathLike) -> None:

@@ -9,6 +9,7 @@ from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import regression_report
 from mtrec.models.ranker import MultiTaskRanker
+from mtrec.training.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -16,7 +17,12 @@ logger = logging.getLogger(__name__)
 def predict_dataset(
     model: MultiTaskRanker, dataset: tf.data.Dataset, keep: list[str]
 ) -> dict[str, np.ndarray]:
-    """Runs the model over a dataset; returns every output and the ``keep`` columns."""
+    """Runs the model over a dataset: every output and the ``keep`` columns.
+
+    Returns:
+      ``{output: predictions}`` plus ``{column: values}`` for the kept columns;
+      a kept column named like an output is returned as ``"column:<name>"``.
+    """
 
     @tf.function
     def step(batch):
@@ -26,22 +32,33 @@ def predict_dataset(
     for batch in dataset:
         for name, value in step(batch).items():
             collected.setdefault(name, []).append(value.numpy())
+        outputs = set(model.prediction_names)
         for name in keep:
             if name in batch:
-                collected.setdefault(name, []).append(batch[name].numpy())
+                key = f"column:{name}" if name in outputs else name
+                collected.setdefault(key, []).append(batch[name].numpy())
     return {k: np.concatenate(v) for k, v in collected.items()}
 
 
 def evaluate_model(
-    model: MultiTaskRanker, dataset: tf.data.Dataset, oracle: dict | None = None
+    model: MultiTaskRanker,
+    dataset: tf.data.Dataset,
+    oracle: dict | None = None,
+    group: str | None = None,
 ) -> dict:
     """Per-output metrics on the rows each output is defined on.
 
-    For each of ``model.evaluation_targets()``: AUC, log loss and calibration
-    against its label (binary) or RMSE/MAE (regression), restricted to rows
-    where the target's condition column is 1. With ``oracle = {output: column}``
-    also the oracle AUC of the true probabilities on the same rows: the
-    ceiling any model can reach.
+    For each of ``model.evaluation_targets()``, restricted to rows where the
+    target's condition column is 1: for binary targets AUC, log loss,
+    calibration (``mean(p) / mean(y)``) and the expected calibration error
+    over 10 bins (``ece``), see ``mtrec.metrics.binary_report``; RMSE/MAE for
+    regression. With ``oracle = {output: column}`` also the oracle AUC of the
+    true probabilities on the same rows: the ceiling any model can reach.
+    With ``group`` (a column such as ``user_id``) also the group AUC
+    (``gauc``, ``gauc_mean``, ``gauc_groups``).
+
+    Raises:
+      ConfigError: ``group`` is not a column of the batches.
     """
     oracle = dict(oracle or {})
     targets = model.evaluation_targets()
@@ -49,23 +66,64 @@ def evaluate_model(
         {t.label for t in targets}
         | {t.condition for t in targets if t.condition}
         | set(oracle.values())
+        | ({group} if group else set())
     )
     data = predict_dataset(model, dataset, keep)
+
+    def column(name: str) -> np.ndarray:
+        return data.get(f"column:{name}", data.get(name))
+
+    if group and column(group) is None:
+        raise ConfigError(
+            f"'eval.gauc_group': column {group!r} is not in the evaluation data"
+        )
     report = {}
     for target in targets:
-        mask = data[target.condition] > 0.5 if target.condition else slice(None)
-        labels, preds = data[target.label][mask], data[target.output][mask]
+        mask = column(target.condition) > 0.5 if target.condition else slice(None)
+        labels, preds = column(target.label)[mask], data[target.output][mask]
         if target.kind == "binary":
-            entry = binary_report(labels, preds)
-            column = oracle.get(target.output)
-            if column is not None and column in data:
-                entry["oracle_auc"] = auc(labels, data[column][mask])
+            groups = column(group)[mask] if group else None
+            entry = binary_report(labels, preds, groups=groups)
+            truth = oracle.get(target.output)
+            if truth is not None and column(truth) is not None:
+                entry["oracle_auc"] = auc(labels, column(truth)[mask])
         else:
             entry = regression_report(labels, preds)
         entry["label"] = target.label
         entry["condition"] = target.condition
         report[target.output] = entry
     return report
+
+
+def selection_score(report: dict, terms: dict[str, float]) -> float:
+    """``Σ weight · report[output][metric]`` over ``{"output.metric": weight}``.
+
+    Raises:
+      ConfigError: an unknown output or metric, or a metric that is undefined
+        (e.g. an AUC on rows of one class).
+    """
+    score = 0.0
+    for key, weight in terms.items():
+        output, metric = key.split(".")
+        if output not in report or metric not in report[output]:
+            available = sorted(
+                f"{o}.{m}"
+                for o, entry in report.items()
+                for m, v in entry.items()
+                if isinstance(v, float)
+            )
+            raise ConfigError(
+                f"'train.selection.metric': {key!r} is not in the evaluation "
+                f"report; available: {available}"
+            )
+        value = report[output][metric]
+        if value is None:
+            raise ConfigError(
+                f"'train.selection.metric': {key!r} is undefined on the held-out "
+                "rows (e.g. an AUC where one class is missing)"
+            )
+        score += float(weight) * float(value)
+    return score
 
 
 def gate_report(model: MultiTaskRanker, dataset: tf.data.Dataset) -> dict:

@@ -1,11 +1,74 @@
-"""Loss-weighting strategies, selectable by name."""
+"""Loss-weighting strategies, selectable by name (``weighting: {name: ...}``)."""
 
+from collections.abc import Mapping
+
+from mtrec.weighting.base import GradientWeighting
 from mtrec.weighting.base import LossWeighting
+from mtrec.weighting.dtp import DynamicTaskPrioritization
+from mtrec.weighting.dwa import DynamicWeightAverage
+from mtrec.weighting.equal import EqualWeighting
 from mtrec.weighting.fixed import FixedWeighting
+from mtrec.weighting.grad_norm_static import GradNormStatic
+from mtrec.weighting.gradnorm import GradNorm
+from mtrec.weighting.initial_loss import InitialLossWeighting
+from mtrec.weighting.lbtw import LossBalancedTaskWeighting
+from mtrec.weighting.pcgrad import PCGrad
+from mtrec.weighting.realtime import RealtimeWeighting
+from mtrec.weighting.rlw import RandomLossWeighting
+from mtrec.weighting.uncertainty import UncertaintyWeighting
 
 #: name -> strategy class; the names used in configs.
 WEIGHTINGS: dict[str, type[LossWeighting]] = {
     "fixed": FixedWeighting,
+    "equal": EqualWeighting,
+    "initial_loss": InitialLossWeighting,
+    "realtime": RealtimeWeighting,
+    "grad_norm_static": GradNormStatic,
+    "uncertainty": UncertaintyWeighting,
+    "gradnorm": GradNorm,
+    "dwa": DynamicWeightAverage,
+    "lbtw": LossBalancedTaskWeighting,
+    "dtp": DynamicTaskPrioritization,
+    "pcgrad": PCGrad,
+    "rlw": RandomLossWeighting,
 }
 
-__all__ = ["WEIGHTINGS", "FixedWeighting", "LossWeighting"]
+
+def build_weighting(
+    name: str, tasks: Mapping, args: Mapping | None = None, seed: int | None = None
+) -> LossWeighting:
+    """The strategy ``name`` for ``{output: Task}`` with keyword ``args``.
+
+    Raises:
+      ValueError: unknown name or bad arguments, naming them.
+    """
+    if name not in WEIGHTINGS:
+        raise ValueError(
+            f"unknown loss weighting {name!r}; choose from {sorted(WEIGHTINGS)}"
+        )
+    try:
+        return WEIGHTINGS[name].from_tasks(
+            tasks, seed=seed, name=f"weighting_{name}", **dict(args or {})
+        )
+    except TypeError as err:
+        raise ValueError(f"loss weighting {name!r}: {err}") from err
+
+
+__all__ = [
+    "WEIGHTINGS",
+    "DynamicTaskPrioritization",
+    "DynamicWeightAverage",
+    "EqualWeighting",
+    "FixedWeighting",
+    "GradNorm",
+    "GradNormStatic",
+    "GradientWeighting",
+    "InitialLossWeighting",
+    "LossBalancedTaskWeighting",
+    "LossWeighting",
+    "PCGrad",
+    "RandomLossWeighting",
+    "RealtimeWeighting",
+    "UncertaintyWeighting",
+    "build_weighting",
+]

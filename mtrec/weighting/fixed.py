@@ -1,5 +1,6 @@
 """Fixed per-task loss weights."""
 
+from collections.abc import Mapping
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -12,6 +13,8 @@ class FixedWeighting(LossWeighting):
     """A weighted sum with constant weights.
 
     ``L = Σ_k w_k L_k``; with no weights given every ``w_k = 1`` (equal weighting).
+    From a config (``weighting: {name: fixed}``) the weights are the tasks'
+    ``weight`` fields unless ``args: {weights: {...}}`` names them.
 
     Args:
       task_names: the supervised outputs.
@@ -22,6 +25,9 @@ class FixedWeighting(LossWeighting):
     >>> w = FixedWeighting(["ctr", "ctcvr"], weights={"ctcvr": 2.0})
     >>> float(w({"ctr": tf.constant(1.0), "ctcvr": tf.constant(0.5)}))
     2.0
+
+    References:
+      Caruana, "Multitask Learning", Machine Learning 28, 1997.
     """
 
     def __init__(
@@ -43,9 +49,14 @@ class FixedWeighting(LossWeighting):
             name: float(weights.get(name, 1.0)) for name in self.task_names
         }
 
-    def call(self, losses):
-        self._check(losses)
-        return tf.add_n([self.weights_by_task[k] * losses[k] for k in self.task_names])
+    @classmethod
+    def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
+        if "weights" not in kwargs:
+            kwargs["weights"] = {out: task.weight for out, task in tasks.items()}
+        return cls(list(tasks), **kwargs)
+
+    def compute_weights(self, losses, training=None):
+        return {k: tf.constant(v) for k, v in self.weights_by_task.items()}
 
     def task_weights(self):
         return {k: tf.constant(v) for k, v in self.weights_by_task.items()}

@@ -1,6 +1,7 @@
 """train(): a small run end to end, its directory, re-export and bad data."""
 
 import json
+import pathlib
 
 import numpy as np
 import pandas as pd
@@ -234,3 +235,46 @@ def test_inspect_refuses_a_backbone_without_gates(run):
     result, _ = run
     with pytest.raises(ConfigError, match="has no gates"):
         inspect_run(result.run_dir)
+
+
+def test_a_task_named_like_its_label_column_is_evaluated_against_the_labels(
+    tmp_path, click_log
+):
+    config = small_config(tmp_path, click_log, export={"enabled": False})
+    config["tasks"] = [{"name": "click", "label": "click"}]
+    config["model"] = {"architecture": "multi_task", "backbone_args": {"units": [8]}}
+    config["eval"] = {"oracle": {"click": "true_ctr"}}
+    config["data"]["label_requires"] = {}
+    config["train"].update(epochs=1, lr_schedule="cosine")
+    result = train(load_config(config))
+    entry = result.metrics["eval"]["click"]
+    assert entry["positives"] > 0 and 0.5 < entry["auc"] < 1.0
+    assert entry["oracle_auc"] > 0.5
+
+
+def test_cosine_schedule_decays_to_the_final_fraction():
+    from mtrec.training.builders import build_optimizer
+    from mtrec.training.builders import learning_rate
+
+    config = load_config(
+        small_config(pathlib.Path("/tmp"), "x.csv"),
+        [
+            "train.lr_schedule=cosine",
+            "train.learning_rate=0.01",
+            "train.lr_final_fraction=0.1",
+        ],
+    )
+    schedule = learning_rate(config, 0.01, total_steps=100)
+    optimizer = build_optimizer(config, total_steps=100)
+    assert float(optimizer.learning_rate) == pytest.approx(0.01)  # at step 0
+    assert float(schedule(0)) == pytest.approx(0.01)
+    assert float(schedule(50)) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))
+    assert float(schedule(100)) == pytest.approx(0.001)
+    with pytest.raises(Exception, match="unknown schedule 'linear'"):
+        build_optimizer(
+            load_config(
+                small_config(pathlib.Path("/tmp"), "x.csv"),
+                ["train.lr_schedule=linear"],
+            ),
+            total_steps=10,
+        )

@@ -1,0 +1,74 @@
+"""Static gradient-norm weighting: every task moves the shared parameters equally."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from mtrec.weighting import gradients as G
+from mtrec.weighting.base import EPSILON
+from mtrec.weighting.base import GradientWeighting
+
+
+def shared_norms(task_grads: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
+    """``||g_k||`` of each task's dense gradient list, as a ``(K,)`` vector."""
+    return tf.sqrt(tf.stack([G.squared_norm(g) for g in task_grads]))
+
+
+def inverse_norm_weights(norms) -> tf.Tensor:
+    """``w_k = 1 / ||g_k||`` (0 for a task with no gradient)."""
+    norms = tf.convert_to_tensor(norms, tf.float32)
+    return tf.where(norms > EPSILON, 1.0 / tf.maximum(norms, EPSILON), 0.0)
+
+
+@tf.keras.utils.register_keras_serializable(package="mtrec")
+class GradNormStatic(GradientWeighting):
+    """Weights from the norm of each task's gradient on the shared parameters.
+
+    At every step ``w_k = sg(1 / ||∇_θsh L_k||)``, the norm taken over every
+    shared parameter (embeddings, cross layers and backbone variables that at
+    least two tasks reach; all of a task's variables if none is shared), and
+    the update is ``Σ_k w_k ∇L_k``: on the shared parameters a sum of unit
+    vectors, one per task. Nothing is learned (hence "static", unlike
+    ``gradnorm``). The direction is invariant to both the scale and a shift of
+    every loss (``L_k -> a·L_k + b`` leaves ``∇L_k / ||∇L_k||`` unchanged),
+    where ``initial_loss`` and ``realtime`` are only scale invariant. A task
+    with no gradient in a batch (a masked task with no row) gets weight 0.
+
+    Args:
+      task_names: the supervised outputs.
+
+    References:
+      Chen et al., "GradNorm", ICML 2018 (balancing gradient norms on the
+      shared parameters); Sener & Koltun, "Multi-Task Learning as
+      Multi-Objective Optimization", NeurIPS 2018 (gradient normalisation by
+      the L2 norm).
+    """
+
+    def combine_gradients(self, losses, task_grads, shared, last_shared):
+        self._check(losses)
+        variables_at = [i for i, s in enumerate(shared) if s]
+        per_task = []
+        for k in self.task_names:
+            grads = task_grads[k]
+            indices = variables_at or [i for i, g in enumerate(grads) if g is not None]
+            per_task.append(
+                [
+                    tf.convert_to_tensor(grads[i])
+                    for i in indices
+                    if grads[i] is not None
+                ]
+                or [tf.zeros([])]
+            )
+        weights = inverse_norm_weights(shared_norms(per_task))
+        grads = [
+            G.add(
+                [
+                    G.scale(task_grads[k][i], weights[j])
+                    for j, k in enumerate(self.task_names)
+                ]
+            )
+            for i in range(len(shared))
+        ]
+        by_task = self._unstack(weights)
+        total = self.combine(losses, by_task)
+        return grads, total, by_task, []
