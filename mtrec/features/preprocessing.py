@@ -175,10 +175,23 @@ def fit_preprocessing(
         else:
             reserved = _RESERVED_TOKENS[spec.dtype]
             ranked = sorted(
-                ((tok, n) for tok, n in counts[table].items() if n >= spec.min_count),
+                ((tok, n) for tok, n in counts[table].items() if tok != reserved),
                 key=lambda item: (-item[1], str(item[0])),
             )
-            tokens = [tok for tok, _ in ranked if tok != reserved]
+            tokens = [tok for tok, n in ranked if n >= spec.min_count]
+            if not tokens and ranked:
+                # Lookup tables cannot be empty: keep the most frequent token,
+                # every other id shares the out-of-vocabulary bucket(s).
+                tokens = [ranked[0][0]]
+                logger.warning(
+                    "table %r: no token occurs min_count=%d times in the train "
+                    "split (most frequent: %d); keeping only %r, all other ids "
+                    "share the OOV bucket. Lower min_count for small data.",
+                    table,
+                    spec.min_count,
+                    ranked[0][1],
+                    ranked[0][0],
+                )
             if spec.max_vocabulary_size is not None:
                 tokens = tokens[: spec.max_vocabulary_size]
             logger.info(
@@ -196,8 +209,8 @@ def fit_preprocessing(
                 )
         if not tokens:
             raise ValueError(
-                f"table {table!r}: the fitted vocabulary is empty (min_count="
-                f"{spec.min_count}); lower min_count or use hash_bins."
+                f"table {table!r}: no tokens to fit a vocabulary on (every value "
+                "is missing in the train split); give a vocabulary or use hash_bins."
             )
         state.vocabularies[table] = tokens
 

@@ -70,9 +70,18 @@ def test_save_and_load_round_trip(tmp_path):
     assert loaded == state
 
 
-def test_empty_split_and_empty_vocabulary_are_errors():
+def test_empty_split_and_all_missing_values_are_errors():
     fs = FeatureSet.from_dicts([{"name": "city", "min_count": 5}])
     with pytest.raises(ValueError, match="train split has no rows"):
         fit_preprocessing(fs, [], seed=0)
-    with pytest.raises(ValueError, match="fitted vocabulary is empty"):
-        fit_preprocessing(fs, [{"city": np.array(["a", "b"], dtype=object)}], seed=0)
+    with pytest.raises(ValueError, match="no tokens to fit a vocabulary on"):
+        fit_preprocessing(fs, [{"city": np.array(["", ""], dtype=object)}], seed=0)
+
+
+def test_min_count_above_every_count_keeps_the_top_token_and_warns(caplog):
+    fs = FeatureSet.from_dicts([{"name": "city", "min_count": 5}])
+    chunk = {"city": np.array(["b", "a", "b", "c"], dtype=object)}
+    with caplog.at_level("WARNING"):
+        state = fit_preprocessing(fs, [chunk], seed=0)
+    assert state.vocabularies["city"] == ["b"]
+    assert "no token occurs min_count=5 times" in caplog.text
