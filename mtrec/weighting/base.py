@@ -90,6 +90,15 @@ class LossWeighting(tf.keras.layers.Layer):
                 f"got {sorted(losses)}"
             )
 
+    def _task_state(self, name: str, initializer="zeros", trainable=False):
+        """A ``(num_tasks,)`` variable, checkpointed with the model."""
+        return self.add_weight(
+            name=name,
+            shape=(self.num_tasks,),
+            initializer=initializer,
+            trainable=trainable,
+        )
+
     def _stack(self, values: Mapping) -> tf.Tensor:
         """``[values[k] for k in task_names]`` as a float32 vector."""
         return tf.stack(

@@ -90,12 +90,7 @@ class DynamicTaskPrioritization(LossWeighting):
             )
             for k in self.task_names
         }
-        self.kpi_average = self.add_weight(
-            name="kpi_average",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
+        self.kpi_average = self._task_state("kpi_average")
         self.epochs_seen = self.add_weight(
             name="epochs_seen",
             shape=(),
@@ -103,12 +98,7 @@ class DynamicTaskPrioritization(LossWeighting):
             initializer="zeros",
             trainable=False,
         )
-        self.weights_now = self.add_weight(
-            name="weights_now",
-            shape=(self.num_tasks,),
-            initializer="ones",
-            trainable=False,
-        )
+        self.weights_now = self._task_state("weights_now", initializer="ones")
 
     @classmethod
     def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):

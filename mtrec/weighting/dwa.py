@@ -81,12 +81,7 @@ class DynamicWeightAverage(LossWeighting):
             initializer="zeros",
             trainable=False,
         )
-        self.weights_now = self.add_weight(
-            name="weights_now",
-            shape=(self.num_tasks,),
-            initializer="ones",
-            trainable=False,
-        )
+        self.weights_now = self._task_state("weights_now", initializer="ones")
 
     def compute_weights(self, losses, training=None):
         return self._unstack(tf.identity(self.weights_now))

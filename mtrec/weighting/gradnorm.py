@@ -70,24 +70,11 @@ class GradNorm(GradientWeighting):
         if not float(alpha) >= 0:
             raise ValueError(f"`alpha` must be >= 0. Received: `alpha={alpha!r}`")
         self.alpha = float(alpha)
-        self.loss_weights = self.add_weight(
-            name="loss_weights",
-            shape=(self.num_tasks,),
-            initializer="ones",
-            trainable=True,
+        self.loss_weights = self._task_state(
+            "loss_weights", initializer="ones", trainable=True
         )
-        self.initial_losses = self.add_weight(
-            name="initial_losses",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
-        self.recorded = self.add_weight(
-            name="recorded",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
+        self.initial_losses = self._task_state("initial_losses")
+        self.recorded = self._task_state("recorded")
 
     def compute_weights(self, losses, training=None):
         return self._unstack(tf.identity(self.loss_weights))

@@ -39,18 +39,8 @@ class InitialLossWeighting(LossWeighting):
 
     def __init__(self, task_names: Sequence[str], **kwargs):
         super().__init__(task_names, **kwargs)
-        self.initial_losses = self.add_weight(
-            name="initial_losses",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
-        self.recorded = self.add_weight(
-            name="recorded",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
+        self.initial_losses = self._task_state("initial_losses")
+        self.recorded = self._task_state("recorded")
 
     def compute_weights(self, losses, training=None):
         current = tf.stop_gradient(self._stack(losses))

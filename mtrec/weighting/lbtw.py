@@ -66,18 +66,8 @@ class LossBalancedTaskWeighting(LossWeighting):
             )
         self.alpha = float(alpha)
         self.reference = reference
-        self.reference_losses = self.add_weight(
-            name="reference_losses",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
-        self.recorded = self.add_weight(
-            name="recorded",
-            shape=(self.num_tasks,),
-            initializer="zeros",
-            trainable=False,
-        )
+        self.reference_losses = self._task_state("reference_losses")
+        self.recorded = self._task_state("recorded")
 
     def compute_weights(self, losses, training=None):
         current = tf.stop_gradient(self._stack(losses))

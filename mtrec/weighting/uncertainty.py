@@ -69,9 +69,8 @@ class UncertaintyWeighting(LossWeighting):
         self.factors = tf.constant(
             [_FACTORS[self.task_kinds[k]] for k in self.task_names], tf.float32
         )
-        self.log_variance = self.add_weight(
-            name="log_variance",
-            shape=(self.num_tasks,),
+        self.log_variance = self._task_state(
+            "log_variance",
             initializer=tf.keras.initializers.Constant(self.initial_log_variance),
             trainable=True,
         )
