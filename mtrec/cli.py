@@ -26,7 +26,10 @@ def _resolve_config(arg: str) -> pathlib.Path:
 
 def format_metrics(report: dict) -> str:
     """A table of per-output metrics (AUC next to the oracle AUC)."""
-    header = f"{'output':<8} {'rows':>9} {'pos rate':>9} {'AUC':>7} {'oracle':>7} {'gap':>7} {'logloss':>8} {'calib':>6}  rows used"
+    header = (
+        f"{'output':<8} {'rows':>9} {'pos rate':>9} {'AUC':>7} {'oracle':>7} "
+        f"{'gap':>7} {'logloss':>8} {'calib':>6}  rows used"
+    )
     lines = [header, "-" * len(header)]
 
     def num(value, width, digits=4):
@@ -49,8 +52,9 @@ def format_metrics(report: dict) -> str:
             else f"{m['label']}, all impressions"
         )
         lines.append(
-            f"{output:<8} {m['rows']:>9d} {num(m.get('label_mean'), 9)} {num(m.get('auc'), 7)} "
-            f"{num(oracle, 7)} {num(gap, 7)} {num(m.get('logloss'), 8)} {num(m.get('calibration'), 6, 3)}  {rows}"
+            f"{output:<8} {m['rows']:>9d} {num(m.get('label_mean'), 9)} "
+            f"{num(m.get('auc'), 7)} {num(oracle, 7)} {num(gap, 7)} "
+            f"{num(m.get('logloss'), 8)} {num(m.get('calibration'), 6, 3)}  {rows}"
         )
     return "\n".join(lines)
 
@@ -64,7 +68,8 @@ def cmd_generate(args) -> int:
     path = write_table(df, args.out, args.format)
     print(
         f"wrote {len(df):,} rows to {path} in {time.perf_counter() - start:.1f}s "
-        f"(CTR {df['click'].mean():.4f}, CVR|click {df.loc[df['click'] == 1, 'conversion'].mean():.4f})"
+        f"(CTR {df['click'].mean():.4f}, "
+        f"CVR|click {df.loc[df['click'] == 1, 'conversion'].mean():.4f})"
     )
     return 0
 
@@ -106,14 +111,15 @@ def cmd_inspect(args) -> int:
     for name, g in gates.items():
         weights = " ".join(f"{w:.3f}" for w in g["mean_weight"])
         print(
-            f"{name:<20} entropy {g['entropy']:.3f}/{g['max_entropy']:.3f}  mean weights [{weights}]"
+            f"{name:<20} entropy {g['entropy']:.3f}/{g['max_entropy']:.3f}  "
+            f"mean weights [{weights}]"
         )
     print(f"gate statistics written to {pathlib.Path(args.run_dir) / 'metrics.json'}")
     return 0
 
 
 def cmd_demo(args) -> int:
-    """Generate a click log, train ESMM, evaluate against the oracle, export, reload, score."""
+    """Generate a log, train ESMM, evaluate vs the oracle, export, reload, score."""
     import numpy as np
     import pandas as pd
     import tensorflow as tf
@@ -138,13 +144,15 @@ def cmd_demo(args) -> int:
     ]
     config = load_config(_shipped_config("esmm"), overrides)
     print(
-        f"[2/4] training ESMM ({config.model.backbone} backbone, {config.train.epochs} epochs)"
+        f"[2/4] training ESMM ({config.model.backbone} backbone, "
+        f"{config.train.epochs} epochs)"
     )
     result = train(config)
     print("[3/4] held-out evaluation (oracle = AUC of the true probabilities):")
     print(format_metrics(result.metrics["eval"]))
     print(
-        f"[4/4] exported {result.export_path}; reloading with tf.saved_model.load and scoring raw rows"
+        f"[4/4] exported {result.export_path}; reloading with tf.saved_model.load "
+        "and scoring raw rows"
     )
     serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
     rows = pd.read_csv(data_path, nrows=5)

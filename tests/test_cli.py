@@ -77,7 +77,8 @@ def test_generate_then_train_then_export(tmp_path, capsys):
 def test_errors_are_one_line_without_traceback(tmp_path):
     bad = tmp_path / "run.yaml"
     bad.write_text(
-        "features: [{name: a}]\ntasks: [{name: ctr, label: click}]\ndata: {train: x.csv}\ntrain: {epocs: 1}\n"
+        "features: [{name: a}]\ntasks: [{name: ctr, label: click}]\n"
+        "data: {train: x.csv}\ntrain: {epocs: 1}\n"
     )
     result = subprocess.run(
         [sys.executable, "-m", "mtrec.cli", "train", str(bad)],

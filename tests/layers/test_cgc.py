@@ -5,14 +5,12 @@ from mtrec.layers import CGC  # isort: split
 
 import numpy as np
 import pytest
-from layer_suite import (
-    GatedLayerSuite,
-    assert_softmax_rows,
-    flat_kernels,
-    np_expert,
-    np_gate,
-    np_mix,
-)
+from layer_suite import GatedLayerSuite
+from layer_suite import assert_softmax_rows
+from layer_suite import flat_kernels
+from layer_suite import np_expert
+from layer_suite import np_gate
+from layer_suite import np_mix
 
 TASKS = ["ctr", "cvr"]
 

@@ -5,13 +5,11 @@ from mtrec.layers import Gate  # isort: split
 
 import numpy as np
 import pytest
-from layer_suite import (
-    LayerSuite,
-    assert_softmax_rows,
-    flat_kernels,
-    np_gate,
-    np_softmax,
-)
+from layer_suite import LayerSuite
+from layer_suite import assert_softmax_rows
+from layer_suite import flat_kernels
+from layer_suite import np_gate
+from layer_suite import np_softmax
 
 
 class TestGate(LayerSuite):

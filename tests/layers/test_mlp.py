@@ -4,12 +4,10 @@
 from mtrec.layers import MLP  # isort: split
 
 import numpy as np
-from layer_suite import (
-    SEEDED_INITIALIZER,
-    LayerSuite,
-    assert_pairwise_distinct,
-    np_dense_stack,
-)
+from layer_suite import SEEDED_INITIALIZER
+from layer_suite import LayerSuite
+from layer_suite import assert_pairwise_distinct
+from layer_suite import np_dense_stack
 
 
 class TestMLP(LayerSuite):

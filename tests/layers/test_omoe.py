@@ -4,7 +4,11 @@
 from mtrec.layers import OMoE  # isort: split
 
 import numpy as np
-from layer_suite import GatedLayerSuite, flat_kernels, np_expert, np_gate, np_mix
+from layer_suite import GatedLayerSuite
+from layer_suite import flat_kernels
+from layer_suite import np_expert
+from layer_suite import np_gate
+from layer_suite import np_mix
 
 from mtrec.layers import MMoE
 

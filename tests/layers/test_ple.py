@@ -5,7 +5,8 @@ from mtrec.layers import PLE  # isort: split
 
 import numpy as np
 import pytest
-from layer_suite import GatedLayerSuite, flat_kernels
+from layer_suite import GatedLayerSuite
+from layer_suite import flat_kernels
 
 from mtrec.layers import CGC
 

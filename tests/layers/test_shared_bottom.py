@@ -5,7 +5,8 @@ from mtrec.layers import SharedBottom  # isort: split
 
 import numpy as np
 import pytest
-from layer_suite import LayerSuite, np_expert
+from layer_suite import LayerSuite
+from layer_suite import np_expert
 
 
 class TestSharedBottom(LayerSuite):
