@@ -97,62 +97,35 @@ class CGC(tf.keras.layers.Layer):
                 f"`num_shared_experts={num_shared_experts}`, "
                 f"`num_task_experts={num_task_experts}`"
             )
-        self.expert_units = gate_lib.check_units(
-            "expert_units", expert_units, allow_empty=False
+        gate_lib.set_expert_args(
+            self, expert_units, gate_units, activation, dropout, l2, kernel_initializer
         )
-        self.gate_units = gate_lib.check_units(
-            "gate_units", gate_units, allow_empty=True
-        )
-        self.activation = tf.keras.activations.get(activation)
-        self.dropout = gate_lib.check_rate("dropout", dropout)
-        self.l2 = gate_lib.check_non_negative("l2", l2)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         self.return_shared = bool(return_shared)
 
         # Flat lists (not nested) so that the `.keras` format saves every expert.
         self.task_experts = [
-            self._expert(f"{task}_expert_{i}")
+            gate_lib.make_expert(self, f"{task}_expert_{i}")
             for task in self.task_names
             for i in range(self.num_task_experts)
         ]
         self.shared_experts = [
-            self._expert(f"shared_expert_{i}") for i in range(self.num_shared_experts)
+            gate_lib.make_expert(self, f"shared_expert_{i}")
+            for i in range(self.num_shared_experts)
         ]
         self.task_gates = [
-            self._gate(f"gate_{task}", self.num_task_experts + self.num_shared_experts)
+            gate_lib.make_gate(
+                self, self.num_task_experts + self.num_shared_experts, f"gate_{task}"
+            )
             for task in self.task_names
         ]
         self.shared_gate = (
-            self._gate(
-                f"gate_{gate_lib.SHARED}",
+            gate_lib.make_gate(
+                self,
                 len(self.task_experts) + len(self.shared_experts),
+                f"gate_{gate_lib.SHARED}",
             )
             if self.return_shared
             else None
-        )
-
-    def _expert(self, name: str) -> mlp_lib.MLP:
-        return mlp_lib.MLP(
-            self.expert_units,
-            activation=self.activation,
-            dropout=self.dropout,
-            l2=self.l2,
-            kernel_initializer=mlp_lib.derive_initializer(
-                self.kernel_initializer, name
-            ),
-            name=name,
-        )
-
-    def _gate(self, name: str, num_experts: int) -> gate_lib.Gate:
-        return gate_lib.Gate(
-            num_experts,
-            units=self.gate_units,
-            activation=self.activation,
-            l2=self.l2,
-            kernel_initializer=mlp_lib.derive_initializer(
-                self.kernel_initializer, name
-            ),
-            name=name,
         )
 
     def experts_of(self, task: str) -> list[mlp_lib.MLP]:
@@ -216,14 +189,7 @@ class CGC(tf.keras.layers.Layer):
                 "task_names": self.task_names,
                 "num_shared_experts": self.num_shared_experts,
                 "num_task_experts": self.num_task_experts,
-                "expert_units": self.expert_units,
-                "gate_units": self.gate_units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "l2": self.l2,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **gate_lib.expert_args_config(self),
                 "return_shared": self.return_shared,
             }
         )

@@ -186,3 +186,57 @@ class Gate(tf.keras.layers.Layer):
             }
         )
         return config
+
+
+def set_expert_args(
+    layer: tf.keras.layers.Layer,
+    expert_units: Sequence[int],
+    gate_units: Sequence[int],
+    activation,
+    dropout: float,
+    l2: float,
+    kernel_initializer,
+) -> None:
+    """Validates and stores the arguments every mixture-of-experts layer shares."""
+    layer.expert_units = check_units("expert_units", expert_units, allow_empty=False)
+    layer.gate_units = check_units("gate_units", gate_units, allow_empty=True)
+    layer.activation = tf.keras.activations.get(activation)
+    layer.dropout = check_rate("dropout", dropout)
+    layer.l2 = check_non_negative("l2", l2)
+    layer.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+
+
+def expert_args_config(layer: tf.keras.layers.Layer) -> dict:
+    """The ``get_config`` entries of the arguments :func:`set_expert_args` stores."""
+    return {
+        "expert_units": layer.expert_units,
+        "gate_units": layer.gate_units,
+        "activation": tf.keras.activations.serialize(layer.activation),
+        "dropout": layer.dropout,
+        "l2": layer.l2,
+        "kernel_initializer": tf.keras.initializers.serialize(layer.kernel_initializer),
+    }
+
+
+def make_expert(layer: tf.keras.layers.Layer, name: str) -> mlp_lib.MLP:
+    """An expert MLP with the layer's settings and an initializer salted by name."""
+    return mlp_lib.MLP(
+        layer.expert_units,
+        activation=layer.activation,
+        dropout=layer.dropout,
+        l2=layer.l2,
+        kernel_initializer=mlp_lib.derive_initializer(layer.kernel_initializer, name),
+        name=name,
+    )
+
+
+def make_gate(layer: tf.keras.layers.Layer, num_experts: int, name: str) -> "Gate":
+    """A gate over ``num_experts`` with the layer's settings, salted by name."""
+    return Gate(
+        num_experts,
+        units=layer.gate_units,
+        activation=layer.activation,
+        l2=layer.l2,
+        kernel_initializer=mlp_lib.derive_initializer(layer.kernel_initializer, name),
+        name=name,
+    )

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from mtrec.layers import gate as gate_lib
-from mtrec.layers import mlp as mlp_lib
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -67,39 +66,13 @@ class OMoE(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.task_names = gate_lib.check_task_names(task_names)
         self.num_experts = gate_lib.check_count("num_experts", num_experts, 1)
-        self.expert_units = gate_lib.check_units(
-            "expert_units", expert_units, allow_empty=False
+        gate_lib.set_expert_args(
+            self, expert_units, gate_units, activation, dropout, l2, kernel_initializer
         )
-        self.gate_units = gate_lib.check_units(
-            "gate_units", gate_units, allow_empty=True
-        )
-        self.activation = tf.keras.activations.get(activation)
-        self.dropout = gate_lib.check_rate("dropout", dropout)
-        self.l2 = gate_lib.check_non_negative("l2", l2)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         self.experts = [
-            mlp_lib.MLP(
-                self.expert_units,
-                activation=self.activation,
-                dropout=self.dropout,
-                l2=self.l2,
-                kernel_initializer=mlp_lib.derive_initializer(
-                    self.kernel_initializer, f"expert_{i}"
-                ),
-                name=f"expert_{i}",
-            )
-            for i in range(self.num_experts)
+            gate_lib.make_expert(self, f"expert_{i}") for i in range(self.num_experts)
         ]
-        self.gate = gate_lib.Gate(
-            self.num_experts,
-            units=self.gate_units,
-            activation=self.activation,
-            l2=self.l2,
-            kernel_initializer=mlp_lib.derive_initializer(
-                self.kernel_initializer, "gate"
-            ),
-            name="gate",
-        )
+        self.gate = gate_lib.make_gate(self, self.num_experts, "gate")
 
     def build(self, input_shape):
         for layer in [*self.experts, self.gate]:
@@ -124,14 +97,7 @@ class OMoE(tf.keras.layers.Layer):
             {
                 "task_names": self.task_names,
                 "num_experts": self.num_experts,
-                "expert_units": self.expert_units,
-                "gate_units": self.gate_units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "l2": self.l2,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **gate_lib.expert_args_config(self),
             }
         )
         return config

@@ -87,16 +87,9 @@ class PLE(tf.keras.layers.Layer):
         self.num_task_experts = gate_lib.check_count(
             "num_task_experts", num_task_experts, 0
         )
-        self.expert_units = gate_lib.check_units(
-            "expert_units", expert_units, allow_empty=False
+        gate_lib.set_expert_args(
+            self, expert_units, gate_units, activation, dropout, l2, kernel_initializer
         )
-        self.gate_units = gate_lib.check_units(
-            "gate_units", gate_units, allow_empty=True
-        )
-        self.activation = tf.keras.activations.get(activation)
-        self.dropout = gate_lib.check_rate("dropout", dropout)
-        self.l2 = gate_lib.check_non_negative("l2", l2)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
         # CGC validates num_shared_experts + num_task_experts >= 1.
         self.levels = [
             cgc_lib.CGC(
@@ -148,14 +141,7 @@ class PLE(tf.keras.layers.Layer):
                 "num_levels": self.num_levels,
                 "num_shared_experts": self.num_shared_experts,
                 "num_task_experts": self.num_task_experts,
-                "expert_units": self.expert_units,
-                "gate_units": self.gate_units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "l2": self.l2,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
+                **gate_lib.expert_args_config(self),
             }
         )
         return config
