@@ -60,6 +60,13 @@ class PreprocessingState:
             json.dump({t: pathlib.Path(p).name for t, p in files.items()}, f, indent=2)
         return files
 
+    @staticmethod
+    def vocabulary_files(directory: str | os.PathLike) -> dict[str, str]:
+        """Table name -> absolute path of the vocabulary files ``save`` wrote."""
+        vocab = pathlib.Path(directory).resolve() / "vocab"
+        with open(vocab / "index.json") as f:
+            return {table: str(vocab / name) for table, name in json.load(f).items()}
+
     @classmethod
     def load(
         cls, directory: str | os.PathLike, feature_set: FeatureSet

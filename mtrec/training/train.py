@@ -183,7 +183,7 @@ def resume_run(
     tasks = build_tasks(config)
     schema = column_schema(config, feature_set, tasks)
     prep = PreprocessingState.load(run_dir / PREPROCESSING_DIR, feature_set)
-    vocab_files = prep.save(run_dir / PREPROCESSING_DIR)
+    vocab_files = PreprocessingState.vocabulary_files(run_dir / PREPROCESSING_DIR)
     model = build_model(config, feature_set, tasks, vocab_files, prep.dense)
     logger.info(
         "resuming %s after epoch %d of %d",
@@ -359,7 +359,7 @@ def restore_run(run_dir: str | os.PathLike) -> RunResult:
     feature_set = build_feature_set(config)
     tasks = build_tasks(config)
     state = PreprocessingState.load(run_dir / PREPROCESSING_DIR, feature_set)
-    vocab_files = state.save(run_dir / PREPROCESSING_DIR)
+    vocab_files = PreprocessingState.vocabulary_files(run_dir / PREPROCESSING_DIR)
     model = build_model(config, feature_set, tasks, vocab_files, state.dense)
     model(dummy_inputs(feature_set))
     latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))

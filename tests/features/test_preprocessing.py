@@ -68,6 +68,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert open(files["item"]).read().splitlines() == ["2", "3", "1", "4", "9"]
     loaded = PreprocessingState.load(tmp_path, fs)
     assert loaded == state
+    assert PreprocessingState.vocabulary_files(tmp_path) == files
 
 
 def test_empty_split_and_all_missing_values_are_errors():
