@@ -17,6 +17,7 @@ from mtrec.layers import Gate  # noqa: E402
 from mtrec.layers import MMoE  # noqa: E402
 from mtrec.layers import OMoE  # noqa: E402
 from mtrec.layers import SharedBottom  # noqa: E402
+from mtrec.layers import TargetAttention  # noqa: E402
 from mtrec.layers import Tower  # noqa: E402
 from mtrec.models import ESMM  # noqa: E402
 from mtrec.models import MultiTaskRanker  # noqa: E402
@@ -39,6 +40,7 @@ __all__ = [
     "MultiValuedFeature",
     "OMoE",
     "SharedBottom",
+    "TargetAttention",
     "Task",
     "Tower",
     "__version__",

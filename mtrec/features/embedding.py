@@ -7,6 +7,7 @@ import tensorflow as tf
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.layers.target_attention import TargetAttention
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -16,7 +17,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     For input dict ``x`` the output is
     ``concat([E_t(lookup_t(x_f)) for categorical f] + [pool(E_t(lookup_t(tokens(x_f))))
     for multi-valued f] + [z(x_f) or E_f(bucket(x_f)) for dense f])`` in feature
-    order, where ``t`` is the feature's table, ``lookup_t`` maps a raw id to
+    order (a multi-valued feature with ``pooling="attention"`` is pooled by
+    ``TargetAttention`` with its query feature's embedding as the query),
+    where ``t`` is the feature's table, ``lookup_t`` maps a raw id to
     ``num_oov + rank`` (OOV and missing ids to a hashed OOV bucket) or to
     ``farmhash(x) mod hash_bins``, and ``z(x) = (log1p?(x) - mean) / std``.
     Because the string splitting, lookups and normalisation live here, an
@@ -105,6 +108,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 embeddings_regularizer=regularizer,
                 name=f"embedding_{table}",
             )
+        self._attention = {
+            spec.name: TargetAttention(
+                units=spec.attention_units, name=f"attention_{spec.name}"
+            )
+            for spec in self.feature_set.categorical
+            if getattr(spec, "query", None) is not None
+        }
         self._buckets = {}
         for spec in self.feature_set.dense:
             if spec.name not in self.dense_stats:
@@ -138,7 +148,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             if isinstance(spec, DenseFeature):
                 dim += spec.embedding_dim if spec.bucketized else 1
             else:
-                dim += spec.embedding_dim
+                dim += spec.embedding_dim + int(getattr(spec, "query_match", False))
         return dim
 
     def build(self, input_shape=None):
@@ -146,9 +156,19 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             embedding.build((None,))
         for _, embedding in self._buckets.values():
             embedding.build((None,))
+        for name, attention in self._attention.items():
+            dim = self.feature_set[name].embedding_dim
+            attention.build([(None, dim), (None, None, dim)])
         super().build(input_shape)
 
-    def _pool(self, spec: MultiValuedFeature, raw: tf.Tensor) -> tf.Tensor:
+    def _pool(
+        self,
+        spec: MultiValuedFeature,
+        raw: tf.Tensor,
+        query=None,
+        query_raw=None,
+        training=None,
+    ) -> tf.Tensor:
         tokens = tf.strings.split(raw, sep=spec.separator)
         tokens = tf.ragged.map_flat_values(tf.strings.strip, tokens)
         tokens = tf.ragged.boolean_mask(tokens, tf.strings.length(tokens) > 0)
@@ -158,8 +178,22 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             tokens = tf.ragged.map_flat_values(
                 tf.strings.to_number, tokens, out_type=tf.int64
             )
+        match = None
+        if spec.query_match:
+            hits = tf.cast(tokens == query_raw[:, None], tf.float32)
+            match = tf.reduce_sum(hits, axis=1, keepdims=True)
+        pooled = self._pool_tokens(spec, tokens, query, training)
+        return pooled if match is None else tf.concat([pooled, match], axis=-1)
+
+    def _pool_tokens(self, spec, tokens, query, training):
         ids = tf.ragged.map_flat_values(self._lookups[spec.table_name], tokens)
         vectors = tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
+        if spec.pooling == "attention":
+            keys = vectors.to_tensor()
+            mask = tf.sequence_mask(vectors.row_lengths(), tf.shape(keys)[1])
+            return self._attention[spec.name](
+                [query, keys], mask=mask, training=training
+            )
         count = tf.cast(vectors.row_lengths(), vectors.dtype)[:, None]
         if spec.pooling == "max":
             pooled = tf.reduce_max(vectors, axis=1)
@@ -172,17 +206,24 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             denominator = tf.sqrt(denominator)
         return total / denominator
 
+    def _raw(self, inputs, name: str) -> tf.Tensor:
+        if name not in inputs:
+            raise KeyError(
+                f"Missing input feature {name!r}; the model expects "
+                f"{self.feature_set.names}"
+            )
+        raw = inputs[name]
+        return tf.squeeze(raw, axis=-1) if raw.shape.rank == 2 else raw
+
     def call(self, inputs, training=None):
+        embedded = {}
+        for spec in self.feature_set.categorical:
+            if not isinstance(spec, MultiValuedFeature):
+                ids = self._lookups[spec.table_name](self._raw(inputs, spec.name))
+                embedded[spec.name] = self._embeddings[spec.table_name](ids)
         parts = []
         for spec in self.feature_set:
-            if spec.name not in inputs:
-                raise KeyError(
-                    f"Missing input feature {spec.name!r}; the model expects "
-                    f"{self.feature_set.names}"
-                )
-            raw = inputs[spec.name]
-            if raw.shape.rank == 2:
-                raw = tf.squeeze(raw, axis=-1)
+            raw = self._raw(inputs, spec.name)
             if isinstance(spec, DenseFeature):
                 x = tf.cast(raw, tf.float32)
                 if spec.log1p:
@@ -196,10 +237,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     x = (x - stats["mean"]) / stats["std"]
                 parts.append(x[:, None])
             elif isinstance(spec, MultiValuedFeature):
-                parts.append(self._pool(spec, raw))
+                query = embedded.get(spec.query) if spec.query else None
+                query_raw = self._raw(inputs, spec.query) if spec.query else None
+                parts.append(self._pool(spec, raw, query, query_raw, training=training))
             else:
-                ids = self._lookups[spec.table_name](raw)
-                parts.append(self._embeddings[spec.table_name](ids))
+                parts.append(embedded[spec.name])
         return tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):

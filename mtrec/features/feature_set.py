@@ -55,6 +55,7 @@ class FeatureSet:
         self._features = features
         self._by_name = seen
         self._tables = self._group_tables()
+        self._check_queries()
 
     def _group_tables(self) -> dict[str, list[CategoricalFeature]]:
         tables: dict[str, list[CategoricalFeature]] = {}
@@ -70,6 +71,40 @@ class FeatureSet:
                 )
             members.append(spec)
         return tables
+
+    def _check_queries(self) -> None:
+        for spec in self._features:
+            query = getattr(spec, "query", None)
+            if query is None:
+                continue
+            target = self._by_name.get(query)
+            if (
+                not isinstance(target, CategoricalFeature)
+                or isinstance(target, MultiValuedFeature)
+                or (
+                    spec.pooling == "attention"
+                    and target.embedding_dim != spec.embedding_dim
+                )
+                or (spec.query_match and target.dtype != spec.dtype)
+            ):
+                raise ValueError(
+                    f"Feature {spec.name!r}: the attention `query` {query!r} must be "
+                    "a single-valued categorical feature of this FeatureSet with "
+                    f"the same dtype ({spec.dtype!r}) for `query_match` and the "
+                    f"same embedding_dim ({spec.embedding_dim}) for attention "
+                    "pooling. Received: "
+                    + (
+                        "no such feature"
+                        if target is None
+                        else f"a {target.kind} feature"
+                        + (
+                            f" of dtype {target.dtype!r} with embedding_dim "
+                            f"{target.embedding_dim}"
+                            if isinstance(target, CategoricalFeature)
+                            else ""
+                        )
+                    )
+                )
 
     @classmethod
     def from_dicts(

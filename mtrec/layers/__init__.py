@@ -7,6 +7,17 @@ from mtrec.layers.mmoe import MMoE
 from mtrec.layers.omoe import OMoE
 from mtrec.layers.ple import PLE
 from mtrec.layers.shared_bottom import SharedBottom
+from mtrec.layers.target_attention import TargetAttention
 from mtrec.layers.tower import Tower
 
-__all__ = ["CGC", "Gate", "MLP", "MMoE", "OMoE", "PLE", "SharedBottom", "Tower"]
+__all__ = [
+    "CGC",
+    "Gate",
+    "MLP",
+    "MMoE",
+    "OMoE",
+    "PLE",
+    "SharedBottom",
+    "TargetAttention",
+    "Tower",
+]

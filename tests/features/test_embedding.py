@@ -146,6 +146,67 @@ def test_shared_table_gives_the_same_vector():
     assert len(layer.trainable_weights) == 1
 
 
+def _candidate_and_history(**history) -> list[dict]:
+    return [
+        {"name": "item_category", "embedding_dim": 2, "table": "cat"},
+        {
+            "name": "recent",
+            "kind": "multi_valued",
+            "embedding_dim": 2,
+            "table": "cat",
+            "query": "item_category",
+            **history,
+        },
+    ]
+
+
+def test_query_match_counts_tokens_equal_to_the_raw_query():
+    layer = FeatureEmbedding(
+        _candidate_and_history(pooling="sum", query_match=True),
+        vocabularies={"cat": ["x", "y"]},
+    )
+    _constant_tables(layer)
+    assert layer.output_dim == 2 + 2 + 1
+    out = layer(
+        {
+            "item_category": tf.constant(["x", "y", "zz", "x"]),
+            "recent": tf.constant(["x|y|x", "x", " zz |zz|y", ""]),
+        }
+    ).numpy()
+    # Raw-value match, so an out-of-vocabulary candidate matches too.
+    np.testing.assert_array_equal(out[:, -1], [2.0, 0.0, 2.0, 0.0])
+    # The pooled part is unchanged by the match column: sum of rows x=1, y=2.
+    np.testing.assert_array_equal(out[:, 2:4], [[4, 40], [1, 10], [2, 20], [0, 0]])
+
+
+def test_attention_pooling_uses_the_candidate_embedding_as_query():
+    layer = FeatureEmbedding(
+        _candidate_and_history(pooling="attention", attention_units=[3]),
+        vocabularies={"cat": ["x", "y"]},
+    )
+    _constant_tables(layer)
+    inputs = {
+        "item_category": tf.constant(["x", "y", "x"]),
+        "recent": tf.constant(["x|y", "y|y|x", ""]),
+    }
+    out = layer(inputs).numpy()
+    assert out.shape == (3, 4) and layer.output_dim == 4
+    attention = layer._attention["recent"]
+    assert attention.units == [3]
+    table = layer._embeddings["cat"].embeddings.numpy()
+    query = table[[1, 2, 1]]
+    keys = np.zeros((3, 3, 2), "float32")
+    keys[0, :2] = table[[1, 2]]
+    keys[1] = table[[2, 2, 1]]
+    mask = np.array([[1, 1, 0], [1, 1, 1], [0, 0, 0]], bool)
+    expected = attention([query, keys], mask=mask).numpy()
+    np.testing.assert_allclose(out[:, 2:], expected, rtol=1e-6)
+    np.testing.assert_array_equal(out[:, :2], query)
+    np.testing.assert_array_equal(out[2, 2:], [0.0, 0.0])
+    # The attention weights train with the rest of the layer.
+    assert len(layer.trainable_weights) == 1 + 4
+
+
 def test_dense_zscore_log1p_and_buckets():
     features = [
         {"name": "price", "kind": "dense", "log1p": True},

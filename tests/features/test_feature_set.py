@@ -106,6 +106,66 @@ def test_input_signature_and_column_schema():
             ],
             "share the embedding table 't' but disagree",
         ),
+        (
+            [{"name": "r", "kind": "multi_valued", "pooling": "attention"}],
+            "`pooling='attention'` and `query_match=True` need a `query` feature",
+        ),
+        (
+            [{"name": "r", "kind": "multi_valued", "query_match": True}],
+            "need a `query` feature",
+        ),
+        (
+            [
+                {"name": "c"},
+                {"name": "r", "kind": "multi_valued", "query": "c"},
+            ],
+            "`query` is only used by them",
+        ),
+        (
+            [{"name": "r", "kind": "multi_valued", "query": "x", "query_match": True}],
+            "the attention `query` 'x' must be .* Received: no such feature",
+        ),
+        (
+            [
+                {"name": "c", "embedding_dim": 4},
+                {
+                    "name": "r",
+                    "kind": "multi_valued",
+                    "embedding_dim": 8,
+                    "pooling": "attention",
+                    "query": "c",
+                },
+            ],
+            "same embedding_dim \\(8\\) for attention pooling. Received: a "
+            "categorical feature of dtype 'string' with embedding_dim 4",
+        ),
+        (
+            [
+                {"name": "c", "dtype": "int64"},
+                {"name": "r", "kind": "multi_valued", "query": "c", "query_match": 1},
+            ],
+            "same dtype \\('string'\\) for `query_match`",
+        ),
+        (
+            [
+                {"name": "p", "kind": "dense"},
+                {"name": "r", "kind": "multi_valued", "query": "p", "query_match": 1},
+            ],
+            "Received: a dense feature",
+        ),
+        (
+            [
+                {"name": "c"},
+                {
+                    "name": "r",
+                    "kind": "multi_valued",
+                    "pooling": "attention",
+                    "query": "c",
+                    "attention_units": [0],
+                },
+            ],
+            "`attention_units` must be a non-empty list of positive integers",
+        ),
     ],
 )
 def test_bad_specs_raise_clear_errors(entries, message):
