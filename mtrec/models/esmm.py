@@ -9,6 +9,7 @@ from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
 
 
+@tf.keras.utils.register_keras_serializable(package="mtrec")
 class ESMM(MultiTaskRanker):
     """Entire Space Multi-task Model over any backbone.
 
@@ -71,6 +72,19 @@ class ESMM(MultiTaskRanker):
         super().__init__(
             feature_layer, backbone, [ctr_task, cvr_task, *extra_tasks], **kwargs
         )
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        del config["tasks"]
+        config.update(
+            {
+                "ctr_task": self.ctr_task.to_dict(),
+                "cvr_task": self.cvr_task.to_dict(),
+                "extra_tasks": [t.to_dict() for t in self.extra_tasks],
+                "ctcvr_name": self.ctcvr_name,
+            }
+        )
+        return config
 
     @property
     def extra_tasks(self) -> list[Task]:

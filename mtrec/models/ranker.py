@@ -30,6 +30,7 @@ def ranking_task(task: Task, output: str) -> tfrs.tasks.Ranking:
     )
 
 
+@tf.keras.utils.register_keras_serializable(package="mtrec")
 class MultiTaskRanker(tfrs.Model):
     """A multi-task ranking model on ``tfrs.Model``.
 
@@ -145,6 +146,43 @@ class MultiTaskRanker(tfrs.Model):
                 f"The weighting is for {self.weighting.task_names}, the model trains "
                 f"{list(supervised)}"
             )
+
+    def get_config(self) -> dict:
+        """Every constructor argument; layers as Keras configs, tasks as dicts."""
+        serialize = tf.keras.utils.serialize_keras_object
+        return {
+            "name": self.name,
+            "feature_layer": serialize(self.feature_layer),
+            "backbone": serialize(self.backbone),
+            "tasks": [t.to_dict() for t in self.tasks],
+            "tower_units": list(self.tower_units),
+            "tower_activation": self.tower_activation,
+            "tower_dropout": self.tower_dropout,
+            "tower_l2": self.tower_l2,
+            "weighting": serialize(self.weighting),
+            "cross_layers": self.cross_layers,
+            "cross_projection_dim": self.cross_projection_dim,
+        }
+
+    @staticmethod
+    def _deserialize_arguments(config: dict) -> dict:
+        config = dict(config)
+        deserialize = tf.keras.layers.deserialize
+        for key in ("feature_layer", "backbone", "weighting"):
+            if isinstance(config.get(key), dict):
+                config[key] = deserialize(config[key])
+        for key in ("tasks", "extra_tasks"):
+            if key in config:
+                config[key] = [Task.from_dict(t) for t in config[key]]
+        for key in ("ctr_task", "cvr_task"):
+            if isinstance(config.get(key), dict):
+                config[key] = Task.from_dict(config[key])
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict, custom_objects=None):
+        with tf.keras.utils.custom_object_scope(custom_objects or {}):
+            return cls(**cls._deserialize_arguments(config))
 
     @property
     def tower_tasks(self) -> list[Task]:
