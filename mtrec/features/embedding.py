@@ -113,7 +113,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 units=spec.attention_units, name=f"attention_{spec.name}"
             )
             for spec in self.feature_set.categorical
-            if getattr(spec, "query", None) is not None
+            if getattr(spec, "pooling", None) == "attention"
         }
         self._buckets = {}
         for spec in self.feature_set.dense:

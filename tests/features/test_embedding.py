@@ -167,6 +167,8 @@ def test_query_match_counts_tokens_equal_to_the_raw_query():
     )
     _constant_tables(layer)
     assert layer.output_dim == 2 + 2 + 1
+    # No attention without attention pooling: the shared table is the only weight.
+    assert len(layer.trainable_weights) == 1
     out = layer(
         {
             "item_category": tf.constant(["x", "y", "zz", "x"]),

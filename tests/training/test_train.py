@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+import mtrec as mtrec_package
 from mtrec.data import DataError
 from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
@@ -278,3 +279,31 @@ def test_cosine_schedule_decays_to_the_final_fraction():
             ),
             total_steps=10,
         )
+
+
+@pytest.mark.parametrize("name", ["esmm", "shared_bottom", "single_task_ctr"])
+def test_every_variable_of_a_shipped_config_gets_a_gradient(name, click_log):
+    """An unused variable (e.g. an attention layer nobody calls) is a bug."""
+    from mtrec.data.reader import iter_chunks
+    from mtrec.features.preprocessing import fit_preprocessing
+    from mtrec.training.builders import build_feature_set
+    from mtrec.training.builders import build_model
+    from mtrec.training.builders import build_tasks
+    from mtrec.training.builders import column_schema
+
+    shipped = pathlib.Path(mtrec_package.__file__).parent / "configs" / f"{name}.yaml"
+    config = load_config(shipped, [f"data.train={click_log}"])
+    feature_set = build_feature_set(config)
+    tasks = build_tasks(config)
+    schema = column_schema(config, feature_set, tasks)
+    chunk = next(iter_chunks([click_log], schema, chunk_rows=2048))
+    state = fit_preprocessing(feature_set, [chunk], seed=0)
+    model = build_model(config, feature_set, tasks, state.vocabularies, state.dense)
+    batch = {k: tf.constant(v) for k, v in chunk.items()}
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(batch, training=True)
+    variables = model.trainable_variables
+    grads = tape.gradient(loss, variables)
+    assert variables
+    missing = [v.name for v, g in zip(variables, grads, strict=True) if g is None]
+    assert not missing, f"variables without a gradient: {missing}"
