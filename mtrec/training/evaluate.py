@@ -1,6 +1,7 @@
 """Score a held-out split and report per-task metrics."""
 
 import logging
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -14,6 +15,26 @@ from mtrec.training.config import ConfigError
 logger = logging.getLogger(__name__)
 
 
+# One traced prediction function per model, reused by every evaluation of it
+# (each epoch's validation, the final evaluation, gate reports).
+_PREDICT_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _predict_function(model: MultiTaskRanker):
+    """``batch -> {output: (batch,)}``, traced once per model and input signature."""
+    if model not in _PREDICT_FUNCTIONS:
+        # A weak reference, so the cached function does not keep the model alive.
+        model_ref = weakref.ref(model)
+
+        @tf.function(reduce_retracing=True)
+        def step(batch):
+            outputs = model_ref()(batch, training=False)
+            return {k: tf.reshape(v, [-1]) for k, v in outputs.items()}
+
+        _PREDICT_FUNCTIONS[model] = step
+    return _PREDICT_FUNCTIONS[model]
+
+
 def predict_dataset(
     model: MultiTaskRanker, dataset: tf.data.Dataset, keep: list[str]
 ) -> dict[str, np.ndarray]:
@@ -24,10 +45,7 @@ def predict_dataset(
       a kept column named like an output is returned as ``"column:<name>"``.
     """
 
-    @tf.function
-    def step(batch):
-        return {k: tf.reshape(v, [-1]) for k, v in model(batch, training=False).items()}
-
+    step = _predict_function(model)
     collected: dict[str, list] = {}
     for batch in dataset:
         for name, value in step(batch).items():

@@ -1,0 +1,73 @@
+"""predict_dataset / evaluate_model: one trace per model, values on the right rows."""
+
+import gc
+import weakref
+
+import numpy as np
+import tensorflow as tf
+
+from mtrec.features import FeatureEmbedding
+from mtrec.layers import SharedBottom
+from mtrec.models import ESMM
+from mtrec.models import Task
+from mtrec.training import evaluate
+
+
+def _model():
+    return ESMM(
+        FeatureEmbedding(
+            [{"name": "city", "kind": "categorical", "embedding_dim": 3}],
+            vocabularies={"city": ["a", "b"]},
+        ),
+        SharedBottom(["ctr", "cvr"], units=[4]),
+        Task("ctr", "click"),
+        Task("cvr", "conversion", condition="click"),
+        tower_units=[2],
+    )
+
+
+def _dataset(rows=10, batch=4):
+    rng = np.random.default_rng(0)
+    click = (rng.random(rows) < 0.5).astype("float32")
+    return tf.data.Dataset.from_tensor_slices(
+        {
+            "city": rng.choice(["a", "b", "c"], rows),
+            "click": click,
+            "conversion": click * (rng.random(rows) < 0.5).astype("float32"),
+        }
+    ).batch(batch)  # 4 + 4 + 2: a smaller last batch
+
+
+def test_predictions_match_the_model_and_keep_columns():
+    model = _model()
+    data = evaluate.predict_dataset(model, _dataset(), ["click", "city"])
+    batch = next(iter(_dataset(rows=10, batch=10)))
+    expected = model(batch)
+    for name in ("ctr", "cvr", "ctcvr"):
+        assert data[name].shape == (10,)
+        np.testing.assert_allclose(data[name], expected[name].numpy()[:, 0], rtol=1e-6)
+    np.testing.assert_array_equal(data["click"], batch["click"].numpy())
+    assert list(data["city"]) == list(batch["city"].numpy())
+
+
+def test_repeated_evaluations_reuse_one_traced_function():
+    model = _model()
+    first = evaluate.predict_dataset(model, _dataset(), [])
+    step = evaluate._predict_function(model)
+    traces = step.experimental_get_tracing_count()
+    assert traces >= 1
+    for _ in range(3):
+        again = evaluate.predict_dataset(model, _dataset(), [])
+    assert evaluate._predict_function(model) is step
+    assert step.experimental_get_tracing_count() == traces
+    for name, values in first.items():
+        np.testing.assert_array_equal(again[name], values)
+
+
+def test_the_cached_function_does_not_keep_the_model_alive():
+    model = _model()
+    evaluate.predict_dataset(model, _dataset(), [])
+    ref = weakref.ref(model)
+    del model
+    gc.collect()
+    assert ref() is None
