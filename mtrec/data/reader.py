@@ -13,10 +13,16 @@ is read with ``ParquetFile.iter_batches(batch_size=chunk_rows)``.
 
 Example:
 
+>>> import pathlib, tempfile
+>>> logs = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (logs / "day1.csv").write_text("user_id,click\\nu1,0\\nu2,1\\nu3,0\\n")
 >>> schema = ColumnSchema(string_columns=("user_id",), label_columns=("click",))
->>> for chunk in iter_chunks("logs/*.csv", schema, chunk_rows=65_536):
-...     ...
->>> ds = make_dataset("logs/", schema, batch_size=4096, shuffle=True, seed=1)
+>>> for chunk in iter_chunks(f"{logs}/*.csv", schema, chunk_rows=65_536):
+...     print(list(chunk["user_id"]), chunk["click"].tolist())
+['u1', 'u2', 'u3'] [0.0, 1.0, 0.0]
+>>> ds = make_dataset(logs, schema, batch_size=4096, shuffle=True, seed=1)
+>>> sorted(next(iter(ds)))
+['click', 'user_id']
 """
 
 import contextlib

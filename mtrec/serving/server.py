@@ -74,6 +74,7 @@ class ModelServer:
     >>> manager = ModelManager("esmm", "exports/esmm")
     >>> with ModelServer(manager, ServerOptions(rest_port=0, grpc_port=0)) as server:
     ...     print(server.rest_url, server.grpc_target)
+    http://127.0.0.1:... 127.0.0.1:...
     """
 
     def __init__(self, manager: ModelManager, options: ServerOptions | None = None):
