@@ -235,8 +235,9 @@ def markdown(report: dict) -> str:
         f"({'--quick, ' if report['quick'] else ''}"
         f"{budget['epochs']} epochs, batch {budget['batch_size']}, Adam lr "
         f"{budget['learning_rate']}, seeds {budget['seeds']}; wall time "
-        f"{report['wall_seconds'] / 60:.1f} min on {report['cpu_count']} shared "
-        "cores). Test AUC, mean ± std over seeds.",
+        f"{report['wall_seconds'] / 60:.1f} min on "
+        f"{report.get('cpus_available', report['cpu_count'])} of the machine's "
+        f"{report['cpu_count']} cores). Test AUC, mean ± std over seeds.",
         "",
         "Data: the UCI census-income (KDD) **test** file only (99,762 rows; the "
         "199,523-row train file is not available offline), split once (seed 0) "

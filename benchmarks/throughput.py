@@ -372,6 +372,8 @@ def run_child(argv: list[str]) -> dict:
 def machine() -> dict:
     return {
         "cpu_count": os.cpu_count(),
+        # Fewer than cpu_count when the run is pinned (e.g. `taskset -c 0`).
+        "cpus_available": len(os.sched_getaffinity(0)),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
     }
