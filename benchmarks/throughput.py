@@ -56,12 +56,10 @@ import numpy as np
 import tensorflow as tf
 
 from mtrec.data.reader import ReadStats
-from mtrec.data.reader import iter_chunks
 from mtrec.data.reader import make_dataset
 from mtrec.data.reader import surface_data_errors
 from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
-from mtrec.features.preprocessing import fit_preprocessing
 from mtrec.metrics.ranking import auc
 from mtrec.training import load_config
 from mtrec.training.builders import build_feature_set
@@ -71,6 +69,7 @@ from mtrec.training.builders import build_tasks
 from mtrec.training.builders import column_schema
 from mtrec.training.builders import dummy_inputs
 from mtrec.training.evaluate import evaluate_model
+from mtrec.training.train import fit_run_preprocessing
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "throughput.json"
@@ -177,18 +176,14 @@ def timed_run(
 
     start = time.perf_counter()
     stats = ReadStats()
-    state = fit_preprocessing(
+    state, vocab_files = fit_run_preprocessing(
+        config,
         feature_set,
-        iter_chunks(
-            data.train,
-            schema,
-            chunk_rows=data.chunk_rows,
-            file_format=data.format,
-            stats=stats,
-        ),
-        seed=config.seed,
+        schema,
+        pathlib.Path(work_dir) / "preprocessing",
+        None,
+        stats,
     )
-    vocab_files = state.save(pathlib.Path(work_dir) / "preprocessing")
     preprocessing_seconds = time.perf_counter() - start
     model = build_model(config, feature_set, tasks, vocab_files, state.dense)
     model.compile(optimizer=build_optimizer(config))

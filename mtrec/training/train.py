@@ -88,6 +88,38 @@ def _seed(config: RunConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def fit_run_preprocessing(
+    config: RunConfig,
+    feature_set: FeatureSet,
+    schema,
+    out_dir: str | os.PathLike,
+    split: Split | None = None,
+    stats: ReadStats | None = None,
+) -> tuple[PreprocessingState, dict[str, str]]:
+    """Fits vocabularies and dense statistics on ``config.data.train``, saves them.
+
+    One streaming pass (``split`` keeps only the train rows of a file that
+    also holds the evaluation rows; ``stats`` counts what was read).
+
+    Returns:
+      The fitted state and ``{table: vocabulary file}`` under ``out_dir``.
+    """
+    data = config.data
+    state = fit_preprocessing(
+        feature_set,
+        iter_chunks(
+            data.train,
+            schema,
+            chunk_rows=data.chunk_rows,
+            file_format=data.format,
+            split=split,
+            stats=stats,
+        ),
+        seed=config.seed,
+    )
+    return state, state.save(pathlib.Path(out_dir))
+
+
 def train(
     config: RunConfig,
     run_dir: str | os.PathLike | None = None,
@@ -120,23 +152,12 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(config, run_dir / CONFIG_FILE)
     train_split, _, _ = _splits(config)
-    data = config.data
 
     logger.info("fitting vocabularies and statistics on the train split")
     fit_stats = ReadStats()
-    state = fit_preprocessing(
-        feature_set,
-        iter_chunks(
-            data.train,
-            schema,
-            chunk_rows=data.chunk_rows,
-            file_format=data.format,
-            split=train_split,
-            stats=fit_stats,
-        ),
-        seed=config.seed,
+    state, vocab_files = fit_run_preprocessing(
+        config, feature_set, schema, run_dir / PREPROCESSING_DIR, train_split, fit_stats
     )
-    vocab_files = state.save(run_dir / PREPROCESSING_DIR)
     model = build_model(config, feature_set, tasks, vocab_files, state.dense)
     progress = {
         "epochs_done": 0,
