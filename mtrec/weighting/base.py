@@ -83,6 +83,19 @@ class LossWeighting(tf.keras.layers.Layer):
         """
         return cls(list(tasks), **kwargs)
 
+    def _seeded_stream(self, seed: int | None) -> None:
+        """Sets ``self.seed`` (drawn at random when ``None``) and ``self.step``.
+
+        ``step`` is a checkpointed counter: stateless draws seeded by
+        ``(seed, step)`` repeat exactly in a seeded run and in a resumed one.
+        """
+        if seed is None:
+            seed = int(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int64))
+        self.seed = int(seed)
+        self.step = self.add_weight(
+            name="step", shape=(), dtype=tf.int64, initializer="zeros", trainable=False
+        )
+
     def _check(self, losses: Mapping) -> None:
         if set(losses) != set(self.task_names):
             raise ValueError(

@@ -38,12 +38,7 @@ class RandomLossWeighting(LossWeighting):
 
     def __init__(self, task_names: Sequence[str], seed: int | None = None, **kwargs):
         super().__init__(task_names, **kwargs)
-        if seed is None:
-            seed = int(tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int64))
-        self.seed = int(seed)
-        self.step = self.add_weight(
-            name="step", shape=(), dtype=tf.int64, initializer="zeros", trainable=False
-        )
+        self._seeded_stream(seed)
 
     @classmethod
     def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
