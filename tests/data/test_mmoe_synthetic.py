@@ -9,6 +9,7 @@ import pytest
 
 from mtrec.data.mmoe_synthetic import generate_mmoe_regression
 from mtrec.data.mmoe_synthetic import mmoe_task_params
+from mtrec.data.mmoe_synthetic import standardize_labels
 
 NUM_ROWS = 20_000
 
@@ -106,3 +107,46 @@ def test_bad_arguments(kwargs, message):
     arguments = {"num_rows": 10, "correlation": 0.5, "seed": 1, **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)):
         generate_mmoe_regression(**arguments)
+
+
+def test_standardize_labels_uses_train_statistics():
+    df = generate_mmoe_regression(3_000, 0.5, seed=7, input_dim=5)
+    train, test = df.iloc[:2_000], df.iloc[2_000:]
+    before = df.copy()
+    (train_std, test_std), stats = standardize_labels(train, test)
+    for column in ("y1", "y2"):
+        mean = train[column].to_numpy().mean()
+        std = train[column].to_numpy().std()
+        assert stats[column] == pytest.approx((mean, std), rel=1e-12)
+        assert train_std[column].mean() == pytest.approx(0.0, abs=1e-12)
+        assert train_std[column].std(ddof=0) == pytest.approx(1.0, rel=1e-12)
+        # The test rows use the train statistics, not their own.
+        np.testing.assert_allclose(
+            test_std[column], (test[column] - mean) / std, rtol=1e-12
+        )
+    # Inputs are copied unchanged; the given frames are not modified.
+    pd.testing.assert_frame_equal(train_std[["x0", "x4"]], train[["x0", "x4"]])
+    pd.testing.assert_index_equal(test_std.index, test.index)
+    pd.testing.assert_frame_equal(df, before)
+
+
+def test_standardize_labels_keeps_the_mse_ratio():
+    # MSE in standardised units = MSE / Var_train(y).
+    df = generate_mmoe_regression(1_000, 0.9, seed=2, input_dim=4)
+    (train,), stats = standardize_labels(df, columns=["y1"])
+    mean, std = stats["y1"]
+    prediction = df["x0"].to_numpy()
+    mse = np.mean((prediction - df["y1"]) ** 2)
+    mse_std = np.mean(((prediction - mean) / std - train["y1"]) ** 2)
+    assert mse_std == pytest.approx(mse / std**2, rel=1e-12)
+    assert list(train.columns) == list(df.columns)
+    assert train["y2"].equals(df["y2"])
+
+
+def test_standardize_labels_rejects_constant_or_missing_labels():
+    df = generate_mmoe_regression(10, 0.5, seed=1, input_dim=2)
+    constant = df.assign(y1=3.0)
+    with pytest.raises(ValueError, match="Label 'y1' must be finite and not constant"):
+        standardize_labels(constant)
+    with pytest.raises(ValueError, match="missing 'y2'"):
+        standardize_labels(df, df.drop(columns="y2"))

@@ -1,0 +1,188 @@
+"""benchmarks/mmoe_synthetic.py: the input pipeline, the summary and the verdict.
+
+The verdict decides what docs/benchmarks.md claims about the paper's finding,
+so it is tested on hand-made results whose answer is known.
+"""
+
+import json
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import mmoe_synthetic  # noqa: E402
+
+SEEDS = [1, 2, 3, 4]
+
+
+def _records(test_mse: dict[tuple[str, str], list[float]]) -> list[dict]:
+    """Fit records as `run` makes them; both tasks get the given test MSE."""
+    records = []
+    for (p, model), per_seed in test_mse.items():
+        for seed, mse in zip(SEEDS, per_seed, strict=True):
+            records.append(
+                {
+                    "p": p,
+                    "seed": seed,
+                    "model": model,
+                    "label_correlation": float(p),
+                    "label_variance": {"y1": 1.0, "y2": 1.0},
+                    "linear_r2": {"y1": 0.5, "y2": 0.5},
+                    "test_mse": {"task1": mse, "task2": mse},
+                    "train_mse": {"task1": mse, "task2": mse},
+                    "train_loss": {"task1": [2 * mse, mse], "task2": [2 * mse, mse]},
+                    "epoch_seconds": [1.0, 1.0],
+                    "examples_per_second": 1000,
+                    "parameters": 10,
+                }
+            )
+    return records
+
+
+def _results(advantage: dict[str, list[float]]) -> dict:
+    """Shared-bottom and OMoE at MSE 0.5; MMoE better by `advantage[p]` per seed."""
+    test_mse = {}
+    for p, gains in advantage.items():
+        test_mse[(p, "shared_bottom")] = [0.5] * len(SEEDS)
+        test_mse[(p, "omoe")] = [0.5] * len(SEEDS)
+        test_mse[(p, "mmoe")] = [0.5 - g for g in gains]
+    return mmoe_synthetic.summarise(_records(test_mse))
+
+
+def test_summarise_means_and_paired_advantage():
+    results = _results(
+        {"0.5": [0.10, 0.12, 0.08, 0.10], "1.0": [0.0, 0.02, -0.02, 0.0]}
+    )
+    mmoe = results["0.5"]["mmoe"]
+    assert mmoe["seeds"] == SEEDS
+    assert mmoe["test_mse_both_tasks"]["mean"] == pytest.approx(0.4)
+    assert mmoe["test_mse_both_tasks"]["per_seed"] == [0.4, 0.38, 0.42, 0.4]
+    assert mmoe["train_loss_curve"] == [pytest.approx(0.8), pytest.approx(0.4)]
+    # Every run is above STUCK_MSE = 0.1: all counted as not learnt.
+    assert mmoe["runs_with_a_task_above"]["seeds"] == SEEDS
+    gap = mmoe_synthetic.gap_analysis(results, "test_mse_both_tasks")
+    assert gap["advantage"]["0.5"]["mean"] == pytest.approx(0.1)
+    assert gap["advantage"]["0.5"]["positive"] == 4
+    assert gap["advantage"]["0.5"]["relative"] == pytest.approx(0.2)
+    assert gap["advantage"]["1.0"]["mean"] == pytest.approx(0.0)
+    assert gap["trend_on_means"] is True
+    growth = gap["growth_lowest_vs_highest_p"]
+    assert growth["per_seed"] == pytest.approx([0.1, 0.1, 0.1, 0.1])
+
+
+def test_verdict_reproduced_when_the_gap_grows_consistently():
+    results = _results(
+        {
+            "0.5": [0.10, 0.12, 0.09, 0.11],
+            "0.9": [0.05, 0.06, 0.04, 0.05],
+            "1.0": [0.00, 0.01, -0.01, 0.00],
+        }
+    )
+    verdict = mmoe_synthetic.verdict(results)
+    assert verdict["status"] == "reproduced"
+    assert "ordered as in the paper" in verdict["summary"]
+    assert "4/4 seeds positive" in verdict["summary"]
+
+
+def test_verdict_direction_only_when_the_growth_is_noise():
+    # Means ordered as in the paper, but one seed carries it all.
+    results = _results(
+        {
+            "0.5": [0.40, -0.02, -0.03, -0.01],
+            "0.9": [0.05, 0.0, 0.0, 0.0],
+            "1.0": [0.0, 0.0, 0.0, 0.0],
+        }
+    )
+    assert mmoe_synthetic.verdict(results)["status"] == "direction only"
+
+
+def test_verdict_not_reproduced_when_the_gap_shrinks_as_p_falls():
+    results = _results(
+        {"0.5": [0.01, 0.0, 0.01, 0.0], "0.9": [0.05] * 4, "1.0": [0.10] * 4}
+    )
+    verdict = mmoe_synthetic.verdict(results)
+    assert verdict["status"] == "not reproduced"
+    assert "not ordered as in the paper" in verdict["summary"]
+    # Shared-bottom does not change with p; MMoE gets worse as p falls.
+    degradation = verdict["degradation_test_mse"]
+    assert degradation["shared_bottom"]["mean"] == pytest.approx(0.0)
+    assert degradation["mmoe"]["mean"] == pytest.approx(0.095)
+
+
+def test_markdown_has_a_row_per_correlation_and_model():
+    results = _results({"0.5": [0.1] * 4, "1.0": [0.0] * 4})
+    report = {
+        "budget": {
+            "train_rows": 1024,
+            "test_rows": 100,
+            "epochs": 2,
+            "batch_size": 512,
+            "learning_rate": 0.002,
+            "seeds": SEEDS,
+        },
+        "quick": False,
+        "results": results,
+        "verdict": mmoe_synthetic.verdict(results),
+        "wall_seconds": 60.0,
+    }
+    text = mmoe_synthetic.markdown(report)
+    for p in ("0.5", "1.0"):
+        for model in ("shared_bottom", "omoe", "mmoe"):
+            assert f"| {p} | {model} |" in text
+    assert "(4 Adam steps, lr 0.002)" in text
+    assert "| 0.5 | +0.10000 ± 0.00000 | +0.10000 | +20.0% | 4/4 |" in text
+
+
+def test_in_memory_dataset_is_a_new_permutation_each_epoch():
+    rows, batch_size = 10, 4
+    columns = {"a": np.arange(rows, dtype=np.float32)}
+    dataset, steps = mmoe_synthetic.in_memory_dataset(columns, batch_size, 3, seed=5)
+    assert steps == 2  # full batches only: 2 rows of each epoch are left out
+    batches = [b["a"].numpy() for b in dataset]
+    assert len(batches) == 6 and all(b.shape == (batch_size,) for b in batches)
+    epochs = [np.concatenate(batches[i : i + 2]) for i in range(0, 6, 2)]
+    for epoch in epochs:
+        assert len(set(epoch.tolist())) == 8  # no row twice within an epoch
+        assert set(epoch.tolist()) <= set(range(rows))
+    assert not all(np.array_equal(epochs[0], e) for e in epochs[1:])
+    again = [
+        b["a"].numpy()
+        for b in mmoe_synthetic.in_memory_dataset(columns, batch_size, 3, seed=5)[0]
+    ]
+    np.testing.assert_array_equal(np.concatenate(batches), np.concatenate(again))
+
+
+def test_in_memory_dataset_rejects_a_batch_larger_than_the_data():
+    columns = {"a": np.zeros(3, np.float32)}
+    with pytest.raises(
+        ValueError, match=r"`batch_size` must be <= the number of rows \(3\)"
+    ):
+        mmoe_synthetic.in_memory_dataset(columns, 4, 1, seed=1)
+
+
+@pytest.mark.slow
+def test_quick_run_writes_json_and_doc_section(tmp_path):
+    out, doc = tmp_path / "result.json", tmp_path / "benchmarks.md"
+    argv = ["--quick", "--seeds", "3", "--correlations", "0.5", "1.0"]
+    argv += ["--out", str(out), "--doc", str(doc)]
+    report = mmoe_synthetic.main(argv)
+    saved = json.loads(out.read_text())
+    assert saved["results"].keys() == {"0.5", "1.0"}
+    for models in saved["results"].values():
+        assert list(models) == ["shared_bottom", "omoe", "mmoe"]
+        for summary in models.values():
+            assert summary["seeds"] == [3]
+            assert np.isfinite(summary["test_mse_both_tasks"]["mean"])
+            assert len(summary["train_loss_curve"]) == 2
+    assert saved["verdict"]["status"] == report["verdict"]["status"]
+    assert saved["verdict"]["status"] in {
+        "reproduced",
+        "direction only",
+        "not reproduced",
+    }
+    text = doc.read_text()
+    assert "<!-- begin: mmoe-synthetic -->" in text and "## MMoE synthetic" in text
