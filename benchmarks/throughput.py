@@ -26,8 +26,9 @@ uses (``build_model``, ``fit_preprocessing``, ``make_dataset``), without the
 checkpoint, TensorBoard and progress-bar callbacks (``train()`` adds them and
 does not report fit time; see :func:`timed_run`).
 
-:func:`timed_run` is the harness shared with ``census_income.py`` and
-``mmoe_synthetic.py``.
+:func:`timed_run` is shared with ``census_income.py``; ``mmoe_synthetic.py``
+feeds its rows from memory and shares only ``EpochTimer`` and the reporting
+helpers.
 
 Prints JSON to stdout and writes it to ``benchmarks/results/throughput.json``.
 
