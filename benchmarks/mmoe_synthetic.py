@@ -50,7 +50,13 @@ Usage (from the repository root; ``--threads 1`` for a one-core run)::
 
     taskset -c 1 python benchmarks/mmoe_synthetic.py [--seeds 1 2 ... 10]
         [--epochs 20] [--batch-size 512] [--train-rows 102400]
-        [--correlations 0.5 0.9 1.0] [--threads 1] [--quick]
+        [--correlations 0.5 0.9 1.0] [--width 128] [--threads 1] [--quick]
+
+``--width W`` gives every model ``W`` first-layer units instead of the paper's
+128 (shared-bottom one ``W``-unit layer, experts ``W / 8`` units each): a check
+of whether the comparison depends on capacity. It writes
+``benchmarks/results/mmoe_synthetic_width<W>.json`` and the
+"mmoe-synthetic-narrow" section.
 """
 
 import argparse
@@ -88,12 +94,35 @@ RESULTS = REPO / "benchmarks" / "results" / "mmoe_synthetic.json"
 INPUT_DIM = 100
 FEATURES = [f"x{i}" for i in range(INPUT_DIM)]
 
-#: Model name -> (backbone, backbone_args).
-MODELS: dict[str, tuple[str, dict]] = {
-    "shared_bottom": ("shared_bottom", {"units": [128]}),
-    "omoe": ("omoe", {"num_experts": 8, "expert_units": [16]}),
-    "mmoe": ("mmoe", {"num_experts": 8, "expert_units": [16]}),
-}
+#: The paper's first-layer width: shared-bottom's units, 8 experts' units in all.
+WIDTH = 128
+NUM_EXPERTS = 8
+
+
+def models(width: int = WIDTH) -> dict[str, tuple[str, dict]]:
+    """Model name -> (backbone, backbone_args), all with ``width`` first-layer units.
+
+    Shared-bottom: one ``width``-unit layer; OMoE and MMoE: 8 experts of one
+    ``width / 8``-unit layer each.
+    """
+    if width < NUM_EXPERTS or width % NUM_EXPERTS:
+        raise ValueError(
+            f"`width` must be a positive multiple of {NUM_EXPERTS}. "
+            f"Received: `width={width}`"
+        )
+    experts = {"num_experts": NUM_EXPERTS, "expert_units": [width // NUM_EXPERTS]}
+    return {
+        "shared_bottom": ("shared_bottom", {"units": [width]}),
+        "omoe": ("omoe", dict(experts)),
+        "mmoe": ("mmoe", dict(experts)),
+    }
+
+
+def doc_section(width: int) -> str:
+    """The paper's width has section ``mmoe-synthetic``; a narrower run its own."""
+    return "mmoe-synthetic" if width == WIDTH else "mmoe-synthetic-narrow"
+
+
 TOWER_UNITS = [8]
 #: Task name -> label column (a task must not share its label's name).
 TASKS = {"task1": "y1", "task2": "y2"}
@@ -274,7 +303,7 @@ def run(args) -> list[dict]:
                         for label in TASKS.values()
                     },
                 }
-                for name, (backbone, backbone_args) in MODELS.items():
+                for name, (backbone, backbone_args) in models(args.width).items():
                     config = make_config(backbone, backbone_args, seed, args)
                     work_dir = pathlib.Path(tmp) / f"p{p}-seed{seed}-{name}"
                     result = fit_in_memory(
@@ -492,10 +521,19 @@ def markdown(report: dict) -> str:
     first = results[ps[0]][next(iter(results[ps[0]]))]
     epochs = len(first["train_loss_curve"])
     steps = budget["train_rows"] // budget["batch_size"] * budget["epochs"]
+    width = budget.get("width", WIDTH)
     lines = [
-        "## MMoE synthetic",
+        "## MMoE synthetic"
+        + ("" if width == WIDTH else f", narrow models (width {width})"),
         "",
-        "`python benchmarks/mmoe_synthetic.py` "
+        f"Models: shared-bottom one {width}-unit layer; OMoE and MMoE "
+        f"{NUM_EXPERTS} experts of one {width // NUM_EXPERTS}-unit layer"
+        + (" (the paper's sizes)" if width == WIDTH else "")
+        + f"; one {TOWER_UNITS[0]}-unit tower per task.",
+        "",
+        "`python benchmarks/mmoe_synthetic.py"
+        + ("" if width == WIDTH else f" --width {width}")
+        + "` "
         f"({'--quick, ' if report['quick'] else ''}{budget['train_rows']:,} train "
         f"/ {budget['test_rows']:,} test rows per correlation and seed, "
         f"{budget['epochs']} epochs of batch {budget['batch_size']} "
@@ -607,7 +645,15 @@ def main(argv: list[str] | None = None) -> dict:
         action="store_true",
         help="smoke run: 2 epochs, 2 seeds, 10,240 train / 2,000 test rows",
     )
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    parser.add_argument(
+        "--width",
+        type=int,
+        default=WIDTH,
+        help="first-layer units: shared-bottom's, and the 8 experts' in all "
+        f"(default {WIDTH}, the paper's); another width reports to "
+        "results/mmoe_synthetic_width<W>.json and its own doc section",
+    )
+    parser.add_argument("--out", type=pathlib.Path)
     parser.add_argument(
         "--doc", type=pathlib.Path, default=REPO / "docs" / "benchmarks.md"
     )
@@ -617,11 +663,19 @@ def main(argv: list[str] | None = None) -> dict:
         help="recompute the verdict and the markdown from --out without training",
     )
     args = parser.parse_args(argv)
+    models(args.width)  # validates the width before any work
+    if args.out is None:
+        args.out = (
+            RESULTS
+            if args.width == WIDTH
+            else RESULTS.with_name(f"mmoe_synthetic_width{args.width}.json")
+        )
     if args.report_only:
         report = json.loads(args.out.read_text())
+        width = report["budget"].get("width", WIDTH)
         report["verdict"] = verdict(report["results"])
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-        update_doc_section(args.doc, "mmoe-synthetic", markdown(report))
+        update_doc_section(args.doc, doc_section(width), markdown(report))
         print(json.dumps(report, indent=2))
         return report
     if args.quick:
@@ -650,13 +704,15 @@ def main(argv: list[str] | None = None) -> dict:
             "optimizer": "adam",
             "seeds": args.seeds,
             "tower_units": TOWER_UNITS,
+            "width": args.width,
             "epoch_selection": "none (final epoch)",
             "input_pipeline": "in memory, steps_per_execution="
             f"{args.steps_per_execution}",
             "threads": args.threads,
         },
         "models": {
-            name: {"backbone": b, "backbone_args": a} for name, (b, a) in MODELS.items()
+            name: {"backbone": b, "backbone_args": a}
+            for name, (b, a) in models(args.width).items()
         },
         "quick": args.quick,
         **info,
@@ -667,7 +723,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    update_doc_section(args.doc, "mmoe-synthetic", markdown(report))
+    update_doc_section(args.doc, doc_section(args.width), markdown(report))
     print(json.dumps(report, indent=2))
     return report
 

@@ -134,6 +134,13 @@ def test_markdown_has_a_row_per_correlation_and_model():
         for model in ("shared_bottom", "omoe", "mmoe"):
             assert f"| {p} | {model} |" in text
     assert "(4 Adam steps, lr 0.002)" in text
+    assert text.startswith("## MMoE synthetic\n")
+    assert "8 experts of one 16-unit layer (the paper's sizes)" in text
+    report["budget"]["width"] = 32
+    narrow = mmoe_synthetic.markdown(report)
+    assert narrow.startswith("## MMoE synthetic, narrow models (width 32)\n")
+    assert "`python benchmarks/mmoe_synthetic.py --width 32`" in narrow
+    assert "shared-bottom one 32-unit layer" in narrow
     assert "| 0.5 | +0.10000 ± 0.00000 | +0.10000 | +20.0% | 4/4 |" in text
 
 
@@ -186,3 +193,18 @@ def test_quick_run_writes_json_and_doc_section(tmp_path):
     }
     text = doc.read_text()
     assert "<!-- begin: mmoe-synthetic -->" in text and "## MMoE synthetic" in text
+
+
+def test_models_share_the_first_layer_width():
+    paper = mmoe_synthetic.models()
+    assert paper["shared_bottom"] == ("shared_bottom", {"units": [128]})
+    assert paper["mmoe"] == ("mmoe", {"num_experts": 8, "expert_units": [16]})
+    assert paper["omoe"] == ("omoe", {"num_experts": 8, "expert_units": [16]})
+    narrow = mmoe_synthetic.models(32)
+    assert narrow["shared_bottom"][1] == {"units": [32]}
+    assert narrow["mmoe"][1] == {"num_experts": 8, "expert_units": [4]}
+    assert mmoe_synthetic.doc_section(128) == "mmoe-synthetic"
+    assert mmoe_synthetic.doc_section(32) == "mmoe-synthetic-narrow"
+    for width in (0, 12):
+        with pytest.raises(ValueError, match=f"`width={width}`"):
+            mmoe_synthetic.models(width)
