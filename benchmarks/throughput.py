@@ -3,14 +3,14 @@
 Generates the synthetic click log (``mtrec.data.synthetic.generate_click_log``,
 default 1M rows, seed 7, the same rows as ``mtrec generate --rows 1000000
 --seed 7``) into a temporary CSV, then trains ESMM with the shipped ``esmm``
-config (its features, tasks, batch size 2048 and learning rate) on each
+config (its features, tasks, batch size and learning rate) on each
 backbone, each in a fresh process so that peak RSS is per model.
 
-By default each model trains 4 epochs of 50 batches of 2048 rows (the
-streaming reader goes on through the file across epochs, so 409,600 distinct
-rows of the 1M are seen): a full pass per model takes minutes on the shared
-2-core machine and does not change the rate. ``--steps-per-epoch 0`` trains
-full passes.
+By default each model trains 4 epochs of 50 batches of the config's batch
+size (1024: the streaming reader goes on through the file across epochs, so
+204,800 distinct rows of the 1M are seen): a full pass per model takes minutes
+on the shared 2-core machine and does not change the rate.
+``--steps-per-epoch 0`` trains full passes.
 
 What is timed: only ``model.fit``, per epoch, from Keras' ``on_epoch_begin`` to
 ``on_epoch_end`` (streaming CSV reading, shuffling and batching included, as in
@@ -428,7 +428,9 @@ def markdown(report: dict) -> str:
         f"{report['steps_per_epoch'] or 'all'} batches; "
         f"wall time {report['wall_seconds'] / 60:.1f} min; "
         f"load average at start {report['load_average_at_start'][0]} on "
-        f"{report['cpu_count']} cores). Timed: {report['timed']}. Best = the "
+        f"{report['cpu_count']} cores, "
+        f"{report.get('cpus_available', report['cpu_count'])} usable by the run). "
+        f"Timed: {report['timed']}. Best = the "
         "fastest of epochs 2.. (the first epoch also traces the graph; the "
         "fastest is the least disturbed by other jobs), steady = all of epochs "
         "2... Each backbone runs in a fresh process (peak RSS per model).",
@@ -504,10 +506,12 @@ def main(argv: list[str] | None = None) -> dict:
             results[backbone] = run_child(child)
             logger.info("%s: %s", backbone, results[backbone])
     baseline = results["shared_bottom"]["examples_per_second_best"]
+    shipped = load_config(REPO / "mtrec" / "configs" / "esmm.yaml")
     report = {
         "benchmark": "throughput",
         "data": f"synthetic click log, {args.rows} rows, seed {args.seed} (CSV)",
-        "model": "ESMM (shipped esmm config: features, tasks, batch 2048, lr 0.002)",
+        "model": f"ESMM (shipped esmm config: features, tasks, batch "
+        f"{shipped.train.batch_size}, lr {shipped.train.learning_rate})",
         "timed": "model.fit per epoch (streaming reader included); not "
         "preprocessing, model building or evaluation",
         "epochs": args.epochs,
