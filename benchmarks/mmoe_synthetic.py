@@ -219,12 +219,15 @@ def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 def fit_in_memory(
     config,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
+    train_columns: dict[str, np.ndarray],
+    test_columns: dict[str, np.ndarray],
     work_dir: pathlib.Path,
     steps_per_execution: int,
 ) -> dict:
     """Builds the config's model as ``mtrec train`` does and fits it from memory.
+
+    ``train_columns`` and ``test_columns`` map every feature and label column
+    to its values (``_columns``).
 
     Seeded with ``config.seed`` (initialisation and row order). Timed: only
     ``model.fit`` per epoch (``EpochTimer``).
@@ -239,7 +242,6 @@ def fit_in_memory(
     tf.keras.utils.set_random_seed(config.seed)
     feature_set = build_feature_set(config)
     tasks = build_tasks(config)
-    train_columns, test_columns = _columns(train), _columns(test)
     state = fit_preprocessing(feature_set, [train_columns], seed=config.seed)
     vocab_files = state.save(work_dir / "preprocessing")
     model = build_model(config, feature_set, tasks, vocab_files, state.dense)
@@ -306,11 +308,16 @@ def run(args) -> list[dict]:
                         for label in TASKS.values()
                     },
                 }
+                train_columns, test_columns = _columns(train), _columns(test)
                 for name, (backbone, backbone_args) in models(args.width).items():
                     config = make_config(backbone, backbone_args, seed, args)
                     work_dir = pathlib.Path(tmp) / f"p{p}-seed{seed}-{name}"
                     result = fit_in_memory(
-                        config, train, test, work_dir, args.steps_per_execution
+                        config,
+                        train_columns,
+                        test_columns,
+                        work_dir,
+                        args.steps_per_execution,
                     )
                     records.append(
                         {"p": str(p), "seed": seed, "model": name, **data, **result}

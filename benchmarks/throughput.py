@@ -7,9 +7,9 @@ config (its features, tasks, batch size and learning rate) on each
 backbone, each in a fresh process so that peak RSS is per model.
 
 By default each model trains 4 epochs of 50 batches of the config's batch
-size (1024: the streaming reader goes on through the file across epochs, so
-204,800 distinct rows of the 1M are seen): a full pass per model takes minutes
-on the shared 2-core machine and does not change the rate.
+size (the streaming reader goes on through the file across epochs, so 200
+batches of distinct rows are seen): a full pass per model takes minutes on
+the shared 2-core machine and does not change the rate.
 ``--steps-per-epoch 0`` trains full passes.
 
 What is timed: only ``model.fit``, per epoch, from Keras' ``on_epoch_begin`` to
