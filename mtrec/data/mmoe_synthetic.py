@@ -174,8 +174,9 @@ def standardize_labels(
       ``([train', *others'], {column: (mean, std)})``.
 
     Raises:
-      ValueError: if a column is missing, or is constant or not finite in
-        ``train``.
+      ValueError: if a column is missing from a frame, is constant in
+        ``train``, or holds a value that is not finite (naming the frame, the
+        column and the row's index label).
 
     Example:
 
@@ -185,17 +186,25 @@ def standardize_labels(
     (0.0, 1.0)
     """
     frames = [train, *others]
+    names = ["train", *(f"others[{i}]" for i in range(len(others)))]
     stats: dict[str, tuple[float, float]] = {}
     for column in columns:
-        for frame in frames:
+        for frame, name in zip(frames, names, strict=True):
             if column not in frame.columns:
                 raise ValueError(
                     f"`columns` must name columns of every frame. Received: "
-                    f"`columns={list(columns)!r}`, missing {column!r}"
+                    f"`columns={list(columns)!r}`, missing {column!r} in {name}"
+                )
+            bad = ~np.isfinite(frame[column].to_numpy(dtype=np.float64))
+            if bad.any():
+                raise ValueError(
+                    f"Label {column!r} must be finite. Received: "
+                    f"{float(frame[column].iloc[bad.argmax()])} in {name} at row "
+                    f"{frame.index[bad.argmax()]} ({int(bad.sum())} such rows)"
                 )
         values = train[column].to_numpy(dtype=np.float64)
         mean, std = float(values.mean()), float(values.std())
-        if not (math.isfinite(mean) and math.isfinite(std) and std > 0.0):
+        if not std > 0.0:
             raise ValueError(
                 f"Label {column!r} must be finite and not constant in `train`. "
                 f"Received: mean={mean!r}, std={std!r}"

@@ -148,5 +148,18 @@ def test_standardize_labels_rejects_constant_or_missing_labels():
     constant = df.assign(y1=3.0)
     with pytest.raises(ValueError, match="Label 'y1' must be finite and not constant"):
         standardize_labels(constant)
-    with pytest.raises(ValueError, match="missing 'y2'"):
+    with pytest.raises(ValueError, match=r"missing 'y2' in others\[0\]"):
         standardize_labels(df, df.drop(columns="y2"))
+
+
+@pytest.mark.parametrize("where", ["train", "others[1]"])
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_standardize_labels_names_a_label_that_is_not_finite(where, value):
+    df = generate_mmoe_regression(10, 0.5, seed=1, input_dim=2)
+    bad = df.copy()
+    bad.loc[[4, 7], "y2"] = value
+    frames = [bad, df, df] if where == "train" else [df, df, bad]
+    message = f"Label 'y2' must be finite. Received: {value!r} in {where} at row 4"
+    with pytest.raises(ValueError, match=re.escape(message + " (2 such rows)")):
+        standardize_labels(*frames)
+    pd.testing.assert_frame_equal(frames[0 if where == "train" else 2], bad)
