@@ -673,7 +673,10 @@ def main(argv: list[str] | None = None) -> dict:
         help="recompute the verdict and the markdown from --out without training",
     )
     args = parser.parse_args(argv)
-    models(args.width)  # validates the width before any work
+    try:
+        models(args.width)  # validates the width before any work
+    except ValueError as error:
+        parser.error(str(error))
     if args.out is None:
         args.out = (
             RESULTS

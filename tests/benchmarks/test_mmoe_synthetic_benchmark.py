@@ -208,3 +208,10 @@ def test_models_share_the_first_layer_width():
     for width in (0, 12):
         with pytest.raises(ValueError, match=f"`width={width}`"):
             mmoe_synthetic.models(width)
+
+
+def test_a_bad_width_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        mmoe_synthetic.main(["--width", "12", "--quick"])
+    assert exit_info.value.code == 2
+    assert "`width` must be a positive multiple of 8" in capsys.readouterr().err
