@@ -66,6 +66,37 @@ def test_labels_follow_the_formula():
         np.testing.assert_allclose(df[label], expected, rtol=1e-12, atol=1e-12)
 
 
+def test_alpha_std_scales_the_frequencies_and_nothing_else():
+    base = mmoe_task_params(0.5, seed=4, input_dim=10)
+    scaled = mmoe_task_params(0.5, seed=4, input_dim=10, alpha_std=3.0)
+    np.testing.assert_allclose(scaled.alpha, 3.0 * base.alpha, rtol=1e-12)
+    np.testing.assert_array_equal(scaled.beta, base.beta)
+    np.testing.assert_array_equal(scaled.w1, base.w1)
+    np.testing.assert_array_equal(scaled.w2, base.w2)
+    # The default is the unscaled draw: earlier results stay reproducible.
+    pd.testing.assert_frame_equal(
+        generate_mmoe_regression(100, 0.5, seed=4, input_dim=10),
+        generate_mmoe_regression(100, 0.5, seed=4, input_dim=10, alpha_std=1.0),
+    )
+
+
+def test_higher_alpha_std_makes_the_label_less_smooth():
+    # The share of the label's variance that a cubic in w^T x cannot explain
+    # (seed 2: about 4% at alpha_std 1, 37% at 4).
+    def unexplained_by_cubic(alpha_std: float) -> float:
+        df = generate_mmoe_regression(
+            NUM_ROWS, 1.0, seed=2, input_dim=10, noise_std=0.0, alpha_std=alpha_std
+        )
+        params = mmoe_task_params(1.0, seed=2, input_dim=10, alpha_std=alpha_std)
+        z = _inputs(df, 10) @ params.w1
+        y = df["y1"].to_numpy()
+        fit = np.polynomial.polynomial.polyfit(z, y, 3)
+        residual = y - np.polynomial.polynomial.polyval(z, fit)
+        return float(residual.var() / y.var())
+
+    assert unexplained_by_cubic(4.0) > 5 * unexplained_by_cubic(1.0)
+
+
 def test_noise_has_the_given_std():
     clean = generate_mmoe_regression(NUM_ROWS, 0.2, seed=6, noise_std=0.0)
     noisy = generate_mmoe_regression(NUM_ROWS, 0.2, seed=6, noise_std=0.5)
@@ -101,6 +132,12 @@ def test_only_the_second_task_depends_on_the_correlation():
         ({"num_sin": -1}, "`num_sin` must be >= 0. Received: `num_sin=-1`"),
         ({"c": 0.0}, "`c` must be > 0. Received: `c=0.0`"),
         ({"noise_std": -0.1}, "`noise_std` must be >= 0. Received: `noise_std=-0.1`"),
+        ({"alpha_std": 0.0}, "`alpha_std` must be > 0. Received: `alpha_std=0.0`"),
+        (
+            {"alpha_std": math.inf},
+            "`alpha_std` must be > 0. Received: `alpha_std=inf`",
+        ),
+        ({"alpha_std": "3"}, "`alpha_std` must be > 0. Received: `alpha_std='3'`"),
     ],
 )
 def test_bad_arguments(kwargs, message):
