@@ -53,13 +53,18 @@ Usage (from the repository root; ``--threads 1`` for a one-core run)::
 
     taskset -c 1 python benchmarks/mmoe_synthetic.py [--seeds 1 2 ... 10]
         [--epochs 20] [--batch-size 512] [--train-rows 102400]
-        [--correlations 0.5 0.9 1.0] [--width 128] [--threads 1] [--quick]
+        [--correlations 0.5 0.9 1.0] [--width 128] [--alpha-std 1]
+        [--threads 1] [--quick]
 
-``--width W`` gives every model ``W`` first-layer units instead of the paper's
-128 (shared-bottom one ``W``-unit layer, experts ``W / 8`` units each): a check
-of whether the comparison depends on capacity. It writes
-``benchmarks/results/mmoe_synthetic_width<W>.json`` and the
-"mmoe-synthetic-narrow" section.
+Other settings, to check whether the comparison depends on them: ``--width W``
+gives every model ``W`` first-layer units instead of the paper's 128
+(shared-bottom one ``W``-unit layer, experts ``W / 8`` units each);
+``--alpha-std A`` draws the sine frequencies from ``N(0, A^2)``, so the labels
+oscillate faster along ``w_k^T x`` and are harder to fit. A setting's JSON is
+``benchmarks/results/mmoe_synthetic[_width<W>][_alpha<A>].json``
+(:func:`results_path`); every full run rewrites the "mmoe-synthetic-variants"
+section, one table over all the settings' JSONs, and a run of the default
+setting also its own detailed "mmoe-synthetic" section.
 """
 
 import argparse
@@ -121,9 +126,31 @@ def models(width: int = WIDTH) -> dict[str, tuple[str, dict]]:
     }
 
 
-def doc_section(width: int) -> str:
-    """The paper's width has section ``mmoe-synthetic``; a narrower run its own."""
-    return "mmoe-synthetic" if width == WIDTH else "mmoe-synthetic-narrow"
+#: The default std of the sine frequencies alpha (as public reproductions use).
+ALPHA_STD = 1.0
+
+
+def is_default_setting(width: int, alpha_std: float) -> bool:
+    """The paper's sizes on the default data: the setting with its own section."""
+    return width == WIDTH and alpha_std == ALPHA_STD
+
+
+def results_path(width: int = WIDTH, alpha_std: float = ALPHA_STD) -> pathlib.Path:
+    """``results/mmoe_synthetic[_width<W>][_alpha<A>].json`` for a setting."""
+    name = "mmoe_synthetic"
+    if width != WIDTH:
+        name += f"_width{width}"
+    if alpha_std != ALPHA_STD:
+        name += f"_alpha{alpha_std:g}"
+    return RESULTS.with_name(f"{name}.json")
+
+
+def setting_label(width: int, alpha_std: float) -> str:
+    """How a setting is named in the docs, e.g. ``width 32, alpha_std 3``."""
+    return (
+        f"width {width}{' (paper)' if width == WIDTH else ''}, "
+        f"alpha_std {alpha_std:g}{' (default)' if alpha_std == ALPHA_STD else ''}"
+    )
 
 
 TOWER_UNITS = [8]
@@ -292,7 +319,11 @@ def run(args) -> list[dict]:
         for p in args.correlations:
             for seed in args.seeds:
                 frame = generate_mmoe_regression(
-                    args.train_rows + args.test_rows, p, seed, input_dim=INPUT_DIM
+                    args.train_rows + args.test_rows,
+                    p,
+                    seed,
+                    input_dim=INPUT_DIM,
+                    alpha_std=args.alpha_std,
                 )
                 raw_train = frame.iloc[: args.train_rows]
                 (train, test), stats = standardize_labels(
@@ -532,26 +563,27 @@ def markdown(report: dict) -> str:
     epochs = len(first["train_loss_curve"])
     steps = budget["train_rows"] // budget["batch_size"] * budget["epochs"]
     width = budget.get("width", WIDTH)
+    alpha_std = budget.get("alpha_std", ALPHA_STD)
+    default = is_default_setting(width, alpha_std)
     lines = [
         "## MMoE synthetic"
-        + ("" if width == WIDTH else f", narrow models (width {width})"),
+        + ("" if default else f" ({setting_label(width, alpha_std)})"),
         "",
         f"Models: shared-bottom one {width}-unit layer; OMoE and MMoE "
         f"{NUM_EXPERTS} experts of one {width // NUM_EXPERTS}-unit layer"
         + (" (the paper's sizes)" if width == WIDTH else "")
         + f"; one {TOWER_UNITS[0]}-unit tower per task.",
         "",
-        "`python benchmarks/mmoe_synthetic.py"
-        + ("" if width == WIDTH else f" --width {width}")
-        + "` "
+        f"`python benchmarks/mmoe_synthetic.py{command_flags(width, alpha_std)}` "
         f"({'--quick, ' if report['quick'] else ''}{budget['train_rows']:,} train "
         f"/ {budget['test_rows']:,} test rows per correlation and seed, "
         f"{budget['epochs']} epochs of batch {budget['batch_size']} "
         f"({steps:,} Adam steps, lr {budget['learning_rate']}), "
         f"{len(budget['seeds'])} seeds {budget['seeds']}; one core, wall time "
         f"{report['wall_seconds'] / 60:.1f} min). Data of the MMoE paper (Ma et "
-        "al., KDD 2018): 100 inputs, `c = 1`, 10 sine terms with alpha, beta ~ "
-        "N(0, 1) drawn per seed, noise std 0.01; labels standardised with the "
+        "al., KDD 2018): 100 inputs, `c = 1`, 10 sine terms with alpha ~ "
+        f"N(0, {alpha_std:g}²), beta ~ N(0, 1) drawn per seed, noise std 0.01; "
+        "labels standardised with the "
         "training rows' statistics, so an MSE is the share of the label variance "
         "left unexplained. Each seed draws new data and a new initialisation; for "
         "a seed, `y1`, the inputs and the initialisation are the same at every "
@@ -626,10 +658,102 @@ def markdown(report: dict) -> str:
         "only` when the means are ordered but that test fails. The paper "
         "averages training-loss curves over 200 runs. Per-seed numbers (and each "
         "seed's label variance and linear R², a measure of how hard the task "
-        "directions are to find) are in `benchmarks/results/mmoe_synthetic.json`.",
+        "directions are to find) are in "
+        f"`benchmarks/results/{results_path(width, alpha_std).name}`.",
         "",
     ]
     return "\n".join(lines)
+
+
+def command_flags(width: int, alpha_std: float) -> str:
+    """The command-line flags that select a setting (empty for the default)."""
+    flags = "" if width == WIDTH else f" --width {width}"
+    return flags + ("" if alpha_std == ALPHA_STD else f" --alpha-std {alpha_std:g}")
+
+
+def _setting(report: dict) -> tuple[int, float]:
+    budget = report["budget"]
+    return budget.get("width", WIDTH), budget.get("alpha_std", ALPHA_STD)
+
+
+def variants_markdown(reports: list[dict]) -> str:
+    """One table over settings (model width, alpha_std): is the paper's trend there?
+
+    ``reports``: the JSON reports of full runs, one per setting; shown in the
+    order: default data first, then by ``alpha_std``, wider models first.
+    """
+    reports = sorted(reports, key=lambda r: (_setting(r)[1], -_setting(r)[0]))
+    lines = [
+        "## MMoE synthetic: other settings",
+        "",
+        "The same experiment with narrower models (`--width W`: shared-bottom "
+        "one W-unit layer, experts W/8 units each) or harder labels "
+        "(`--alpha-std A`: sine frequencies alpha ~ N(0, A²), so each label "
+        "oscillates faster along w^T x and the models no longer fit it almost "
+        "exactly). Test MSE of both tasks (standardised labels), mean over "
+        "seeds; MMoE's advantage over shared-bottom paired by seed, with the "
+        "seeds where MMoE is better.",
+        "",
+        "| setting | seeds | p | shared-bottom | OMoE | MMoE | MMoE advantage | wins |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for report in reports:
+        label = setting_label(*_setting(report))
+        results, v = report["results"], report["verdict"]
+        for p in sorted(results, key=float, reverse=True):
+            means = {m: r["test_mse_both_tasks"]["mean"] for m, r in results[p].items()}
+            a = v["test_mse"]["advantage"][p]
+            lines.append(
+                f"| {label} | {a['n']} | {p} | {means['shared_bottom']:.4f} | "
+                f"{means['omoe']:.4f} | {means['mmoe']:.4f} | {a['mean']:+.4f} | "
+                f"{a['positive']}/{a['n']} |"
+            )
+    lines += [
+        "",
+        "Per setting: the paper's finding on the test MSE, the growth of MMoE's "
+        "advantage from the highest to the lowest p, and how much each model "
+        "loses from the highest to the lowest p (mean ± standard error, paired "
+        "by seed; positive: worse at the lowest p).",
+        "",
+    ]
+    for report in reports:
+        width, alpha_std = _setting(report)
+        v = report["verdict"]
+        growth = v["test_mse"]["growth_lowest_vs_highest_p"]
+        loss = ", ".join(
+            f"{m.replace('_', '-')} {d['mean']:+.4f} ± {d['se']:.4f}"
+            for m, d in v["degradation_test_mse"].items()
+        )
+        lines.append(
+            f"- {setting_label(width, alpha_std)} "
+            f"(`{results_path(width, alpha_std).name}`, "
+            f"{report['wall_seconds'] / 60:.0f} min): **{v['status']}**; growth "
+            f"{growth['mean']:+.4f} ± {growth['se']:.4f}; loss {loss}."
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def update_docs(report: dict, out: pathlib.Path, doc: pathlib.Path) -> None:
+    """Rewrites the doc sections fed by a run whose JSON was written to ``out``.
+
+    The default setting's own section, if ``report`` is of it; always the
+    variants table, over every full (not ``--quick``) report named
+    ``mmoe_synthetic*.json`` beside ``out`` (``out`` included).
+    """
+    if is_default_setting(*_setting(report)):
+        update_doc_section(doc, "mmoe-synthetic", markdown(report))
+    reports = [
+        json.loads(path.read_text())
+        for path in sorted(out.parent.glob("mmoe_synthetic*.json"))
+    ]
+    reports = [
+        r
+        for r in reports
+        if r.get("benchmark") == "mmoe_synthetic" and not r.get("quick")
+    ]
+    if reports:
+        update_doc_section(doc, "mmoe-synthetic-variants", variants_markdown(reports))
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -660,8 +784,14 @@ def main(argv: list[str] | None = None) -> dict:
         type=int,
         default=WIDTH,
         help="first-layer units: shared-bottom's, and the 8 experts' in all "
-        f"(default {WIDTH}, the paper's); another width reports to "
-        "results/mmoe_synthetic_width<W>.json and its own doc section",
+        f"(default {WIDTH}, the paper's)",
+    )
+    parser.add_argument(
+        "--alpha-std",
+        type=float,
+        default=ALPHA_STD,
+        help="std of the sine frequencies alpha (default 1.0); higher values "
+        "make the labels oscillate faster along w^T x, a harder fit",
     )
     parser.add_argument("--out", type=pathlib.Path)
     parser.add_argument(
@@ -677,18 +807,15 @@ def main(argv: list[str] | None = None) -> dict:
         models(args.width)  # validates the width before any work
     except ValueError as error:
         parser.error(str(error))
+    if not (np.isfinite(args.alpha_std) and args.alpha_std > 0):
+        parser.error(f"--alpha-std must be > 0. Received: {args.alpha_std}")
     if args.out is None:
-        args.out = (
-            RESULTS
-            if args.width == WIDTH
-            else RESULTS.with_name(f"mmoe_synthetic_width{args.width}.json")
-        )
+        args.out = results_path(args.width, args.alpha_std)
     if args.report_only:
         report = json.loads(args.out.read_text())
-        width = report["budget"].get("width", WIDTH)
         report["verdict"] = verdict(report["results"])
         args.out.write_text(json.dumps(report, indent=2) + "\n")
-        update_doc_section(args.doc, doc_section(width), markdown(report))
+        update_docs(report, args.out, args.doc)
         print(json.dumps(report, indent=2))
         return report
     if args.quick:
@@ -705,7 +832,8 @@ def main(argv: list[str] | None = None) -> dict:
     report = {
         "benchmark": "mmoe_synthetic",
         "data": "generate_mmoe_regression(train_rows + test_rows, p, seed, "
-        "input_dim=100, c=1.0, num_sin=10, noise_std=0.01); labels standardised "
+        "input_dim=100, c=1.0, num_sin=10, noise_std=0.01, "
+        f"alpha_std={args.alpha_std}); labels standardised "
         "with the train rows' mean and std (standardize_labels)",
         "budget": {
             "train_rows": args.train_rows,
@@ -718,6 +846,7 @@ def main(argv: list[str] | None = None) -> dict:
             "seeds": args.seeds,
             "tower_units": TOWER_UNITS,
             "width": args.width,
+            "alpha_std": args.alpha_std,
             "epoch_selection": "none (final epoch)",
             "input_pipeline": "in memory, steps_per_execution="
             f"{args.steps_per_execution}",
@@ -736,7 +865,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    update_doc_section(args.doc, doc_section(args.width), markdown(report))
+    update_docs(report, args.out, args.doc)
     print(json.dumps(report, indent=2))
     return report
 

@@ -325,7 +325,7 @@ class BestEpoch(tf.keras.callbacks.Callback):
 DOC_SECTIONS = (
     "census-income",
     "mmoe-synthetic",
-    "mmoe-synthetic-narrow",
+    "mmoe-synthetic-variants",
     "throughput",
 )
 DOC_HEADER = """# Benchmarks

@@ -113,6 +113,25 @@ def test_verdict_not_reproduced_when_the_gap_shrinks_as_p_falls():
     assert degradation["mmoe"]["mean"] == pytest.approx(0.095)
 
 
+def _report(results: dict, **budget) -> dict:
+    return {
+        "benchmark": "mmoe_synthetic",
+        "budget": {
+            "train_rows": 1024,
+            "test_rows": 100,
+            "epochs": 2,
+            "batch_size": 512,
+            "learning_rate": 0.002,
+            "seeds": SEEDS,
+            **budget,
+        },
+        "quick": False,
+        "results": results,
+        "verdict": mmoe_synthetic.verdict(results),
+        "wall_seconds": 60.0,
+    }
+
+
 def test_markdown_has_a_row_per_correlation_and_model():
     results = _results({"0.5": [0.1] * 4, "1.0": [0.0] * 4})
     report = {
@@ -136,11 +155,15 @@ def test_markdown_has_a_row_per_correlation_and_model():
     assert "(4 Adam steps, lr 0.002)" in text
     assert text.startswith("## MMoE synthetic\n")
     assert "8 experts of one 16-unit layer (the paper's sizes)" in text
-    report["budget"]["width"] = 32
-    narrow = mmoe_synthetic.markdown(report)
-    assert narrow.startswith("## MMoE synthetic, narrow models (width 32)\n")
-    assert "`python benchmarks/mmoe_synthetic.py --width 32`" in narrow
-    assert "shared-bottom one 32-unit layer" in narrow
+    assert "alpha ~ N(0, 1²)" in text
+    assert "`benchmarks/results/mmoe_synthetic.json`" in text
+    report["budget"].update(width=32, alpha_std=3.0)
+    other = mmoe_synthetic.markdown(report)
+    assert other.startswith("## MMoE synthetic (width 32, alpha_std 3)\n")
+    assert "`python benchmarks/mmoe_synthetic.py --width 32 --alpha-std 3`" in other
+    assert "shared-bottom one 32-unit layer" in other
+    assert "alpha ~ N(0, 3²)" in other
+    assert "`benchmarks/results/mmoe_synthetic_width32_alpha3.json`" in other
     assert "| 0.5 | +0.10000 ± 0.00000 | +0.10000 | +20.0% | 4/4 |" in text
 
 
@@ -203,8 +226,6 @@ def test_models_share_the_first_layer_width():
     narrow = mmoe_synthetic.models(32)
     assert narrow["shared_bottom"][1] == {"units": [32]}
     assert narrow["mmoe"][1] == {"num_experts": 8, "expert_units": [4]}
-    assert mmoe_synthetic.doc_section(128) == "mmoe-synthetic"
-    assert mmoe_synthetic.doc_section(32) == "mmoe-synthetic-narrow"
     for width in (0, 12):
         with pytest.raises(ValueError, match=f"`width={width}`"):
             mmoe_synthetic.models(width)
@@ -215,3 +236,59 @@ def test_a_bad_width_is_a_usage_error(capsys):
         mmoe_synthetic.main(["--width", "12", "--quick"])
     assert exit_info.value.code == 2
     assert "`width` must be a positive multiple of 8" in capsys.readouterr().err
+
+
+def test_a_bad_alpha_std_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        mmoe_synthetic.main(["--alpha-std", "0", "--quick"])
+    assert exit_info.value.code == 2
+    assert "--alpha-std must be > 0. Received: 0.0" in capsys.readouterr().err
+
+
+def test_each_setting_has_its_own_results_file():
+    names = {
+        (128, 1.0): "mmoe_synthetic.json",
+        (32, 1.0): "mmoe_synthetic_width32.json",
+        (128, 3.0): "mmoe_synthetic_alpha3.json",
+        (32, 2.5): "mmoe_synthetic_width32_alpha2.5.json",
+    }
+    for (width, alpha_std), name in names.items():
+        path = mmoe_synthetic.results_path(width, alpha_std)
+        assert path.name == name
+        assert path.parent == mmoe_synthetic.RESULTS.parent
+
+
+def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
+    # Default setting: the paper's trend (advantage grows as p falls); the
+    # width-32 setting: the advantage shrinks. A quick run is left out.
+    grows = _results({"0.5": [0.10, 0.12, 0.09, 0.11], "1.0": [0.0, 0.01, 0.0, 0.01]})
+    shrinks = _results({"0.5": [0.0] * 4, "1.0": [0.05, 0.04, 0.06, 0.05]})
+    default, narrow = _report(grows), _report(shrinks, width=32)
+    quick = {**_report(shrinks, width=16), "quick": True}
+    for name, report in [
+        ("mmoe_synthetic.json", default),
+        ("mmoe_synthetic_width32.json", narrow),
+        ("mmoe_synthetic_width16.json", quick),
+        ("unrelated.json", {"benchmark": "other"}),
+    ]:
+        (tmp_path / name).write_text(json.dumps(report))
+    doc = tmp_path / "benchmarks.md"
+    mmoe_synthetic.update_docs(narrow, tmp_path / "mmoe_synthetic_width32.json", doc)
+    text = doc.read_text()
+    # A run of another setting leaves the default's own section alone.
+    assert "<!-- begin: mmoe-synthetic -->\n<!-- end: mmoe-synthetic -->" in text
+    variants = text.split("<!-- begin: mmoe-synthetic-variants -->")[1]
+    assert "| width 128 (paper), alpha_std 1 (default) | 4 | 1.0 |" in variants
+    assert "| width 32, alpha_std 1 (default) | 4 | 0.5 | 0.5000 | 0.5000 |" in variants
+    assert "width 16" not in variants
+    assert variants.index("width 128") < variants.index("width 32")
+    assert (
+        "- width 128 (paper), alpha_std 1 (default) (`mmoe_synthetic.json`, 1 min): "
+        "**reproduced**" in variants
+    )
+    assert (
+        "- width 32, alpha_std 1 (default) (`mmoe_synthetic_width32.json`, 1 min): "
+        "**not reproduced**" in variants
+    )
+    mmoe_synthetic.update_docs(default, tmp_path / "mmoe_synthetic.json", doc)
+    assert "## MMoE synthetic\n" in doc.read_text()
