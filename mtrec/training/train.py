@@ -188,9 +188,7 @@ def resume_run(
     Raises:
       FileNotFoundError: not a run directory, or no training state.
     """
-    run_dir = pathlib.Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
+    run_dir = _run_dir(run_dir)
     state_path = run_dir / TRAINING_STATE_FILE
     if not state_path.is_file():
         raise FileNotFoundError(
@@ -200,12 +198,8 @@ def resume_run(
     config = load_config(run_dir / CONFIG_FILE)
     _seed(config)
     progress = json.loads(state_path.read_text())
-    feature_set = build_feature_set(config)
-    tasks = build_tasks(config)
+    feature_set, tasks, model = _rebuild_model(config, run_dir)
     schema = column_schema(config, feature_set, tasks)
-    prep = PreprocessingState.load(run_dir / PREPROCESSING_DIR, feature_set)
-    vocab_files = PreprocessingState.vocabulary_files(run_dir / PREPROCESSING_DIR)
-    model = build_model(config, feature_set, tasks, vocab_files, prep.dense)
     logger.info(
         "resuming %s after epoch %d of %d",
         run_dir,
@@ -215,6 +209,28 @@ def resume_run(
     return _fit_evaluate_export(
         config, run_dir, feature_set, schema, model, progress, callbacks
     )
+
+
+def _run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
+    """``run_dir`` as a path; FileNotFoundError unless it holds a run's config."""
+    run_dir = pathlib.Path(run_dir)
+    if not (run_dir / CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
+    return run_dir
+
+
+def _rebuild_model(config: RunConfig, run_dir: pathlib.Path):
+    """The run's features, tasks and (unbuilt) model, from its saved preprocessing.
+
+    Returns:
+      ``(feature_set, tasks, model)``.
+    """
+    feature_set = build_feature_set(config)
+    tasks = build_tasks(config)
+    state = PreprocessingState.load(run_dir / PREPROCESSING_DIR, feature_set)
+    vocab_files = PreprocessingState.vocabulary_files(run_dir / PREPROCESSING_DIR)
+    model = build_model(config, feature_set, tasks, vocab_files, state.dense)
+    return feature_set, tasks, model
 
 
 def _dataset(config: RunConfig, schema, paths, split, shuffle: bool) -> tf.data.Dataset:
@@ -373,15 +389,9 @@ def _fit_evaluate_export(
 
 def restore_run(run_dir: str | os.PathLike) -> RunResult:
     """Rebuilds a run's model from its directory and restores the last checkpoint."""
-    run_dir = pathlib.Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
+    run_dir = _run_dir(run_dir)
     config = load_config(run_dir / CONFIG_FILE)
-    feature_set = build_feature_set(config)
-    tasks = build_tasks(config)
-    state = PreprocessingState.load(run_dir / PREPROCESSING_DIR, feature_set)
-    vocab_files = PreprocessingState.vocabulary_files(run_dir / PREPROCESSING_DIR)
-    model = build_model(config, feature_set, tasks, vocab_files, state.dense)
+    feature_set, _, model = _rebuild_model(config, run_dir)
     model(dummy_inputs(feature_set))
     latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
     best = _best_checkpoint(run_dir, config)
