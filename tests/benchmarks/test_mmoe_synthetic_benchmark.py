@@ -284,7 +284,9 @@ def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
     assert variants.index("width 128") < variants.index("width 32")
     assert (
         "- width 128 (paper), alpha_std 1 (default) (`mmoe_synthetic.json`, 1 min): "
-        "**reproduced**" in variants
+        "**reproduced**; growth +0.1000 ± 0.0041; against OMoE instead of "
+        "shared-bottom: reproduced, growth +0.1000 ± 0.0041; loss shared-bottom "
+        "+0.0000 ± 0.0000" in variants
     )
     assert (
         "- width 32, alpha_std 1 (default) (`mmoe_synthetic_width32.json`, 1 min): "
