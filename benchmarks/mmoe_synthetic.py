@@ -39,8 +39,9 @@ dominates.
 Reported per correlation and model (mean ± std over seeds): test MSE per task
 and over both tasks (also the median), the training loss of the final epoch
 (Keras' running mean of each task's MSE: the quantity the paper plots), the
-training MSE of the final weights, and the mean training-loss curve. The
-verdict compares MMoE with shared-bottom paired by seed (see
+along-training loss (each seed's training loss averaged over all epochs: the
+whole curve in one number), the training MSE of the final weights, and the
+training-loss curves (per seed and their mean). The verdict compares MMoE with shared-bottom paired by seed (see
 :func:`verdict`). ``peak_rss_mb`` is the one process's peak over all fits, not
 a per-model figure: every fit leaves some 25-65 MB of TensorFlow's native
 memory behind after ``clear_session`` (plain tf-keras models do the same;
@@ -386,6 +387,13 @@ def summarise(records: list[dict]) -> dict:
     for models in results.values():
         for name, runs in models.items():
             epochs = len(runs[0]["train_loss"]["task1"])
+            curves = [
+                [
+                    both_tasks({t: r["train_loss"][t][e] for t in TASKS})
+                    for e in range(epochs)
+                ]
+                for r in runs
+            ]
             models[name] = {
                 "seeds": [r["seed"] for r in runs],
                 "test_mse": {
@@ -414,6 +422,12 @@ def summarise(records: list[dict]) -> dict:
                 "train_mse_final_weights": mean_std(
                     [both_tasks(r["train_mse"]) for r in runs]
                 ),
+                # Per seed: the mean of the per-epoch training loss (both
+                # tasks) over all epochs, a summary of the whole curve.
+                "train_loss_along_training": mean_std(
+                    [statistics.fmean(curve) for curve in curves]
+                ),
+                "train_loss_curves": [[round(x, 5) for x in c] for c in curves],
                 # Mean over seeds of the per-epoch training loss (both tasks).
                 "train_loss_curve": [
                     round(
@@ -506,12 +520,23 @@ def verdict(results: dict) -> dict:
       is within two standard errors (or MMoE is not better at the lowest ``p``).
     * ``not reproduced``: the mean advantage does not grow as ``p`` falls.
 
-    The same analysis on the final training loss (the paper's quantity) and
-    against OMoE is reported alongside.
+    The same analysis on the final training loss (the paper's quantity), on
+    the training loss along training (each seed's mean over all epochs: the
+    whole curve, as the paper compares curves; absent from results made
+    before it was recorded) and against OMoE is reported alongside.
     """
     test = gap_analysis(results, "test_mse_both_tasks")
     train = gap_analysis(results, "train_loss_both_tasks")
     omoe = gap_analysis(results, "test_mse_both_tasks", baseline="omoe")
+    along = (
+        gap_analysis(results, "train_loss_along_training")
+        if all(
+            "train_loss_along_training" in m
+            for models in results.values()
+            for m in models.values()
+        )
+        else None
+    )
     ps = sorted(results, key=float)
     low, high = ps[0], ps[-1]
 
@@ -541,6 +566,11 @@ def verdict(results: dict) -> dict:
         + describe(test, "the test MSE")[1:]
         + ". O"
         + describe(train, "the final training loss")[1:]
+        + (
+            ". O" + describe(along, "the training loss along training")[1:]
+            if along
+            else ""
+        )
         + f". Degradation of the test MSE from p={high} to p={low} (paired): "
         + ", ".join(
             f"{m.replace('_', '-')} {d['mean']:+.5f} ± {d['se']:.5f}"
@@ -551,9 +581,11 @@ def verdict(results: dict) -> dict:
         "status": trend_status(test),
         "status_train_loss": trend_status(train),
         "status_versus_omoe": trend_status(omoe),
+        "status_along_training": trend_status(along) if along else None,
         "summary": summary,
         "test_mse": test,
         "train_loss": train,
+        "train_loss_along_training": along,
         "versus_omoe_test_mse": omoe,
         "degradation_test_mse": degradation,
     }
@@ -620,21 +652,33 @@ def markdown(report: dict) -> str:
         "mean; wins: seeds where MMoE is better.",
         "",
         "| p | test MSE advantage (mean ± std) | median | relative | wins | "
-        "train loss advantage (mean ± std) | wins |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "final train loss advantage (mean ± std) | wins | along-training loss "
+        "advantage (mean ± std) | wins |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    along = v.get("train_loss_along_training")
     for p in ps:
         a = v["test_mse"]["advantage"][p]
         t = v["train_loss"]["advantage"][p]
+        c = along["advantage"][p] if along else None
         lines.append(
             f"| {p} | {a['mean']:+.5f} ± {a['std']:.5f} | {a['median']:+.5f} | "
             f"{a['relative']:+.1%} | {a['positive']}/{a['n']} | "
-            f"{t['mean']:+.5f} ± {t['std']:.5f} | {t['positive']}/{t['n']} |"
+            f"{t['mean']:+.5f} ± {t['std']:.5f} | {t['positive']}/{t['n']} | "
+            + (
+                f"{c['mean']:+.5f} ± {c['std']:.5f} | {c['positive']}/{c['n']} |"
+                if c
+                else "not recorded | |"
+            )
         )
     shown = [e for e in CURVE_EPOCHS if e <= epochs]
     if epochs not in shown:
         shown.append(epochs)
     lines += [
+        "",
+        "Along-training loss: each seed's training loss (both tasks) averaged "
+        "over all epochs, a summary of the whole curve as the paper compares "
+        "curves.",
         "",
         "Training loss by epoch (running mean over the epoch, both tasks, mean "
         "over seeds):",
@@ -654,7 +698,13 @@ def markdown(report: dict) -> str:
         "",
         f"**Paper's finding (MMoE's advantage over shared-bottom grows as the "
         f"correlation falls), on the test MSE: {v['status']}; on the final "
-        f"training loss: {v['status_train_loss']}.** {v['summary']}.",
+        f"training loss: {v['status_train_loss']}"
+        + (
+            f"; on the training loss along training: {v['status_along_training']}"
+            if v.get("status_along_training")
+            else ""
+        )
+        + f".** {v['summary']}.",
         "",
         "`reproduced` needs the mean advantages ordered as in the paper, MMoE "
         "better at the lowest p, and the per-seed growth of the advantage from "
@@ -725,6 +775,14 @@ def variants_markdown(reports: list[dict]) -> str:
         v = report["verdict"]
         growth = v["test_mse"]["growth_lowest_vs_highest_p"]
         omoe = v["versus_omoe_test_mse"]["growth_lowest_vs_highest_p"]
+        along = v.get("train_loss_along_training")
+        curve = (
+            f"on the training loss along training: {trend_status(along)}, growth "
+            f"{along['growth_lowest_vs_highest_p']['mean']:+.4f} ± "
+            f"{along['growth_lowest_vs_highest_p']['se']:.4f}"
+            if along
+            else "along training: not recorded in this run"
+        )
         loss = ", ".join(
             f"{m.replace('_', '-')} {d['mean']:+.4f} ± {d['se']:.4f}"
             for m, d in v["degradation_test_mse"].items()
@@ -735,7 +793,7 @@ def variants_markdown(reports: list[dict]) -> str:
             f"{report['wall_seconds'] / 60:.0f} min): **{v['status']}**; growth "
             f"{growth['mean']:+.4f} ± {growth['se']:.4f}; against OMoE instead "
             f"of shared-bottom: {trend_status(v['versus_omoe_test_mse'])}, growth "
-            f"{omoe['mean']:+.4f} ± {omoe['se']:.4f}; loss {loss}."
+            f"{omoe['mean']:+.4f} ± {omoe['se']:.4f}; {curve}; loss {loss}."
         )
     lines.append("")
     return "\n".join(lines)

@@ -62,6 +62,10 @@ def test_summarise_means_and_paired_advantage():
     assert mmoe["test_mse_both_tasks"]["mean"] == pytest.approx(0.4)
     assert mmoe["test_mse_both_tasks"]["per_seed"] == [0.4, 0.38, 0.42, 0.4]
     assert mmoe["train_loss_curve"] == [pytest.approx(0.8), pytest.approx(0.4)]
+    assert mmoe["train_loss_curves"][1] == [pytest.approx(0.76), pytest.approx(0.38)]
+    # Each seed's mean over the epochs of its curve (2 * mse, mse).
+    along = mmoe["train_loss_along_training"]["per_seed"]
+    assert along == pytest.approx([0.6, 0.57, 0.63, 0.6])
     # Every run is above STUCK_MSE = 0.1: all counted as not learnt.
     assert mmoe["runs_with_a_task_above"]["seeds"] == SEEDS
     gap = mmoe_synthetic.gap_analysis(results, "test_mse_both_tasks")
@@ -152,6 +156,7 @@ def test_markdown_has_a_row_per_correlation_and_model():
     assert "alpha ~ N(0, 3²)" in other
     assert "`benchmarks/results/mmoe_synthetic_width32_alpha3.json`" in other
     assert "| 0.5 | +0.10000 ± 0.00000 | +0.10000 | +20.0% | 4/4 |" in text
+    assert "| +0.15000 ± 0.00000 | 4/4 |" in text
 
 
 def test_in_memory_dataset_is_a_new_permutation_each_epoch():
@@ -272,7 +277,8 @@ def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
     assert (
         "- width 128 (paper), alpha_std 1 (default) (`mmoe_synthetic.json`, 1 min): "
         "**reproduced**; growth +0.1000 ± 0.0041; against OMoE instead of "
-        "shared-bottom: reproduced, growth +0.1000 ± 0.0041; loss shared-bottom "
+        "shared-bottom: reproduced, growth +0.1000 ± 0.0041; on the training loss "
+        "along training: reproduced, growth +0.1500 ± 0.0061; loss shared-bottom "
         "+0.0000 ± 0.0000" in variants
     )
     assert (
@@ -281,3 +287,16 @@ def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
     )
     mmoe_synthetic.update_docs(default, tmp_path / "mmoe_synthetic.json", doc)
     assert "## MMoE synthetic\n" in doc.read_text()
+
+
+def test_results_without_the_curve_metric_still_get_a_verdict():
+    results = _results({"0.5": [0.1] * 4, "1.0": [0.0] * 4})
+    for models in results.values():
+        for summary in models.values():
+            del summary["train_loss_along_training"]
+    verdict = mmoe_synthetic.verdict(results)
+    assert verdict["status"] == "reproduced"
+    assert verdict["status_along_training"] is None
+    assert "along training" not in verdict["summary"]
+    text = mmoe_synthetic.variants_markdown([_report(results)])
+    assert "along training: not recorded in this run" in text
