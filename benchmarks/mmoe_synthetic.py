@@ -41,14 +41,16 @@ and over both tasks (also the median), the training loss of the final epoch
 (Keras' running mean of each task's MSE: the quantity the paper plots), the
 along-training loss (each seed's training loss averaged over all epochs: the
 whole curve in one number), the training MSE of the final weights, and the
-training-loss curves (per seed and their mean). The verdict compares MMoE
-with shared-bottom paired by seed (see :func:`verdict`). ``peak_rss_mb`` is the
-one process's peak over all fits, not a per-model figure: every fit leaves some 25-65 MB of TensorFlow's native
-memory behind after ``clear_session`` (plain tf-keras models do the same;
-measured with 8 fits in one process), so 90 fits reach about 6 GB.
+training-loss curves (per seed and their mean). The verdict compares MMoE with
+shared-bottom paired by seed (see :func:`verdict`). ``peak_rss_mb`` is the one
+process's peak over all fits, not a per-model figure: every fit leaves some
+25-65 MB of TensorFlow's native memory behind after ``clear_session`` (plain
+tf-keras models do the same; measured with 8 fits in one process), so 90 fits
+reach about 6 GB.
 
-Writes ``benchmarks/results/mmoe_synthetic.json`` and the "mmoe-synthetic"
-section of ``docs/benchmarks.md``; prints the JSON.
+Writes the setting's JSON (``benchmarks/results/mmoe_synthetic.json`` for the
+default) and its sections of ``docs/benchmarks.md`` (see the settings below);
+prints the JSON.
 
 Usage (from the repository root; ``--threads 1`` for a one-core run)::
 
