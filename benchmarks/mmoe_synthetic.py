@@ -388,6 +388,7 @@ def summarise(records: list[dict]) -> dict:
         results.setdefault(r["p"], {}).setdefault(r["model"], []).append(r)
     for models in results.values():
         for name, runs in models.items():
+            # Per seed, the per-epoch training loss of both tasks.
             epochs = len(runs[0]["train_loss"]["task1"])
             curves = [
                 [
@@ -407,12 +408,7 @@ def summarise(records: list[dict]) -> dict:
                 "train_loss_last_epoch": {
                     t: mean_std([r["train_loss"][t][-1] for r in runs]) for t in TASKS
                 },
-                "train_loss_both_tasks": mean_std(
-                    [
-                        both_tasks({t: r["train_loss"][t][-1] for t in TASKS})
-                        for r in runs
-                    ]
-                ),
+                "train_loss_both_tasks": mean_std([curve[-1] for curve in curves]),
                 "runs_with_a_task_above": {
                     "threshold": STUCK_MSE,
                     "seeds": [
@@ -432,14 +428,7 @@ def summarise(records: list[dict]) -> dict:
                 "train_loss_curves": [[round(x, 5) for x in c] for c in curves],
                 # Mean over seeds of the per-epoch training loss (both tasks).
                 "train_loss_curve": [
-                    round(
-                        statistics.fmean(
-                            both_tasks({t: r["train_loss"][t][e] for t in TASKS})
-                            for r in runs
-                        ),
-                        5,
-                    )
-                    for e in range(epochs)
+                    round(statistics.fmean(epoch), 5) for epoch in zip(*curves)
                 ],
                 "label_correlation": [r["label_correlation"] for r in runs],
                 "label_variance": [r["label_variance"] for r in runs],
