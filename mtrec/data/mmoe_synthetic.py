@@ -264,11 +264,7 @@ def _validate(
     num_sin: int,
     alpha_std: float,
 ) -> None:
-    if not (
-        isinstance(correlation, int | float | np.floating | np.integer)
-        and not isinstance(correlation, bool)
-        and -1.0 <= correlation <= 1.0
-    ):
+    if not (_is_real(correlation) and -1.0 <= correlation <= 1.0):
         raise ValueError(
             f"`correlation` must be in [-1, 1]. Received: `correlation={correlation!r}`"
         )
@@ -277,15 +273,16 @@ def _validate(
     _check_int("num_sin", num_sin, 0)
     if not (math.isfinite(c) and c > 0.0):
         raise ValueError(f"`c` must be > 0. Received: `c={c!r}`")
-    if not (
-        isinstance(alpha_std, int | float | np.floating | np.integer)
-        and not isinstance(alpha_std, bool)
-        and math.isfinite(alpha_std)
-        and alpha_std > 0.0
-    ):
+    if not (_is_real(alpha_std) and math.isfinite(alpha_std) and alpha_std > 0.0):
         raise ValueError(
             f"`alpha_std` must be > 0. Received: `alpha_std={alpha_std!r}`"
         )
+
+
+def _is_real(value: object) -> bool:
+    """A Python or NumPy int or float, not a bool (NaN passes: compare it next)."""
+    is_number = isinstance(value, int | float | np.floating | np.integer)
+    return is_number and not isinstance(value, bool)
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
