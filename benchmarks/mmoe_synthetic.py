@@ -790,6 +790,17 @@ def variants_markdown(reports: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _load_report(path: pathlib.Path) -> dict:
+    """A results JSON; ValueError naming the file, line and column if it is broken."""
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"{path} is not valid JSON (line {error.lineno}, column {error.colno}: "
+            f"{error.msg}); rerun the setting that wrote it or remove it"
+        ) from None
+
+
 def update_docs(report: dict, out: pathlib.Path, doc: pathlib.Path) -> None:
     """Rewrites the doc sections fed by a run whose JSON was written to ``out``.
 
@@ -800,8 +811,7 @@ def update_docs(report: dict, out: pathlib.Path, doc: pathlib.Path) -> None:
     if is_default_setting(*_setting(report)):
         update_doc_section(doc, "mmoe-synthetic", markdown(report))
     reports = [
-        json.loads(path.read_text())
-        for path in sorted(out.parent.glob("mmoe_synthetic*.json"))
+        _load_report(path) for path in sorted(out.parent.glob("mmoe_synthetic*.json"))
     ]
     reports = [
         r

@@ -5,6 +5,7 @@ so it is tested on hand-made results whose answer is known.
 """
 
 import json
+import re
 import pathlib
 import sys
 
@@ -300,3 +301,17 @@ def test_results_without_the_curve_metric_still_get_a_verdict():
     assert "along training" not in verdict["summary"]
     text = mmoe_synthetic.variants_markdown([_report(results)])
     assert "along training: not recorded in this run" in text
+
+
+def test_a_broken_results_file_beside_the_output_is_named(tmp_path):
+    report = _report(_results({"0.5": [0.1] * 4, "1.0": [0.0] * 4}))
+    out = tmp_path / "mmoe_synthetic.json"
+    out.write_text(json.dumps(report))
+    (tmp_path / "mmoe_synthetic_width32.json").write_text('{"budget": \n  oops}')
+    doc = tmp_path / "benchmarks.md"
+    message = (
+        f"{tmp_path / 'mmoe_synthetic_width32.json'} is not valid JSON (line 2, "
+        "column 3: Expecting value)"
+    )
+    with pytest.raises(ValueError, match=re.escape(message)):
+        mmoe_synthetic.update_docs(report, out, doc)
