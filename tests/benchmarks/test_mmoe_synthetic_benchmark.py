@@ -5,8 +5,8 @@ so it is tested on hand-made results whose answer is known.
 """
 
 import json
-import re
 import pathlib
+import re
 import sys
 
 import numpy as np
