@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 import tensorflow as tf
 
-from mtrec.data import reader
+from mtrec.data import arrow_read
 from mtrec.data.reader import ReadStats
 from mtrec.data.reader import Split
 from mtrec.data.reader import iter_chunks
@@ -368,7 +368,7 @@ def test_label_requires_drop_counts_and_logs(tmp_path, caplog):
     text = "user_id,click,conversion\na,1,1\nb,0,1\nc,0,0\nd,0,1\ne,1,0\n"
     path = write(tmp_path / "click_log.csv", text)
     stats = ReadStats()
-    with caplog.at_level(logging.WARNING, logger="mtrec.data.reader"):
+    with caplog.at_level(logging.WARNING, logger="mtrec.data.stream"):
         chunk = concat(iter_chunks(path, DROP_SCHEMA, chunk_rows=2, stats=stats))
     assert chunk["user_id"].tolist() == ["a", "c", "e"]
     assert stats == ReadStats(rows_read=5, rows_yielded=3, rows_dropped=2, files=1)
@@ -478,7 +478,7 @@ def test_chunks_never_exceed_chunk_rows(tmp_path):
 def test_streaming_memory_does_not_grow_with_the_file(tmp_path, monkeypatch):
     # Arrow parses CSV in blocks and reads a bounded number of blocks ahead;
     # with small blocks a 5 MB file must never be held whole in Arrow memory.
-    monkeypatch.setattr(reader, "_CSV_BLOCK_BYTES", 1 << 14)
+    monkeypatch.setattr(arrow_read, "_CSV_BLOCK_BYTES", 1 << 14)
     path = tmp_path / "big.csv"
     n = 400_000
     rng = np.random.default_rng(0)
