@@ -1,0 +1,184 @@
+"""The native input path: prepared TFRecord shards through graph-only tf.data.
+
+:func:`native_dataset` reads the shards :func:`~mtrec.data.prepare.prepare_data`
+wrote, with nothing but tf.data ops (no ``from_generator``, no
+``py_function``)::
+
+    shard paths -> [shard per input pipeline] -> [shuffle shards]
+      -> interleave TFRecordDataset (parallel, deterministic)
+      -> [shuffle rows] -> [skip start_batch * batch_size rows]
+      -> batch -> tf.io.parse_example (vectorised, parallel) -> prefetch
+
+and yields the same ``{column: (batch,)}`` dicts, dtypes and values as
+:func:`mtrec.data.reader.make_dataset`: unshuffled, in the same order.
+
+**Determinism and resuming.** The order of an epoch is a function of the
+prepared data, ``seed``, ``epoch``, ``batch_size`` and the input context only:
+the shard order and the row shuffle use seeds derived from ``(seed, epoch)``
+(``numpy.random.SeedSequence``), the interleave is deterministic with a fixed
+cycle length, and nothing reshuffles on re-iteration (TensorFlow combines op
+seeds with the global seed: keep ``tf.random.set_seed`` the same, or unset,
+across a resume). Build one dataset per epoch. To resume an interrupted epoch,
+build it with ``start_batch=k``: it yields exactly batches ``k, k+1, ...`` of
+the uninterrupted epoch (the skipped rows are read and shuffled again, not
+parsed). A ``tf.train.Checkpoint(iterator=iter(dataset))`` also restores the
+position, but it stores the shuffle buffer (``shuffle_buffer_rows`` serialized
+rows) in every checkpoint; ``(epoch, start_batch)`` is two integers.
+
+Example:
+
+>>> import pathlib, tempfile
+>>> from mtrec.data import ColumnSchema, prepare_data
+>>> logs = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (logs / "day1.csv").write_text("user_id,click\\nu1,0\\nu2,1\\nu3,0\\n")
+>>> schema = ColumnSchema(string_columns=("user_id",), label_columns=("click",))
+>>> prepared = prepare_data(logs, schema, logs / "cache")
+>>> batch = next(iter(native_dataset(prepared, 2, shuffle=False)))
+>>> batch["user_id"].numpy().tolist(), batch["click"].numpy().tolist()
+([b'u1', b'u2'], [0.0, 1.0])
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from mtrec.data.prepare import PreparedData
+
+#: Shards read at once by the interleave (fewer if a pipeline has fewer). Fixed,
+#: not autotuned: the row order depends on it.
+CYCLE_LENGTH = 4
+#: Consecutive rows taken from one shard before the interleave moves on.
+BLOCK_LENGTH = 16
+#: Read-ahead buffer of each TFRecord reader, in bytes.
+READ_BUFFER_BYTES = 1 << 20
+
+
+def parse_spec(prepared: PreparedData) -> dict[str, tf.io.FixedLenFeature]:
+    """How each column is parsed from the prepared ``tf.train.Example`` protos.
+
+    Every prepared row holds every column (missing cells were filled when it
+    was prepared), so no feature has a default.
+    """
+    return {
+        name: tf.io.FixedLenFeature([], spec.dtype)
+        for name, spec in prepared.output_signature.items()
+    }
+
+
+def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
+    """The (shard order, row shuffle) seeds of an epoch, in ``[0, 2**63)``."""
+    words = np.random.SeedSequence([seed % 2**64, epoch]).generate_state(2, np.uint64)
+    return int(words[0] >> np.uint64(1)), int(words[1] >> np.uint64(1))
+
+
+def native_dataset(
+    prepared: PreparedData,
+    batch_size: int,
+    *,
+    part: str | None = None,
+    shuffle: bool,
+    seed: int | None = None,
+    shuffle_buffer_rows: int = 262_144,
+    input_context: tf.distribute.InputContext | None = None,
+    epoch: int = 0,
+    start_batch: int = 0,
+    drop_remainder: bool = False,
+    num_parallel_reads: int = tf.data.AUTOTUNE,
+) -> tf.data.Dataset:
+    """One epoch of a prepared part as batches of ``{column: tensor (batch,)}``.
+
+    Args:
+      prepared: the output of :func:`~mtrec.data.prepare.prepare_data`.
+      batch_size: rows per batch of this input pipeline (with an
+        ``input_context``, the per-replica size, e.g.
+        ``input_context.get_per_replica_batch_size(global_batch_size)``).
+      part: ``"train"`` or ``"eval"`` (prepared with a split) or ``"all"``;
+        None means the only part.
+      shuffle: shuffle the shard order and the rows (within a window of
+        ``shuffle_buffer_rows``); False keeps the file and row order exactly.
+      seed: the shuffle seed; required with ``shuffle=True``.
+      shuffle_buffer_rows: rows shuffled together.
+      input_context: read only this pipeline's share: whole shards (shard
+        ``i`` goes to pipeline ``i % num_input_pipelines``) when there are at
+        least as many shards as pipelines, else every
+        ``num_input_pipelines``-th row. Across the pipelines every row is read
+        exactly once per epoch.
+      epoch: which epoch's order to produce (0-based).
+      start_batch: skip the first ``start_batch`` batches of the epoch.
+      drop_remainder: drop the last, smaller batch; batches then have the
+        static shape ``(batch_size,)``.
+      num_parallel_reads: shards read in parallel (threads); does not change
+        the order.
+
+    Returns:
+      A prefetched dataset with the element spec of
+      ``prepared.output_signature`` (shape ``(batch_size,)`` with
+      ``drop_remainder``).
+
+    Raises:
+      ValueError: an invalid argument.
+    """
+    _check_int("batch_size", batch_size, minimum=1)
+    _check_int("shuffle_buffer_rows", shuffle_buffer_rows, minimum=1)
+    _check_int("epoch", epoch, minimum=0)
+    _check_int("start_batch", start_batch, minimum=0)
+    seed_is_int = isinstance(seed, int) and not isinstance(seed, bool)
+    if shuffle and not seed_is_int:
+        raise ValueError(
+            f"`seed` must be an int when `shuffle=True`. Received: `seed={seed!r}`"
+        )
+    selected = prepared.part(part)
+    files = [str(path) for path in selected.shards]
+    pipelines, pipeline = 1, 0
+    if input_context is not None:
+        pipelines = input_context.num_input_pipelines
+        pipeline = input_context.input_pipeline_id
+    by_shard = len(files) >= pipelines
+    paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
+    if pipelines > 1 and by_shard:
+        paths = paths.shard(pipelines, pipeline)
+    count = len(files[pipeline::pipelines]) if by_shard else len(files)
+    if shuffle:
+        shard_seed, row_seed = epoch_seeds(seed, epoch)
+        paths = paths.shuffle(
+            max(count, 1), seed=shard_seed, reshuffle_each_iteration=False
+        )
+        rows = paths.interleave(
+            _read_shard,
+            cycle_length=max(1, min(count, CYCLE_LENGTH)),
+            block_length=BLOCK_LENGTH,
+            num_parallel_calls=num_parallel_reads,
+            deterministic=True,
+        )
+    else:
+        rows = paths.flat_map(_read_shard)
+    if pipelines > 1 and not by_shard:
+        rows = rows.shard(pipelines, pipeline)
+    if shuffle:
+        rows = rows.shuffle(
+            shuffle_buffer_rows, seed=row_seed, reshuffle_each_iteration=False
+        )
+    if start_batch:
+        rows = rows.skip(start_batch * batch_size)
+    spec = parse_spec(prepared)
+    names = list(spec)
+
+    def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        parsed = tf.io.parse_example(serialized, spec)
+        return {name: parsed[name] for name in names}
+
+    batches = rows.batch(batch_size, drop_remainder=drop_remainder)
+    batches = batches.map(
+        parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _read_shard(path: tf.Tensor) -> tf.data.Dataset:
+    return tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER_BYTES)
+
+
+def _check_int(name: str, value: int, *, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: `{name}={value!r}`"
+        )

@@ -1,0 +1,226 @@
+"""Tests of the validating prepare pass and its content-hash cache."""
+
+import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
+
+# isort: split
+import json
+import os
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from native_helpers import DROP_SCHEMA
+from native_helpers import SCHEMA
+from native_helpers import two_logs
+
+from mtrec.data import prepare as prepare_module
+from mtrec.data.native import parse_spec
+from mtrec.data.prepare import PreparedData
+from mtrec.data.prepare import load_prepared
+from mtrec.data.prepare import prepare_data
+from mtrec.data.reader import ReadStats
+from mtrec.data.reader import Split
+from mtrec.data.reader import iter_chunks
+from mtrec.data.schema import DataError
+
+
+def item_ids(prepared: PreparedData, part: str) -> list[int]:
+    """The item ids of a part's shards, in shard and row order."""
+    files = [str(path) for path in prepared.part(part).shards]
+    if not files:
+        return []
+    spec = {"item_id": parse_spec(prepared)["item_id"]}
+    dataset = tf.data.TFRecordDataset(files).batch(1000)
+    return [
+        int(v)
+        for batch in dataset
+        for v in tf.io.parse_example(batch, spec)["item_id"].numpy()
+    ]
+
+
+def reader_ids(directory, schema, split=None, stats=None) -> list[int]:
+    chunks = iter_chunks(directory, schema, split=split, stats=stats)
+    return [int(v) for chunk in chunks for v in chunk["item_id"]]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_shards_hold_every_row_in_order(tmp_path, suffix):
+    logs = two_logs(tmp_path / "logs", suffix)
+    prepared = prepare_data(logs, SCHEMA, tmp_path / "cache", rows_per_shard=10)
+    part = prepared.part()
+    assert list(prepared.parts) == ["all"]
+    assert part.rows_per_shard == (10,) * 7 + (7,)
+    assert part.rows == prepared.rows_read == 77
+    assert part.rows_dropped == 0
+    assert [p.name for p in part.shards] == [f"all-{i:05d}.tfrecord" for i in range(8)]
+    assert item_ids(prepared, "all") == reader_ids(logs, SCHEMA)
+    assert prepared.passthrough == ("true_ctr", "session")
+    assert prepared.schema == SCHEMA
+    assert prepared.sources == (logs / f"a{suffix}", logs / f"b{suffix}")
+    assert load_prepared(prepared.directory) == prepared
+    manifest = json.loads((prepared.directory / "manifest.json").read_text())
+    assert manifest["columns"] == {
+        "user_id": "string",
+        "tags": "string",
+        "item_id": "int64",
+        "price": "float32",
+        "age": "float32",
+        "click": "float32",
+        "conversion": "float32",
+        "dwell": "float32",
+        "true_ctr": "float32",
+        "session": "string",
+    }
+
+
+@pytest.mark.parametrize("schema", [SCHEMA, DROP_SCHEMA], ids=["error", "drop"])
+def test_split_parts_are_the_readers_split(tmp_path, schema):
+    logs = two_logs(tmp_path / "logs", ".csv", violations=schema is DROP_SCHEMA)
+    prepared = prepare_data(
+        logs, schema, tmp_path / "cache", eval_fraction=0.3, seed=4, rows_per_shard=8
+    )
+    assert list(prepared.parts) == ["train", "eval"]
+    assert (prepared.eval_fraction, prepared.split_seed) == (0.3, 4)
+    total_dropped = 0
+    for part in ("train", "eval"):
+        stats = ReadStats()
+        expected = reader_ids(logs, schema, Split(part, 0.3, seed=4), stats)
+        assert item_ids(prepared, part) == expected
+        assert prepared.parts[part].rows == len(expected)
+        assert prepared.parts[part].rows_dropped == stats.rows_dropped
+        total_dropped += stats.rows_dropped
+    assert prepared.rows_read == 77
+    if schema is DROP_SCHEMA:
+        assert total_dropped > 0
+    rows = sum(p.rows for p in prepared.parts.values())
+    assert rows + total_dropped == 77
+
+
+def test_second_call_reuses_the_cache(tmp_path, monkeypatch):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    first = prepare_data(logs, SCHEMA, tmp_path / "cache", eval_fraction=0.2, seed=1)
+    stamps = [os.stat(p).st_mtime_ns for p in first.part("train").shards]
+
+    def no_rewrite(*args, **kwargs):
+        raise AssertionError("the cache was not reused")
+
+    monkeypatch.setattr(prepare_module, "_write", no_rewrite)
+    second = prepare_data(logs, SCHEMA, tmp_path / "cache", eval_fraction=0.2, seed=1)
+    assert second == first
+    assert [os.stat(p).st_mtime_ns for p in second.part("train").shards] == stamps
+    # Content-addressed: the same bytes under other names hit the same entry.
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for path in sorted(logs.iterdir()):
+        (moved / ("x-" + path.name)).write_bytes(path.read_bytes())
+    third = prepare_data(moved, SCHEMA, tmp_path / "cache", eval_fraction=0.2, seed=1)
+    assert third.cache_key == first.cache_key
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_a_changed_input_or_setting_is_a_new_entry(tmp_path):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    cache = tmp_path / "cache"
+    first = prepare_data(logs, SCHEMA, cache)
+    # Same size, one digit changed: a new key with the new value.
+    path = logs / "b.csv"
+    text = path.read_text()
+    old = str(76 * 1_000_003)
+    path.write_text(text.replace(old, old[:-1] + "9"))
+    assert path.stat().st_size == len(text)
+    second = prepare_data(logs, SCHEMA, cache)
+    assert second.cache_key != first.cache_key
+    assert item_ids(second, "all")[-1] == int(old[:-1] + "9")
+    assert item_ids(first, "all")[-1] == int(old)  # the old entry is untouched
+    keys = {
+        prepare_data(logs, SCHEMA, cache, eval_fraction=0.2, seed=1).cache_key,
+        prepare_data(logs, SCHEMA, cache, eval_fraction=0.2, seed=2).cache_key,
+        prepare_data(logs, SCHEMA, cache, rows_per_shard=5).cache_key,
+        prepare_data(logs, DROP_SCHEMA, cache).cache_key,
+        second.cache_key,
+    }
+    assert len(keys) == 5
+
+
+def test_a_failed_prepare_leaves_nothing_trusted(tmp_path):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    path = logs / "b.csv"
+    lines = path.read_text().splitlines()
+    fields = lines[30].split(",")
+    fields[5] = "yes"  # the click label of data row 29 of b.csv: line 31
+    lines[30] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    cache = tmp_path / "cache"
+    with pytest.raises(DataError) as caught:
+        prepare_data(logs, SCHEMA, cache, rows_per_shard=4)
+    with pytest.raises(DataError) as expected:
+        list(iter_chunks(logs, SCHEMA))
+    assert str(caught.value) == str(expected.value)
+    assert re.search(r"b\.csv, line 31, column 'click': .*got 'yes'", str(caught.value))
+    assert list(cache.iterdir()) == []  # no entry, no temporary directory
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "message"),
+    [
+        ("item_id", "1.5", "expected an integer, got '1.5'"),
+        ("age", "", "no fill value, got ''"),
+        ("price", "abc", "expected a number, got 'abc'"),
+        ("dwell", "NaN", "finite number, got 'NaN'"),
+        ("true_ctr", "high", "expected a number, got 'high'"),
+    ],
+)
+def test_bad_values_raise_the_readers_error(tmp_path, column, value, message):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    path = logs / "a.csv"
+    lines = path.read_text().splitlines()
+    header = lines[0].split(",")
+    fields = lines[12].split(",")
+    fields[header.index(column)] = value
+    lines[12] = ",".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError) as caught:
+        prepare_data(logs, SCHEMA, tmp_path / "cache")
+    pattern = rf"a\.csv, line 13, column '{column}': .*" + re.escape(message)
+    assert re.search(pattern, str(caught.value))
+    with pytest.raises(DataError, match=re.escape(str(caught.value))):
+        list(iter_chunks(logs, SCHEMA))
+
+
+def test_an_interrupted_or_corrupt_entry_is_not_trusted(tmp_path):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    cache = tmp_path / "cache"
+    good = prepare_data(logs, SCHEMA, cache, rows_per_shard=20)
+    expected = item_ids(good, "all")
+    # A killed prepare's leftover and a truncated shard in the final entry.
+    leftover = cache / f".tmp-{good.cache_key[:12]}-dead"
+    leftover.mkdir()
+    (leftover / "all-00000.tfrecord").write_bytes(b"junk")
+    shard = good.part().shards[1]
+    shard.write_bytes(shard.read_bytes()[:-7])
+    with pytest.raises(DataError, match=r"all-00001\.tfrecord: shard missing or of"):
+        load_prepared(good.directory)
+    rebuilt = prepare_data(logs, SCHEMA, cache, rows_per_shard=20)
+    assert rebuilt == good
+    assert item_ids(rebuilt, "all") == expected
+    (good.directory / "manifest.json").write_text("{")
+    with pytest.raises(DataError, match="cannot read the prepared-data manifest"):
+        load_prepared(good.directory)
+    assert prepare_data(logs, SCHEMA, cache, rows_per_shard=20) == good
+
+
+def test_arguments(tmp_path):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    with pytest.raises(ValueError, match="`eval_fraction` and `seed` must be given"):
+        prepare_data(logs, SCHEMA, tmp_path / "c", eval_fraction=0.1)
+    with pytest.raises(ValueError, match="`eval_fraction` must be a number in"):
+        prepare_data(logs, SCHEMA, tmp_path / "c", eval_fraction=1.5, seed=1)
+    with pytest.raises(ValueError, match="`rows_per_shard` must be an int >= 1"):
+        prepare_data(logs, SCHEMA, tmp_path / "c", rows_per_shard=0)
+    with pytest.raises(DataError, match="no such file"):
+        prepare_data(tmp_path / "absent.csv", SCHEMA, tmp_path / "c")
+    prepared = prepare_data(logs, SCHEMA, tmp_path / "c", eval_fraction=0.1, seed=1)
+    with pytest.raises(ValueError, match=r"`part` must be one of \['eval', 'train'\]"):
+        prepared.part()
+    assert np.isclose(prepared.parts["eval"].rows / 77, 0.1, atol=0.1)
