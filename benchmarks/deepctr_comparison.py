@@ -1105,6 +1105,29 @@ def run(args) -> dict:
                     result["test_auc"],
                 )
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    wall_seconds = round(time.perf_counter() - started, 1)
+    return make_report(runs, args, meta, info, checkout, wall_seconds)
+
+
+def make_report(
+    runs: list[dict],
+    args: argparse.Namespace,
+    meta: dict,
+    info: dict,
+    checkout: dict,
+    wall_seconds: float,
+) -> dict:
+    """The JSON report: settings, data, machine, versions, summary, verdict, runs.
+
+    Args:
+      runs: the workers' results with ``pair`` and ``test_auc`` added.
+      args: the parsed arguments (``quick``, ``repeats``, ``cores``,
+        ``models``, ``epochs``, ``predict_passes``, ``rows``).
+      meta: the data description from :func:`prepare_data`.
+      info: :func:`machine` with ``load_average_at_end`` added.
+      checkout: :func:`mtrec_tree`.
+      wall_seconds: the run's wall time.
+    """
     summary = summarise(runs, args.models, args.cores)
     first = {side: next(r for r in runs if r["side"] == side) for side in SIDES}
     report = {
@@ -1158,7 +1181,7 @@ def run(args) -> dict:
         "summary": summary,
         "verdict": verdict(summary),
         "runs": runs,
-        "wall_seconds": round(time.perf_counter() - started, 1),
+        "wall_seconds": wall_seconds,
     }
     return report
 

@@ -1,0 +1,361 @@
+"""benchmarks/deepctr_comparison.py: schedule, ratios, report, arguments, worker.
+
+The pure parts are tested on hand-made numbers whose summary is known; the
+mtrec worker runs once on a small slice of census-income (slow). DeepCTR is
+not installed by the tests.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import SHARED_DATA
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import deepctr_comparison as bench  # noqa: E402
+
+CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
+requires_census_file = pytest.mark.skipif(
+    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
+)
+
+
+def test_ratio_summary_min_median_max_per_pair():
+    summary = bench.ratio_summary([200.0, 300.0, 100.0], [100.0, 100.0, 100.0])
+    assert summary == {
+        "min": 1.0,
+        "median": 2.0,
+        "max": 3.0,
+        "per_pair": [2.0, 3.0, 1.0],
+    }
+    # Even number of pairs: the median is the mean of the middle two ratios.
+    summary = bench.ratio_summary([1.0, 3.0, 2.0, 8.0], [2.0, 2.0, 2.0, 2.0])
+    assert summary["median"] == 1.25 and summary["min"] == 0.5
+    assert summary["max"] == 4.0
+
+
+def test_ratio_summary_rejects_unpaired_values():
+    with pytest.raises(
+        ValueError, match="same length .one per pair.. Received: 2 and 1"
+    ):
+        bench.ratio_summary([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="non-empty"):
+        bench.ratio_summary([], [])
+
+
+def test_interleaved_schedule_alternates_the_first_side_per_pair():
+    assert bench.interleaved_schedule(["mmoe", "esmm"], 3) == [
+        (0, "mmoe", "deepctr"),
+        (0, "mmoe", "mtrec"),
+        (0, "esmm", "deepctr"),
+        (0, "esmm", "mtrec"),
+        (1, "mmoe", "mtrec"),
+        (1, "mmoe", "deepctr"),
+        (1, "esmm", "mtrec"),
+        (1, "esmm", "deepctr"),
+        (2, "mmoe", "deepctr"),
+        (2, "mmoe", "mtrec"),
+        (2, "esmm", "deepctr"),
+        (2, "esmm", "mtrec"),
+    ]
+
+
+def _run(side, model, pair, cores, train, inference, auc):
+    """A worker result as the orchestrator keeps it (predictions scored)."""
+    tasks = [task for task, _ in bench.MODEL_TASKS[model]]
+    return {
+        "side": side,
+        "model": model,
+        "pair": pair,
+        "cores": cores,
+        "train_examples_per_second": train,
+        "inference_examples_per_second": inference,
+        "peak_rss_mb": 700.0 if side == "deepctr" else 350.0,
+        "import_seconds": 7.0,
+        "build_seconds": 2.0 if side == "deepctr" else 0.5,
+        "first_epoch_seconds": 10.0 + pair,
+        "steady_epoch_seconds": 1.0,
+        "parameters": 1000 if side == "deepctr" else 1010,
+        "test_auc": {t: auc + 0.001 * pair for t in tasks},
+        "training_metrics": ["loss"] if side == "deepctr" else ["income_loss"],
+        "options": {"categorical_path": side}
+        | (
+            {"training_metrics": False, "encoded_id_kind": None}
+            if side == "mtrec"
+            else {}
+        ),
+        "versions": {
+            "tensorflow": "2.21.0",
+            "tf_keras": "2.21.0",
+            "library": "0.9.4" if side == "deepctr" else "0.1.0",
+        },
+    }
+
+
+def _fake_runs(ple_inference: float) -> list[dict]:
+    """Three pairs per model on one core: mtrec at 2x, 3x, 2.5x DeepCTR's training.
+
+    Inference is 2x except PLE's, ``ple_inference`` x DeepCTR's in every pair.
+    """
+    runs = []
+    for model in bench.MODELS:
+        for pair, factor in enumerate([2.0, 3.0, 2.5]):
+            infer = ple_inference if model == "ple" else 2.0
+            runs.append(_run("deepctr", model, pair, 1, 100.0, 400.0, 0.93))
+            runs.append(
+                _run("mtrec", model, pair, 1, 100.0 * factor, 400 * infer, 0.94)
+            )
+    return runs
+
+
+def _report(runs: list[dict]) -> dict:
+    args = argparse.Namespace(
+        quick=False,
+        repeats=3,
+        cores=[1],
+        models=list(bench.MODELS),
+        epochs=6,
+        predict_passes=3,
+        rows=None,
+    )
+    meta = {
+        "features": [
+            {"name": "age", "kind": "dense"},
+            {"name": "race", "kind": "categorical", "vocabulary_size": 6},
+        ],
+        "rows": {"train": 49881, "test": 24941},
+        "label_rates": {},
+    }
+    info = {
+        "cpu_count": 2,
+        "load_average_at_start": [1.5, 1.0, 0.5],
+        "load_average_at_end": [2.5, 1.0, 0.5],
+    }
+    checkout = {"commit": "abc", "uncommitted_in_mtrec": []}
+    return bench.make_report(runs, args, meta, info, checkout, 90.0)
+
+
+def test_summary_of_a_fake_result_set():
+    summary = bench.summarise(_fake_runs(1.5), list(bench.MODELS), [1])
+    assert set(summary) == {"1"} and list(summary["1"]) == list(bench.MODELS)
+    mmoe = summary["1"]["mmoe"]
+    assert mmoe["pairs"] == 3
+    assert mmoe["train_ratio"] == {
+        "min": 2.0,
+        "median": 2.5,
+        "max": 3.0,
+        "per_pair": [2.0, 3.0, 2.5],
+    }
+    assert mmoe["inference_ratio"]["median"] == 2.0
+    assert summary["1"]["ple"]["inference_ratio"]["median"] == 1.5
+    assert mmoe["peak_rss_ratio"]["median"] == 0.5
+    assert mmoe["mtrec"]["train_examples_per_second"] == 250.0
+    assert mmoe["deepctr"]["train_examples_per_second"] == 100.0
+    assert mmoe["mtrec"]["first_epoch_seconds"] == 11.0
+    assert mmoe["mtrec"]["first_epoch_overhead_seconds"] == 10.0
+    assert mmoe["mtrec"]["test_auc"]["income"] == {
+        "median": 0.941,
+        "min": 0.94,
+        "max": 0.942,
+    }
+    assert mmoe["deepctr"]["parameters"] == 1000
+    assert list(summary["1"]["esmm"]["deepctr"]["test_auc"]) == ["ctr", "ctcvr"]
+
+
+def test_summary_pairs_only_complete_pairs():
+    runs = _fake_runs(2.0)
+    # Drop mtrec's run of pair 2 for MMoE: DeepCTR's run of that pair is unpaired.
+    runs = [
+        r
+        for r in runs
+        if not (r["model"] == "mmoe" and r["pair"] == 2 and r["side"] == "mtrec")
+    ]
+    summary = bench.summarise(runs, ["mmoe"], [1])
+    assert summary["1"]["mmoe"]["pairs"] == 2
+    assert summary["1"]["mmoe"]["train_ratio"]["per_pair"] == [2.0, 3.0]
+
+
+def test_verdict_names_what_misses_the_target():
+    met = _report(_fake_runs(2.0))
+    assert met["verdict"] == {
+        "met": True,
+        "per_model": {m: {"train": True, "inference": True} for m in bench.MODELS},
+    }
+    missed = _report(_fake_runs(1.5))
+    assert missed["verdict"]["met"] is False
+    assert missed["verdict"]["per_model"]["ple"] == {"train": True, "inference": False}
+    assert "**not met** (below 2.0: ple inference)" in bench.markdown(missed)
+    assert "one core): **met**." in bench.markdown(met)
+
+
+def test_verdict_without_one_core_is_not_measured():
+    runs = [dict(r, cores=2) for r in _fake_runs(2.0)]
+    summary = bench.summarise(runs, list(bench.MODELS), [2])
+    assert bench.verdict(summary) == {"met": None, "per_model": {}}
+
+
+def test_report_is_json_and_markdown_has_one_row_per_model():
+    report = _report(_fake_runs(1.5))
+    assert json.loads(json.dumps(report)) == report
+    assert report["mtrec_options"] == {
+        "training_metrics": False,
+        "encoded_id_kind": None,
+    }
+    assert report["training_metrics"] == {
+        "deepctr": ["loss"],
+        "mtrec": ["income_loss"],
+    }
+    text = bench.markdown(report)
+    rows = [line for line in text.splitlines() if line.startswith("| 1 |")]
+    assert len(rows) == 3
+    assert rows[0] == (
+        "| 1 | mmoe | 2.50 (2.00–3.00) | 2.00 (2.00–2.00) | 100 / 250 | "
+        "400 / 800 | 700 / 350 | 2.00 / 0.50 | 11.00 (10.00) / 11.00 (10.00) | "
+        "1,000 / 1,010 | income 0.9310, marital 0.9310 | "
+        "income 0.9410, marital 0.9410 |"
+    )
+    assert "`training_metrics=False`" in text
+    assert "`encoded_id_kind` not offered by this mtrec" in text
+    assert "load average 1.5 at start, 2.5 at end" in text
+
+
+def test_write_doc_section_replaces_only_its_section(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(
+        "# Benchmarks\n\n<!-- begin: other -->\nkeep\n<!-- end: other -->\n"
+        "\n<!-- begin: deepctr-comparison -->\nold\n<!-- end: deepctr-comparison -->\n"
+        "tail\n"
+    )
+    bench.write_doc_section(doc, "deepctr-comparison", "## new\n\nbody\n")
+    assert doc.read_text() == (
+        "# Benchmarks\n\n<!-- begin: other -->\nkeep\n<!-- end: other -->\n"
+        "\n<!-- begin: deepctr-comparison -->\n## new\n\nbody\n"
+        "<!-- end: deepctr-comparison -->\ntail\n"
+    )
+
+
+def test_write_doc_section_appends_a_missing_section(tmp_path):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\nintro\n")
+    bench.write_doc_section(doc, "deepctr-comparison", "text")
+    assert doc.read_text() == (
+        "# Benchmarks\n\nintro\n\n<!-- begin: deepctr-comparison -->\ntext\n"
+        "<!-- end: deepctr-comparison -->\n"
+    )
+
+
+def test_parse_args_defaults_and_quick():
+    args = bench.parse_args(["--cores", "1", "--models", "esmm,mmoe"])
+    assert args.cores == [1] and args.models == ["esmm", "mmoe"]
+    assert (args.repeats, args.epochs, args.predict_passes) == (3, 6, 3)
+    quick = bench.parse_args(["--quick", "--cores", "1"])
+    assert (quick.repeats, quick.rows, quick.epochs, quick.predict_passes) == (
+        1,
+        4096,
+        2,
+        1,
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--cores", "0"], "`--cores` must be a comma-separated list of core counts"),
+        (["--cores", "999"], "Received: `--cores=999`"),
+        (["--cores", "two"], "Received: `--cores=two`"),
+        (["--cores", "1,1"], "`--cores` lists 1 twice"),
+        (["--cores", ""], "Received: `--cores=`"),
+        (["--models", "mmoe,dcn"], "`--models` must be a comma-separated list of"),
+        (["--models", "ple,ple"], "`--models` repeats a model"),
+        (["--repeats", "0"], "`--repeats` must be >= 1. Received: `--repeats=0`"),
+        (["--epochs", "1"], "`--epochs` must be >= 2. Received: `--epochs=1`"),
+        (["--rows", "10"], "`--rows` must be >= 1024"),
+        (["--worker", "mtrec"], "--worker needs --model, --num-cores, --data"),
+    ],
+)
+def test_bad_arguments_are_usage_errors(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_cores_exit_2_from_the_command_line():
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "deepctr_comparison.py"), "--cores", "1,x"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "Received: `--cores=1,x`" in done.stderr
+
+
+def test_last_json_line_skips_library_noise():
+    stdout = 'Please check the latest version\n{"a": 1}\nnot json {\n'
+    assert bench.last_json_line(stdout) == {"a": 1}
+    with pytest.raises(ValueError, match="no JSON object in the worker's output"):
+        bench.last_json_line("only noise\n")
+
+
+@pytest.mark.slow
+@requires_census_file
+def test_mtrec_worker_reports_its_measurements(tmp_path):
+    data = tmp_path / "data"
+    meta = bench.prepare_data(data, split_dir=tmp_path / "split")
+    assert len(meta["features"]) == 38
+    assert sum(f["kind"] == "categorical" for f in meta["features"]) == 31
+    assert meta["rows"] == {"train": 49881, "test": 24941}
+    predictions = tmp_path / "predictions.npz"
+    command = [sys.executable, str(BENCHMARKS / "deepctr_comparison.py")]
+    command += ["--worker", "mtrec", "--model", "mmoe", "--num-cores", "1"]
+    command += ["--data", str(data), "--predictions", str(predictions)]
+    command += ["--rows", "2048", "--epochs", "2", "--predict-passes", "2"]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = bench.last_json_line(done.stdout)
+    assert (result["side"], result["model"], result["cores"]) == ("mtrec", "mmoe", 1)
+    assert result["affinity"] == [0]
+    assert result["threads"] == {"intra_op": 1, "inter_op": 1}
+    assert (result["rows"], result["epochs"]) == (2048, 2)
+    assert len(result["epoch_seconds"]) == 2 and len(result["predict_seconds"]) == 2
+    # Epoch 2 alone is timed: 2,048 rows over its wall time.
+    assert result["train_examples_per_second"] == pytest.approx(
+        2048 / result["epoch_seconds"][1], rel=1e-2
+    )
+    assert result["inference_examples_per_second"] == pytest.approx(
+        2 * 2048 / sum(result["predict_seconds"]), rel=1e-2
+    )
+    assert result["first_epoch_seconds"] > result["steady_epoch_seconds"] > 0
+    assert result["build_seconds"] > 0 and result["import_seconds"] > 0
+    assert 100 < result["peak_rss_mb"] < 20_000
+    assert set(result["options"]) == {
+        "training_metrics",
+        "encoded_id_kind",
+        "categorical_path",
+        "dense_path",
+    }
+    assert "income_loss" in result["training_metrics"]
+    assert result["versions"]["library"] == "0.1.0"
+    with np.load(predictions) as predicted:
+        assert sorted(predicted.files) == ["income_50k", "never_married"]
+        for label in predicted.files:
+            values = predicted[label]
+            assert values.shape == (24941,)
+            assert np.all((values >= 0) & (values <= 1))
+    _, arrays = bench.load_arrays(data, None)
+    aucs = bench.score(result, arrays)
+    assert set(aucs) == {"income", "marital"}
+    # 4 steps of training already rank far better than chance.
+    assert aucs["marital"] > 0.8
