@@ -1,7 +1,9 @@
 """Keras layers for multi-task ranking: experts, gates, bottoms and towers."""
 
 from mtrec.layers.cgc import CGC
+from mtrec.layers.experts import Experts
 from mtrec.layers.gate import Gate
+from mtrec.layers.mixture import MixtureOfExperts
 from mtrec.layers.mlp import MLP
 from mtrec.layers.mmoe import MMoE
 from mtrec.layers.omoe import OMoE
@@ -12,8 +14,10 @@ from mtrec.layers.tower import Tower
 
 __all__ = [
     "CGC",
+    "Experts",
     "Gate",
     "MLP",
+    "MixtureOfExperts",
     "MMoE",
     "OMoE",
     "PLE",

@@ -4,18 +4,20 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from mtrec.layers import gate as gate_lib
+from mtrec.layers import mixture
+from mtrec.layers import validation
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
-class MMoE(tf.keras.layers.Layer):
+class MMoE(mixture.MixtureOfExperts):
     """Multi-gate Mixture-of-Experts.
 
     Experts ``e_i(x) = MLP_i(x)`` for ``i = 1..num_experts`` are shared by all
     tasks; task ``k`` mixes them with its own gate:
     ``g_k(x) = softmax(W_k x)``, ``f_k(x) = sum_i g_k(x)_i * e_i(x)``.
-    Each expert is computed once; the experts are stacked to
-    ``(batch, num_experts, units)`` and mixed with one ``einsum`` per task.
+    All experts are one :class:`Experts` layer (one matmul per depth, output
+    ``(batch, num_experts, units)``); with linear gates all task gates are one
+    matmul too; each task mixes with a multiply and a sum.
 
     Args:
       task_names: names of the tasks, the keys of the output dict.
@@ -43,6 +45,11 @@ class MMoE(tf.keras.layers.Layer):
       pair ``(outputs, gates)`` where ``gates`` is
       ``{task: (batch, num_experts)}`` of softmax weights.
 
+    Sublayers: ``experts`` (an :class:`Experts`); ``gates``, a list holding one
+    :class:`Experts` named ``gates`` of linear gates (gate ``k`` in columns
+    ``k * num_experts ..`` of its kernel) or, with ``gate_units``, one
+    :class:`Gate` per task named ``gate_{task}``.
+
     Example:
 
     >>> mmoe = MMoE(["ctr", "cvr"], num_experts=2, expert_units=[8, 4])
@@ -66,45 +73,38 @@ class MMoE(tf.keras.layers.Layer):
         kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.task_names = gate_lib.check_task_names(task_names)
-        self.num_experts = gate_lib.check_count("num_experts", num_experts, 1)
-        gate_lib.set_expert_args(
-            self, expert_units, gate_units, activation, dropout, l2, kernel_initializer
+        super().__init__(
+            task_names,
+            expert_units=expert_units,
+            gate_units=gate_units,
+            activation=activation,
+            dropout=dropout,
+            l2=l2,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
         )
-        self.experts = [
-            gate_lib.make_expert(self, f"expert_{i}") for i in range(self.num_experts)
-        ]
-        self.gates = [
-            gate_lib.make_gate(self, self.num_experts, f"gate_{task}")
-            for task in self.task_names
-        ]
+        self.num_experts = validation.check_count("num_experts", num_experts, 1)
+        self.experts = self.make_experts(self.num_experts, "experts")
+        self.gates = self.make_gates(self.task_names, self.num_experts, "gates")
 
     def build(self, input_shape):
-        for layer in [*self.experts, *self.gates]:
+        for layer in [self.experts, *self.gates]:
             with tf.name_scope(layer.name):
                 layer.build(input_shape)
         super().build(input_shape)
 
     def call(self, inputs, training=None, return_gates=False):
-        experts = tf.stack(
-            [expert(inputs, training=training) for expert in self.experts], axis=1
+        experts = self.experts(inputs, training=training)
+        weights = self.gate_weights(
+            self.gates, [inputs] * len(self.task_names), training=training
         )
-        outputs, gates = {}, {}
-        for task, gate in zip(self.task_names, self.gates):
-            gates[task] = gate(inputs, training=training)
-            outputs[task] = gate_lib.mix_experts(gates[task], experts)
+        gates = dict(zip(self.task_names, weights))
+        outputs = {t: mixture.mix_experts(g, experts) for t, g in gates.items()}
         if return_gates:
             return outputs, gates
         return outputs
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "task_names": self.task_names,
-                "num_experts": self.num_experts,
-                **gate_lib.expert_args_config(self),
-            }
-        )
+        config["num_experts"] = self.num_experts
         return config

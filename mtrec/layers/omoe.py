@@ -4,11 +4,12 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from mtrec.layers import gate as gate_lib
+from mtrec.layers import mixture
+from mtrec.layers import validation
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
-class OMoE(tf.keras.layers.Layer):
+class OMoE(mixture.MixtureOfExperts):
     """One-gate Mixture-of-Experts, the single-gate baseline of the MMoE paper.
 
     Experts ``e_i(x) = MLP_i(x)``, one gate ``g(x) = softmax(W x)`` shared by all
@@ -40,6 +41,8 @@ class OMoE(tf.keras.layers.Layer):
       ``return_gates=True`` a pair ``(outputs, gates)`` where ``gates`` maps every
       task to the single gate's ``(batch, num_experts)`` weights.
 
+    Sublayers: ``experts`` (an :class:`Experts`) and ``gate`` (a :class:`Gate`).
+
     Example:
 
     >>> omoe = OMoE(["ctr", "cvr"], num_experts=2, expert_units=[8, 4])
@@ -63,29 +66,30 @@ class OMoE(tf.keras.layers.Layer):
         kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.task_names = gate_lib.check_task_names(task_names)
-        self.num_experts = gate_lib.check_count("num_experts", num_experts, 1)
-        gate_lib.set_expert_args(
-            self, expert_units, gate_units, activation, dropout, l2, kernel_initializer
+        super().__init__(
+            task_names,
+            expert_units=expert_units,
+            gate_units=gate_units,
+            activation=activation,
+            dropout=dropout,
+            l2=l2,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
         )
-        self.experts = [
-            gate_lib.make_expert(self, f"expert_{i}") for i in range(self.num_experts)
-        ]
-        self.gate = gate_lib.make_gate(self, self.num_experts, "gate")
+        self.num_experts = validation.check_count("num_experts", num_experts, 1)
+        self.experts = self.make_experts(self.num_experts, "experts")
+        self.gate = self.make_gate(self.num_experts, "gate")
 
     def build(self, input_shape):
-        for layer in [*self.experts, self.gate]:
+        for layer in [self.experts, self.gate]:
             with tf.name_scope(layer.name):
                 layer.build(input_shape)
         super().build(input_shape)
 
     def call(self, inputs, training=None, return_gates=False):
-        experts = tf.stack(
-            [expert(inputs, training=training) for expert in self.experts], axis=1
-        )
+        experts = self.experts(inputs, training=training)
         gate = self.gate(inputs, training=training)
-        mixed = gate_lib.mix_experts(gate, experts)
+        mixed = mixture.mix_experts(gate, experts)
         outputs = {task: mixed for task in self.task_names}
         if return_gates:
             return outputs, {task: gate for task in self.task_names}
@@ -93,11 +97,5 @@ class OMoE(tf.keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "task_names": self.task_names,
-                "num_experts": self.num_experts,
-                **gate_lib.expert_args_config(self),
-            }
-        )
+        config["num_experts"] = self.num_experts
         return config

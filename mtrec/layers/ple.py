@@ -5,12 +5,13 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from mtrec.layers import cgc as cgc_lib
-from mtrec.layers import gate as gate_lib
+from mtrec.layers import mixture
 from mtrec.layers import mlp as mlp_lib
+from mtrec.layers import validation
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
-class PLE(tf.keras.layers.Layer):
+class PLE(mixture.MixtureOfExperts):
     """Progressive Layered Extraction: ``num_levels`` stacked CGC levels.
 
     Level ``j`` is a :class:`CGC`. Its task experts and task gate ``k`` read
@@ -62,6 +63,8 @@ class PLE(tf.keras.layers.Layer):
       Learning (MTL) Model for Personalized Recommendations", RecSys 2020.
     """
 
+    reserved_task_names = (mixture.SHARED,)
+
     def __init__(
         self,
         task_names: Sequence[str],
@@ -76,19 +79,22 @@ class PLE(tf.keras.layers.Layer):
         kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.task_names = gate_lib.check_task_names(
-            task_names, reserved=(gate_lib.SHARED,)
+        super().__init__(
+            task_names,
+            expert_units=expert_units,
+            gate_units=gate_units,
+            activation=activation,
+            dropout=dropout,
+            l2=l2,
+            kernel_initializer=kernel_initializer,
+            **kwargs,
         )
-        self.num_levels = gate_lib.check_count("num_levels", num_levels, 1)
-        self.num_shared_experts = gate_lib.check_count(
+        self.num_levels = validation.check_count("num_levels", num_levels, 1)
+        self.num_shared_experts = validation.check_count(
             "num_shared_experts", num_shared_experts, 0
         )
-        self.num_task_experts = gate_lib.check_count(
+        self.num_task_experts = validation.check_count(
             "num_task_experts", num_task_experts, 0
-        )
-        gate_lib.set_expert_args(
-            self, expert_units, gate_units, activation, dropout, l2, kernel_initializer
         )
         # CGC validates num_shared_experts + num_task_experts >= 1.
         self.levels = [
@@ -117,7 +123,7 @@ class PLE(tf.keras.layers.Layer):
         for level in self.levels:
             with tf.name_scope(level.name):
                 level.build(shape)
-            shape = {key: out for key in [*self.task_names, gate_lib.SHARED]}
+            shape = {key: out for key in [*self.task_names, mixture.SHARED]}
         super().build(input_shape)
 
     def call(self, inputs, training=None, return_gates=False):
@@ -137,11 +143,9 @@ class PLE(tf.keras.layers.Layer):
         config = super().get_config()
         config.update(
             {
-                "task_names": self.task_names,
                 "num_levels": self.num_levels,
                 "num_shared_experts": self.num_shared_experts,
                 "num_task_experts": self.num_task_experts,
-                **gate_lib.expert_args_config(self),
             }
         )
         return config

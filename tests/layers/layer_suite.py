@@ -276,3 +276,68 @@ def np_gate(gate: tf.keras.layers.Layer, x: np.ndarray) -> np.ndarray:
 def np_mix(gates: np.ndarray, experts: list[np.ndarray]) -> np.ndarray:
     """``sum_i gates[:, i] * experts[i]``."""
     return sum(gates[:, i : i + 1] * e for i, e in enumerate(experts))
+
+
+def expert_weights(experts: tf.keras.layers.Layer, i: int) -> list[np.ndarray]:
+    """Expert ``i``'s ``[W_1, b_1, .., W_L, b_L]`` (an MLP's order) in an ``Experts``.
+
+    ``kernel_0`` holds expert ``i`` in columns ``i * units[0] ..``, deeper
+    kernels and biases at index ``i`` of their first axis.
+    """
+    weights = experts.get_weights()
+    width = experts.units[0]
+    columns = slice(i * width, (i + 1) * width)
+    out = [weights[0][:, columns], weights[1][columns]]
+    for kernel, bias in zip(weights[2::2], weights[3::2], strict=True):
+        out += [kernel[i], bias[i]]
+    return out
+
+
+def set_expert_weights(
+    experts: tf.keras.layers.Layer, i: int, weights: list[np.ndarray]
+) -> None:
+    """Sets expert ``i`` of an ``Experts`` from ``[W_1, b_1, ..]`` (MLP order)."""
+    stacked = experts.get_weights()
+    width = experts.units[0]
+    columns = slice(i * width, (i + 1) * width)
+    stacked[0][:, columns] = weights[0]
+    stacked[1][columns] = weights[1]
+    for depth in range(1, len(experts.units)):
+        stacked[2 * depth][i] = weights[2 * depth]
+        stacked[2 * depth + 1][i] = weights[2 * depth + 1]
+    experts.set_weights(stacked)
+
+
+def perturb_experts(experts: tf.keras.layers.Layer, indices: list[int]) -> None:
+    """Adds 0.5 to every weight of the experts at ``indices``."""
+    for i in indices:
+        set_expert_weights(experts, i, [w + 0.5 for w in expert_weights(experts, i)])
+
+
+def expert_kernels(experts: tf.keras.layers.Layer) -> dict[str, np.ndarray]:
+    """``{f"expert_{i}": expert i's kernels, raveled}`` of an ``Experts``."""
+    return {
+        f"expert_{i}": np.concatenate(
+            [w.ravel() for w in expert_weights(experts, i)[::2]]
+        )
+        for i in range(experts.num_experts)
+    }
+
+
+def np_experts(experts: tf.keras.layers.Layer, x) -> list[np.ndarray]:
+    """Each expert of an ``Experts`` on ``x`` (or on ``x[i]`` if a list)."""
+    inputs = x if isinstance(x, list) else [x] * experts.num_experts
+    return [
+        np_dense_stack(expert_weights(experts, i), np.asarray(inputs[i]))
+        for i in range(experts.num_experts)
+    ]
+
+
+def np_linear_gates(bank: tf.keras.layers.Layer, x) -> list[np.ndarray]:
+    """``softmax(x_k W_k + b_k)`` of each linear gate in a mixture's gate bank."""
+    inputs = x if isinstance(x, list) else [x] * bank.num_experts
+    out = []
+    for k in range(bank.num_experts):
+        kernel, bias = expert_weights(bank, k)
+        out.append(np_softmax(np.asarray(inputs[k]) @ kernel + bias))
+    return out

@@ -7,17 +7,17 @@ import numpy as np
 import pytest
 from layer_suite import GatedLayerSuite
 from layer_suite import assert_softmax_rows
+from layer_suite import expert_kernels
 from layer_suite import flat_kernels
-from layer_suite import np_expert
+from layer_suite import np_experts
 from layer_suite import np_gate
+from layer_suite import np_linear_gates
 from layer_suite import np_mix
+from layer_suite import perturb_experts
+
+from mtrec.layers import Gate
 
 TASKS = ["ctr", "cvr"]
-
-
-def perturb(layers):
-    for layer in layers:
-        layer.set_weights([w + 0.5 for w in layer.get_weights()])
 
 
 class TestCGC(GatedLayerSuite):
@@ -29,8 +29,9 @@ class TestCGC(GatedLayerSuite):
         "expert_units": [4, 2],
     }
     expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2)}
-    # (2 task + 2 shared experts) x 2 layers x (kernel, bias) + 2 gates x 2.
-    expected_num_trainable_weights = 4 * 4 + 2 * 2
+    # All (2 task + 2 shared) experts: 2 layers x (kernel, bias); the 2 linear
+    # task gates: one (kernel, bias).
+    expected_num_trainable_weights = 2 * 2 + 2
     # Each task gate mixes its 1 own expert and the 2 shared ones.
     expected_gate_widths = {"ctr": 3, "cvr": 3}
     bad_arguments = [
@@ -61,43 +62,57 @@ class TestCGC(GatedLayerSuite):
     ]
 
     def distinct_groups(self, layer):
-        experts = [*layer.task_experts, *layer.shared_experts]
-        gates = [*layer.task_gates, layer.shared_gate]
-        return {
-            "experts": {e.name: flat_kernels(e) for e in experts},
-            "gates": {g.name: flat_kernels(g) for g in gates if g is not None},
-        }
+        bank = expert_kernels(layer.task_gates[0]).values()
+        gates = {f"gate_{task}": k for task, k in zip(TASKS, bank, strict=True)}
+        if layer.shared_gate is not None:
+            gates["gate_shared"] = flat_kernels(layer.shared_gate)
+        return {"experts": expert_kernels(layer.experts), "gates": gates}
 
     def dict_inputs(self) -> dict[str, np.ndarray]:
         keys = [*TASKS, "shared"]
         return {key: self.inputs(seed=i).numpy() for i, key in enumerate(keys)}
 
-    def test_sublayer_names(self):
+    def test_sublayers(self):
         layer = self.make_layer()
-        assert [e.name for e in layer.task_experts] == ["ctr_expert_0", "cvr_expert_0"]
-        assert [e.name for e in layer.shared_experts] == [
-            "shared_expert_0",
-            "shared_expert_1",
+        # One group of all experts in the shared gate's order: ctr, cvr, shared.
+        assert (layer.experts.name, layer.experts.num_experts) == ("experts", 4)
+        assert layer.expert_indices("ctr") == [0]
+        assert layer.expert_indices("cvr") == [1]
+        assert layer.expert_indices("shared") == [2, 3]
+        assert [(g.name, g.num_experts, g.units) for g in layer.task_gates] == [
+            ("task_gates", 2, [3])
         ]
-        assert [g.name for g in layer.task_gates] == ["gate_ctr", "gate_cvr"]
+        hidden = self.make_layer(gate_units=[3])
+        assert [type(g) for g in hidden.task_gates] == [Gate, Gate]
+        assert [g.name for g in hidden.task_gates] == ["gate_ctr", "gate_cvr"]
         if layer.return_shared:
             assert layer.shared_gate.name == "gate_shared"
         else:
             assert layer.shared_gate is None
 
-    def test_matches_numpy_reference_with_dict_inputs(self):
-        layer = self.make_layer()
+    @pytest.mark.parametrize("gate_units", [(), (3,)])
+    def test_matches_numpy_reference_with_dict_inputs(self, gate_units):
+        # f_k = g_k(x_k)^T [E_k(x_k), E_s(x_s)] from the layer's weights.
+        layer = self.make_layer(gate_units=gate_units)
         x = self.dict_inputs()
         outputs, gates = layer(x, return_gates=True)
-        shared = [np_expert(e, x["shared"]) for e in layer.shared_experts]
-        own = {t: [np_expert(e, x[t]) for e in layer.experts_of(t)] for t in TASKS}
-        for task, gate in zip(TASKS, layer.task_gates):
-            g = np_gate(gate, x[task])
+        per_expert = [
+            x[key] for key in [*TASKS, "shared"] for _ in layer.expert_indices(key)
+        ]
+        experts = np_experts(layer.experts, per_expert)
+        shared = [experts[i] for i in layer.expert_indices("shared")]
+        own = {t: [experts[i] for i in layer.expert_indices(t)] for t in TASKS}
+        if gate_units:
+            task_gates = [np_gate(g, x[t]) for g, t in zip(layer.task_gates, TASKS)]
+        else:
+            task_gates = np_linear_gates(layer.task_gates[0], [x[t] for t in TASKS])
+        for task, g in zip(TASKS, task_gates):
             np.testing.assert_allclose(gates[task], g, atol=1e-6)
             expected = np_mix(g, own[task] + shared)
             np.testing.assert_allclose(outputs[task], expected, atol=1e-6)
         if layer.return_shared:
             g = np_gate(layer.shared_gate, x["shared"])
+            np.testing.assert_allclose(gates["shared"], g, atol=1e-6)
             expected = np_mix(g, own["ctr"] + own["cvr"] + shared)
             np.testing.assert_allclose(outputs["shared"], expected, atol=1e-6)
 
@@ -111,7 +126,7 @@ class TestCGC(GatedLayerSuite):
         layer = self.make_layer()
         x = self.inputs()
         before = layer(x, return_gates=True)
-        perturb(layer.experts_of("cvr"))
+        perturb_experts(layer.experts, layer.expert_indices("cvr"))
         outputs, gates = layer(x, return_gates=True)
         np.testing.assert_array_equal(outputs["ctr"], before[0]["ctr"])
         np.testing.assert_array_equal(gates["ctr"], before[1]["ctr"])
@@ -123,7 +138,7 @@ class TestCGC(GatedLayerSuite):
         layer = self.make_layer()
         x = self.inputs()
         before = layer(x)
-        perturb(layer.shared_experts)
+        perturb_experts(layer.experts, layer.expert_indices("shared"))
         after = layer(x)
         for key in before:
             assert not np.allclose(after[key], before[key]), key
@@ -159,6 +174,7 @@ class TestCGCReturnShared(TestCGC):
 
     layer_kwargs = {**TestCGC.layer_kwargs, "return_shared": True}
     expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2), "shared": (4, 2)}
+    # Plus the shared gate's (kernel, bias).
     expected_num_trainable_weights = TestCGC.expected_num_trainable_weights + 2
     # The shared gate mixes 2 task experts and 2 shared experts.
     expected_gate_widths = {**TestCGC.expected_gate_widths, "shared": 4}

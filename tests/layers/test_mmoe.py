@@ -6,12 +6,20 @@ from mtrec.layers import MMoE  # isort: split
 import math
 
 import numpy as np
+import pytest
+import tensorflow as tf
 from layer_suite import GatedLayerSuite
-from layer_suite import flat_kernels
-from layer_suite import np_expert
+from layer_suite import expert_kernels
+from layer_suite import expert_weights
+from layer_suite import np_experts
 from layer_suite import np_gate
+from layer_suite import np_linear_gates
 from layer_suite import np_mix
+from layer_suite import set_expert_weights
 
+from mtrec.layers import MLP
+from mtrec.layers import Experts
+from mtrec.layers import Gate
 from mtrec.layers import SharedBottom
 
 TASKS = ["ctr", "cvr"]
@@ -21,8 +29,9 @@ class TestMMoE(GatedLayerSuite):
     layer_class = MMoE
     layer_kwargs = {"task_names": TASKS, "num_experts": 3, "expert_units": [4, 2]}
     expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2)}
-    # 3 experts x 2 layers x (kernel, bias) + 2 linear gates x (kernel, bias).
-    expected_num_trainable_weights = 3 * 4 + 2 * 2
+    # Experts: 2 layers x (kernel, bias) for all 3 experts; the 2 linear gates:
+    # one (kernel, bias).
+    expected_num_trainable_weights = 2 * 2 + 2
     expected_gate_widths = {"ctr": 3, "cvr": 3}
     bad_arguments = [
         ({"num_experts": 0}, "`num_experts` must be >= 1. Received: `num_experts=0`"),
@@ -50,24 +59,77 @@ class TestMMoE(GatedLayerSuite):
 
     def distinct_groups(self, layer):
         return {
-            "experts": {e.name: flat_kernels(e) for e in layer.experts},
-            "gates": {g.name: flat_kernels(g) for g in layer.gates},
+            "experts": expert_kernels(layer.experts),
+            "gates": expert_kernels(layer.gates[0]),
         }
 
-    def test_sublayer_names(self):
+    def test_sublayers(self):
         layer = self.make_layer()
-        assert [e.name for e in layer.experts] == ["expert_0", "expert_1", "expert_2"]
-        assert [g.name for g in layer.gates] == ["gate_ctr", "gate_cvr"]
+        assert isinstance(layer.experts, Experts)
+        assert (layer.experts.name, layer.experts.num_experts) == ("experts", 3)
+        # Linear gates: one bank of 2 gates over 3 experts.
+        assert [(g.name, g.num_experts, g.units) for g in layer.gates] == [
+            ("gates", 2, [3])
+        ]
+        hidden = self.make_layer(gate_units=[3])
+        assert [type(g) for g in hidden.gates] == [Gate, Gate]
+        assert [g.name for g in hidden.gates] == ["gate_ctr", "gate_cvr"]
 
     def test_matches_numpy_reference(self):
+        # f_k = sum_i g_k(x)_i e_i(x), every term from the layer's weights.
+        layer = self.built_layer()
+        x = self.inputs().numpy()
+        experts = np_experts(layer.experts, x)
+        outputs, gates = layer(x, return_gates=True)
+        for task, g in zip(TASKS, np_linear_gates(layer.gates[0], x)):
+            np.testing.assert_allclose(gates[task], g, atol=1e-6)
+            np.testing.assert_allclose(outputs[task], np_mix(g, experts), atol=1e-6)
+
+    def test_matches_numpy_reference_with_hidden_gates(self):
         layer = self.built_layer(gate_units=[3])
         x = self.inputs().numpy()
-        experts = [np_expert(e, x) for e in layer.experts]
+        experts = np_experts(layer.experts, x)
         outputs, gates = layer(x, return_gates=True)
         for task, gate in zip(TASKS, layer.gates):
             np.testing.assert_allclose(gates[task], np_gate(gate, x), atol=1e-6)
             expected = np_mix(np_gate(gate, x), experts)
             np.testing.assert_allclose(outputs[task], expected, atol=1e-6)
+
+    @pytest.mark.parametrize("gate_units", [(), (3,)])
+    def test_gradients_match_per_expert_layers(self, gate_units):
+        # The previous implementation (one MLP per expert, one Gate per task,
+        # einsum mixing) with copied weights: same outputs and input gradient.
+        layer = self.built_layer(gate_units=gate_units)
+        x = self.inputs()
+        experts = []
+        for i in range(3):
+            mlp = MLP([4, 2])
+            mlp.build((None, self.input_dim))
+            mlp.set_weights(expert_weights(layer.experts, i))
+            experts.append(mlp)
+        gates = []
+        for k in range(2):
+            gate = Gate(3, units=gate_units)
+            gate.build((None, self.input_dim))
+            if gate_units:
+                gate.set_weights(layer.gates[k].get_weights())
+            else:
+                gate.set_weights(expert_weights(layer.gates[0], k))
+            gates.append(gate)
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            outputs = layer(x)
+            stacked = tf.stack([e(x) for e in experts], axis=1)
+            old = {
+                t: tf.einsum("bn,bnu->bu", g(x), stacked) for t, g in zip(TASKS, gates)
+            }
+            new_loss = tf.add_n([tf.reduce_sum(v * v) for v in outputs.values()])
+            old_loss = tf.add_n([tf.reduce_sum(v * v) for v in old.values()])
+        for task in TASKS:
+            np.testing.assert_allclose(outputs[task], old[task], atol=1e-6)
+        np.testing.assert_allclose(
+            tape.gradient(new_loss, x), tape.gradient(old_loss, x), atol=1e-6
+        )
 
     def test_hand_computed_output_with_constant_initializers(self):
         # All kernels are ones and all biases zeros; then expert_1's bias is set
@@ -80,10 +142,11 @@ class TestMMoE(GatedLayerSuite):
         )
         layer.build((None, 2))
         kernel = np.ones((2, 2), dtype="float32")
-        layer.experts[1].set_weights([kernel, np.array([2.0, 4.0], "float32")])
+        set_expert_weights(layer.experts, 1, [kernel, np.array([2.0, 4.0], "float32")])
         ln3 = math.log(3.0)
-        layer.gates[0].set_weights([kernel, np.array([ln3, 0.0], "float32")])
-        layer.gates[1].set_weights([kernel, np.array([0.0, ln3], "float32")])
+        gates = layer.gates[0]
+        set_expert_weights(gates, 0, [kernel, np.array([ln3, 0.0], "float32")])
+        set_expert_weights(gates, 1, [kernel, np.array([0.0, ln3], "float32")])
         x = np.array([[1.0, 2.0], [0.0, -1.0]], dtype="float32")
         outputs, gates = layer(x, return_gates=True)
         # Both gate logits get the same sum(x): softmax([ln 3, 0]) = [3/4, 1/4].
@@ -102,10 +165,14 @@ class TestMMoE(GatedLayerSuite):
         bottom = SharedBottom(TASKS, units=[4, 2])
         expected = bottom(x)
         layer = self.built_layer(num_experts=1)
-        layer.experts[0].set_weights(bottom.bottom.get_weights())
+        set_expert_weights(layer.experts, 0, bottom.bottom.get_weights())
         outputs, gates = layer(x, return_gates=True)
         for task in TASKS:
-            np.testing.assert_array_equal(gates[task], np.ones((4, 1)))
+            # Softmax over one logit: 1 up to one float32 ulp (CPU kernels
+            # vectorised over 8 rows return 1 - 2**-24).
+            np.testing.assert_array_max_ulp(
+                gates[task].numpy(), np.ones((4, 1), "float32"), maxulp=1
+            )
             np.testing.assert_allclose(outputs[task], expected[task], atol=1e-6)
 
     def test_gates_differ_between_tasks(self):

@@ -5,10 +5,11 @@ from mtrec.layers import OMoE  # isort: split
 
 import numpy as np
 from layer_suite import GatedLayerSuite
-from layer_suite import flat_kernels
-from layer_suite import np_expert
+from layer_suite import expert_kernels
+from layer_suite import np_experts
 from layer_suite import np_gate
 from layer_suite import np_mix
+from layer_suite import set_expert_weights
 
 from mtrec.layers import MMoE
 
@@ -19,8 +20,9 @@ class TestOMoE(GatedLayerSuite):
     layer_class = OMoE
     layer_kwargs = {"task_names": TASKS, "num_experts": 3, "expert_units": [4, 2]}
     expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2), "like": (4, 2)}
-    # 3 experts x 2 layers x (kernel, bias) + 1 linear gate x (kernel, bias).
-    expected_num_trainable_weights = 3 * 4 + 2
+    # Experts: 2 layers x (kernel, bias) for all 3 experts; 1 linear gate x
+    # (kernel, bias).
+    expected_num_trainable_weights = 2 * 2 + 2
     expected_gate_widths = {"ctr": 3, "cvr": 3, "like": 3}
     bad_arguments = [
         ({"num_experts": 0}, "`num_experts` must be >= 1. Received: `num_experts=0`"),
@@ -34,11 +36,11 @@ class TestOMoE(GatedLayerSuite):
     ]
 
     def distinct_groups(self, layer):
-        return {"experts": {e.name: flat_kernels(e) for e in layer.experts}}
+        return {"experts": expert_kernels(layer.experts)}
 
     def test_sublayer_names(self):
         layer = self.make_layer()
-        assert [e.name for e in layer.experts] == ["expert_0", "expert_1", "expert_2"]
+        assert (layer.experts.name, layer.experts.num_experts) == ("experts", 3)
         assert layer.gate.name == "gate"
 
     def test_one_gate_shared_by_all_tasks(self):
@@ -50,9 +52,7 @@ class TestOMoE(GatedLayerSuite):
     def test_matches_numpy_reference(self):
         layer = self.built_layer()
         x = self.inputs().numpy()
-        expected = np_mix(
-            np_gate(layer.gate, x), [np_expert(e, x) for e in layer.experts]
-        )
+        expected = np_mix(np_gate(layer.gate, x), np_experts(layer.experts, x))
         np.testing.assert_allclose(layer(x)["ctr"], expected, atol=1e-6)
 
     def test_equals_mmoe_with_the_same_gate_for_every_task(self):
@@ -60,10 +60,9 @@ class TestOMoE(GatedLayerSuite):
         layer = self.built_layer()
         mmoe = MMoE(TASKS, num_experts=3, expert_units=[4, 2])
         mmoe.build((None, self.input_dim))
-        for mine, theirs in zip(layer.experts, mmoe.experts, strict=True):
-            theirs.set_weights(mine.get_weights())
-        for gate in mmoe.gates:
-            gate.set_weights(layer.gate.get_weights())
+        mmoe.experts.set_weights(layer.experts.get_weights())
+        for k in range(len(TASKS)):
+            set_expert_weights(mmoe.gates[0], k, layer.gate.get_weights())
         outputs = layer(x)
         for task, value in mmoe(x).items():
             np.testing.assert_allclose(outputs[task], value, atol=1e-6)

@@ -6,7 +6,13 @@ from mtrec.layers import PLE  # isort: split
 import numpy as np
 import pytest
 from layer_suite import GatedLayerSuite
+from layer_suite import expert_kernels
 from layer_suite import flat_kernels
+from layer_suite import np_experts
+from layer_suite import np_linear_gates
+from layer_suite import np_mix
+from layer_suite import np_softmax
+from layer_suite import perturb_experts
 
 from mtrec.layers import CGC
 
@@ -18,9 +24,10 @@ class TestPLE(GatedLayerSuite):
     layer_class = PLE
     layer_kwargs = {"task_names": TASKS, "num_levels": 2, **EXPERTS}
     expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2)}
-    # Per level: (2 x 2 task + 1 shared) experts x 2 layers x (kernel, bias);
-    # gates x (kernel, bias): level 0 has ctr, cvr and shared, level 1 ctr, cvr.
-    expected_num_trainable_weights = (5 * 4 + 3 * 2) + (5 * 4 + 2 * 2)
+    # Per level: all (2 x 2 task + 1 shared) experts, 2 layers x (kernel, bias),
+    # and the linear task gates, one (kernel, bias); level 0 also has the
+    # shared gate's (kernel, bias).
+    expected_num_trainable_weights = (2 * 2 + 2 + 2) + (2 * 2 + 2)
     expected_gate_widths = {
         "level_0/ctr": 3,  # 2 own + 1 shared
         "level_0/cvr": 3,
@@ -50,11 +57,13 @@ class TestPLE(GatedLayerSuite):
     def distinct_groups(self, layer):
         experts, gates = {}, {}
         for level in layer.levels:
-            for e in [*level.task_experts, *level.shared_experts]:
-                experts[f"{level.name}/{e.name}"] = flat_kernels(e)
-            for g in [*level.task_gates, level.shared_gate]:
-                if g is not None:
-                    gates[f"{level.name}/{g.name}"] = flat_kernels(g)
+            for name, kernels in expert_kernels(level.experts).items():
+                experts[f"{level.name}/{name}"] = kernels
+            bank = expert_kernels(level.task_gates[0]).values()
+            for task, kernels in zip(TASKS, bank, strict=True):
+                gates[f"{level.name}/gate_{task}"] = kernels
+            if level.shared_gate is not None:
+                gates[f"{level.name}/gate_shared"] = flat_kernels(level.shared_gate)
         return {"experts": experts, "gates": gates}
 
     def test_levels(self):
@@ -114,8 +123,36 @@ class TestPLE(GatedLayerSuite):
         x = self.inputs()
         before = layer(x)
         level = layer.levels[0]
-        for expert in level.shared_experts:
-            expert.set_weights([w + 0.5 for w in expert.get_weights()])
+        perturb_experts(level.experts, level.expert_indices("shared"))
         after = layer(x)
         for task in TASKS:
             assert not np.allclose(after[task], before[task]), task
+
+    def test_matches_numpy_reference(self):
+        # Two levels by hand from the weights: level 0 reads x everywhere, level
+        # 1's task k reads level 0's output k, its shared experts level 0's
+        # shared output.
+        layer = self.built_layer()
+        x = self.inputs().numpy()
+        first, second = layer.levels
+        e0 = np_experts(first.experts, x)
+        g0 = np_linear_gates(first.task_gates[0], x)
+        own0 = {t: [e0[i] for i in first.expert_indices(t)] for t in TASKS}
+        shared0 = [e0[i] for i in first.expert_indices("shared")]
+        hidden = {t: np_mix(g, own0[t] + shared0) for t, g in zip(TASKS, g0)}
+        s_gate = first.shared_gate.get_weights()
+        hidden["shared"] = np_mix(np_softmax(x @ s_gate[0] + s_gate[1]), e0)
+        per_expert = [
+            hidden[key]
+            for key in [*TASKS, "shared"]
+            for _ in second.expert_indices(key)
+        ]
+        e1 = np_experts(second.experts, per_expert)
+        g1 = np_linear_gates(second.task_gates[0], [hidden[t] for t in TASKS])
+        shared1 = [e1[i] for i in second.expert_indices("shared")]
+        outputs = layer(x)
+        for task, g in zip(TASKS, g1):
+            own = [e1[i] for i in second.expert_indices(task)]
+            np.testing.assert_allclose(
+                outputs[task], np_mix(g, own + shared1), atol=1e-6
+            )

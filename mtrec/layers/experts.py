@@ -1,0 +1,246 @@
+"""A group of MLP experts of equal sizes computed together as stacked matmuls."""
+
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from mtrec.layers import mlp as mlp_lib
+from mtrec.layers import validation
+
+
+def _expert_initializers(
+    initializer: tf.keras.initializers.Initializer, num_experts: int, depth: int
+) -> list[list[tf.keras.initializers.Initializer]]:
+    """``[expert][layer]`` initialisers, derived as ``MLP`` experts derive them.
+
+    Expert ``i`` gets ``derive_initializer(initializer, f"expert_{i}")`` and its
+    layer ``l`` a copy derived from that with ``f"dense_{l}"``: the initial
+    weights of expert ``i`` equal those of an ``MLP`` named ``expert_i`` built
+    with the same initialiser, as the per-expert layers of earlier versions were.
+    """
+    out = []
+    for i in range(num_experts):
+        expert = mlp_lib.derive_initializer(initializer, f"expert_{i}")
+        out.append(
+            [mlp_lib.derive_initializer(expert, f"dense_{j}") for j in range(depth)]
+        )
+    return out
+
+
+@tf.keras.utils.register_keras_serializable(package="mtrec")
+class Experts(tf.keras.layers.Layer):
+    """``num_experts`` MLP experts of the same sizes, computed together.
+
+    Expert ``i`` is an MLP,
+    ``h_{i,0} = x``, ``h_{i,l} = dropout(act(h_{i,l-1} W_{i,l} + b_{i,l}))``,
+    ``e_i(x) = h_{i,L}``. Instead of ``num_experts`` separate dense layers per
+    depth, the experts share the work: all first layers are one matmul
+    ``x [W_{1,1} .. W_{n,1}]`` with a ``(input_dim, n * units[0])`` kernel (the
+    experts read the same input), every deeper layer one batched matmul with an
+    ``(n, units[l-1], units[l])`` kernel. The result equals ``n`` separate
+    :class:`MLP` s with the same weights.
+
+    Each expert's slice of every kernel is drawn from its own initialiser,
+    derived by name exactly as an ``MLP`` named ``expert_{i}`` derives it (see
+    ``derive_initializer``): experts never start equal, seeded runs are
+    reproducible, and a Glorot initialiser sees each expert's own fan-in and
+    fan-out, not the stacked kernel's.
+
+    Args:
+      num_experts: ``n``, the number of experts. Must be >= 1.
+      units: hidden sizes of every expert, e.g. ``[64, 32]``. Must not be empty.
+      activation: activation after every layer. Default ``"relu"``.
+      dropout: dropout rate after every layer, in ``[0, 1)``. Default ``0.0``.
+      use_bias: whether the layers add a bias. Default ``True``.
+      kernel_initializer: initialiser of the kernels, derived per expert and
+        layer as above. Default ``"glorot_uniform"``.
+      l2: L2 penalty on the kernels (the same total as on ``n`` separate
+        experts). Default ``0.0``.
+
+    Call arguments:
+      inputs: float tensor ``(batch, input_dim)`` read by every expert, or a
+        list of ``num_experts`` such tensors, ``inputs[i]`` read by expert ``i``
+        (as in CGC, where each task's experts read that task's input). Runs of
+        consecutive experts given the same tensor share one matmul with their
+        columns of ``kernel_0``.
+      training: whether dropout is active.
+
+    Returns:
+      Float tensor ``(batch, num_experts, units[-1])``; ``[:, i, :]`` is expert
+      ``i``.
+
+    Weights (in order): ``kernel_0 (input_dim, n * units[0])`` (expert ``i``
+    owns columns ``i * units[0] .. (i + 1) * units[0] - 1``), ``bias_0
+    (n * units[0],)``, then per deeper layer ``kernel_l (n, units[l-1],
+    units[l])`` and ``bias_l (n, units[l])``.
+
+    Example:
+
+    >>> experts = Experts(num_experts=3, units=[8, 4])
+    >>> experts(tf.ones((2, 5))).shape
+    TensorShape([2, 3, 4])
+
+    References:
+      Ma et al., "Modeling Task Relationships in Multi-task Learning with
+      Multi-gate Mixture-of-Experts", KDD 2018 (the experts of MMoE).
+    """
+
+    def __init__(
+        self,
+        num_experts: int,
+        units: Sequence[int],
+        activation: str = "relu",
+        dropout: float = 0.0,
+        use_bias: bool = True,
+        kernel_initializer: str | dict = "glorot_uniform",
+        l2: float = 0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.num_experts = validation.check_count("num_experts", num_experts, 1)
+        self.units = validation.check_units("units", units, allow_empty=False)
+        self.activation = tf.keras.activations.get(activation)
+        self.dropout = validation.check_rate("dropout", dropout)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.l2 = validation.check_non_negative("l2", l2)
+        self._dropout = (
+            tf.keras.layers.Dropout(self.dropout) if self.dropout > 0 else None
+        )
+        self.kernels: list[tf.Variable] = []
+        self.biases: list[tf.Variable] = []
+
+    def build(self, input_shape):
+        if isinstance(input_shape, list | tuple) and isinstance(
+            input_shape[0], list | tuple | tf.TensorShape
+        ):
+            dims = {tf.TensorShape(s)[-1] for s in input_shape}
+            if len(input_shape) != self.num_experts or len(dims) != 1:
+                raise ValueError(
+                    f"`{self.name}` takes one input or a list of {self.num_experts} "
+                    "inputs (one per expert) with the same last dimension. "
+                    f"Received: input_shape={input_shape}"
+                )
+            input_shape = input_shape[0]
+        input_dim = tf.TensorShape(input_shape)[-1]
+        if input_dim is None:
+            raise ValueError(
+                f"The last dimension of the inputs to `{self.name}` must be known. "
+                f"Received: input_shape={input_shape}"
+            )
+        n = self.num_experts
+        inits = _expert_initializers(self.kernel_initializer, n, len(self.units))
+        regularizer = tf.keras.regularizers.L2(self.l2) if self.l2 > 0 else None
+        sizes = [int(input_dim), *self.units]
+        for j, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+            slices = [inits[i][j] for i in range(n)]
+            if j == 0:
+                shape = (fan_in, n * fan_out)
+                bias_shape = (n * fan_out,)
+            else:
+                shape = (n, fan_in, fan_out)
+                bias_shape = (n, fan_out)
+            self.kernels.append(
+                self.add_weight(
+                    name=f"kernel_{j}",
+                    shape=shape,
+                    initializer=_StackedInitializer(slices, j == 0),
+                    regularizer=regularizer,
+                )
+            )
+            if self.use_bias:
+                self.biases.append(
+                    self.add_weight(
+                        name=f"bias_{j}", shape=bias_shape, initializer="zeros"
+                    )
+                )
+        super().build(input_shape)
+
+    def _finish(self, h, bias, training):
+        if bias is not None:
+            h = h + bias
+        h = self.activation(h)
+        if self._dropout is not None:
+            h = self._dropout(h, training=training)
+        return h
+
+    def _first_matmul(self, inputs):
+        if not isinstance(inputs, list | tuple):
+            return tf.matmul(inputs, self.kernels[0])
+        if len(inputs) != self.num_experts:
+            raise ValueError(
+                f"`{self.name}` takes one input or a list of {self.num_experts} "
+                f"inputs (one per expert). Received: {len(inputs)} inputs"
+            )
+        # One matmul per run of consecutive experts that read the same tensor.
+        width = self.units[0]
+        parts, start = [], 0
+        for end in range(1, self.num_experts + 1):
+            if end == self.num_experts or inputs[end] is not inputs[start]:
+                kernel = self.kernels[0][:, start * width : end * width]
+                parts.append(tf.matmul(inputs[start], kernel))
+                start = end
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def call(self, inputs, training=None):
+        n, units = self.num_experts, self.units
+        biases = self.biases if self.use_bias else [None] * len(units)
+        h = self._finish(self._first_matmul(inputs), biases[0], training)
+        h = tf.reshape(h, (-1, n, units[0]))
+        if len(units) == 1:
+            return h
+        # Deeper layers: one batched matmul over experts, (n, batch, u).
+        h = tf.transpose(h, (1, 0, 2))
+        for layer in range(1, len(units)):
+            bias = None if biases[layer] is None else biases[layer][:, None, :]
+            h = self._finish(tf.matmul(h, self.kernels[layer]), bias, training)
+        return tf.transpose(h, (1, 0, 2))
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, list | tuple) and isinstance(
+            input_shape[0], list | tuple | tf.TensorShape
+        ):
+            input_shape = input_shape[0]
+        shape = tf.TensorShape(input_shape)
+        return shape[:-1].concatenate([self.num_experts, self.units[-1]])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "num_experts": self.num_experts,
+                "units": self.units,
+                "activation": tf.keras.activations.serialize(self.activation),
+                "dropout": self.dropout,
+                "use_bias": self.use_bias,
+                "kernel_initializer": tf.keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "l2": self.l2,
+            }
+        )
+        return config
+
+
+class _StackedInitializer:
+    """Initialises a stacked kernel slice by slice, one initialiser per expert.
+
+    ``concat=True``: slices ``(fan_in, fan_out)`` side by side along the last
+    axis (the first layer's ``(fan_in, n * fan_out)`` kernel); otherwise stacked
+    along a new first axis (``(n, fan_in, fan_out)``).
+    """
+
+    def __init__(self, initializers, concat: bool):
+        self.initializers = initializers
+        self.concat = concat
+
+    def __call__(self, shape, dtype=None, **kwargs):
+        n = len(self.initializers)
+        if self.concat:
+            slice_shape = (shape[0], shape[1] // n)
+        else:
+            slice_shape = tuple(shape[1:])
+        slices = [init(slice_shape, dtype=dtype) for init in self.initializers]
+        if self.concat:
+            return tf.concat(slices, axis=-1)
+        return tf.stack(slices, axis=0)
