@@ -79,6 +79,7 @@ Usage (from the repository root, with mtrec's ``.venv``)::
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import os
@@ -87,6 +88,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -573,25 +575,19 @@ def mtrec_options(mtrec) -> dict:
     """The fastest documented options this mtrec offers, detected by signature.
 
     ``training_metrics``: ``False`` when ``MultiTaskRanker.__init__`` accepts
-    it (else ``None``: not offered, the metrics run). ``encoded_id_kind``: the
-    ``kind`` of an encoded-id feature when ``FeatureSet`` accepts one whose
-    spec has an ``num_ids`` field (else ``None``: categorical features with an
-    integer vocabulary).
+    it (else ``None``: not offered, the metrics run). ``encoded_ids``:
+    ``True`` when ``CategoricalFeature`` has the ``num_ids`` field (ids
+    ``0..num_ids-1`` embedded without a lookup), else ``None``: categorical
+    int64 features with the vocabulary ``1..V-1``.
     """
     import dataclasses
     import inspect
 
-    from mtrec.features.feature_set import FEATURE_KINDS
-
     ranker = inspect.signature(mtrec.MultiTaskRanker.__init__).parameters
-    encoded = None
-    for kind, spec in FEATURE_KINDS.items():
-        fields = {f.name for f in dataclasses.fields(spec)}
-        if "num_ids" in fields:
-            encoded = kind
+    fields = {f.name for f in dataclasses.fields(mtrec.CategoricalFeature)}
     return {
         "training_metrics": False if "training_metrics" in ranker else None,
-        "encoded_id_kind": encoded,
+        "encoded_ids": True if "num_ids" in fields else None,
     }
 
 
@@ -606,11 +602,12 @@ def _build_mtrec(model_name: str, meta: dict, tf) -> tuple:
         if f["kind"] == "dense":
             features.append({"name": name, "kind": "dense", "normalization": "none"})
             stats[name] = {"mean": 0.0, "std": 1.0, "boundaries": None}
-        elif options["encoded_id_kind"]:
+        elif options["encoded_ids"]:
             features.append(
                 {
                     "name": name,
-                    "kind": options["encoded_id_kind"],
+                    "kind": "categorical",
+                    "dtype": "int64",
                     "num_ids": f["vocabulary_size"],
                     "embedding_dim": EMBEDDING_DIM,
                 }
@@ -665,8 +662,8 @@ def _build_mtrec(model_name: str, meta: dict, tf) -> tuple:
     options = {
         **options,
         "categorical_path": (
-            f"kind {options['encoded_id_kind']!r} int64 ids (no lookup)"
-            if options["encoded_id_kind"]
+            "categorical int64 ids with num_ids (no lookup), embedding gather"
+            if options["encoded_ids"]
             else "categorical int64 ids, IntegerLookup over 1..V-1 (identity), "
             "then embedding gather"
         ),
@@ -805,6 +802,7 @@ def _versions(side: str, tf) -> dict:
 
     library = "deepctr" if side == "deepctr" else "mtrec"
     return {
+        "module": sys.modules[library].__file__,
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "tf_keras": importlib.metadata.version("tf-keras"),
@@ -959,9 +957,12 @@ def worker_command(
     return command
 
 
-def run_worker_process(command: list[str]) -> dict:
+def run_worker_process(command: list[str], pythonpath: str | None = None) -> dict:
+    """Runs one worker; returns its JSON. ``pythonpath``: put first on its path."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_USE_LEGACY_KERAS": "1"}
     env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(
@@ -981,25 +982,66 @@ def score(run: dict, arrays: dict) -> dict:
         }
 
 
-def mtrec_tree() -> dict:
-    """The commit of the checkout measured and its uncommitted files under mtrec/.
+def _git(*command: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(REPO), *command], capture_output=True)
 
-    The mtrec worker imports the working tree (an editable install), so
-    uncommitted changes there are part of what was measured.
+
+def resolve_ref(ref: str) -> str:
+    """The commit id of ``ref`` in this checkout.
+
+    Raises:
+      ValueError: ``ref`` names no commit here.
     """
-
-    def git(*command: str) -> str:
-        done = subprocess.run(
-            ["git", "-C", str(REPO), *command], capture_output=True, text=True
+    done = _git("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if done.returncode != 0:
+        raise ValueError(
+            f"`--mtrec-ref` must name a commit of {REPO} or be 'worktree'. "
+            f"Received: `--mtrec-ref={ref}`"
         )
-        return done.stdout.rstrip() if done.returncode == 0 else "unknown"
+    return done.stdout.decode().strip()
 
-    changed = git("status", "--porcelain", "--", "mtrec")
+
+def mtrec_source(ref: str, dest: pathlib.Path) -> dict:
+    """Where the mtrec workers import mtrec from, and what that is.
+
+    With ``ref="worktree"`` they import the checkout's working tree (the
+    editable install), uncommitted changes included (listed in the result).
+    Otherwise the ``mtrec/`` package of commit ``ref`` is extracted into
+    ``dest`` (``git archive``) and put first on the workers' ``PYTHONPATH``:
+    what is measured is that commit, whatever other work is under way in the
+    working tree.
+
+    Returns:
+      ``{"ref", "commit", "pythonpath", "uncommitted_in_mtrec"}``
+      (``pythonpath`` is ``None`` for the working tree).
+
+    Raises:
+      ValueError: ``ref`` names no commit.
+      RuntimeError: ``git archive`` failed.
+    """
+    head = resolve_ref("HEAD")
+    if ref == "worktree":
+        changed = _git("status", "--porcelain", "--", "mtrec").stdout.decode()
+        return {
+            "ref": ref,
+            "commit": head,
+            "pythonpath": None,
+            "uncommitted_in_mtrec": [line[3:] for line in changed.splitlines()],
+        }
+    commit = resolve_ref(ref)
+    archive = _git("archive", "--format=tar", commit, "mtrec")
+    if archive.returncode != 0:
+        raise RuntimeError(
+            f"git archive {commit} mtrec failed: {archive.stderr.decode()[-2000:]}"
+        )
+    dest.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(dest, filter="data")
     return {
-        "commit": git("rev-parse", "HEAD"),
-        "uncommitted_in_mtrec": [line[3:] for line in changed.splitlines()]
-        if changed != "unknown"
-        else "unknown",
+        "ref": ref,
+        "commit": commit,
+        "pythonpath": str(dest),
+        "uncommitted_in_mtrec": [],
     }
 
 
@@ -1026,6 +1068,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help="smoke run: 1 pair, 4,096 rows, 2 epochs, 1 predict pass",
+    )
+    parser.add_argument(
+        "--mtrec-ref",
+        default="HEAD",
+        help="commit of mtrec to measure (default HEAD: its committed package, "
+        "not the working tree's edits); 'worktree' for the working tree",
     )
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--doc", type=pathlib.Path, default=DOC)
@@ -1055,12 +1103,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             f"`--rows` must be >= {BATCH_SIZE} (one batch). Received: "
             f"`--rows={args.rows}`"
         )
-    try:
-        args.cores = parse_cores(args.cores, len(os.sched_getaffinity(0)))
-        args.models = parse_models(args.models)
-    except ValueError as err:
-        parser.error(str(err))
-    if args.worker and (
+    if args.worker is None:
+        try:
+            args.cores = parse_cores(args.cores, len(os.sched_getaffinity(0)))
+            args.models = parse_models(args.models)
+            if args.mtrec_ref != "worktree":
+                resolve_ref(args.mtrec_ref)
+        except ValueError as err:
+            parser.error(str(err))
+    elif (
         args.model is None
         or args.num_cores is None
         or args.data is None
@@ -1073,11 +1124,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def run(args) -> dict:
     """Orchestrator: data, DeepCTR's venv, the interleaved pairs, the report."""
     info = machine()
-    checkout = mtrec_tree()
     started = time.perf_counter()
     pythons = {"deepctr": ensure_deepctr_venv(), "mtrec": pathlib.Path(sys.executable)}
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
+        checkout = mtrec_source(args.mtrec_ref, pathlib.Path(tmp) / "mtrec-source")
+        paths = {"deepctr": None, "mtrec": checkout["pythonpath"]}
         data_dir = pathlib.Path(tmp) / "data"
         meta = prepare_data(data_dir)
         _, arrays = load_arrays(data_dir, None)
@@ -1088,7 +1140,7 @@ def run(args) -> dict:
                 command = worker_command(
                     pythons[side], side, model, cores, data_dir, predictions, args
                 )
-                result = run_worker_process(command)
+                result = run_worker_process(command, paths[side])
                 result["pair"] = pair
                 result["test_auc"] = score(result, arrays)
                 del result["predictions"]
@@ -1125,7 +1177,7 @@ def make_report(
         ``models``, ``epochs``, ``predict_passes``, ``rows``).
       meta: the data description from :func:`prepare_data`.
       info: :func:`machine` with ``load_average_at_end`` added.
-      checkout: :func:`mtrec_tree`.
+      checkout: :func:`mtrec_source` (what the mtrec workers imported).
       wall_seconds: the run's wall time.
     """
     summary = summarise(runs, args.models, args.cores)
@@ -1174,7 +1226,7 @@ def make_report(
         "mtrec_options": {
             k: v
             for k, v in first["mtrec"]["options"].items()
-            if k in ("training_metrics", "encoded_id_kind")
+            if k in ("training_metrics", "encoded_ids")
         },
         "paths": {side: first[side]["options"] for side in SIDES},
         "training_metrics": {side: first[side]["training_metrics"] for side in SIDES},

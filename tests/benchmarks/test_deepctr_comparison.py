@@ -86,11 +86,7 @@ def _run(side, model, pair, cores, train, inference, auc):
         "test_auc": {t: auc + 0.001 * pair for t in tasks},
         "training_metrics": ["loss"] if side == "deepctr" else ["income_loss"],
         "options": {"categorical_path": side}
-        | (
-            {"training_metrics": False, "encoded_id_kind": None}
-            if side == "mtrec"
-            else {}
-        ),
+        | ({"training_metrics": False, "encoded_ids": None} if side == "mtrec" else {}),
         "versions": {
             "tensorflow": "2.21.0",
             "tf_keras": "2.21.0",
@@ -206,7 +202,7 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
     assert json.loads(json.dumps(report)) == report
     assert report["mtrec_options"] == {
         "training_metrics": False,
-        "encoded_id_kind": None,
+        "encoded_ids": None,
     }
     assert report["training_metrics"] == {
         "deepctr": ["loss"],
@@ -222,7 +218,7 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "income 0.9410, marital 0.9410 |"
     )
     assert "`training_metrics=False`" in text
-    assert "`encoded_id_kind` not offered by this mtrec" in text
+    assert "`encoded_ids` not offered by this mtrec" in text
     assert "load average 1.5 at start, 2.5 at end" in text
 
 
@@ -342,7 +338,7 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     assert 100 < result["peak_rss_mb"] < 20_000
     assert set(result["options"]) == {
         "training_metrics",
-        "encoded_id_kind",
+        "encoded_ids",
         "categorical_path",
         "dense_path",
     }
