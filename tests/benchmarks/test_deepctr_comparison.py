@@ -293,6 +293,46 @@ def test_bad_cores_exit_2_from_the_command_line():
     assert "Received: `--cores=1,x`" in done.stderr
 
 
+def _git(*command: str) -> bytes:
+    return subprocess.run(
+        ["git", "-C", str(bench.REPO), *command], capture_output=True, check=True
+    ).stdout
+
+
+def test_mtrec_source_extracts_the_committed_package(tmp_path):
+    source = bench.mtrec_source("HEAD", tmp_path / "src")
+    head = _git("rev-parse", "HEAD").decode().strip()
+    assert source == {
+        "ref": "HEAD",
+        "commit": head,
+        "pythonpath": str(tmp_path / "src"),
+        "uncommitted_in_mtrec": [],
+    }
+    extracted = tmp_path / "src" / "mtrec" / "__init__.py"
+    assert extracted.read_bytes() == _git("show", "HEAD:mtrec/__init__.py")
+    committed = _git("ls-tree", "-r", "--name-only", "HEAD", "mtrec").decode()
+    files = sorted(
+        str(p.relative_to(tmp_path / "src"))
+        for p in (tmp_path / "src" / "mtrec").rglob("*")
+        if p.is_file()
+    )
+    assert files == sorted(committed.split())
+
+
+def test_mtrec_source_worktree_uses_the_editable_install(tmp_path):
+    source = bench.mtrec_source("worktree", tmp_path / "unused")
+    assert source["ref"] == "worktree" and source["pythonpath"] is None
+    assert not (tmp_path / "unused").exists()
+    assert isinstance(source["uncommitted_in_mtrec"], list)
+
+
+def test_unknown_mtrec_ref_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--cores", "1", "--mtrec-ref", "no-such-ref-1f2e"])
+    assert exit_info.value.code == 2
+    assert "`--mtrec-ref` must name a commit of" in capsys.readouterr().err
+
+
 def test_last_json_line_skips_library_noise():
     stdout = 'Please check the latest version\n{"a": 1}\nnot json {\n'
     assert bench.last_json_line(stdout) == {"a": 1}
