@@ -10,7 +10,7 @@ summarised as min/median/max over the pairs.
 Data: ``census-income.test.gz`` split once by
 ``mtrec.data.census.prepare_census_income`` (group 1, split seed 0, 50/25/25:
 the split of ``census_income.py``); the 49,881 training rows are permuted once
-(seed 0) and the 24,940 test rows score the models. Inputs: the 38 columns of
+(seed 0) and the 24,941 test rows score the models. Inputs: the 38 columns of
 ``mtrec.data.census.input_columns`` (31 categorical, 7 dense; the label sources
 education and marital status, the income and the instance weight removed; the
 issue's probe used 39 census-like features). Categorical columns are encoded
@@ -19,9 +19,11 @@ train), a table of ``V`` rows; dense columns get the signed ``log1p`` of
 ``census_features`` on the heavy-tailed four, then a z-score with train
 statistics. Both libraries receive these arrays, so neither pays for string
 lookups; what each does with the ids is recorded per run
-(``categorical_path``: DeepCTR gathers the id directly, mtrec uses its
-encoded-id feature kind when it has one, else an ``IntegerLookup`` over the
-vocabulary ``1..V-1``, which maps every id to itself).
+(``categorical_path``: DeepCTR gathers the id directly; mtrec declares
+``CategoricalFeature(dtype="int64", num_ids=V)``, ids embedded without a
+lookup, when its ``CategoricalFeature`` has that field, else an
+``IntegerLookup`` over the vocabulary ``1..V-1``, which maps every id to
+itself).
 
 Tasks: MMoE and PLE learn income (``income_50k``) and never married. ESMM
 needs a click and a conversion implying it: click = ever married
@@ -41,7 +43,11 @@ faster, not slower). mtrec: ``FeatureEmbedding``, ``MMoE``/``PLE``/
 ``SharedBottom``, ``MultiTaskRanker``/``ESMM``, with the fastest documented
 options its API offers (detected with ``inspect``, recorded as
 ``mtrec_options``: ``training_metrics=False`` when ``MultiTaskRanker`` accepts
-it, an encoded-id feature kind when ``FeatureSet`` has one).
+it, ``num_ids`` when ``CategoricalFeature`` has it). The mtrec measured is the
+committed package of ``--mtrec-ref`` (default ``HEAD``, extracted with ``git
+archive`` and put first on the workers' ``PYTHONPATH``), so that edits under
+way in the shared working tree are not measured; ``--mtrec-ref worktree``
+measures the working tree.
 
 Timed, per worker: ``import_seconds`` (TensorFlow and the library),
 ``build_seconds`` (model construction and ``compile``), ``first_epoch_seconds``
