@@ -12,7 +12,6 @@ from mtrec.export.signatures import feature_arrays
 from mtrec.export.signatures import serving_function
 from mtrec.export.signatures import to_examples
 from mtrec.export.warmup import WARMUP_FILE
-from mtrec.export.warmup import eval_rows_from_config
 from mtrec.export.warmup import read_warmup_file
 from mtrec.export.warmup import warmup_requests
 from mtrec.export.warmup import write_warmup_file
@@ -23,7 +22,6 @@ __all__ = [
     "PREDICT_EXAMPLES",
     "SERVING_DEFAULT",
     "WARMUP_FILE",
-    "eval_rows_from_config",
     "example_parsing_spec",
     "examples_function",
     "export_saved_model",

@@ -16,7 +16,6 @@ from mtrec.export.signatures import SERVING_DEFAULT
 from mtrec.export.signatures import examples_function
 from mtrec.export.signatures import serving_function
 from mtrec.export.warmup import WARMUP_FILE
-from mtrec.export.warmup import eval_rows_from_config
 from mtrec.export.warmup import warmup_requests
 from mtrec.export.warmup import write_warmup_file
 from mtrec.features.feature_set import FeatureSet
@@ -25,9 +24,6 @@ logger = logging.getLogger(__name__)
 
 #: Name of the resolved training config inside ``assets/``.
 CONFIG_ASSET = "mtrec_config.yaml"
-#: ``assets_extra`` key under which ``train()`` passes the resolved config; used
-#: as ``config_path`` when none is given.
-LEGACY_CONFIG_KEY = "mtrec/config.yaml"
 
 
 def next_version(export_base: str | os.PathLike) -> int:
@@ -65,8 +61,9 @@ def export_saved_model(
     ``assets/`` holds the vocabulary files and, given ``config_path``, the
     resolved training config as ``mtrec_config.yaml``.
     ``assets.extra/tf_serving_warmup_requests`` holds TF Serving warmup requests
-    built from ``warmup_rows`` or, when not given, from the first 100 rows of
-    the config's validation split (needs ``tensorflow-serving-api``).
+    built from ``warmup_rows`` (needs ``tensorflow-serving-api``); the export
+    reads no data itself (``mtrec.training`` passes the first rows of the
+    run's eval split).
 
     The SavedModel is written to a hidden temporary folder beside the version
     folder and renamed into place, so a model server watching the base never
@@ -79,10 +76,10 @@ def export_saved_model(
       export_base: the base directory (created if needed).
       version: integer version; default one more than the newest.
       assets_extra: ``{relative name: file}`` copied into ``assets.extra/``.
-      config_path: the resolved run config (``<run_dir>/config.yaml``). Default:
-        ``assets_extra["mtrec/config.yaml"]`` if given (how ``train()`` passes it).
-      warmup_rows: raw feature columns for the warmup requests. Default: the
-        validation rows of ``config_path``; no warmup file if neither is known.
+      config_path: the resolved run config (``<run_dir>/config.yaml``), copied
+        into ``assets/`` as it is.
+      warmup_rows: raw feature columns for the warmup requests; ``None``: no
+        warmup file.
 
     Returns:
       The version folder.
@@ -95,9 +92,7 @@ def export_saved_model(
     final = base / str(version)
     if final.exists():
         raise FileExistsError(f"export version already exists: {final}")
-    if config_path is None and assets_extra and LEGACY_CONFIG_KEY in assets_extra:
-        config_path = assets_extra[LEGACY_CONFIG_KEY]
-    warmup_logs = _warmup_logs(feature_set, config_path, warmup_rows)
+    warmup_logs = _warmup_logs(feature_set, warmup_rows)
 
     tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
     module = tf.Module()
@@ -139,13 +134,7 @@ def export_saved_model(
     return final
 
 
-def _warmup_logs(
-    feature_set: FeatureSet,
-    config_path: str | os.PathLike | None,
-    rows: Mapping[str, Sequence] | None,
-) -> list:
-    if rows is None and config_path is not None:
-        rows = eval_rows_from_config(config_path)
+def _warmup_logs(feature_set: FeatureSet, rows: Mapping[str, Sequence] | None) -> list:
     if rows is None:
         logger.info("no warmup rows: the export has no TF Serving warmup requests")
         return []

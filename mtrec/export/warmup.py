@@ -6,10 +6,9 @@ version, before the version receives traffic, so lazily initialised state
 the first real requests are not slow. The file holds at most 1000 records of
 ``tensorflow.serving.PredictionLog`` (from ``tensorflow-serving-api``); each
 record here is a ``predict_log`` whose request names a signature and carries
-real rows (by default the first rows of the run's validation split).
+real rows (``mtrec.training`` passes the first rows of the run's eval split).
 """
 
-import logging
 import os
 import pathlib
 from collections.abc import Mapping
@@ -25,14 +24,10 @@ from mtrec.export.signatures import feature_arrays
 from mtrec.export.signatures import to_examples
 from mtrec.features.feature_set import FeatureSet
 
-logger = logging.getLogger(__name__)
-
 #: The file name TF Serving looks for under ``assets.extra/``.
 WARMUP_FILE = "tf_serving_warmup_requests"
 #: TF Serving reads at most this many warmup records.
 MAX_WARMUP_RECORDS = 1000
-#: Rows taken from the validation split when none are given.
-DEFAULT_WARMUP_ROWS = 100
 
 
 def warmup_requests(
@@ -100,56 +95,3 @@ def read_warmup_file(path: str | os.PathLike) -> list:
     for record in tf.data.TFRecordDataset(str(path)).take(MAX_WARMUP_RECORDS):
         logs.append(prediction_log_pb2.PredictionLog.FromString(record.numpy()))
     return logs
-
-
-def eval_rows_from_config(
-    config_path: str | os.PathLike, num_rows: int = DEFAULT_WARMUP_ROWS
-) -> dict[str, np.ndarray] | None:
-    """The first ``num_rows`` validated rows of a run's validation split.
-
-    Reads ``data.eval`` if the config names one, else the ``eval`` part of the
-    deterministic split of ``data.train`` (the rows ``train()`` evaluated on).
-
-    Returns:
-      ``{feature: values}``, or ``None`` (logged) when the data cannot be read,
-      e.g. the click log has moved since training.
-    """
-    from mtrec.data.reader import Split
-    from mtrec.data.reader import iter_chunks
-    from mtrec.data.schema import DataError
-    from mtrec.training.builders import build_feature_set
-    from mtrec.training.config import ConfigError
-    from mtrec.training.config import load_config
-
-    try:
-        config = load_config(config_path)
-        feature_set = build_feature_set(config)
-        if config.data.eval:
-            paths, split = config.data.eval, None
-        else:
-            paths = config.data.train
-            split = Split("eval", config.data.eval_fraction, config.seed)
-        parts, count = [], 0
-        for chunk in iter_chunks(
-            paths,
-            feature_set.column_schema(),
-            chunk_rows=max(num_rows, 4096),
-            file_format=config.data.format,
-            split=split,
-        ):
-            parts.append(chunk)
-            count += len(chunk[feature_set.names[0]])
-            if count >= num_rows:
-                break
-    except (ConfigError, DataError, OSError, ValueError) as err:
-        logger.warning("no warmup rows from %s: %s", config_path, err)
-        return None
-    if not parts:
-        logger.warning(
-            "no warmup rows from %s: the validation split is empty", config_path
-        )
-        return None
-    return {
-        name: np.concatenate([part[name] for part in parts])[:num_rows]
-        for name in feature_set.names
-    }

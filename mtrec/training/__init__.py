@@ -1,23 +1,78 @@
-"""Configuration, the training loop, evaluation and checkpoints."""
+"""Configuration, the training loop, evaluation and checkpoints.
 
+The steps of a run are public and compose::
+
+    prepared = prepare(config)                  # or prepare(config, train=frame)
+    model = build_model(prepared, config)
+    data = datasets(prepared, config)
+    state = fit(model, data, config, run_dir)
+    report = evaluate_model(model, data.eval, config.eval.oracle)
+
+``train(config)`` is that composition plus the run directory and the export.
+"""
+
+from mtrec.training.builders import build_optimizer
+from mtrec.training.builders import dummy_inputs
+from mtrec.training.callbacks import NonFiniteLossError
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
-from mtrec.training.train import RunResult
-from mtrec.training.train import export_run
-from mtrec.training.train import inspect_run
-from mtrec.training.train import restore_run
-from mtrec.training.train import resume_run
-from mtrec.training.train import train
+from mtrec.training.config import validate_config
+from mtrec.training.evaluate import evaluate_model
+from mtrec.training.evaluate import gate_report
+from mtrec.training.evaluate import predict_dataset
+from mtrec.training.inputs import Datasets
+from mtrec.training.inputs import datasets
+from mtrec.training.inputs import file_datasets
+from mtrec.training.loop import compile_model
+from mtrec.training.loop import fit
+from mtrec.training.loop import steps_per_epoch
+from mtrec.training.model import build_model
+from mtrec.training.prepared import FileSource
+from mtrec.training.prepared import MemorySource
+from mtrec.training.prepared import Prepared
+from mtrec.training.prepared import prepare
+from mtrec.training.run import RunResult
+from mtrec.training.run import eval_dataset
+from mtrec.training.run import export_run
+from mtrec.training.run import inspect_run
+from mtrec.training.run import restore_run
+from mtrec.training.run import resume_run
+from mtrec.training.run import train
+from mtrec.training.run import warmup_rows
+from mtrec.training.state import SelectionState
+from mtrec.training.state import TrainingState
 
 __all__ = [
     "ConfigError",
+    "Datasets",
+    "FileSource",
+    "MemorySource",
+    "NonFiniteLossError",
+    "Prepared",
     "RunConfig",
     "RunResult",
+    "SelectionState",
+    "TrainingState",
+    "build_model",
+    "build_optimizer",
+    "compile_model",
+    "datasets",
+    "dummy_inputs",
+    "eval_dataset",
+    "evaluate_model",
     "export_run",
+    "file_datasets",
+    "fit",
+    "gate_report",
     "inspect_run",
     "load_config",
+    "predict_dataset",
+    "prepare",
     "restore_run",
     "resume_run",
+    "steps_per_epoch",
     "train",
+    "validate_config",
+    "warmup_rows",
 ]

@@ -1,6 +1,6 @@
 """Keras callbacks of the training loop."""
 
-import json
+import dataclasses
 import logging
 import math
 import os
@@ -10,6 +10,10 @@ from collections.abc import Mapping
 
 import tensorflow as tf
 from tqdm.auto import tqdm
+
+from mtrec.training.state import SelectionState
+from mtrec.training.state import TrainingState
+from mtrec.training.state import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -34,12 +38,39 @@ class WeightingUpdate(tf.keras.callbacks.Callback):
         self.model.weighting.on_epoch_end(epoch, dict(logs or {}))
 
 
+def _non_finite(task_names, logs) -> str | None:
+    """What is NaN or infinite in ``logs``: a task's loss or the total; or None."""
+    logs = logs or {}
+    bad = []
+    for name in task_names:
+        value = logs.get(f"{name}_loss")
+        if value is not None and not math.isfinite(float(value)):
+            bad.append(f"{name!r} ({float(value)})")
+    if bad:
+        return f"the loss of task {', '.join(bad)}"
+    total = logs.get("loss")
+    if total is not None and not math.isfinite(float(total)):
+        return (
+            f"the weighted total loss ({float(total)}; every task loss is finite, "
+            "so the loss weighting produced it)"
+        )
+    return None
+
+
+def _non_finite_error(what: str, where: str) -> NonFiniteLossError:
+    return NonFiniteLossError(
+        f"{what} is NaN or infinite at {where}. Check the labels and features of "
+        "that task, lower train.learning_rate, or try another weighting."
+    )
+
+
 class NonFiniteLossGuard(tf.keras.callbacks.Callback):
     """Stops training with ``NonFiniteLossError`` when a loss is NaN or infinite.
 
     After every batch it checks each task's running loss (``<task>_loss``) and
     the total (``loss``), and names the first task whose loss is not finite,
-    with the epoch and batch.
+    with the epoch and batch. Checking every batch copies the logs to the host
+    after every step; :class:`EpochLossGuard` checks once per epoch instead.
 
     Args:
       task_names: the supervised outputs.
@@ -54,25 +85,32 @@ class NonFiniteLossGuard(tf.keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        bad = []
-        for name in self.task_names:
-            value = logs.get(f"{name}_loss")
-            if value is not None and not math.isfinite(float(value)):
-                bad.append(f"{name!r} ({float(value)})")
-        total = logs.get("loss")
-        if bad or (total is not None and not math.isfinite(float(total))):
-            what = (
-                f"the loss of task {', '.join(bad)}"
-                if bad
-                else f"the weighted total loss ({float(total)}; every task loss is "
-                "finite, so the loss weighting produced it)"
-            )
-            raise NonFiniteLossError(
-                f"{what} is NaN or infinite at epoch {self._epoch + 1}, batch "
-                f"{batch + 1}. Check the labels and features of that task, lower "
-                "train.learning_rate, or try another weighting."
-            )
+        what = _non_finite(self.task_names, logs)
+        if what is not None:
+            where = f"epoch {self._epoch + 1}, batch {batch + 1}"
+            raise _non_finite_error(what, where)
+
+
+class EpochLossGuard(tf.keras.callbacks.Callback):
+    """:class:`NonFiniteLossGuard` once per epoch: no work between batches.
+
+    At the end of every epoch it checks each task's epoch loss and the total
+    and raises ``NonFiniteLossError`` naming the task and the epoch. The epoch
+    loss is a running mean, so it stays NaN (or infinite) once any batch of the
+    epoch was: no bad batch goes unnoticed, it is only reported later.
+
+    Args:
+      task_names: the supervised outputs.
+    """
+
+    def __init__(self, task_names):
+        super().__init__()
+        self.task_names = list(task_names)
+
+    def on_epoch_end(self, epoch, logs=None):
+        what = _non_finite(self.task_names, logs)
+        if what is not None:
+            raise _non_finite_error(what, f"the end of epoch {epoch + 1}")
 
 
 class ProgressBar(tf.keras.callbacks.Callback):
@@ -91,6 +129,10 @@ class ProgressBar(tf.keras.callbacks.Callback):
         self.refresh_every = max(1, int(refresh_every))
         self._bar = None
         self._epochs = None
+        self._seen = 0
+        # Keras then hands over the logs as tensors instead of copying every
+        # metric to the host after every batch; only refreshes read them.
+        self._supports_tf_logs = True
 
     def on_train_begin(self, logs=None):
         self._epochs = self.params.get("epochs")
@@ -103,8 +145,10 @@ class ProgressBar(tf.keras.callbacks.Callback):
             unit="batch",
             leave=True,
         )
+        self._seen = 0
 
     def on_train_batch_end(self, batch, logs=None):
+        self._seen = batch + 1
         if (batch + 1) % self.refresh_every == 0 and self._bar is not None:
             self._bar.update(batch + 1 - self._bar.n)
             shown = {
@@ -116,6 +160,8 @@ class ProgressBar(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self._bar is not None:
+            # The bar ends at the batches done, not at the last refresh.
+            self._bar.update(self._seen - self._bar.n)
             self._bar.close()
             self._bar = None
 
@@ -155,7 +201,7 @@ class EpochSelection(tf.keras.callbacks.Callback):
       mode: ``"max"`` or ``"min"``.
       patience: epochs without improvement before stopping (``None``: never).
       min_delta: smallest improvement.
-      state: ``{"best", "best_epoch", "wait"}`` of a resumed run.
+      state: the ``SelectionState`` (or its dict) of a resumed run.
     """
 
     def __init__(
@@ -166,7 +212,7 @@ class EpochSelection(tf.keras.callbacks.Callback):
         mode: str = "max",
         patience: int | None = None,
         min_delta: float = 0.0,
-        state: Mapping | None = None,
+        state: SelectionState | Mapping | None = None,
     ):
         super().__init__()
         self.evaluate = evaluate
@@ -175,19 +221,21 @@ class EpochSelection(tf.keras.callbacks.Callback):
         self.mode = mode
         self.patience = patience
         self.min_delta = float(min_delta)
+        if isinstance(state, SelectionState):
+            state = dataclasses.asdict(state)
         state = dict(state or {})
         self.best = state.get("best")
         self.best_epoch = state.get("best_epoch")
         self.wait = int(state.get("wait", 0))
         self.stopped_early = bool(state.get("stopped_early", False))
 
-    def state(self) -> dict:
-        return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "wait": self.wait,
-            "stopped_early": self.stopped_early,
-        }
+    def state(self) -> SelectionState:
+        return SelectionState(
+            best=self.best,
+            best_epoch=self.best_epoch,
+            wait=self.wait,
+            stopped_early=self.stopped_early,
+        )
 
     def _improved(self, value: float) -> bool:
         if self.best is None:
@@ -231,18 +279,17 @@ class EpochSelection(tf.keras.callbacks.Callback):
 class RunState(tf.keras.callbacks.Callback):
     """Checkpoints the model and optimiser after every epoch and records progress.
 
-    Writes the checkpoint ``ckpt-<epoch>`` first, then (atomically) the JSON
-    file ``path``: ``state`` with ``epochs_done``, ``checkpoint``,
-    ``iterations`` (the optimiser's step count), the per-epoch ``history`` of
-    every log and the ``selection`` state. ``mtrec.training.resume_run``
-    restores the checkpoint the file names, so a process killed at any point
-    resumes from the last complete epoch. Put it after every callback that
-    adds to the logs.
+    Writes the checkpoint ``ckpt-<epoch>`` first, then (atomically) the
+    :class:`TrainingState` ``state`` to the JSON file ``path``: ``epochs_done``,
+    ``checkpoint``, ``optimizer_steps``, the per-epoch ``history`` of every log
+    and the ``selection`` state. ``mtrec.training.resume_run`` restores the
+    checkpoint the file names, so a process killed at any point resumes from
+    the last complete epoch. Put it after every callback that adds to the logs.
 
     Args:
       manager: the run's checkpoint manager.
       path: the JSON file.
-      state: the state so far (mutated).
+      state: the state so far (updated in place).
       selection: the ``EpochSelection`` callback, if any.
     """
 
@@ -250,7 +297,7 @@ class RunState(tf.keras.callbacks.Callback):
         self,
         manager: tf.train.CheckpointManager,
         path: str | os.PathLike,
-        state: dict,
+        state: TrainingState,
         selection: EpochSelection | None = None,
     ):
         super().__init__()
@@ -261,21 +308,25 @@ class RunState(tf.keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         checkpoint = self.manager.save(checkpoint_number=epoch + 1)
-        history = self.state.setdefault("history", {})
         for key, value in (logs or {}).items():
-            history.setdefault(key, []).append(float(value))
-        self.state["epochs_done"] = epoch + 1
-        self.state["checkpoint"] = os.path.basename(checkpoint)
-        self.state["iterations"] = int(self.model.optimizer.iterations.numpy())
+            self.state.history.setdefault(key, []).append(float(value))
+        self.state.epochs_done = epoch + 1
+        self.state.checkpoint = os.path.basename(checkpoint)
+        self.state.optimizer_steps = int(self.model.optimizer.iterations.numpy())
         if self.selection is not None:
-            self.state["selection"] = self.selection.state()
-        write_json(self.path, self.state)
+            self.state.selection = self.selection.state()
+        self.state.save(self.path)
         logger.info("checkpoint written: %s", checkpoint)
 
 
-def write_json(path: str | os.PathLike, data) -> None:
-    """Writes JSON atomically (a temporary file renamed over ``path``)."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
+__all__ = [
+    "CheckpointEveryEpoch",
+    "EpochLossGuard",
+    "EpochSelection",
+    "NonFiniteLossError",
+    "NonFiniteLossGuard",
+    "ProgressBar",
+    "RunState",
+    "WeightingUpdate",
+    "write_json",
+]

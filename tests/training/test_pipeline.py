@@ -28,7 +28,7 @@ from mtrec.training import train
 from mtrec.training.callbacks import NonFiniteLossError
 from mtrec.training.callbacks import NonFiniteLossGuard
 from mtrec.training.evaluate import predict_dataset
-from mtrec.training.train import eval_dataset
+from mtrec.training import eval_dataset
 
 
 @pytest.fixture(scope="module")

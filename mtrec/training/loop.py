@@ -1,0 +1,198 @@
+"""``fit(model, datasets, config, run_dir)``: the training loop of a run."""
+
+import dataclasses
+import logging
+import math
+import os
+import pathlib
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+from mtrec.data.reader import surface_data_errors
+from mtrec.models.ranker import MultiTaskRanker
+from mtrec.training.builders import build_optimizer
+from mtrec.training.callbacks import EpochLossGuard
+from mtrec.training.callbacks import EpochSelection
+from mtrec.training.callbacks import NonFiniteLossGuard
+from mtrec.training.callbacks import ProgressBar
+from mtrec.training.callbacks import RunState
+from mtrec.training.callbacks import WeightingUpdate
+from mtrec.training.config import RunConfig
+from mtrec.training.config import selection_terms
+from mtrec.training.evaluate import evaluate_model
+from mtrec.training.evaluate import selection_score
+from mtrec.training.inputs import Datasets
+from mtrec.training.state import TrainingState
+
+logger = logging.getLogger(__name__)
+
+#: Files and folders ``fit`` writes under the run directory.
+CHECKPOINT_DIR = "checkpoints"
+BEST_CHECKPOINT_DIR = "checkpoints/best"
+TENSORBOARD_DIR = "tensorboard"
+TRAINING_STATE_FILE = "training_state.json"
+
+
+def steps_per_epoch(config: RunConfig, train_rows: int) -> int:
+    """``train.steps_per_epoch``, else the batches of one pass over the rows."""
+    tc = config.train
+    return tc.steps_per_epoch or math.ceil(train_rows / tc.batch_size)
+
+
+def compile_model(
+    model: MultiTaskRanker, config: RunConfig, total_steps: int | None = None
+) -> tf.keras.optimizers.Optimizer:
+    """Compiles ``model`` with the config's optimiser and loop options.
+
+    ``train.optimizer`` and the learning rate (a cosine decay over
+    ``total_steps`` with ``train.lr_schedule: cosine``; constant without
+    ``total_steps``), ``train.steps_per_execution`` and ``train.jit_compile``.
+
+    Returns:
+      The optimiser.
+    """
+    tc = config.train
+    optimizer = build_optimizer(config, model, total_steps=total_steps)
+    model.compile(
+        optimizer=optimizer,
+        steps_per_execution=tc.steps_per_execution,
+        jit_compile=tc.jit_compile,
+    )
+    return optimizer
+
+
+def fit(
+    model: MultiTaskRanker,
+    datasets: Datasets,
+    config: RunConfig,
+    run_dir: str | os.PathLike,
+    state: TrainingState | None = None,
+    callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+) -> TrainingState:
+    """Trains a built model for ``train.epochs`` epochs, checkpointing each.
+
+    Compiles the model (:func:`compile_model`), restores the checkpoint
+    ``state`` names when resuming, and trains with mtrec's callbacks: the loss
+    weighting's epoch updates, a NaN/inf loss check (after every batch with
+    ``train.progress``, else after every epoch), the per-epoch selection and
+    early stopping (``train.selection``), a checkpoint and
+    ``training_state.json`` after every epoch, TensorBoard (per epoch unless
+    ``train.tensorboard_update_freq``) and the progress bar
+    (``train.progress``). Extra ``callbacks`` run after those. With
+    ``train.selection.restore_best`` the best epoch's weights are restored at
+    the end.
+
+    Writes under ``run_dir``: ``checkpoints/`` (``best/`` with selection),
+    ``tensorboard/`` and ``training_state.json``.
+
+    Args:
+      model: from :func:`mtrec.training.build_model` (variables created).
+      datasets: from :func:`mtrec.training.datasets`.
+      config: the run's config.
+      run_dir: the run directory.
+      state: where a resumed run stands; ``None`` starts a new run.
+      callbacks: extra Keras callbacks.
+
+    Returns:
+      The state after training (also saved as ``training_state.json``).
+
+    Raises:
+      NonFiniteLossError: a task's loss became NaN or infinite (named).
+      DataError: a bad value in the data files (named).
+    """
+    run_dir = pathlib.Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tc, sc = config.train, config.train.selection
+    if state is None:
+        state = TrainingState(train_rows=datasets.train_rows)
+        state.save(run_dir / TRAINING_STATE_FILE)
+    steps = steps_per_epoch(config, state.train_rows or datasets.train_rows)
+    optimizer = compile_model(model, config, total_steps=steps * tc.epochs)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(run_dir / CHECKPOINT_DIR), max_to_keep=tc.checkpoints_to_keep
+    )
+    if state.epochs_done:
+        _restore(checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, state)
+
+    tasks = list(model.supervised_tasks())
+    loop = [
+        WeightingUpdate(),
+        NonFiniteLossGuard(tasks) if tc.progress else EpochLossGuard(tasks),
+    ]
+    selection = None
+    if sc.metric is not None:
+        terms = selection_terms(sc.metric)
+        select_ds = (
+            datasets.selection if datasets.selection is not None else (datasets.eval)
+        )
+        selection = EpochSelection(
+            evaluate=lambda: evaluate_model(
+                model, select_ds, config.eval.oracle, config.eval.gauc_group
+            ),
+            score=lambda report: selection_score(report, terms),
+            best_manager=tf.train.CheckpointManager(
+                tf.train.Checkpoint(model=model),
+                str(run_dir / BEST_CHECKPOINT_DIR),
+                max_to_keep=1,
+            ),
+            mode=sc.mode,
+            patience=sc.patience,
+            min_delta=sc.min_delta,
+            state=state.selection,
+        )
+        loop.append(selection)
+    loop += [
+        RunState(manager, run_dir / TRAINING_STATE_FILE, state, selection),
+        tf.keras.callbacks.TensorBoard(
+            str(run_dir / TENSORBOARD_DIR), update_freq=tc.tensorboard_update_freq
+        ),
+    ]
+    if tc.progress:
+        loop.append(ProgressBar(steps_per_epoch=steps))
+    loop += list(callbacks)
+    stopped = state.selection is not None and state.selection.stopped_early
+    with surface_data_errors():
+        if state.epochs_done < tc.epochs and not stopped:
+            logger.info(
+                "training on %d rows, %d steps per epoch", state.train_rows, steps
+            )
+            model.fit(
+                datasets.train,
+                epochs=tc.epochs,
+                initial_epoch=state.epochs_done,
+                steps_per_epoch=tc.steps_per_epoch,
+                callbacks=loop,
+                verbose=0,
+            )
+    if selection is not None and sc.restore_best and selection.best_epoch:
+        best = run_dir / BEST_CHECKPOINT_DIR / f"ckpt-{selection.best_epoch}"
+        tf.train.Checkpoint(model=model).restore(str(best)).expect_partial()
+        logger.info("restored the best epoch, %d", selection.best_epoch)
+    return state
+
+
+def _restore(checkpoint, optimizer, model, directory: pathlib.Path, state) -> None:
+    if isinstance(optimizer, tf.keras.optimizers.Optimizer):
+        # Create the slots now so that the restore fills them.
+        optimizer.build(model.trainable_variables)
+    checkpoint.restore(
+        str(directory / state.checkpoint)
+    ).assert_existing_objects_matched()
+    logger.info(
+        "restored %s (optimiser step %d)",
+        state.checkpoint,
+        int(optimizer.iterations.numpy()),
+    )
+
+
+def selection_report(config: RunConfig, state: TrainingState) -> dict | None:
+    """``metrics.json``'s ``selection`` entry: metric, mode and selection state."""
+    if config.train.selection.metric is None or state.selection is None:
+        return None
+    return {
+        "metric": config.train.selection.metric,
+        "mode": config.train.selection.mode,
+        **dataclasses.asdict(state.selection),
+    }

@@ -1,0 +1,268 @@
+"""``prepare(config) -> Prepared``: validated config, features, fitted preprocessing."""
+
+import dataclasses
+import logging
+import os
+import pathlib
+import tempfile
+from collections.abc import Iterator
+
+from mtrec.data.reader import ColumnSchema
+from mtrec.data.reader import ReadStats
+from mtrec.data.reader import Split
+from mtrec.data.reader import iter_chunks
+from mtrec.features.feature_set import FeatureSet
+from mtrec.features.preprocessing import PreprocessingState
+from mtrec.features.preprocessing import fit_preprocessing
+from mtrec.models.task import Task
+from mtrec.training.builders import build_feature_set
+from mtrec.training.builders import build_tasks
+from mtrec.training.builders import column_schema
+from mtrec.training.config import RunConfig
+from mtrec.training.config import validate_config
+from mtrec.training.tables import Columns
+from mtrec.training.tables import Table
+from mtrec.training.tables import read_table
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileSource:
+    """Rows read from click-log files as the config names them.
+
+    Attributes:
+      train: ``data.train``.
+      train_split: the train part of the hash split (``None``: every row).
+      eval: the held-out files (``data.eval``, or ``data.train`` when split).
+      eval_split: the eval part of the hash split (``None``: every row).
+      validation: ``data.validation`` for the per-epoch selection, if any.
+    """
+
+    train: str
+    train_split: Split | None
+    eval: str
+    eval_split: Split | None
+    validation: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MemorySource:
+    """Rows given as in-memory tables, validated and converted.
+
+    Attributes:
+      train: ``{column: np.ndarray}`` of the train rows.
+      eval: the held-out rows.
+      validation: ``data.validation`` files for the per-epoch selection, if any.
+    """
+
+    train: Columns = dataclasses.field(repr=False)
+    eval: Columns = dataclasses.field(repr=False)
+    validation: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """Everything the model and the datasets are built from.
+
+    Attributes:
+      config: the config, with the features inline (what the run directory
+        saves).
+      feature_set: the features.
+      tasks: the tasks.
+      schema: the reader's column contract (features, labels, oracle and
+        group columns).
+      preprocessing: vocabularies and dense statistics fitted on the train rows.
+      vocabulary_files: ``{table: vocabulary file}`` written by ``prepare``.
+      train_rows: train rows (one epoch).
+      train_rows_dropped: train rows dropped for ``label_requires`` violations.
+      source: where the rows come from (:class:`FileSource` or
+        :class:`MemorySource`).
+    """
+
+    config: RunConfig
+    feature_set: FeatureSet
+    tasks: tuple[Task, ...]
+    schema: ColumnSchema
+    preprocessing: PreprocessingState
+    vocabulary_files: dict[str, str]
+    train_rows: int
+    train_rows_dropped: int
+    source: FileSource | MemorySource
+
+
+def file_source(config: RunConfig) -> FileSource:
+    """The files and hash splits ``config.data`` describes."""
+    data = config.data
+    if data.eval:
+        return FileSource(data.train, None, data.eval, None, data.validation)
+    fraction, seed = data.eval_fraction, config.seed
+    return FileSource(
+        data.train,
+        Split("train", fraction, seed),
+        data.train,
+        Split("eval", fraction, seed),
+        data.validation,
+    )
+
+
+def prepare(
+    config: RunConfig,
+    train: Table | None = None,
+    eval: Table | None = None,  # noqa: A002  (the config's name for the split)
+    *,
+    preprocessing_dir: str | os.PathLike | None = None,
+) -> Prepared:
+    """Validates a config, builds features and tasks, fits the preprocessing.
+
+    With files (``train`` not given), one streaming pass over the train split
+    of ``config.data.train`` fits the vocabularies and dense statistics. With
+    in-memory rows (a pandas DataFrame, a dict of 1-D numpy arrays or a pyarrow
+    Table), ``train`` and ``eval`` are validated and converted by the same
+    reader as files (:mod:`mtrec.training.tables`), so a bad value is reported
+    by table, row and column; without ``eval``, ``data.eval_fraction`` of
+    ``train`` is held out by the same hash split a single file gets.
+
+    Args:
+      config: the run's config.
+      train: in-memory train rows; ``None`` reads ``config.data.train``.
+      eval: in-memory held-out rows (only with ``train``).
+      preprocessing_dir: where the vocabulary files and dense statistics are
+        written (the model's lookup tables read them); default a new
+        temporary directory.
+
+    Returns:
+      The :class:`Prepared` run.
+
+    Raises:
+      ConfigError: a bad config value, naming the key.
+      DataError: a bad file or value, naming file or table, line or row, column.
+
+    Example:
+
+    >>> import numpy as np
+    >>> from mtrec.training import load_config, prepare
+    >>> config = load_config({
+    ...     "features": [{"name": "city", "kind": "categorical",
+    ...                   "embedding_dim": 2}],
+    ...     "tasks": [{"name": "ctr", "label": "click"}],
+    ...     "model": {"architecture": "multi_task"},
+    ... }, in_memory=True)
+    >>> rows = {"city": np.array(["a", "b", "a", "c"] * 50),
+    ...         "click": np.array([0, 1, 1, 0] * 50)}
+    >>> prepared = prepare(config, train=rows)
+    >>> prepared.preprocessing.vocabularies["city"], prepared.train_rows > 0
+    (['a', 'b', 'c'], True)
+    """
+    if eval is not None and train is None:
+        raise ValueError("`eval` rows need `train` rows; got `eval` alone")
+    in_memory = train is not None
+    validate_config(config, in_memory=in_memory)
+    feature_set = build_feature_set(config)
+    tasks = tuple(build_tasks(config))
+    schema = column_schema(config, feature_set, list(tasks))
+    config = dataclasses.replace(config, features=feature_set.to_dicts())
+    if preprocessing_dir is None:
+        preprocessing_dir = tempfile.mkdtemp(prefix="mtrec-preprocessing-")
+    stats = ReadStats()
+    if in_memory:
+        source = _memory_source(config, schema, train, eval, stats)
+        chunks = _slices(source.train, config.data.chunk_rows)
+    else:
+        source = file_source(config)
+        chunks = iter_chunks(
+            source.train,
+            schema,
+            chunk_rows=config.data.chunk_rows,
+            file_format=config.data.format,
+            split=source.train_split,
+            stats=stats,
+        )
+    logger.info("fitting vocabularies and statistics on the train split")
+    state = fit_preprocessing(feature_set, chunks, seed=config.seed)
+    vocabulary_files = state.save(pathlib.Path(preprocessing_dir))
+    return Prepared(
+        config=config,
+        feature_set=feature_set,
+        tasks=tasks,
+        schema=schema,
+        preprocessing=state,
+        vocabulary_files=vocabulary_files,
+        train_rows=stats.rows_yielded,
+        train_rows_dropped=stats.rows_dropped,
+        source=source,
+    )
+
+
+def _memory_source(
+    config: RunConfig,
+    schema: ColumnSchema,
+    train: Table,
+    eval: Table | None,  # noqa: A002
+    stats: ReadStats,
+) -> MemorySource:
+    chunk_rows = config.data.chunk_rows
+    if eval is None:
+        fraction, seed = config.data.eval_fraction, config.seed
+        train_split, eval_split, eval = (
+            Split("train", fraction, seed),
+            Split("eval", fraction, seed),
+            train,
+        )
+    else:
+        train_split = eval_split = None
+    return MemorySource(
+        train=read_table(
+            train,
+            schema,
+            "train",
+            split=train_split,
+            stats=stats,
+            chunk_rows=chunk_rows,
+        ),
+        eval=read_table(eval, schema, "eval", split=eval_split, chunk_rows=chunk_rows),
+        validation=config.data.validation,
+    )
+
+
+def _slices(columns: Columns, rows: int) -> Iterator[Columns]:
+    """Chunks of ``rows`` rows, as the file reader would yield them."""
+    total = len(next(iter(columns.values())))
+    for start in range(0, total, rows):
+        yield {name: values[start : start + rows] for name, values in columns.items()}
+
+
+def load_prepared_run(
+    config: RunConfig, preprocessing_dir: str | os.PathLike
+) -> Prepared:
+    """The :class:`Prepared` of an existing run, from its saved preprocessing.
+
+    Reads nothing but ``preprocessing_dir`` (no data pass); the row counts are
+    0, the caller keeps them in its ``TrainingState``.
+    """
+    validate_config(config)
+    feature_set = build_feature_set(config)
+    tasks = tuple(build_tasks(config))
+    schema = column_schema(config, feature_set, list(tasks))
+    state = PreprocessingState.load(preprocessing_dir, feature_set)
+    return Prepared(
+        config=config,
+        feature_set=feature_set,
+        tasks=tasks,
+        schema=schema,
+        preprocessing=state,
+        vocabulary_files=PreprocessingState.vocabulary_files(preprocessing_dir),
+        train_rows=0,
+        train_rows_dropped=0,
+        source=file_source(config),
+    )
+
+
+__all__ = [
+    "FileSource",
+    "MemorySource",
+    "Prepared",
+    "file_source",
+    "load_prepared_run",
+    "prepare",
+]
