@@ -56,15 +56,12 @@ class CGC(mixture.MixtureOfExperts):
       ``(batch, len(task_names) * num_task_experts + num_shared_experts)``
       (experts of each task in ``task_names`` order, then shared experts).
 
-    Sublayers: ``experts``, one :class:`Experts` holding every expert in the
-    shared gate's order (task ``task_names[k]``'s experts at indices
-    ``k * num_task_experts ..``, then the shared ones; see
-    :meth:`expert_indices`): one matmul per depth for all of them, which
-    measured faster than one :class:`Experts` per group. With dict inputs each
-    group's slice of the first kernel reads its own input. ``task_gates``: a
-    list holding one :class:`Experts` named ``task_gates`` of linear gates or,
-    with ``gate_units``, one :class:`Gate` per task named ``gate_{task}``;
-    ``shared_gate``: a :class:`Gate` named ``gate_shared`` or ``None``.
+    Sublayers: ``task_experts``, one :class:`Experts` per task named
+    ``{task}_experts`` (empty if ``num_task_experts=0``); ``shared_experts``, an
+    :class:`Experts` named ``shared_experts`` (``None`` if
+    ``num_shared_experts=0``); ``task_gates``, one :class:`Gate` per task named
+    ``gate_{task}``; ``shared_gate``, a :class:`Gate` named ``gate_shared`` or
+    ``None``. Each group computes its experts in one matmul per depth.
 
     Example:
 
@@ -116,48 +113,55 @@ class CGC(mixture.MixtureOfExperts):
                 f"`num_task_experts={num_task_experts}`"
             )
         self.return_shared = bool(return_shared)
-        num_experts = (
-            len(self.task_names) * self.num_task_experts + self.num_shared_experts
+        self.task_experts = (
+            [
+                self.make_experts(self.num_task_experts, f"{t}_experts")
+                for t in self.task_names
+            ]
+            if self.num_task_experts
+            else []
         )
-        self.experts = self.make_experts(num_experts, "experts")
-        self.task_gates = self.make_gates(
-            self.task_names,
-            self.num_task_experts + self.num_shared_experts,
-            "task_gates",
+        self.shared_experts = (
+            self.make_experts(self.num_shared_experts, f"{mixture.SHARED}_experts")
+            if self.num_shared_experts
+            else None
         )
+        self.task_gates = [
+            self.make_gate(
+                self.num_task_experts + self.num_shared_experts, f"gate_{task}"
+            )
+            for task in self.task_names
+        ]
         self.shared_gate = (
-            self.make_gate(num_experts, f"gate_{mixture.SHARED}")
+            self.make_gate(
+                len(self.task_names) * self.num_task_experts + self.num_shared_experts,
+                f"gate_{mixture.SHARED}",
+            )
             if self.return_shared
             else None
         )
 
-    def expert_indices(self, task: str) -> list[int]:
-        """Indices in ``experts`` of the experts owned by ``task`` (or shared)."""
-        n, k = self.num_task_experts, len(self.task_names)
-        if task == mixture.SHARED:
-            return list(range(k * n, k * n + self.num_shared_experts))
-        i = self.task_names.index(task)
-        return list(range(i * n, (i + 1) * n))
+    def experts_of(self, task: str):
+        """The :class:`Experts` of ``task`` (``"shared"``: the shared experts).
 
-    def _expert_inputs(self, inputs: dict) -> list:
-        """The input of each expert, in ``experts`` order."""
-        return [
-            inputs[key]
-            for key in [*self.task_names, mixture.SHARED]
-            for _ in self.expert_indices(key)
-        ]
+        ``None`` if that group has no experts.
+        """
+        if task == mixture.SHARED:
+            return self.shared_experts
+        if not self.task_experts:
+            return None
+        return self.task_experts[self.task_names.index(task)]
 
     def build(self, input_shape):
         keys = [*self.task_names, mixture.SHARED]
         shapes = mixture.as_shapes(input_shape, keys)
-        with tf.name_scope(self.experts.name):
-            self.experts.build(shapes[mixture.SHARED])
-        for gate, task in zip(self.task_gates, self.task_names):
-            with tf.name_scope(gate.name):
-                gate.build(shapes[task])
-        if self.shared_gate is not None:
-            with tf.name_scope(self.shared_gate.name):
-                self.shared_gate.build(shapes[mixture.SHARED])
+        layers = [(t, self.experts_of(t)) for t in keys]
+        layers += list(zip(self.task_names, self.task_gates))
+        layers.append((mixture.SHARED, self.shared_gate))
+        for key, layer in layers:
+            if layer is not None:
+                with tf.name_scope(layer.name):
+                    layer.build(shapes[key])
         super().build(input_shape)
 
     def call(self, inputs, training=None, return_gates=False):
@@ -165,32 +169,25 @@ class CGC(mixture.MixtureOfExperts):
         keys = [*self.task_names, shared_key]
         if isinstance(inputs, dict):
             inputs = {key: inputs[key] for key in keys}
-            experts = self.experts(self._expert_inputs(inputs), training=training)
         else:
-            experts = self.experts(inputs, training=training)
             inputs = {key: inputs for key in keys}
-        # Every expert runs once; task k mixes its own experts and the shared
-        # ones, contiguous slices of `experts`.
-        k_n = len(self.task_names) * self.num_task_experts
-        shared = experts[:, k_n:]
-        weights = self.gate_weights(
-            self.task_gates, [inputs[t] for t in self.task_names], training=training
-        )
+        # Each group runs once, (batch, m, units); the gates mix concatenations.
+        groups = {
+            key: self.experts_of(key)(inputs[key], training=training)
+            for key in keys
+            if self.experts_of(key) is not None
+        }
+        shared = [groups[shared_key]] if shared_key in groups else []
         outputs, gates = {}, {}
-        for i, (task, gate) in enumerate(zip(self.task_names, weights)):
-            start = i * self.num_task_experts
-            own = experts[:, start : start + self.num_task_experts]
-            if not self.num_task_experts:
-                group = shared
-            elif not self.num_shared_experts:
-                group = own
-            else:
-                group = tf.concat([own, shared], axis=1)
-            gates[task] = gate
-            outputs[task] = mixture.mix_experts(gate, group)
+        for task, gate in zip(self.task_names, self.task_gates):
+            own = [groups[task]] if task in groups else []
+            experts = _concat(own + shared)
+            gates[task] = gate(inputs[task], training=training)
+            outputs[task] = mixture.mix_experts(gates[task], experts)
         if self.shared_gate is not None:
+            everyone = _concat([groups[key] for key in keys if key in groups])
             gates[shared_key] = self.shared_gate(inputs[shared_key], training=training)
-            outputs[shared_key] = mixture.mix_experts(gates[shared_key], experts)
+            outputs[shared_key] = mixture.mix_experts(gates[shared_key], everyone)
         if return_gates:
             return outputs, gates
         return outputs
@@ -205,3 +202,8 @@ class CGC(mixture.MixtureOfExperts):
             }
         )
         return config
+
+
+def _concat(groups: list[tf.Tensor]) -> tf.Tensor:
+    """Expert groups ``(batch, m_j, units)`` side by side on the expert axis."""
+    return groups[0] if len(groups) == 1 else tf.concat(groups, axis=1)

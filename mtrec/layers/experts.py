@@ -58,11 +58,7 @@ class Experts(tf.keras.layers.Layer):
         experts). Default ``0.0``.
 
     Call arguments:
-      inputs: float tensor ``(batch, input_dim)`` read by every expert, or a
-        list of ``num_experts`` such tensors, ``inputs[i]`` read by expert ``i``
-        (as in CGC, where each task's experts read that task's input). Runs of
-        consecutive experts given the same tensor share one matmul with their
-        columns of ``kernel_0``.
+      inputs: float tensor ``(batch, input_dim)``, read by every expert.
       training: whether dropout is active.
 
     Returns:
@@ -111,17 +107,6 @@ class Experts(tf.keras.layers.Layer):
         self.biases: list[tf.Variable] = []
 
     def build(self, input_shape):
-        if isinstance(input_shape, list | tuple) and isinstance(
-            input_shape[0], list | tuple | tf.TensorShape
-        ):
-            dims = {tf.TensorShape(s)[-1] for s in input_shape}
-            if len(input_shape) != self.num_experts or len(dims) != 1:
-                raise ValueError(
-                    f"`{self.name}` takes one input or a list of {self.num_experts} "
-                    "inputs (one per expert) with the same last dimension. "
-                    f"Received: input_shape={input_shape}"
-                )
-            input_shape = input_shape[0]
         input_dim = tf.TensorShape(input_shape)[-1]
         if input_dim is None:
             raise ValueError(
@@ -164,28 +149,10 @@ class Experts(tf.keras.layers.Layer):
             h = self._dropout(h, training=training)
         return h
 
-    def _first_matmul(self, inputs):
-        if not isinstance(inputs, list | tuple):
-            return tf.matmul(inputs, self.kernels[0])
-        if len(inputs) != self.num_experts:
-            raise ValueError(
-                f"`{self.name}` takes one input or a list of {self.num_experts} "
-                f"inputs (one per expert). Received: {len(inputs)} inputs"
-            )
-        # One matmul per run of consecutive experts that read the same tensor.
-        width = self.units[0]
-        parts, start = [], 0
-        for end in range(1, self.num_experts + 1):
-            if end == self.num_experts or inputs[end] is not inputs[start]:
-                kernel = self.kernels[0][:, start * width : end * width]
-                parts.append(tf.matmul(inputs[start], kernel))
-                start = end
-        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
-
     def call(self, inputs, training=None):
         n, units = self.num_experts, self.units
         biases = self.biases if self.use_bias else [None] * len(units)
-        h = self._finish(self._first_matmul(inputs), biases[0], training)
+        h = self._finish(tf.matmul(inputs, self.kernels[0]), biases[0], training)
         h = tf.reshape(h, (-1, n, units[0]))
         if len(units) == 1:
             return h
@@ -197,10 +164,6 @@ class Experts(tf.keras.layers.Layer):
         return tf.transpose(h, (1, 0, 2))
 
     def compute_output_shape(self, input_shape):
-        if isinstance(input_shape, list | tuple) and isinstance(
-            input_shape[0], list | tuple | tf.TensorShape
-        ):
-            input_shape = input_shape[0]
         shape = tf.TensorShape(input_shape)
         return shape[:-1].concatenate([self.num_experts, self.units[-1]])
 

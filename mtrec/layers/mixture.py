@@ -46,16 +46,18 @@ class MixtureOfExperts(tf.keras.layers.Layer):
     the factories of expert groups (:class:`Experts`, each expert's initialiser
     derived by name) and gates, and the common ``get_config`` entries. A
     subclass calls ``super().__init__`` with these arguments first, then builds
-    its experts with :meth:`make_experts` and gates with :meth:`make_gates`, and
+    its experts with :meth:`make_experts` and gates with :meth:`make_gate`, and
     adds its own arguments to ``get_config``. Subclasses whose outputs include
     the shared experts' key set ``reserved_task_names = (SHARED,)``.
 
-    Gates: with ``gate_units=()`` (the paper's linear gates) all gates of a
-    group are one :class:`Experts` of linear "experts" with ``num_experts``
-    units, ``softmax(x W_k + b_k)`` for gate ``k``; one matmul for all gates
-    measured faster than one :class:`Gate` per task
-    (``benchmarks/expert_mixing.py``). With hidden ``gate_units`` each gate is a
-    :class:`Gate`.
+    Every gate is its own :class:`Gate` and every group of experts its own
+    :class:`Experts`, so a variable belongs to one task's gate or one group:
+    the multi-task gradient strategies (PCGrad, GradNorm) tell task-specific
+    variables from shared ones by which task losses reach them
+    (``MultiTaskRanker.shared_layout``). Fusing all linear gates into one
+    matmul, or all CGC groups into one ``Experts``, measured faster
+    (``benchmarks/expert_mixing.py``) but would make every gate and expert
+    variable reached by every task.
 
     Args:
       task_names: names of the tasks, the keys of the output dict.
@@ -127,45 +129,6 @@ class MixtureOfExperts(tf.keras.layers.Layer):
             ),
             name=name,
         )
-
-    def make_gates(
-        self, keys: Sequence[str], num_experts: int, name: str
-    ) -> list[tf.keras.layers.Layer]:
-        """Gates over ``num_experts``, one per key, for :meth:`gate_weights`.
-
-        Linear gates (``gate_units=()``): a list of one :class:`Experts` named
-        ``name`` holding every gate (``kernel_0`` of shape
-        ``(input_dim, len(keys) * num_experts)``, gate ``k`` in columns
-        ``k * num_experts ..``). Otherwise one :class:`Gate` per key, named
-        ``f"gate_{key}"``.
-        """
-        if self.gate_units:
-            return [self.make_gate(num_experts, f"gate_{key}") for key in keys]
-        return [
-            experts_lib.Experts(
-                len(keys),
-                [num_experts],
-                activation="linear",
-                l2=self.l2,
-                kernel_initializer=mlp_lib.derive_initializer(
-                    self.kernel_initializer, name
-                ),
-                name=name,
-            )
-        ]
-
-    def gate_weights(
-        self, gates: list[tf.keras.layers.Layer], inputs: list, training=None
-    ) -> list[tf.Tensor]:
-        """Softmax weights ``(batch, num_experts)`` of each gate of :meth:`make_gates`.
-
-        ``inputs[k]`` is the input of gate ``k``.
-        """
-        if self.gate_units:
-            return [g(x, training=training) for g, x in zip(gates, inputs)]
-        shared = all(x is inputs[0] for x in inputs)
-        logits = gates[0](inputs[0] if shared else list(inputs), training=training)
-        return tf.unstack(tf.nn.softmax(logits, axis=-1), axis=1)
 
     def get_config(self):
         config = super().get_config()

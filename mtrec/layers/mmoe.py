@@ -16,8 +16,8 @@ class MMoE(mixture.MixtureOfExperts):
     tasks; task ``k`` mixes them with its own gate:
     ``g_k(x) = softmax(W_k x)``, ``f_k(x) = sum_i g_k(x)_i * e_i(x)``.
     All experts are one :class:`Experts` layer (one matmul per depth, output
-    ``(batch, num_experts, units)``); with linear gates all task gates are one
-    matmul too; each task mixes with a multiply and a sum.
+    ``(batch, num_experts, units)``); each task mixes them with a multiply and
+    a sum.
 
     Args:
       task_names: names of the tasks, the keys of the output dict.
@@ -45,9 +45,7 @@ class MMoE(mixture.MixtureOfExperts):
       pair ``(outputs, gates)`` where ``gates`` is
       ``{task: (batch, num_experts)}`` of softmax weights.
 
-    Sublayers: ``experts`` (an :class:`Experts`); ``gates``, a list holding one
-    :class:`Experts` named ``gates`` of linear gates (gate ``k`` in columns
-    ``k * num_experts ..`` of its kernel) or, with ``gate_units``, one
+    Sublayers: ``experts`` (an :class:`Experts`) and ``gates``, one
     :class:`Gate` per task named ``gate_{task}``.
 
     Example:
@@ -85,7 +83,9 @@ class MMoE(mixture.MixtureOfExperts):
         )
         self.num_experts = validation.check_count("num_experts", num_experts, 1)
         self.experts = self.make_experts(self.num_experts, "experts")
-        self.gates = self.make_gates(self.task_names, self.num_experts, "gates")
+        self.gates = [
+            self.make_gate(self.num_experts, f"gate_{task}") for task in self.task_names
+        ]
 
     def build(self, input_shape):
         for layer in [self.experts, *self.gates]:
@@ -95,10 +95,10 @@ class MMoE(mixture.MixtureOfExperts):
 
     def call(self, inputs, training=None, return_gates=False):
         experts = self.experts(inputs, training=training)
-        weights = self.gate_weights(
-            self.gates, [inputs] * len(self.task_names), training=training
-        )
-        gates = dict(zip(self.task_names, weights))
+        gates = {
+            task: gate(inputs, training=training)
+            for task, gate in zip(self.task_names, self.gates)
+        }
         outputs = {t: mixture.mix_experts(g, experts) for t, g in gates.items()}
         if return_gates:
             return outputs, gates

@@ -308,12 +308,6 @@ def set_expert_weights(
     experts.set_weights(stacked)
 
 
-def perturb_experts(experts: tf.keras.layers.Layer, indices: list[int]) -> None:
-    """Adds 0.5 to every weight of the experts at ``indices``."""
-    for i in indices:
-        set_expert_weights(experts, i, [w + 0.5 for w in expert_weights(experts, i)])
-
-
 def expert_kernels(experts: tf.keras.layers.Layer) -> dict[str, np.ndarray]:
     """``{f"expert_{i}": expert i's kernels, raveled}`` of an ``Experts``."""
     return {
@@ -324,20 +318,9 @@ def expert_kernels(experts: tf.keras.layers.Layer) -> dict[str, np.ndarray]:
     }
 
 
-def np_experts(experts: tf.keras.layers.Layer, x) -> list[np.ndarray]:
-    """Each expert of an ``Experts`` on ``x`` (or on ``x[i]`` if a list)."""
-    inputs = x if isinstance(x, list) else [x] * experts.num_experts
+def np_experts(experts: tf.keras.layers.Layer, x: np.ndarray) -> list[np.ndarray]:
+    """Each expert of an ``Experts`` on ``x``, from its slices of the weights."""
     return [
-        np_dense_stack(expert_weights(experts, i), np.asarray(inputs[i]))
+        np_dense_stack(expert_weights(experts, i), np.asarray(x))
         for i in range(experts.num_experts)
     ]
-
-
-def np_linear_gates(bank: tf.keras.layers.Layer, x) -> list[np.ndarray]:
-    """``softmax(x_k W_k + b_k)`` of each linear gate in a mixture's gate bank."""
-    inputs = x if isinstance(x, list) else [x] * bank.num_experts
-    out = []
-    for k in range(bank.num_experts):
-        kernel, bias = expert_weights(bank, k)
-        out.append(np_softmax(np.asarray(inputs[k]) @ kernel + bias))
-    return out

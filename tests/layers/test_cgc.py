@@ -11,13 +11,27 @@ from layer_suite import expert_kernels
 from layer_suite import flat_kernels
 from layer_suite import np_experts
 from layer_suite import np_gate
-from layer_suite import np_linear_gates
 from layer_suite import np_mix
-from layer_suite import perturb_experts
 
+from mtrec.layers import Experts
 from mtrec.layers import Gate
 
 TASKS = ["ctr", "cvr"]
+
+
+def perturb(layer):
+    layer.set_weights([w + 0.5 for w in layer.get_weights()])
+
+
+def group_kernels(layer) -> dict[str, np.ndarray]:
+    """Every expert of every group of a CGC: ``{group/expert_i: kernels}``."""
+    groups = [*layer.task_experts, layer.shared_experts]
+    return {
+        f"{group.name}/{name}": kernels
+        for group in groups
+        if group is not None
+        for name, kernels in expert_kernels(group).items()
+    }
 
 
 class TestCGC(GatedLayerSuite):
@@ -29,9 +43,9 @@ class TestCGC(GatedLayerSuite):
         "expert_units": [4, 2],
     }
     expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2)}
-    # All (2 task + 2 shared) experts: 2 layers x (kernel, bias); the 2 linear
-    # task gates: one (kernel, bias).
-    expected_num_trainable_weights = 2 * 2 + 2
+    # 3 expert groups (ctr: 1, cvr: 1, shared: 2) x 2 layers x (kernel, bias)
+    # + 2 linear gates x (kernel, bias).
+    expected_num_trainable_weights = 3 * 4 + 2 * 2
     # Each task gate mixes its 1 own expert and the 2 shared ones.
     expected_gate_widths = {"ctr": 3, "cvr": 3}
     bad_arguments = [
@@ -62,11 +76,11 @@ class TestCGC(GatedLayerSuite):
     ]
 
     def distinct_groups(self, layer):
-        bank = expert_kernels(layer.task_gates[0]).values()
-        gates = {f"gate_{task}": k for task, k in zip(TASKS, bank, strict=True)}
-        if layer.shared_gate is not None:
-            gates["gate_shared"] = flat_kernels(layer.shared_gate)
-        return {"experts": expert_kernels(layer.experts), "gates": gates}
+        gates = [*layer.task_gates, layer.shared_gate]
+        return {
+            "experts": group_kernels(layer),
+            "gates": {g.name: flat_kernels(g) for g in gates if g is not None},
+        }
 
     def dict_inputs(self) -> dict[str, np.ndarray]:
         keys = [*TASKS, "shared"]
@@ -74,17 +88,17 @@ class TestCGC(GatedLayerSuite):
 
     def test_sublayers(self):
         layer = self.make_layer()
-        # One group of all experts in the shared gate's order: ctr, cvr, shared.
-        assert (layer.experts.name, layer.experts.num_experts) == ("experts", 4)
-        assert layer.expert_indices("ctr") == [0]
-        assert layer.expert_indices("cvr") == [1]
-        assert layer.expert_indices("shared") == [2, 3]
-        assert [(g.name, g.num_experts, g.units) for g in layer.task_gates] == [
-            ("task_gates", 2, [3])
+        groups = [*layer.task_experts, layer.shared_experts]
+        assert all(isinstance(g, Experts) for g in groups)
+        assert [(g.name, g.num_experts) for g in groups] == [
+            ("ctr_experts", 1),
+            ("cvr_experts", 1),
+            ("shared_experts", 2),
         ]
-        hidden = self.make_layer(gate_units=[3])
-        assert [type(g) for g in hidden.task_gates] == [Gate, Gate]
-        assert [g.name for g in hidden.task_gates] == ["gate_ctr", "gate_cvr"]
+        assert layer.experts_of("cvr") is layer.task_experts[1]
+        assert layer.experts_of("shared") is layer.shared_experts
+        assert [type(g) for g in layer.task_gates] == [Gate, Gate]
+        assert [g.name for g in layer.task_gates] == ["gate_ctr", "gate_cvr"]
         if layer.return_shared:
             assert layer.shared_gate.name == "gate_shared"
         else:
@@ -96,17 +110,10 @@ class TestCGC(GatedLayerSuite):
         layer = self.make_layer(gate_units=gate_units)
         x = self.dict_inputs()
         outputs, gates = layer(x, return_gates=True)
-        per_expert = [
-            x[key] for key in [*TASKS, "shared"] for _ in layer.expert_indices(key)
-        ]
-        experts = np_experts(layer.experts, per_expert)
-        shared = [experts[i] for i in layer.expert_indices("shared")]
-        own = {t: [experts[i] for i in layer.expert_indices(t)] for t in TASKS}
-        if gate_units:
-            task_gates = [np_gate(g, x[t]) for g, t in zip(layer.task_gates, TASKS)]
-        else:
-            task_gates = np_linear_gates(layer.task_gates[0], [x[t] for t in TASKS])
-        for task, g in zip(TASKS, task_gates):
+        shared = np_experts(layer.shared_experts, x["shared"])
+        own = {t: np_experts(layer.experts_of(t), x[t]) for t in TASKS}
+        for task, gate in zip(TASKS, layer.task_gates):
+            g = np_gate(gate, x[task])
             np.testing.assert_allclose(gates[task], g, atol=1e-6)
             expected = np_mix(g, own[task] + shared)
             np.testing.assert_allclose(outputs[task], expected, atol=1e-6)
@@ -126,7 +133,7 @@ class TestCGC(GatedLayerSuite):
         layer = self.make_layer()
         x = self.inputs()
         before = layer(x, return_gates=True)
-        perturb_experts(layer.experts, layer.expert_indices("cvr"))
+        perturb(layer.experts_of("cvr"))
         outputs, gates = layer(x, return_gates=True)
         np.testing.assert_array_equal(outputs["ctr"], before[0]["ctr"])
         np.testing.assert_array_equal(gates["ctr"], before[1]["ctr"])
@@ -138,7 +145,7 @@ class TestCGC(GatedLayerSuite):
         layer = self.make_layer()
         x = self.inputs()
         before = layer(x)
-        perturb_experts(layer.experts, layer.expert_indices("shared"))
+        perturb(layer.shared_experts)
         after = layer(x)
         for key in before:
             assert not np.allclose(after[key], before[key]), key
@@ -164,6 +171,9 @@ class TestCGC(GatedLayerSuite):
         layer = self.make_layer(
             num_shared_experts=num_shared, num_task_experts=num_task
         )
+        # An empty group has no layer.
+        assert (layer.shared_experts is None) == (num_shared == 0)
+        assert len(layer.task_experts) == (len(TASKS) if num_task else 0)
         outputs, gates = layer(self.inputs(), return_gates=True)
         assert outputs["ctr"].shape == (4, 2)
         assert_softmax_rows(gates["ctr"], width)

@@ -125,21 +125,6 @@ class TestExperts(LayerSuite):
         layer.build((None, 3))
         assert_pairwise_distinct(expert_kernels(layer))
 
-    def test_one_input_per_expert(self):
-        layer = self.built_layer()
-        a, b = self.inputs(seed=1), self.inputs(seed=2)
-        for inputs in ([a, a, b], [a, b, a], [b, b, b]):
-            expected = np.stack(np_experts(layer, [t.numpy() for t in inputs]), 1)
-            np.testing.assert_allclose(layer(inputs), expected, atol=1e-6)
-        # The same tensor for every expert is the single-input case.
-        np.testing.assert_allclose(layer([a, a, a]), layer(a), atol=1e-6)
-
-    def test_wrong_number_of_inputs(self):
-        layer = self.built_layer()
-        x = self.inputs()
-        with pytest.raises(ValueError, match="a list of 3 inputs .* Received: 2"):
-            layer([x, x])
-
     def test_l2_penalty_equals_separate_experts(self):
         layer = self.built_layer(l2=0.01)
         layer(self.inputs())

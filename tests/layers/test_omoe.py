@@ -9,7 +9,6 @@ from layer_suite import expert_kernels
 from layer_suite import np_experts
 from layer_suite import np_gate
 from layer_suite import np_mix
-from layer_suite import set_expert_weights
 
 from mtrec.layers import MMoE
 
@@ -61,8 +60,8 @@ class TestOMoE(GatedLayerSuite):
         mmoe = MMoE(TASKS, num_experts=3, expert_units=[4, 2])
         mmoe.build((None, self.input_dim))
         mmoe.experts.set_weights(layer.experts.get_weights())
-        for k in range(len(TASKS)):
-            set_expert_weights(mmoe.gates[0], k, layer.gate.get_weights())
+        for gate in mmoe.gates:
+            gate.set_weights(layer.gate.get_weights())
         outputs = layer(x)
         for task, value in mmoe(x).items():
             np.testing.assert_allclose(outputs[task], value, atol=1e-6)

@@ -9,10 +9,8 @@ from layer_suite import GatedLayerSuite
 from layer_suite import expert_kernels
 from layer_suite import flat_kernels
 from layer_suite import np_experts
-from layer_suite import np_linear_gates
+from layer_suite import np_gate
 from layer_suite import np_mix
-from layer_suite import np_softmax
-from layer_suite import perturb_experts
 
 from mtrec.layers import CGC
 
@@ -23,11 +21,14 @@ EXPERTS = {"num_shared_experts": 1, "num_task_experts": 2, "expert_units": [4, 2
 class TestPLE(GatedLayerSuite):
     layer_class = PLE
     layer_kwargs = {"task_names": TASKS, "num_levels": 2, **EXPERTS}
-    expected_output_shapes = {"ctr": (4, 2), "cvr": (4, 2)}
-    # Per level: all (2 x 2 task + 1 shared) experts, 2 layers x (kernel, bias),
-    # and the linear task gates, one (kernel, bias); level 0 also has the
-    # shared gate's (kernel, bias).
-    expected_num_trainable_weights = (2 * 2 + 2 + 2) + (2 * 2 + 2)
+    # 16 rows, not 4: on 4 rows the 2-unit ReLU experts of level 1 (reading
+    # level 0's 2-dim outputs) can start dead on every row, which would leave
+    # them without gradient in the one-SGD-step check.
+    batch_size = 16
+    expected_output_shapes = {"ctr": (16, 2), "cvr": (16, 2)}
+    # Per level: 3 expert groups (ctr, cvr, shared) x 2 layers x (kernel, bias);
+    # gates x (kernel, bias): level 0 has ctr, cvr and shared, level 1 ctr, cvr.
+    expected_num_trainable_weights = (3 * 4 + 3 * 2) + (3 * 4 + 2 * 2)
     expected_gate_widths = {
         "level_0/ctr": 3,  # 2 own + 1 shared
         "level_0/cvr": 3,
@@ -57,13 +58,12 @@ class TestPLE(GatedLayerSuite):
     def distinct_groups(self, layer):
         experts, gates = {}, {}
         for level in layer.levels:
-            for name, kernels in expert_kernels(level.experts).items():
-                experts[f"{level.name}/{name}"] = kernels
-            bank = expert_kernels(level.task_gates[0]).values()
-            for task, kernels in zip(TASKS, bank, strict=True):
-                gates[f"{level.name}/gate_{task}"] = kernels
-            if level.shared_gate is not None:
-                gates[f"{level.name}/gate_shared"] = flat_kernels(level.shared_gate)
+            for group in [*level.task_experts, level.shared_experts]:
+                for name, kernels in expert_kernels(group).items():
+                    experts[f"{level.name}/{group.name}/{name}"] = kernels
+            for g in [*level.task_gates, level.shared_gate]:
+                if g is not None:
+                    gates[f"{level.name}/{g.name}"] = flat_kernels(g)
         return {"experts": experts, "gates": gates}
 
     def test_levels(self):
@@ -122,37 +122,31 @@ class TestPLE(GatedLayerSuite):
         layer = self.make_layer()
         x = self.inputs()
         before = layer(x)
-        level = layer.levels[0]
-        perturb_experts(level.experts, level.expert_indices("shared"))
+        shared = layer.levels[0].shared_experts
+        shared.set_weights([w + 0.5 for w in shared.get_weights()])
         after = layer(x)
         for task in TASKS:
             assert not np.allclose(after[task], before[task]), task
 
     def test_matches_numpy_reference(self):
-        # Two levels by hand from the weights: level 0 reads x everywhere, level
-        # 1's task k reads level 0's output k, its shared experts level 0's
-        # shared output.
+        # Two levels by hand from the weights: level 0 reads x everywhere; level
+        # 1's task k reads level 0's output k, its shared experts and gate level
+        # 0's shared output.
         layer = self.built_layer()
         x = self.inputs().numpy()
         first, second = layer.levels
-        e0 = np_experts(first.experts, x)
-        g0 = np_linear_gates(first.task_gates[0], x)
-        own0 = {t: [e0[i] for i in first.expert_indices(t)] for t in TASKS}
-        shared0 = [e0[i] for i in first.expert_indices("shared")]
-        hidden = {t: np_mix(g, own0[t] + shared0) for t, g in zip(TASKS, g0)}
-        s_gate = first.shared_gate.get_weights()
-        hidden["shared"] = np_mix(np_softmax(x @ s_gate[0] + s_gate[1]), e0)
-        per_expert = [
-            hidden[key]
-            for key in [*TASKS, "shared"]
-            for _ in second.expert_indices(key)
-        ]
-        e1 = np_experts(second.experts, per_expert)
-        g1 = np_linear_gates(second.task_gates[0], [hidden[t] for t in TASKS])
-        shared1 = [e1[i] for i in second.expert_indices("shared")]
+        shared = np_experts(first.shared_experts, x)
+        own = {t: np_experts(first.experts_of(t), x) for t in TASKS}
+        hidden = {
+            t: np_mix(np_gate(g, x), own[t] + shared)
+            for t, g in zip(TASKS, first.task_gates)
+        }
+        hidden["shared"] = np_mix(
+            np_gate(first.shared_gate, x), own["ctr"] + own["cvr"] + shared
+        )
+        shared = np_experts(second.shared_experts, hidden["shared"])
         outputs = layer(x)
-        for task, g in zip(TASKS, g1):
-            own = [e1[i] for i in second.expert_indices(task)]
-            np.testing.assert_allclose(
-                outputs[task], np_mix(g, own + shared1), atol=1e-6
-            )
+        for task, gate in zip(TASKS, second.task_gates):
+            own = np_experts(second.experts_of(task), hidden[task])
+            expected = np_mix(np_gate(gate, hidden[task]), own + shared)
+            np.testing.assert_allclose(outputs[task], expected, atol=1e-6)
