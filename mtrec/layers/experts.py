@@ -15,8 +15,8 @@ def _expert_initializers(
 
     Expert ``i`` gets ``derive_initializer(initializer, f"expert_{i}")`` and its
     layer ``l`` a copy derived from that with ``f"dense_{l}"``: the initial
-    weights of expert ``i`` equal those of an ``MLP`` named ``expert_i`` built
-    with the same initialiser, as the per-expert layers of earlier versions were.
+    weights of expert ``i`` equal those of an ``MLP`` whose initialiser is
+    ``derive_initializer(initializer, f"expert_{i}")``.
     """
     out = []
     for i in range(num_experts):

@@ -5,6 +5,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import validation
+
 
 def derive_initializer(
     initializer: tf.keras.initializers.Initializer, salt: str
@@ -80,21 +82,12 @@ class MLP(tf.keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        units = [int(u) for u in units]
-        if any(u < 1 for u in units):
-            raise ValueError(f"`units` must all be >= 1. Received: `units={units}`")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(
-                f"`dropout` must be in [0, 1). Received: `dropout={dropout}`"
-            )
-        if l2 < 0.0:
-            raise ValueError(f"`l2` must be >= 0. Received: `l2={l2}`")
-        self.units = units
+        self.units = validation.check_units("units", units, allow_empty=True)
         self.activation = tf.keras.activations.get(activation)
-        self.dropout = float(dropout)
+        self.dropout = validation.check_rate("dropout", dropout)
         self.use_bias = use_bias
         self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
-        self.l2 = float(l2)
+        self.l2 = validation.check_non_negative("l2", l2)
         self.batch_norm = batch_norm
         regularizer = tf.keras.regularizers.L2(self.l2) if self.l2 > 0 else None
         self._dense = [
@@ -110,12 +103,12 @@ class MLP(tf.keras.layers.Layer):
                 kernel_regularizer=regularizer,
                 name=f"dense_{i}",
             )
-            for i, u in enumerate(units)
+            for i, u in enumerate(self.units)
         ]
         self._norms = (
             [
                 tf.keras.layers.BatchNormalization(name=f"batch_norm_{i}")
-                for i in range(len(units))
+                for i in range(len(self.units))
             ]
             if batch_norm
             else []

@@ -18,6 +18,12 @@ class TestMLP(LayerSuite):
     expected_num_trainable_weights = 4  # (kernel, bias) x 2 layers
     bad_arguments = [
         ({"units": [3, 0]}, "`units` must all be >= 1. Received: `units=[3, 0]`"),
+        # Not silently converted: "64" is not [6, 4], 2.7 is not 2.
+        ({"units": "64"}, "`units` must be a sequence of ints. Received: `units='64'`"),
+        (
+            {"units": [2.7]},
+            "`units` must be a sequence of ints. Received: `units=[2.7]`",
+        ),
         ({"dropout": 1.0}, "`dropout` must be in [0, 1). Received: `dropout=1.0`"),
         ({"l2": -1.0}, "`l2` must be >= 0. Received: `l2=-1.0`"),
     ]
