@@ -106,3 +106,42 @@ def test_empty_and_invalid_columns():
         encode_examples({"a": np.zeros(2, np.float64)})
     with pytest.raises(ValueError, match="must not hold nulls"):
         encode_examples({"a": pa.array(["x", None])})
+
+
+@pytest.mark.parametrize("rows_per_example", [2, 3, 7, 50])
+def test_blocks_of_rows_per_example(rows_per_example):
+    columns = columns_of(20, seed=2)
+    encoded = encode_examples(columns, rows_per_example)
+    assert len(encoded) == -(-20 // rows_per_example)
+    rows = reference(columns)
+    for index, proto in enumerate(encoded):
+        block = tf.train.Example.FromString(proto).features.feature
+        first = index * rows_per_example
+        expected = rows[first : first + rows_per_example]
+        for name, kind in (("arrow", "bytes_list"), ("numpy", "bytes_list")):
+            got = list(getattr(block[name], kind).value)
+            want = [getattr(r.features.feature[name], kind).value[0] for r in expected]
+            assert got == want, name
+        got = list(block["ids"].int64_list.value)
+        assert got == [r.features.feature["ids"].int64_list.value[0] for r in expected]
+        got = np.array(block["dense"].float_list.value, np.float32)
+        want = [r.features.feature["dense"].float_list.value[0] for r in expected]
+        np.testing.assert_array_equal(got, np.array(want, np.float32))
+    ragged = {
+        "arrow": tf.io.RaggedFeature(tf.string),
+        "ids": tf.io.RaggedFeature(tf.int64),
+        "dense": tf.io.RaggedFeature(tf.float32),
+    }
+    parsed = tf.io.parse_example(tf.constant(encoded), ragged)
+    assert parsed["ids"].row_lengths().numpy().tolist() == [
+        min(rows_per_example, 20 - start) for start in range(0, 20, rows_per_example)
+    ]
+    np.testing.assert_array_equal(parsed["ids"].flat_values.numpy(), columns["ids"])
+    np.testing.assert_array_equal(parsed["dense"].flat_values.numpy(), columns["dense"])
+    strings = [v.decode() for v in parsed["arrow"].flat_values.numpy()]
+    assert strings == columns["arrow"].to_pylist()
+
+
+def test_rows_per_example_must_be_positive():
+    with pytest.raises(ValueError, match="`rows_per_example` must be an int >= 1"):
+        encode_examples({"a": np.zeros(2, np.int64)}, rows_per_example=0)

@@ -35,7 +35,7 @@ def item_ids(prepared: PreparedData, part: str) -> list[int]:
     return [
         int(v)
         for batch in dataset
-        for v in tf.io.parse_example(batch, spec)["item_id"].numpy()
+        for v in tf.io.parse_example(batch, spec)["item_id"].flat_values.numpy()
     ]
 
 
@@ -47,10 +47,14 @@ def reader_ids(directory, schema, split=None, stats=None) -> list[int]:
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_shards_hold_every_row_in_order(tmp_path, suffix):
     logs = two_logs(tmp_path / "logs", suffix)
-    prepared = prepare_data(logs, SCHEMA, tmp_path / "cache", rows_per_shard=10)
+    prepared = prepare_data(
+        logs, SCHEMA, tmp_path / "cache", rows_per_shard=10, rows_per_example=5
+    )
     part = prepared.part()
     assert list(prepared.parts) == ["all"]
-    assert part.rows_per_shard == (10,) * 7 + (7,)
+    # Whole Examples per shard; Examples never span two files (37 + 40 rows).
+    assert part.rows_per_shard == (10, 10, 10, 7, 10, 10, 10, 10)
+    assert prepared.rows_per_example == 5
     assert part.rows == prepared.rows_read == 77
     assert part.rows_dropped == 0
     assert [p.name for p in part.shards] == [f"all-{i:05d}.tfrecord" for i in range(8)]
@@ -60,6 +64,9 @@ def test_shards_hold_every_row_in_order(tmp_path, suffix):
     assert prepared.sources == (logs / f"a{suffix}", logs / f"b{suffix}")
     assert load_prepared(prepared.directory) == prepared
     manifest = json.loads((prepared.directory / "manifest.json").read_text())
+    examples = [shard["examples"] for shard in manifest["parts"]["all"]["shards"]]
+    assert examples == [2, 2, 2, 2, 2, 2, 2, 2]
+    assert (manifest["rows_per_shard"], manifest["rows_per_example"]) == (10, 5)
     assert manifest["columns"] == {
         "user_id": "string",
         "tags": "string",
@@ -78,7 +85,13 @@ def test_shards_hold_every_row_in_order(tmp_path, suffix):
 def test_split_parts_are_the_readers_split(tmp_path, schema):
     logs = two_logs(tmp_path / "logs", ".csv", violations=schema is DROP_SCHEMA)
     prepared = prepare_data(
-        logs, schema, tmp_path / "cache", eval_fraction=0.3, seed=4, rows_per_shard=8
+        logs,
+        schema,
+        tmp_path / "cache",
+        eval_fraction=0.3,
+        seed=4,
+        rows_per_shard=8,
+        rows_per_example=3,
     )
     assert list(prepared.parts) == ["train", "eval"]
     assert (prepared.eval_fraction, prepared.split_seed) == (0.3, 4)
@@ -137,10 +150,11 @@ def test_a_changed_input_or_setting_is_a_new_entry(tmp_path):
         prepare_data(logs, SCHEMA, cache, eval_fraction=0.2, seed=1).cache_key,
         prepare_data(logs, SCHEMA, cache, eval_fraction=0.2, seed=2).cache_key,
         prepare_data(logs, SCHEMA, cache, rows_per_shard=5).cache_key,
+        prepare_data(logs, SCHEMA, cache, rows_per_example=1).cache_key,
         prepare_data(logs, DROP_SCHEMA, cache).cache_key,
         second.cache_key,
     }
-    assert len(keys) == 5
+    assert len(keys) == 6
 
 
 def test_a_failed_prepare_leaves_nothing_trusted(tmp_path):
@@ -191,7 +205,7 @@ def test_bad_values_raise_the_readers_error(tmp_path, column, value, message):
 def test_an_interrupted_or_corrupt_entry_is_not_trusted(tmp_path):
     logs = two_logs(tmp_path / "logs", ".csv")
     cache = tmp_path / "cache"
-    good = prepare_data(logs, SCHEMA, cache, rows_per_shard=20)
+    good = prepare_data(logs, SCHEMA, cache, rows_per_shard=20, rows_per_example=4)
     expected = item_ids(good, "all")
     # A killed prepare's leftover and a truncated shard in the final entry.
     leftover = cache / f".tmp-{good.cache_key[:12]}-dead"
@@ -201,13 +215,14 @@ def test_an_interrupted_or_corrupt_entry_is_not_trusted(tmp_path):
     shard.write_bytes(shard.read_bytes()[:-7])
     with pytest.raises(DataError, match=r"all-00001\.tfrecord: shard missing or of"):
         load_prepared(good.directory)
-    rebuilt = prepare_data(logs, SCHEMA, cache, rows_per_shard=20)
+    rebuilt = prepare_data(logs, SCHEMA, cache, rows_per_shard=20, rows_per_example=4)
     assert rebuilt == good
     assert item_ids(rebuilt, "all") == expected
     (good.directory / "manifest.json").write_text("{")
     with pytest.raises(DataError, match="cannot read the prepared-data manifest"):
         load_prepared(good.directory)
-    assert prepare_data(logs, SCHEMA, cache, rows_per_shard=20) == good
+    again = prepare_data(logs, SCHEMA, cache, rows_per_shard=20, rows_per_example=4)
+    assert again == good
 
 
 def test_arguments(tmp_path):
@@ -218,6 +233,8 @@ def test_arguments(tmp_path):
         prepare_data(logs, SCHEMA, tmp_path / "c", eval_fraction=1.5, seed=1)
     with pytest.raises(ValueError, match="`rows_per_shard` must be an int >= 1"):
         prepare_data(logs, SCHEMA, tmp_path / "c", rows_per_shard=0)
+    with pytest.raises(ValueError, match="`rows_per_example` must be an int >= 1"):
+        prepare_data(logs, SCHEMA, tmp_path / "c", rows_per_example=True)
     with pytest.raises(DataError, match="no such file"):
         prepare_data(tmp_path / "absent.csv", SCHEMA, tmp_path / "c")
     prepared = prepare_data(logs, SCHEMA, tmp_path / "c", eval_fraction=0.1, seed=1)
