@@ -339,7 +339,8 @@ def verdict(summary: dict) -> dict:
 
     Returns:
       ``{"met": bool | None, "per_model": {model: {"train": bool,
-      "inference": bool}}}``; ``met`` is ``None`` when one core was not run.
+      "inference": bool}}}`` for the models measured on one core; ``met`` is
+      ``None`` unless all of :data:`MODELS` were.
     """
     one = summary.get("1")
     if not one:
@@ -351,8 +352,8 @@ def verdict(summary: dict) -> dict:
         }
         for model, entry in one.items()
     }
-    met = all(all(v.values()) for v in per_model.values()) and set(one) == set(MODELS)
-    return {"met": met, "per_model": per_model}
+    met = all(all(v.values()) for v in per_model.values())
+    return {"met": met if set(one) == set(MODELS) else None, "per_model": per_model}
 
 
 def _ratio(r: dict) -> str:
@@ -375,7 +376,8 @@ def markdown(report: dict) -> str:
     versions = report["versions"]
     target = report["verdict"]
     if target["met"] is None:
-        met = "not measured (one core was not run)"
+        measured = ", ".join(target["per_model"]) or "none"
+        met = f"not judged (models measured on one core: {measured})"
     elif target["met"]:
         met = "**met**"
     else:
@@ -389,6 +391,16 @@ def markdown(report: dict) -> str:
     lines = [
         "## mtrec vs DeepCTR 0.9.4",
         "",
+        *(
+            []
+            if report["complete"]
+            else [
+                f"**Partial run**: {report['runs_done']} of "
+                f"{report['runs_planned']} worker runs finished; only complete "
+                "pairs are summarised.",
+                "",
+            ]
+        ),
         "`python benchmarks/deepctr_comparison.py` "
         f"({'--quick, ' if report['quick'] else ''}"
         f"interleaved pairs per model and core count: {report['repeats']}; "
@@ -1128,7 +1140,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args) -> dict:
-    """Orchestrator: data, DeepCTR's venv, the interleaved pairs, the report."""
+    """Orchestrator: data, DeepCTR's venv, the interleaved pairs, the report.
+
+    The report is published (:func:`publish`) after every worker, so that a
+    run stopped early still leaves its complete pairs in the JSON and the docs
+    (marked partial).
+    """
     info = machine()
     started = time.perf_counter()
     pythons = {"deepctr": ensure_deepctr_venv(), "mtrec": pathlib.Path(sys.executable)}
@@ -1140,6 +1157,7 @@ def run(args) -> dict:
         meta = prepare_data(data_dir)
         _, arrays = load_arrays(data_dir, None)
         schedule = interleaved_schedule(args.models, args.repeats)
+        planned = len(schedule) * len(args.cores)
         for cores in args.cores:
             for pair, model, side in schedule:
                 predictions = pathlib.Path(tmp) / f"{cores}-{pair}-{model}-{side}.npz"
@@ -1162,9 +1180,28 @@ def run(args) -> dict:
                     result["inference_examples_per_second"],
                     result["test_auc"],
                 )
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    wall_seconds = round(time.perf_counter() - started, 1)
-    return make_report(runs, args, meta, info, checkout, wall_seconds)
+                info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+                wall_seconds = round(time.perf_counter() - started, 1)
+                report = make_report(
+                    runs, args, meta, info, checkout, wall_seconds, planned
+                )
+                publish(report, args.out, args.doc)
+    return report
+
+
+def publish(report: dict, out: pathlib.Path, doc: pathlib.Path) -> bool:
+    """Writes the JSON (atomically) and the docs section once a pair is complete.
+
+    Returns whether anything was written (nothing before the first pair).
+    """
+    if not any(report["summary"].values()):
+        return False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
+    write_doc_section(doc, DOC_SECTION, markdown(report))
+    return True
 
 
 def make_report(
@@ -1174,6 +1211,7 @@ def make_report(
     info: dict,
     checkout: dict,
     wall_seconds: float,
+    runs_planned: int,
 ) -> dict:
     """The JSON report: settings, data, machine, versions, summary, verdict, runs.
 
@@ -1185,9 +1223,16 @@ def make_report(
       info: :func:`machine` with ``load_average_at_end`` added.
       checkout: :func:`mtrec_source` (what the mtrec workers imported).
       wall_seconds: the run's wall time.
+      runs_planned: the workers the run was to start (``complete`` is
+        whether they all ran).
     """
     summary = summarise(runs, args.models, args.cores)
-    first = {side: next(r for r in runs if r["side"] == side) for side in SIDES}
+    # A side's first run (None before it has one: the report after one worker).
+    first = {side: next((r for r in runs if r["side"] == side), None) for side in SIDES}
+
+    def of_first(side: str, key: str):
+        return first[side][key] if first[side] else None
+
     report = {
         "benchmark": "deepctr_comparison",
         "quick": args.quick,
@@ -1228,18 +1273,23 @@ def make_report(
         ),
         "machine": info,
         "mtrec_checkout": checkout,
-        "versions": {side: first[side]["versions"] for side in SIDES},
+        "versions": {side: of_first(side, "versions") for side in SIDES},
         "mtrec_options": {
             k: v
-            for k, v in first["mtrec"]["options"].items()
+            for k, v in (of_first("mtrec", "options") or {}).items()
             if k in ("training_metrics", "encoded_ids")
         },
-        "paths": {side: first[side]["options"] for side in SIDES},
-        "training_metrics": {side: first[side]["training_metrics"] for side in SIDES},
+        "paths": {side: of_first(side, "options") for side in SIDES},
+        "training_metrics": {
+            side: of_first(side, "training_metrics") for side in SIDES
+        },
         "summary": summary,
         "verdict": verdict(summary),
         "runs": runs,
         "wall_seconds": wall_seconds,
+        "runs_planned": runs_planned,
+        "runs_done": len(runs),
+        "complete": len(runs) == runs_planned,
     }
     return report
 
@@ -1252,9 +1302,6 @@ def main(argv: list[str] | None = None) -> dict:
         return result
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     report = run(args)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    write_doc_section(args.doc, DOC_SECTION, markdown(report))
     print(json.dumps(report["summary"], indent=2))
     return report
 

@@ -111,7 +111,7 @@ def _fake_runs(ple_inference: float) -> list[dict]:
     return runs
 
 
-def _report(runs: list[dict]) -> dict:
+def _report(runs: list[dict], planned: int = 18) -> dict:
     args = argparse.Namespace(
         quick=False,
         repeats=3,
@@ -135,7 +135,7 @@ def _report(runs: list[dict]) -> dict:
         "load_average_at_end": [2.5, 1.0, 0.5],
     }
     checkout = {"commit": "abc", "uncommitted_in_mtrec": []}
-    return bench.make_report(runs, args, meta, info, checkout, 90.0)
+    return bench.make_report(runs, args, meta, info, checkout, 90.0, planned)
 
 
 def test_summary_of_a_fake_result_set():
@@ -195,6 +195,34 @@ def test_verdict_without_one_core_is_not_measured():
     runs = [dict(r, cores=2) for r in _fake_runs(2.0)]
     summary = bench.summarise(runs, list(bench.MODELS), [2])
     assert bench.verdict(summary) == {"met": None, "per_model": {}}
+
+
+def test_partial_run_is_marked_and_not_judged_without_every_model():
+    # Stopped after MMoE's first pair: 2 of 18 workers, one model measured.
+    runs = [r for r in _fake_runs(2.0) if r["model"] == "mmoe" and r["pair"] == 0]
+    report = _report(runs)
+    assert (report["runs_done"], report["runs_planned"]) == (2, 18)
+    assert report["complete"] is False
+    assert report["verdict"] == {
+        "met": None,
+        "per_model": {"mmoe": {"train": True, "inference": True}},
+    }
+    text = bench.markdown(report)
+    assert "**Partial run**: 2 of 18 worker runs finished" in text
+    assert "not judged (models measured on one core: mmoe)" in text
+    assert "Partial" not in bench.markdown(_report(_fake_runs(2.0)))
+
+
+def test_publish_waits_for_a_complete_pair(tmp_path):
+    out, doc = tmp_path / "r.json", tmp_path / "b.md"
+    lone = [r for r in _fake_runs(2.0) if r["side"] == "deepctr"][:1]
+    assert bench.publish(_report(lone), out, doc) is False
+    assert not out.exists() and not doc.exists()
+    report = _report(_fake_runs(2.0))
+    assert bench.publish(report, out, doc) is True
+    assert json.loads(out.read_text()) == report
+    assert bench.markdown(report).strip() in doc.read_text()
+    assert not (tmp_path / "r.json.tmp").exists()
 
 
 def test_report_is_json_and_markdown_has_one_row_per_model():
