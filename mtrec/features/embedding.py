@@ -1,5 +1,6 @@
 """Raw feature values to one dense vector, with all preprocessing in the graph."""
 
+import dataclasses
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -8,6 +9,24 @@ from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.layers.target_attention import TargetAttention
+
+
+@dataclasses.dataclass(frozen=True)
+class _RowSpace:
+    """One logical embedding table and where its rows sit in the fused table."""
+
+    rows: int
+    dim: int
+    offset: int
+
+
+@dataclasses.dataclass
+class _Layout:
+    """Plain (untracked) bookkeeping: Keras would try to checkpoint dicts."""
+
+    spaces: dict[str, _RowSpace] = dataclasses.field(default_factory=dict)
+    widths: dict[int, int] = dataclasses.field(default_factory=dict)
+    gathered: dict[int, list[str]] = dataclasses.field(default_factory=dict)
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -20,10 +39,27 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     order (a multi-valued feature with ``pooling="attention"`` is pooled by
     ``TargetAttention`` with its query feature's embedding as the query),
     where ``t`` is the feature's table, ``lookup_t`` maps a raw id to
-    ``num_oov + rank`` (OOV and missing ids to a hashed OOV bucket) or to
-    ``farmhash(x) mod hash_bins``, and ``z(x) = (log1p?(x) - mean) / std``.
+    ``num_oov + rank`` (OOV and missing ids to a hashed OOV bucket), to
+    ``farmhash(x) mod hash_bins``, or, for encoded ids (``num_ids``), is the
+    identity (an id outside ``[0, num_ids)`` raises ``InvalidArgumentError``
+    naming the feature and its range), and ``z(x) = (log1p?(x) - mean) / std``.
     Because the string splitting, lookups and normalisation live here, an
     exported model takes raw values.
+
+    Fused tables (``fused=True``, default): the tables ``E_t`` of one
+    ``embedding_dim`` (categorical tables and bucketised dense features alike)
+    are row blocks of ONE variable ``W_d`` (``embeddings_<d>``):
+    ``E_t = W_d[o_t : o_t + rows_t]`` with row offset ``o_t``. Every
+    single-valued feature of width ``d`` is read by one gather,
+    ``W_d[stack([id_f + o_t(f)]_f)]`` of shape ``(batch, F_d, d)``; a
+    multi-valued feature gathers its tokens from ``W_d`` at its offset. The
+    outputs equal the unfused layer's for the same per-table weights; the L2
+    penalty ``embeddings_l2 * Σ W_d²`` is the sum of the per-table penalties.
+    The gradient of ``W_d`` stays a ``tf.IndexedSlices`` with one row per
+    gathered id (``batch × F_d`` rows per step, duplicates not merged),
+    exactly the rows the per-table gradients had, now in one object.
+    ``embedding_table(t)`` and ``set_embedding_table(t, w)`` read and write
+    one logical table in either layout.
 
     Args:
       features: feature specs as dicts (``FeatureSet.to_dicts()``).
@@ -32,6 +68,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       dense_stats: feature name -> ``{"mean", "std", "boundaries"}`` for every
         dense feature (``PreprocessingState.dense``).
       embeddings_l2: L2 penalty on the embedding tables. Default 0.
+      fused: one table and one gather per embedding width (default ``True``);
+        ``False`` keeps one ``Embedding`` layer and one gather per table (the
+        layout of checkpoints written before fusing).
 
     Call arguments:
       inputs: dict ``{feature name: (batch,) or (batch, 1)}`` raw tensors
@@ -44,12 +83,18 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
     >>> layer = FeatureEmbedding(
     ...     features=[{"name": "city", "kind": "categorical", "embedding_dim": 4},
+    ...               {"name": "age_bucket", "kind": "categorical",
+    ...                "dtype": "int64", "num_ids": 10, "embedding_dim": 4},
     ...               {"name": "age", "kind": "dense"}],
     ...     vocabularies={"city": ["paris", "rome"]},
     ...     dense_stats={"age": {"mean": 40.0, "std": 10.0, "boundaries": None}})
-    >>> x = {"city": tf.constant(["rome", "oslo"]), "age": tf.constant([30.0, 50.0])}
+    >>> x = {"city": tf.constant(["rome", "oslo"]),
+    ...      "age_bucket": tf.constant([3, 9], tf.int64),
+    ...      "age": tf.constant([30.0, 50.0])}
     >>> layer(x).shape
-    TensorShape([2, 5])
+    TensorShape([2, 9])
+    >>> [v.name for v in layer.trainable_variables]
+    ['feature_embedding/embeddings_4:0']
     """
 
     def __init__(
@@ -58,6 +103,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         vocabularies: dict | None = None,
         dense_stats: dict | None = None,
         embeddings_l2: float = 0.0,
+        fused: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -69,17 +115,21 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 "`embeddings_l2` must be >= 0. "
                 f"Received: `embeddings_l2={embeddings_l2}`"
             )
+        if not isinstance(fused, bool):
+            raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
         self.embeddings_l2 = float(embeddings_l2)
+        self.fused = fused
         self.feature_set = FeatureSet.from_dicts(self.features)
-        regularizer = (
+        self._regularizer = (
             tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
         )
-
         self._lookups = {}
-        self._embeddings = {}
+        self._layout = _Layout()
         for table, members in self.feature_set.tables.items():
             spec = members[0]
-            if spec.uses_vocabulary:
+            if spec.encoded:
+                rows = spec.num_ids
+            elif spec.uses_vocabulary:
                 if table not in self.vocabularies:
                     raise ValueError(
                         f"No vocabulary for table {table!r} (features "
@@ -90,24 +140,18 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     if spec.dtype == "string"
                     else tf.keras.layers.IntegerLookup
                 )
-                lookup = lookup_cls(
+                self._lookups[table] = lookup_cls(
                     vocabulary=self.vocabularies[table],
                     num_oov_indices=spec.num_oov_buckets,
                     name=f"lookup_{table}",
                 )
-                input_dim = lookup.vocabulary_size()
+                rows = self._lookups[table].vocabulary_size()
             else:
-                lookup = tf.keras.layers.Hashing(
+                self._lookups[table] = tf.keras.layers.Hashing(
                     num_bins=spec.hash_bins, name=f"hash_{table}"
                 )
-                input_dim = spec.hash_bins
-            self._lookups[table] = lookup
-            self._embeddings[table] = tf.keras.layers.Embedding(
-                input_dim,
-                spec.embedding_dim,
-                embeddings_regularizer=regularizer,
-                name=f"embedding_{table}",
-            )
+                rows = spec.hash_bins
+            self._add_space(table, rows, spec.embedding_dim)
         self._attention = {
             spec.name: TargetAttention(
                 units=spec.attention_units, name=f"attention_{spec.name}"
@@ -115,7 +159,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             for spec in self.feature_set.categorical
             if getattr(spec, "pooling", None) == "attention"
         }
-        self._buckets = {}
+        self._discretizers = {}
         for spec in self.feature_set.dense:
             if spec.name not in self.dense_stats:
                 raise ValueError(
@@ -129,17 +173,53 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                         f"Dense feature {spec.name!r} is bucketised "
                         "but has no boundaries."
                     )
-                self._buckets[spec.name] = (
-                    tf.keras.layers.Discretization(
-                        bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"
-                    ),
-                    tf.keras.layers.Embedding(
-                        len(boundaries) + 1,
-                        spec.embedding_dim,
-                        embeddings_regularizer=regularizer,
-                        name=f"embedding_{spec.name}",
-                    ),
+                if spec.name in self._layout.spaces:
+                    raise ValueError(
+                        f"Dense feature {spec.name!r} is bucketised, and its bucket "
+                        "embedding would share the name of the categorical table "
+                        f"{spec.name!r}; rename the table (`table: ...`)."
+                    )
+                self._discretizers[spec.name] = tf.keras.layers.Discretization(
+                    bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"
                 )
+                self._add_space(spec.name, len(boundaries) + 1, spec.embedding_dim)
+        # The single-valued features read by one gather per width, in order.
+        for spec in self.feature_set:
+            if isinstance(spec, MultiValuedFeature):
+                continue
+            if isinstance(spec, DenseFeature) and not spec.bucketized:
+                continue
+            self._layout.gathered.setdefault(spec.embedding_dim, []).append(spec.name)
+        if fused:
+            self._tables = {}
+        else:
+            # Today's layout: one Embedding per table, bucket embeddings beside
+            # their Discretization (so older checkpoints load).
+            self._embeddings = {
+                table: self._embedding_layer(table, f"embedding_{table}")
+                for table in self.feature_set.tables
+            }
+            self._buckets = {
+                name: (
+                    self._discretizers[name],
+                    self._embedding_layer(name, f"embedding_{name}"),
+                )
+                for name in self._discretizers
+            }
+
+    def _add_space(self, name: str, rows: int, dim: int) -> None:
+        widths = self._layout.widths
+        offset = widths.get(dim, 0) if self.fused else 0
+        self._layout.spaces[name] = _RowSpace(rows=rows, dim=dim, offset=offset)
+        widths[dim] = widths.get(dim, 0) + rows
+
+    def _embedding_layer(self, space: str, name: str) -> tf.keras.layers.Embedding:
+        return tf.keras.layers.Embedding(
+            self._layout.spaces[space].rows,
+            self._layout.spaces[space].dim,
+            embeddings_regularizer=self._regularizer,
+            name=name,
+        )
 
     @property
     def output_dim(self) -> int:
@@ -151,15 +231,139 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 dim += spec.embedding_dim + int(getattr(spec, "query_match", False))
         return dim
 
+    @property
+    def jit_compatible(self) -> bool:
+        """Whether the graph has no lookup or string op, so XLA can compile it.
+
+        True when every categorical feature is single-valued with encoded ids
+        (``num_ids``): vocabulary and hash lookups and string splitting are
+        outside what ``jit_compile`` handles. Note that XLA drops the range
+        check of encoded ids (``Assert`` does not compile) and clamps
+        out-of-range gather indices: under ``jit_compile`` the ids must be
+        validated upstream (``fit_preprocessing`` does it on the train split).
+        """
+        return all(
+            spec.encoded and not isinstance(spec, MultiValuedFeature)
+            for spec in self.feature_set.categorical
+        )
+
+    @property
+    def embedding_table_names(self) -> list[str]:
+        """The logical tables: categorical table names, then bucketised dense
+        feature names."""
+        return list(self._layout.spaces)
+
+    def embedding_table(self, name: str) -> tf.Tensor:
+        """The ``(rows, embedding_dim)`` weights of one logical table."""
+        space = self._space(name)
+        if not self.fused:
+            return tf.convert_to_tensor(self._table_layer(name).embeddings)
+        table = self._tables[str(space.dim)]
+        return table[space.offset : space.offset + space.rows]
+
+    def set_embedding_table(self, name: str, values) -> None:
+        """Assigns the ``(rows, embedding_dim)`` weights of one logical table."""
+        space = self._space(name)
+        values = tf.convert_to_tensor(values, tf.float32)
+        if values.shape != (space.rows, space.dim):
+            raise ValueError(
+                f"Table {name!r} has shape {(space.rows, space.dim)}. "
+                f"Received: values of shape {tuple(values.shape)}"
+            )
+        if not self.fused:
+            self._table_layer(name).embeddings.assign(values)
+            return
+        table = self._tables[str(space.dim)]
+        table[space.offset : space.offset + space.rows].assign(values)
+
+    def _space(self, name: str) -> _RowSpace:
+        if name not in self._layout.spaces:
+            raise KeyError(
+                f"No embedding table {name!r}; tables: {self.embedding_table_names}"
+            )
+        if not self.built:
+            with tf.name_scope(self.name):  # as when built by the first call
+                self.build()
+        return self._layout.spaces[name]
+
+    def _table_layer(self, name: str) -> tf.keras.layers.Embedding:
+        if name in self._embeddings:
+            return self._embeddings[name]
+        return self._buckets[name][1]
+
     def build(self, input_shape=None):
-        for embedding in self._embeddings.values():
-            embedding.build((None,))
-        for _, embedding in self._buckets.values():
-            embedding.build((None,))
+        if self.fused:
+            for dim, rows in sorted(self._layout.widths.items()):
+                self._tables[str(dim)] = self.add_weight(
+                    name=f"embeddings_{dim}",
+                    shape=(rows, dim),
+                    initializer="uniform",
+                    regularizer=self._regularizer,
+                    trainable=True,
+                )
+        else:
+            for embedding in self._embeddings.values():
+                embedding.build((None,))
+            for _, embedding in self._buckets.values():
+                embedding.build((None,))
         for name, attention in self._attention.items():
             dim = self.feature_set[name].embedding_dim
             attention.build([(None, dim), (None, None, dim)])
         super().build(input_shape)
+
+    def _ids(self, spec, raw: tf.Tensor) -> tf.Tensor:
+        """Row ids of a single-valued feature in its own table, int64."""
+        if isinstance(spec, DenseFeature):
+            return self._discretizers[spec.name](self._dense_value(spec, raw))
+        if spec.encoded:
+            return tf.cast(raw, tf.int64)
+        return self._lookups[spec.table_name](raw)
+
+    def _dense_value(self, spec: DenseFeature, raw: tf.Tensor) -> tf.Tensor:
+        x = tf.cast(raw, tf.float32)
+        if spec.log1p:
+            x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+        return x
+
+    def _gather_single(self, raws: dict) -> tuple[dict, dict]:
+        """One gather per width (fused) or per feature (unfused).
+
+        Returns:
+          ``(blocks, where)``: ``blocks[d]`` is ``(batch, F_d, d)`` for the
+          fused layout, and ``where[f]`` is ``(d, i)``, the block and column of
+          feature ``f``; unfused, ``blocks[f]`` is ``(batch, 1, d)`` and
+          ``where[f] = (f, 0)``.
+        """
+        blocks, where = {}, {}
+        for dim, names in self._layout.gathered.items():
+            specs = [self.feature_set[name] for name in names]
+            ids = [self._ids(spec, raws[spec.name]) for spec in specs]
+            if not self.fused:
+                for spec, column in zip(specs, ids, strict=True):
+                    column = column[:, None]
+                    if getattr(spec, "encoded", False):
+                        column = _checked_ids(column, [(spec.name, spec.num_ids)])
+                    layer = self._table_layer(self._space_name(spec))
+                    blocks[spec.name] = layer(column)
+                    where[spec.name] = (spec.name, 0)
+                continue
+            stacked = tf.stack(ids, axis=1)
+            spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
+            if any(getattr(spec, "encoded", False) for spec in specs):
+                stacked = _checked_ids(
+                    stacked,
+                    [(s.name, space.rows) for s, space in zip(specs, spaces)],
+                )
+            offsets = [space.offset for space in spaces]
+            if any(offsets):
+                stacked = stacked + tf.constant(offsets, tf.int64)
+            blocks[dim] = tf.gather(self._tables[str(dim)], stacked)
+            for i, name in enumerate(names):
+                where[name] = (dim, i)
+        return blocks, where
+
+    def _space_name(self, spec) -> str:
+        return spec.name if isinstance(spec, DenseFeature) else spec.table_name
 
     def _pool(
         self,
@@ -185,9 +389,26 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         pooled = self._pool_tokens(spec, tokens, query, training)
         return pooled if match is None else tf.concat([pooled, match], axis=-1)
 
+    def _token_vectors(self, spec: MultiValuedFeature, tokens) -> tf.RaggedTensor:
+        if spec.encoded:
+            flat = _checked_ids(
+                tokens.flat_values[:, None],
+                [(spec.name, spec.num_ids)],
+                batch_rows=tokens.value_rowids(),
+            )
+            ids = tokens.with_flat_values(flat[:, 0])
+        else:
+            ids = tf.ragged.map_flat_values(self._lookups[spec.table_name], tokens)
+        if not self.fused:
+            return tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
+        space = self._layout.spaces[spec.table_name]
+        table = self._tables[str(space.dim)]
+        return tf.ragged.map_flat_values(
+            lambda i: tf.gather(table, i + space.offset if space.offset else i), ids
+        )
+
     def _pool_tokens(self, spec, tokens, query, training):
-        ids = tf.ragged.map_flat_values(self._lookups[spec.table_name], tokens)
-        vectors = tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
+        vectors = self._token_vectors(spec, tokens)
         if spec.pooling == "attention":
             keys = vectors.to_tensor()
             mask = tf.sequence_mask(vectors.row_lengths(), tf.shape(keys)[1])
@@ -216,33 +437,44 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return tf.squeeze(raw, axis=-1) if raw.shape.rank == 2 else raw
 
     def call(self, inputs, training=None):
-        embedded = {}
-        for spec in self.feature_set.categorical:
-            if not isinstance(spec, MultiValuedFeature):
-                ids = self._lookups[spec.table_name](self._raw(inputs, spec.name))
-                embedded[spec.name] = self._embeddings[spec.table_name](ids)
-        parts = []
+        raws = {name: self._raw(inputs, name) for name in self.feature_set.names}
+        blocks, where = self._gather_single(raws)
+        # Consecutive columns of one block become one slice of the output.
+        runs: list = []
         for spec in self.feature_set:
-            raw = self._raw(inputs, spec.name)
-            if isinstance(spec, DenseFeature):
-                x = tf.cast(raw, tf.float32)
-                if spec.log1p:
-                    x = tf.sign(x) * tf.math.log1p(tf.abs(x))
-                if spec.bucketized:
-                    buckets, embedding = self._buckets[spec.name]
-                    parts.append(embedding(buckets(x)))
-                    continue
+            if spec.name in where:
+                key, column = where[spec.name]
+                last = runs[-1] if runs else None
+                if isinstance(last, list) and last[0] == key and last[2] == column:
+                    last[2] = column + 1
+                else:
+                    runs.append([key, column, column + 1])
+            elif isinstance(spec, DenseFeature):
+                x = self._dense_value(spec, raws[spec.name])
                 if spec.normalization == "zscore":
                     stats = self.dense_stats[spec.name]
                     x = (x - stats["mean"]) / stats["std"]
-                parts.append(x[:, None])
-            elif isinstance(spec, MultiValuedFeature):
-                query = embedded.get(spec.query) if spec.query else None
-                query_raw = self._raw(inputs, spec.query) if spec.query else None
-                parts.append(self._pool(spec, raw, query, query_raw, training=training))
+                runs.append(x[:, None])
             else:
-                parts.append(embedded[spec.name])
-        return tf.concat(parts, axis=-1)
+                query = None
+                if spec.query is not None and spec.pooling == "attention":
+                    key, column = where[spec.query]
+                    query = blocks[key][:, column]
+                query_raw = raws[spec.query] if spec.query else None
+                runs.append(
+                    self._pool(spec, raws[spec.name], query, query_raw, training)
+                )
+        parts = []
+        for run in runs:
+            if not isinstance(run, list):
+                parts.append(run)
+                continue
+            key, start, stop = run
+            block = blocks[key]
+            if start != 0 or stop != block.shape[1]:
+                block = block[:, start:stop]
+            parts.append(tf.reshape(block, [-1, (stop - start) * block.shape[2]]))
+        return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape([None, self.output_dim])
@@ -255,6 +487,55 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 "vocabularies": self.vocabularies,
                 "dense_stats": self.dense_stats,
                 "embeddings_l2": self.embeddings_l2,
+                "fused": self.fused,
             }
         )
         return config
+
+
+def _checked_ids(
+    ids: tf.Tensor,
+    columns: Sequence[tuple[str, int]],
+    batch_rows: tf.Tensor | None = None,
+) -> tf.Tensor:
+    """``ids`` ``(n, F)`` int64, unchanged if column ``j`` is in ``[0, V_j)``.
+
+    ``batch_rows`` maps row ``i`` of ``ids`` to its batch row (the tokens of a
+    multi-valued feature); default the identity.
+
+    Otherwise raises ``InvalidArgumentError``
+    ``[Encoded id out of range: feature `f`: ids must be in [0, V) (`num_ids=V`);
+    received] [v] [at batch row] [i]`` for the first offending id of the first
+    offending column. Static shapes and no string computation, so the graph
+    compiles under XLA (which ignores ``Assert``: there the ids must be
+    validated upstream).
+    """
+    upper = tf.constant([rows for _, rows in columns], tf.int64)
+    inside = tf.logical_and(ids >= 0, ids < upper)
+
+    def report():
+        checks = []
+        for j, (name, rows) in enumerate(columns):
+            row = tf.argmax(tf.cast(tf.logical_not(inside[:, j]), tf.int32))
+            data = [
+                f"Encoded id out of range: feature `{name}`: ids must be in "
+                f"[0, {rows}) (`num_ids={rows}`); received",
+                ids[row, j],
+                "at batch row",
+                row if batch_rows is None else batch_rows[row],
+            ]
+            if tf.executing_eagerly():
+                if not bool(tf.reduce_all(inside[:, j])):
+                    message = " ".join(f"[{_plain(item)}]" for item in data)
+                    raise tf.errors.InvalidArgumentError(None, None, message)
+                continue
+            with tf.control_dependencies(checks):
+                checks = [tf.debugging.Assert(tf.reduce_all(inside[:, j]), data)]
+        with tf.control_dependencies(checks):
+            return tf.identity(ids)
+
+    return tf.cond(tf.reduce_all(inside), lambda: tf.identity(ids), report)
+
+
+def _plain(item) -> str:
+    return item if isinstance(item, str) else str(item.numpy())

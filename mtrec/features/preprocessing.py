@@ -107,6 +107,20 @@ def _tokens(values: np.ndarray, spec) -> pd.Series:
     return series
 
 
+def _check_encoded_ids(spec, values: np.ndarray, first_row: int) -> None:
+    """Raises on the first id outside ``[0, num_ids)`` of an encoded feature."""
+    ids = _tokens(values, spec)
+    ids = pd.to_numeric(ids, errors="raise").astype("int64")
+    outside = ids[(ids < 0) | (ids >= spec.num_ids)]
+    if len(outside):
+        raise ValueError(
+            f"Feature {spec.name!r}: encoded id {int(outside.iloc[0])} at row "
+            f"{first_row + int(outside.index[0]) + 1} of the train split is outside "
+            f"[0, {spec.num_ids}) (`num_ids={spec.num_ids}`); encode it upstream or "
+            "raise `num_ids`."
+        )
+
+
 def fit_preprocessing(
     feature_set: FeatureSet, chunks: Iterable[dict[str, np.ndarray]], seed: int
 ) -> PreprocessingState:
@@ -115,6 +129,9 @@ def fit_preprocessing(
     Vocabularies are fitted for every table without a given vocabulary
     (``min_count`` and ``max_vocabulary_size`` applied, most frequent first,
     ties by token); given vocabularies (inline or file) are read as they are.
+    Encoded ids (``num_ids``) need no vocabulary; every value is checked to
+    lie in ``[0, num_ids)`` and the first one outside is an error naming the
+    feature, the value and its row (counting from 1) in the train split.
     Dense features get the mean and standard deviation of the transformed value
     and, with ``num_buckets``, quantile boundaries from a uniform sample.
 
@@ -139,9 +156,13 @@ def fit_preprocessing(
     samples = {
         s.name: (np.empty(0), np.empty(0)) for s in feature_set.dense if s.num_buckets
     }
+    encoded = [spec for spec in feature_set.categorical if spec.encoded]
     rows = 0
     for chunk in chunks:
+        first_row = rows
         rows += len(next(iter(chunk.values()))) if chunk else 0
+        for spec in encoded:
+            _check_encoded_ids(spec, chunk[spec.name], first_row)
         for table, members in to_fit.items():
             for spec in members:
                 counts[table].update(

@@ -11,12 +11,10 @@ DENSE_ID = {"mean": 0.0, "std": 1.0, "boundaries": None}
 
 def _constant_tables(layer: FeatureEmbedding) -> None:
     """Row i of every table becomes [i, 10 i, ...]: embeddings are readable ids."""
-    layer.build()
-    tables = [*layer._embeddings.values(), *(emb for _, emb in layer._buckets.values())]
-    for table in tables:
-        rows, dim = table.embeddings.shape
-        table.embeddings.assign(
-            np.arange(rows)[:, None] * (10.0 ** np.arange(dim))[None, :]
+    for name in layer.embedding_table_names:
+        rows, dim = layer.embedding_table(name).shape
+        layer.set_embedding_table(
+            name, np.arange(rows)[:, None] * (10.0 ** np.arange(dim))[None, :]
         )
 
 
@@ -195,7 +193,7 @@ def test_attention_pooling_uses_the_candidate_embedding_as_query():
     assert out.shape == (3, 4) and layer.output_dim == 4
     attention = layer._attention["recent"]
     assert attention.units == [3]
-    table = layer._embeddings["cat"].embeddings.numpy()
+    table = layer.embedding_table("cat").numpy()
     query = table[[1, 2, 1]]
     keys = np.zeros((3, 3, 2), "float32")
     keys[0, :2] = table[[1, 2]]
@@ -287,3 +285,220 @@ def test_vocabulary_file_config_round_trip_and_save_load(tmp_path):
     vocab.unlink()  # the vocabulary must travel inside the SavedModel as an asset
     loaded = tf.keras.models.load_model(tmp_path / "saved")
     np.testing.assert_allclose(loaded(batch).numpy(), expected, atol=1e-6)
+
+
+ENCODED = [
+    {"name": "age", "dtype": "int64", "num_ids": 5, "embedding_dim": 2},
+    {
+        "name": "recent",
+        "kind": "multi_valued",
+        "dtype": "int64",
+        "num_ids": 4,
+        "embedding_dim": 2,
+        "pooling": "sum",
+    },
+]
+
+
+def test_encoded_ids_are_the_rows_without_a_lookup():
+    layer = FeatureEmbedding(ENCODED)
+    _constant_tables(layer)
+    out = layer(
+        {
+            "age": tf.constant([4, 0, 2], tf.int64),
+            "recent": tf.constant(["1|3", "", "0|0|2"]),
+        }
+    ).numpy()
+    np.testing.assert_array_equal(out, [[4, 40, 4, 40], [0, 0, 0, 0], [2, 20, 2, 20]])
+    # No vocabulary table in the graph.
+    graph = (
+        tf.function(layer)
+        .get_concrete_function(
+            {
+                "age": tf.TensorSpec([None], tf.int64),
+                "recent": tf.TensorSpec([None], tf.string),
+            }
+        )
+        .graph
+    )
+    ops = {op.type for op in graph.get_operations()}
+    assert not {"LookupTableFindV2", "HashTableV2"} & ops
+    assert not layer.jit_compatible  # multi-valued needs string splitting
+    assert FeatureEmbedding(ENCODED[:1]).jit_compatible
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("graph", [False, True])
+def test_out_of_range_encoded_ids_raise_naming_feature_and_range(fused, graph):
+    layer = FeatureEmbedding(ENCODED, fused=fused)
+    call = tf.function(layer) if graph else layer
+    ok = {"age": tf.constant([4, 0], tf.int64), "recent": tf.constant(["3", ""])}
+    assert call(ok).shape == (2, 4)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"\[Encoded id out of range: feature `age`: ids must be in \[0, 5\) "
+        r"\(`num_ids=5`\); received\] \[5\] \[at batch row\] \[1\]",
+    ):
+        call({"age": tf.constant([0, 5, -1], tf.int64), "recent": ok["recent"][:1]})
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"feature `recent`: ids must be in \[0, 4\) .*; received\] \[-2\] "
+        r"\[at batch row\] \[1\]",
+    ):
+        call({"age": ok["age"], "recent": tf.constant(["1|2", "0|-2"])})
+
+
+FUSED_FEATURES = [
+    {"name": "city", "embedding_dim": 3, "table": "place"},
+    {"name": "price", "kind": "dense", "log1p": True},
+    {"name": "age", "dtype": "int64", "num_ids": 6, "embedding_dim": 2},
+    {
+        "name": "visited",
+        "kind": "multi_valued",
+        "embedding_dim": 3,
+        "table": "place",
+        "pooling": "attention",
+        "query": "city",
+        "query_match": True,
+    },
+    {"name": "device", "hash_bins": 7, "embedding_dim": 2},
+    {"name": "home", "embedding_dim": 3, "table": "place"},
+    {"name": "income", "kind": "dense", "boundaries": [1.0, 2.0], "embedding_dim": 3},
+    {"name": "tags", "kind": "multi_valued", "embedding_dim": 2, "pooling": "mean"},
+    {"name": "brand", "dtype": "int64", "embedding_dim": 3, "num_oov_buckets": 2},
+]
+FUSED_VOCABULARIES = {"place": ["a", "b", "c"], "tags": ["x", "y"], "brand": [7, 9]}
+FUSED_STATS = {
+    "price": {"mean": 1.0, "std": 0.5, "boundaries": None},
+    "income": {"mean": 0.0, "std": 1.0, "boundaries": [1.0, 2.0]},
+}
+
+
+def _fused_pair(embeddings_l2=0.0):
+    """A fused and an unfused layer with the same per-table weights."""
+    layers = [
+        FeatureEmbedding(
+            FUSED_FEATURES,
+            FUSED_VOCABULARIES,
+            FUSED_STATS,
+            embeddings_l2=embeddings_l2,
+            fused=fused,
+        )
+        for fused in (True, False)
+    ]
+    rng = np.random.default_rng(0)
+    for name in layers[0].embedding_table_names:
+        values = rng.normal(size=layers[0].embedding_table(name).shape)
+        for layer in layers:
+            layer.set_embedding_table(name, values)
+    layers[1]._attention["visited"].set_weights(
+        layers[0]._attention["visited"].get_weights()
+    )
+    return layers
+
+
+def _fused_batch():
+    return {
+        "city": tf.constant(["a", "c", "zz", "b"]),
+        "price": tf.constant([0.0, 1.0, 2.0, 30.0]),
+        "age": tf.constant([5, 0, 3, 1], tf.int64),
+        "visited": tf.constant(["a|b", "", "c|c|zz", "b"]),
+        "device": tf.constant(["ios", "web", "", "ios"]),
+        "home": tf.constant(["b", "b", "a", "q"]),
+        "income": tf.constant([0.5, 1.5, 2.5, 1.0]),
+        "tags": tf.constant(["x|y", "y", "", "q|x"]),
+        "brand": tf.constant([9, 7, 8, 9], tf.int64),
+    }
+
+
+def test_fused_tables_equal_the_per_table_computation():
+    fused, unfused = _fused_pair()
+    batch = _fused_batch()
+    np.testing.assert_array_equal(fused(batch).numpy(), unfused(batch).numpy())
+    np.testing.assert_array_equal(
+        tf.function(fused)(batch).numpy(), unfused(batch).numpy()
+    )
+    assert fused.output_dim == unfused.output_dim == 3 + 1 + 2 + 4 + 2 + 3 + 3 + 2 + 3
+    # One table per width: place (3 + 1 OOV), income buckets (3), brand (2 + 2)
+    # in width 3; age (6), device (7), tags (2 + 1) in width 2.
+    tables = {
+        v.name.split("/")[-1]: tuple(v.shape)
+        for v in fused.trainable_variables
+        if "embeddings_" in v.name
+    }
+    assert tables == {
+        "embeddings_2:0": (6 + 7 + 3, 2),
+        "embeddings_3:0": (4 + 3 + 4, 3),
+    }
+    assert len(unfused.trainable_variables) - len(fused.trainable_variables) == 6 - 2
+
+    # One gather per width for the single-valued features (6 of them), plus one
+    # per multi-valued feature; the unfused layer has one per feature.
+    def gathers(layer):
+        graph = tf.function(layer).get_concrete_function(batch).graph
+        return sum(op.type == "ResourceGather" for op in graph.get_operations())
+
+    assert (gathers(fused), gathers(unfused)) == (2 + 2, 6 + 2)
+
+
+def test_fused_l2_penalises_the_same_rows_and_gradients_stay_sparse():
+    fused, unfused = _fused_pair(embeddings_l2=0.01)
+    batch = _fused_batch()
+    fused(batch), unfused(batch)
+    np.testing.assert_allclose(
+        float(tf.add_n(fused.losses)), float(tf.add_n(unfused.losses)), rtol=1e-6
+    )
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(fused(batch) ** 2)
+    table = fused._tables["3"]
+    grad = tape.gradient(loss, table)
+    assert isinstance(grad, tf.IndexedSlices)
+    # 4 rows × (city, income, home, brand) in the single gather, plus the tokens
+    # of "visited" (a, b, c, c, zz, b): duplicates are not merged.
+    assert grad.indices.shape[0] == 4 * 4 + 6
+    # The dense equivalent equals the per-table gradients stacked at the offsets
+    # (categorical tables first, then bucket tables).
+    with tf.GradientTape() as tape:
+        reference = tf.reduce_sum(unfused(batch) ** 2)
+    per_table = tape.gradient(
+        reference,
+        [
+            unfused._embeddings["place"].embeddings,
+            unfused._embeddings["brand"].embeddings,
+            unfused._buckets["income"][1].embeddings,
+        ],
+    )
+    np.testing.assert_allclose(
+        tf.convert_to_tensor(grad).numpy(),
+        np.concatenate([tf.convert_to_tensor(g).numpy() for g in per_table]),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+
+
+def test_fused_config_round_trip_and_older_configs_load():
+    fused, unfused = _fused_pair()
+    config = fused.get_config()
+    assert config["fused"] is True and unfused.get_config()["fused"] is False
+    assert FeatureEmbedding.from_config(config).get_config() == config
+    del config["fused"]  # a config written before fusing existed
+    assert FeatureEmbedding.from_config(config).fused is True
+    with pytest.raises(ValueError, match="`fused` must be a bool"):
+        FeatureEmbedding(FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, fused=1)
+
+
+def test_table_accessors_and_name_clash_are_clear_errors():
+    fused, _ = _fused_pair()
+    with pytest.raises(KeyError, match="No embedding table 'nope'"):
+        fused.embedding_table("nope")
+    with pytest.raises(ValueError, match=r"Table 'age' has shape \(6, 2\)"):
+        fused.set_embedding_table("age", np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="would share the name of the categorical"):
+        FeatureEmbedding(
+            [
+                {"name": "x", "embedding_dim": 2, "table": "income"},
+                {"name": "income", "kind": "dense", "boundaries": [1.0]},
+            ],
+            {"income": ["a"]},
+            {"income": {"mean": 0.0, "std": 1.0, "boundaries": [1.0]}},
+        )

@@ -171,3 +171,55 @@ def test_input_signature_and_column_schema():
 def test_bad_specs_raise_clear_errors(entries, message):
     with pytest.raises(ValueError, match=message):
         FeatureSet.from_dicts(entries)
+
+
+def test_encoded_ids_declare_num_ids_and_round_trip():
+    fs = FeatureSet.from_dicts(
+        [
+            {"name": "age_bucket", "dtype": "int64", "num_ids": 50},
+            {
+                "name": "recent",
+                "kind": "multi_valued",
+                "dtype": "int64",
+                "num_ids": 7,
+                "pooling": "sum",
+            },
+        ]
+    )
+    age, recent = fs["age_bucket"], fs["recent"]
+    assert age.encoded and recent.encoded and not age.uses_vocabulary
+    assert fs.to_dicts()[0] == {
+        "name": "age_bucket",
+        "kind": "categorical",
+        "dtype": "int64",
+        "num_ids": 50,
+    }
+    assert FeatureSet.from_dicts(fs.to_dicts()).to_dicts() == fs.to_dicts()
+    # The raw input stays an int64 id (multi-valued: the delimited string).
+    assert fs.input_dtype("age_bucket") == tf.int64
+    assert fs.input_dtype("recent") == tf.string
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ({"num_ids": 0}, "`num_ids` must be an integer >= 1. Received: `num_ids=0`"),
+        (
+            {"num_ids": 5, "dtype": "string"},
+            "`dtype` must be 'int64'. Received: `dtype='string'`",
+        ),
+        ({"num_ids": 5, "hash_bins": 4}, r"excludes .* Received: `hash_bins=4`"),
+        (
+            {"num_ids": 5, "vocabulary": [1, 2]},
+            r"excludes .* Received: `vocabulary=\[1, 2\]`",
+        ),
+        (
+            {"num_ids": 5, "num_oov_buckets": 2, "min_count": 3},
+            "Received: `min_count=3`, `num_oov_buckets=2`",
+        ),
+    ],
+)
+def test_bad_encoded_ids(extra, message):
+    entry = {"name": "a", "dtype": "int64", **extra}
+    with pytest.raises(ValueError, match=f"feature 'a': Feature 'a': .*{message}"):
+        FeatureSet.from_dicts([entry])

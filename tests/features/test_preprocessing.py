@@ -86,3 +86,31 @@ def test_min_count_above_every_count_keeps_the_top_token_and_warns(caplog):
         state = fit_preprocessing(fs, [chunk], seed=0)
     assert state.vocabularies["city"] == ["b"]
     assert "no token occurs min_count=5 times" in caplog.text
+
+
+def test_encoded_ids_need_no_vocabulary_and_are_range_checked():
+    fs = FeatureSet.from_dicts(
+        [
+            {"name": "age", "dtype": "int64", "num_ids": 5},
+            {
+                "name": "recent",
+                "kind": "multi_valued",
+                "dtype": "int64",
+                "num_ids": 5,
+                "table": "ages",
+            },
+        ]
+    )
+    good = {"age": np.array([0, 4]), "recent": np.array(["1|4", ""], dtype=object)}
+    assert fit_preprocessing(fs, [good], seed=0).vocabularies == {}
+    # First offending value, by row across chunks (rows counted from 1).
+    bad_age = {"age": np.array([1, 2, 5, -1]), "recent": good["recent"].repeat(2)}
+    with pytest.raises(
+        ValueError,
+        match=r"Feature 'age': encoded id 5 at row 5 of the train split is outside "
+        r"\[0, 5\) \(`num_ids=5`\)",
+    ):
+        fit_preprocessing(fs, [good, bad_age], seed=0)
+    bad_recent = {"age": np.array([0, 0, 0]), "recent": np.array(["1", "", "2|-3|9"])}
+    with pytest.raises(ValueError, match="'recent': encoded id -3 at row 3 "):
+        fit_preprocessing(fs, [bad_recent], seed=0)
