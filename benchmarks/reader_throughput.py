@@ -9,12 +9,27 @@ method:
 - ``iter_chunks``: the validating chunk reader alone (numpy chunks);
 - ``make_dataset``: one epoch of ``make_dataset(batch_size=4096, shuffle=True)``.
 
+Then, in one more process pinned to one core (``os.sched_setaffinity``), the
+native input path against the generator path it replaces:
+
+- ``prepare_data``: the validating prepare pass into a fresh cache (cold), and
+  the same call again (a cache hit: hashing the file, reading the manifest);
+- ``generator_vs_native``: one shuffled epoch of ``make_dataset`` (the
+  baseline: ``from_generator`` over the validating reader) and one of
+  ``native_dataset`` over the prepared shards, same batch size and shuffle
+  buffer, alternated ``--pairs`` times after one untimed warm-up batch each;
+  batches/s of each and the ratio native / generator per pair (min, median,
+  max), on wall-clock time and on the process's CPU time (user + system, all
+  threads). On a shared machine another process may take the pinned core for
+  part of an epoch, which slows the wall clock but not the CPU time, so the
+  CPU-time ratio is the steadier measure of the work each path does.
+
 Prints JSON to stdout and writes it to ``benchmarks/results/reader_throughput.json``.
 
 Usage (from the repository root)::
 
     python benchmarks/reader_throughput.py [--rows 1000000] [--batch-size 4096]
-        [--repeats 3]
+        [--repeats 3] [--pairs 5]
 """
 
 import argparse
@@ -33,6 +48,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "reader_throughput.json"
 METHODS = ("pandas_read_csv", "iter_chunks", "make_dataset")
+#: The one-core comparison of the generator path with the native path.
+NATIVE = "generator_vs_native"
+SHUFFLE_BUFFER_ROWS = 262_144
 
 logger = logging.getLogger("reader_throughput")
 
@@ -133,15 +151,151 @@ def measure(method: str, path: Path, batch_size: int, seed: int, repeats: int) -
     }
 
 
+def _pin_to_one_core() -> int:
+    """Pins this process (and the threads it starts later) to one core."""
+    core = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return core
+
+
+def _epoch(dataset) -> tuple[float, float, int, int]:
+    """Wall seconds, CPU seconds, batches and rows of one pass over ``dataset``."""
+    start, cpu_start = time.perf_counter(), time.process_time()
+    batches = rows = 0
+    for batch in dataset:
+        batches += 1
+        rows += int(batch["click"].shape[0])
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    return wall, cpu, batches, rows
+
+
+def _ratios(values: list[float]) -> dict:
+    return {
+        "min": round(min(values), 3),
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def measure_native(path: Path, batch_size: int, seed: int, pairs: int) -> dict:
+    """Prepare once (cold, then cached), then alternate the two input paths.
+
+    Returns:
+      prepare seconds (cold and cached), per-pair seconds and batches/s of
+      ``make_dataset`` and ``native_dataset``, the native / generator ratio of
+      batches/s per pair (min, median, max), and peak RSS.
+    """
+    core = _pin_to_one_core()
+    _import_mtrec()
+    from mtrec.data.native import native_dataset
+    from mtrec.data.prepare import prepare_data
+    from mtrec.data.reader import make_dataset
+
+    with tempfile.TemporaryDirectory() as cache:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        prepared = prepare_data(path, schema(), cache)
+        prepare_cold = time.perf_counter() - start
+        prepare_cold_cpu = time.process_time() - cpu_start
+        start = time.perf_counter()
+        again = prepare_data(path, schema(), cache)
+        prepare_cached = time.perf_counter() - start
+        assert again == prepared
+        shard_mb = sum(p.stat().st_size for p in prepared.part().shards) / 2**20
+
+        generator = make_dataset(
+            path,
+            schema(),
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            shuffle_buffer_rows=SHUFFLE_BUFFER_ROWS,
+        )
+        native = native_dataset(
+            prepared,
+            batch_size,
+            shuffle=True,
+            seed=seed,
+            shuffle_buffer_rows=SHUFFLE_BUFFER_ROWS,
+        )
+        for dataset in (generator, native):  # untimed: tracing, thread pools
+            next(iter(dataset))
+        timings: dict[str, list[float]] = {"make_dataset": [], "native_dataset": []}
+        cpu_timings: dict[str, list[float]] = {name: [] for name in timings}
+        counts = {}
+        for _ in range(pairs):
+            for name, dataset in (
+                ("make_dataset", generator),
+                ("native_dataset", native),
+            ):
+                seconds, cpu_seconds, batches, rows = _epoch(dataset)
+                timings[name].append(seconds)
+                cpu_timings[name].append(cpu_seconds)
+                counts[name] = (batches, rows)
+        if counts["make_dataset"] != counts["native_dataset"]:
+            raise RuntimeError(f"the two paths yield different counts: {counts}")
+    batches, rows = counts["native_dataset"]
+    per_pair = [
+        generator_seconds / native_seconds
+        for generator_seconds, native_seconds in zip(
+            timings["make_dataset"], timings["native_dataset"], strict=True
+        )
+    ]
+    per_pair_cpu = [
+        generator_seconds / native_seconds
+        for generator_seconds, native_seconds in zip(
+            cpu_timings["make_dataset"], cpu_timings["native_dataset"], strict=True
+        )
+    ]
+    return {
+        "core": core,
+        "rows": rows,
+        "batches_per_epoch": batches,
+        "pairs": pairs,
+        "prepare_data": {
+            "cold_seconds": round(prepare_cold, 3),
+            "cold_rows_per_second": round(rows / prepare_cold),
+            "cold_cpu_seconds": round(prepare_cold_cpu, 3),
+            "cached_seconds": round(prepare_cached, 3),
+            "shards": len(prepared.part().shards),
+            "shard_mb": round(shard_mb, 1),
+        },
+        **{
+            name: {
+                "seconds": [round(s, 3) for s in seconds],
+                "batches_per_second": [round(batches / s, 1) for s in seconds],
+                "batches_per_second_median": round(
+                    batches / statistics.median(seconds), 1
+                ),
+                "ms_per_batch_median": round(
+                    1000 * statistics.median(seconds) / batches, 3
+                ),
+                "cpu_seconds": [round(s, 3) for s in cpu_timings[name]],
+                "cpu_ms_per_batch_median": round(
+                    1000 * statistics.median(cpu_timings[name]) / batches, 3
+                ),
+            }
+            for name, seconds in timings.items()
+        },
+        "native_vs_make_dataset_batches_per_second": _ratios(per_pair),
+        "native_vs_make_dataset_batches_per_cpu_second": _ratios(per_pair_cpu),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--batch-size", type=int, default=4096)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--measure", choices=METHODS, help=argparse.SUPPRESS)
+    parser.add_argument("--pairs", type=int, default=5)
+    parser.add_argument("--measure", choices=(*METHODS, NATIVE), help=argparse.SUPPRESS)
     parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.measure == NATIVE:
+        result = measure_native(args.path, args.batch_size, args.seed, args.pairs)
+        print(json.dumps(result))
+        return result
     if args.measure:  # child process: one measurement, JSON on stdout
         result = measure(
             args.measure, args.path, args.batch_size, args.seed, args.repeats
@@ -162,7 +316,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
         results = {}
-        for method in METHODS:
+        for method in (*METHODS, NATIVE):
             command = [
                 sys.executable,
                 __file__,
@@ -176,6 +330,8 @@ def main(argv: list[str] | None = None) -> dict:
                 str(args.seed),
                 "--repeats",
                 str(args.repeats),
+                "--pairs",
+                str(args.pairs),
             ]
             done = subprocess.run(
                 command, capture_output=True, text=True, env=env, check=True
@@ -201,6 +357,12 @@ def main(argv: list[str] | None = None) -> dict:
         "iter_chunks_vs_pandas": round(
             results["iter_chunks"]["rows_per_second"] / baseline, 3
         ),
+        "native_vs_make_dataset_one_core": {
+            "wall_clock": results[NATIVE]["native_vs_make_dataset_batches_per_second"],
+            "cpu_time": results[NATIVE][
+                "native_vs_make_dataset_batches_per_cpu_second"
+            ],
+        },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")

@@ -22,12 +22,11 @@ the rows that do not fill a batch carried into the next window's first batch.
 
 **Determinism and resuming.** The order of an epoch is a function of the
 prepared data, ``seed``, ``epoch``, ``batch_size`` and the input context only:
-the shard order and the window permutations use seeds derived from ``(seed,
-epoch)`` (``numpy.random.SeedSequence``; the window permutations are
-stateless), the interleave is deterministic with a fixed cycle length, and
-nothing reshuffles on re-iteration. (The shard shuffle's op seed is combined
-with TensorFlow's global seed: keep ``tf.random.set_seed`` the same, or unset,
-across a resume.) Build one dataset per epoch. To resume an interrupted epoch,
+the shard order (a numpy permutation) and the window permutations
+(``tf.random.experimental.stateless_shuffle``) use seeds derived from ``(seed,
+epoch)`` with ``numpy.random.SeedSequence``, the interleave is deterministic
+with a fixed cycle length, and nothing reshuffles on re-iteration; TensorFlow's
+global seed plays no part. Build one dataset per epoch. To resume an interrupted epoch,
 build it with ``start_batch=k``: it yields exactly batches ``k, k+1, ...`` of
 the uninterrupted epoch (the skipped rows are read, parsed and permuted again,
 about 1 s per million rows on one core, but not given to the model). A
@@ -106,15 +105,16 @@ def native_dataset(
         ``input_context.get_per_replica_batch_size(global_batch_size)``).
       part: ``"train"`` or ``"eval"`` (prepared with a split) or ``"all"``;
         None means the only part.
-      shuffle: shuffle the shard order and the rows (within a window of
-        ``shuffle_buffer_rows``); False keeps the file and row order exactly.
+      shuffle: shuffle the shard order and the rows (windows of
+        ``shuffle_buffer_rows`` rows permuted as a whole); False keeps the file
+        and row order exactly.
       seed: the shuffle seed; required with ``shuffle=True``.
       shuffle_buffer_rows: rows shuffled together.
       input_context: read only this pipeline's share: whole shards (shard
         ``i`` goes to pipeline ``i % num_input_pipelines``) when there are at
         least as many shards as pipelines, else every
-        ``num_input_pipelines``-th row. Across the pipelines every row is read
-        exactly once per epoch.
+        ``num_input_pipelines``-th Example (block of rows). Across the
+        pipelines every row is read exactly once per epoch.
       epoch: which epoch's order to produce (0-based).
       start_batch: skip the first ``start_batch`` batches of the epoch.
       drop_remainder: drop the last, smaller batch; batches then have the
@@ -146,18 +146,17 @@ def native_dataset(
         pipelines = input_context.num_input_pipelines
         pipeline = input_context.input_pipeline_id
     by_shard = len(files) >= pipelines
-    paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
-    if pipelines > 1 and by_shard:
-        paths = paths.shard(pipelines, pipeline)
-    count = len(files[pipeline::pipelines]) if by_shard else len(files)
+    if by_shard:
+        files = files[pipeline::pipelines]
     if shuffle:
         shard_seed, window_seed = epoch_seeds(seed, epoch)
-        paths = paths.shuffle(
-            max(count, 1), seed=shard_seed, reshuffle_each_iteration=False
-        )
+        order = np.random.default_rng(shard_seed).permutation(len(files))
+        files = [files[i] for i in order]
+    paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
+    if shuffle:
         examples = paths.interleave(
             _read_shard,
-            cycle_length=max(1, min(count, CYCLE_LENGTH)),
+            cycle_length=max(1, min(len(files), CYCLE_LENGTH)),
             num_parallel_calls=num_parallel_reads,
             deterministic=True,
         )
