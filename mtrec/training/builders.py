@@ -133,6 +133,7 @@ def build_model(
         tower_l2=mc.tower_l2,
         cross_layers=mc.cross_layers,
         cross_projection_dim=mc.cross_projection_dim,
+        training_metrics=config.train.training_metrics,
     )
     if mc.architecture == "esmm":
         return _build_esmm(tasks, features, backbone, mc.ctcvr_name, towers)

@@ -1,6 +1,7 @@
 """``datasets(prepared, config) -> Datasets``: the train, eval and selection data."""
 
 import dataclasses
+import math
 
 import tensorflow as tf
 
@@ -51,6 +52,12 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
 
     The one place the training loop reads files: train with the config's batch
     size, seeded shuffle and shuffle buffer; eval and selection in file order.
+
+    The train dataset declares its length (``ceil(train_rows / batch_size)``
+    batches, checked while it streams): tf-keras counts one optimiser step too
+    many per epoch on a dataset of unknown length (the call that finds the end
+    of the data advances ``optimizer.iterations``), which shifts Adam's bias
+    correction and the cosine schedule against the same rows from memory.
     """
     source = prepared.source
     if not isinstance(source, FileSource):
@@ -70,6 +77,9 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
         split=source.train_split,
         **common,
     )
+    if prepared.train_rows:
+        batches = math.ceil(prepared.train_rows / config.train.batch_size)
+        train = train.apply(tf.data.experimental.assert_cardinality(batches))
     held_out = make_dataset(
         source.eval,
         prepared.schema,

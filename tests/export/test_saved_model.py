@@ -9,16 +9,13 @@ import subprocess
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
 import yaml
 from tensorflow.core.protobuf import saved_model_pb2
 
-from mtrec.data.reader import Split
 from mtrec.export import CONFIG_ASSET
 from mtrec.export import WARMUP_FILE
-from mtrec.export import eval_rows_from_config
 from mtrec.export import export_saved_model
 from mtrec.export import next_version
 from mtrec.export import read_warmup_file
@@ -141,7 +138,9 @@ def test_versions_increase_and_existing_version_is_refused(
     assert not (path / "assets.extra").exists()
 
 
-def test_assets_extra_are_copied_and_train_s_config_lands_in_assets(trained, tmp_path):
+def test_assets_extra_are_copied_and_only_config_path_is_the_config_asset(
+    trained, tmp_path
+):
     model, fs, _ = trained
     cfg = tmp_path / "config.yaml"
     cfg.write_text("name: x\n")
@@ -149,7 +148,9 @@ def test_assets_extra_are_copied_and_train_s_config_lands_in_assets(trained, tmp
         model, fs, tmp_path / "b", assets_extra={"mtrec/config.yaml": cfg}
     )
     assert (path / "assets.extra" / "mtrec" / "config.yaml").read_text() == "name: x\n"
-    # train() passes its config this way; it is the config asset too
+    # No key of assets_extra means anything to the export.
+    assert not (path / "assets" / CONFIG_ASSET).exists()
+    path = export_saved_model(model, fs, tmp_path / "b", config_path=cfg)
     assert (path / "assets" / CONFIG_ASSET).read_text() == "name: x\n"
 
 
@@ -291,58 +292,28 @@ def test_warmup_requests_replay_on_the_saved_model(exported):
     assert Servable("tiny", 1, path).warmup() == 4
 
 
-def test_warmup_rows_default_to_the_validation_split(trained, tmp_path):
-    model, fs, data = trained
-    frame = pd.DataFrame({k: data[k] for k in fs.names})
-    frame["click"] = data["click"]
-    frame["conversion"] = data["conversion"]
-    frame.to_csv(tmp_path / "log.csv", index=False)
-    config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "seed": 5,
-                "features": FEATURES,
-                "tasks": [{"name": "ctr", "label": "click"}],
-                "data": {"train": str(tmp_path / "log.csv"), "eval_fraction": 0.25},
-            }
-        )
-    )
-    rows = eval_rows_from_config(config, num_rows=20)
-    split = Split("eval", 0.25, 5)
-    expected = np.flatnonzero(split.mask(0, np.arange(len(frame))))[:20]
-    assert len(rows["user_id"]) == 20
-    np.testing.assert_array_equal(
-        rows["user_id"], frame["user_id"].to_numpy()[expected]
-    )
-    np.testing.assert_allclose(rows["price"], frame["price"].to_numpy()[expected])
-    if HAS_SERVING_API:
-        path = export_saved_model(model, fs, tmp_path / "b", config_path=config)
-        logs = read_warmup_file(path / "assets.extra" / WARMUP_FILE)
-        np.testing.assert_array_equal(
-            tf.make_ndarray(logs[1].predict_log.request.inputs["user_id"]),
-            eval_rows_from_config(config)["user_id"],  # 100 rows by default
-        )
-
-
-def test_unreadable_training_data_means_no_warmup_not_a_failed_export(
+def test_without_warmup_rows_the_export_reads_no_data_and_has_no_warmup(
     trained, tmp_path
 ):
     model, fs, _ = trained
     config = tmp_path / "config.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "features": FEATURES,
-                "tasks": [{"name": "ctr", "label": "click"}],
-                "data": {"train": str(tmp_path / "moved.csv")},
-            }
-        )
-    )
-    assert eval_rows_from_config(config) is None
+    # A config naming data that does not exist: the export never reads it.
+    config.write_text(yaml.safe_dump({"data": {"train": str(tmp_path / "no.csv")}}))
     path = export_saved_model(model, fs, tmp_path / "b", config_path=config)
     assert not (path / "assets.extra" / WARMUP_FILE).exists()
     assert (path / "assets" / CONFIG_ASSET).is_file()
+
+
+@requires_serving_api
+def test_warmup_requests_carry_the_given_rows(trained, tmp_path):
+    model, fs, data = trained
+    rows = _rows(data, n=7)
+    path = export_saved_model(model, fs, tmp_path / "b", warmup_rows=rows)
+    logs = read_warmup_file(path / "assets.extra" / WARMUP_FILE)
+    np.testing.assert_array_equal(
+        tf.make_ndarray(logs[1].predict_log.request.inputs["user_id"]),
+        rows["user_id"],
+    )
 
 
 def test_without_the_serving_api_the_export_has_no_warmup(
