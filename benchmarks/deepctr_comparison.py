@@ -371,6 +371,15 @@ def _first_epoch(side: dict) -> str:
     )
 
 
+def _measured(checkout: dict) -> str:
+    """Which mtrec the workers imported, for the docs."""
+    commit = str(checkout.get("commit", "unknown"))[:10]
+    if checkout.get("ref") == "worktree":
+        changed = len(checkout.get("uncommitted_in_mtrec", []))
+        return f"the working tree of commit `{commit}` ({changed} files changed)"
+    return f"commit `{commit}` (its committed package)"
+
+
 def markdown(report: dict) -> str:
     """The "deepctr-comparison" section of docs/benchmarks.md."""
     versions = report["versions"]
@@ -413,7 +422,8 @@ def markdown(report: dict) -> str:
         f"{versions['deepctr']['tensorflow']} + tf-keras "
         f"{versions['deepctr']['tf_keras']} on both sides; DeepCTR "
         f"{versions['deepctr']['library']} in its own virtualenv, mtrec "
-        f"{versions['mtrec']['library']}.",
+        f"{versions['mtrec']['library']} at "
+        f"{_measured(report.get('mtrec_checkout', {}))}.",
         "",
         f"Data: {report['data']['description']} Models: {report['models_text']} "
         "Each run is a fresh process pinned to its cores (intra- and inter-op "
@@ -465,10 +475,13 @@ def markdown(report: dict) -> str:
         + ", ".join(f"`{n}`" for n in report["training_metrics"]["mtrec"])
         + ".",
         "",
-        "The machine was shared with other engineers' jobs during the run, so "
-        "absolute examples/s move with their load; the pairs are interleaved "
-        "so that the load falls on both libraries alike, and the ratios (with "
-        "their spread over pairs) are the comparable part.",
+        "The machine was shared with other engineers' jobs during the run "
+        "(load average above), so a pinned worker got only part of its core "
+        "and absolute examples/s move with their load; the pairs are "
+        "interleaved so that the load falls on both libraries alike, and the "
+        "ratios with their spread over pairs are the comparable part. A wide "
+        "min–max range means the load changed within a pair: read such a "
+        "median as noise, not as a result.",
         "",
     ]
     return "\n".join(lines)

@@ -248,6 +248,15 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
     assert "`training_metrics=False`" in text
     assert "`encoded_ids` not offered by this mtrec" in text
     assert "load average 1.5 at start, 2.5 at end" in text
+    assert "mtrec 0.1.0 at commit `abc` (its committed package)." in text
+    report["mtrec_checkout"] = {
+        "ref": "worktree",
+        "commit": "0123456789abcdef",
+        "uncommitted_in_mtrec": ["mtrec/a.py", "mtrec/b.py"],
+    }
+    assert "at the working tree of commit `0123456789` (2 files changed)." in (
+        bench.markdown(report)
+    )
 
 
 def test_write_doc_section_replaces_only_its_section(tmp_path):
