@@ -107,35 +107,31 @@ def click_log_setup(workdir: Path, rows: int) -> dict:
     return {"config": config, "outputs": ["ctr", "cvr", "ctcvr"]}
 
 
-class Prepared:
-    """Preprocessing fitted once per data set, the splits held in memory."""
+class DataSet:
+    """Preprocessing fitted once per data set, the splits held in memory.
+
+    ``mtrec.training.prepare`` fits the vocabularies and statistics on the
+    train split of the config's files; the train and test rows are then read
+    (validated) into memory once and shared by every strategy and seed.
+    """
 
     def __init__(self, raw_config: dict, workdir: Path):
-        from mtrec.data.reader import iter_chunks
         from mtrec.data.reader import read_frame
-        from mtrec.features.preprocessing import fit_preprocessing
-        from mtrec.training.builders import build_feature_set
-        from mtrec.training.builders import build_tasks
-        from mtrec.training.builders import column_schema
-        from mtrec.training.config import load_config
-        from mtrec.training.train import _splits
+        from mtrec.training import load_config
+        from mtrec.training import prepare
 
         self.base = load_config(raw_config)
-        self.feature_set = build_feature_set(self.base)
-        self.tasks = build_tasks(self.base)
-        schema = column_schema(self.base, self.feature_set, self.tasks)
-        train_split, eval_split, eval_paths = _splits(self.base)
-        state = fit_preprocessing(
-            self.feature_set,
-            iter_chunks(self.base.data.train, schema, split=train_split),
-            seed=0,
+        self.prepared = prepare(
+            self.base,
+            preprocessing_dir=workdir / raw_config["name"] / "preprocessing",
         )
-        self.vocab_files = state.save(workdir / raw_config["name"] / "preprocessing")
-        self.dense = state.dense
+        source, schema = self.prepared.source, self.prepared.schema
         self.train = self._columns(
-            read_frame(self.base.data.train, schema, split=train_split)
+            read_frame(source.train, schema, split=source.train_split)
         )
-        self.test = self._columns(read_frame(eval_paths, schema, split=eval_split))
+        self.test = self._columns(
+            read_frame(source.eval, schema, split=source.eval_split)
+        )
 
     @staticmethod
     def _columns(frame) -> dict:
@@ -155,38 +151,32 @@ class Prepared:
         return len(next(iter(getattr(self, split).values())))
 
 
-def run_one(prepared: Prepared, strategy: str, seed: int) -> dict:
+def run_one(data: DataSet, strategy: str, seed: int) -> dict:
     """Trains one model; returns test AUCs, final weights and seconds."""
     import dataclasses
 
     import tensorflow as tf
 
-    from mtrec.training.builders import build_model
+    from mtrec.training import build_model
+    from mtrec.training import evaluate_model
     from mtrec.training.callbacks import NonFiniteLossGuard
     from mtrec.training.callbacks import WeightingUpdate
     from mtrec.training.config import WeightingConfig
-    from mtrec.training.evaluate import evaluate_model
 
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(seed)
     config = dataclasses.replace(
-        prepared.base, seed=seed, weighting=WeightingConfig(name=strategy)
+        data.base, seed=seed, weighting=WeightingConfig(name=strategy)
     )
     tc = config.train
-    model = build_model(
-        config,
-        prepared.feature_set,
-        prepared.tasks,
-        prepared.vocab_files,
-        prepared.dense,
-    )
+    model = build_model(data.prepared, config)
     model.compile(optimizer=tf.keras.optimizers.Adam(tc.learning_rate))
     train_ds = (
-        tf.data.Dataset.from_tensor_slices(prepared.train)
-        .shuffle(prepared.rows("train"), seed=seed)
+        tf.data.Dataset.from_tensor_slices(data.train)
+        .shuffle(data.rows("train"), seed=seed)
         .batch(tc.batch_size)
     )
-    test_ds = tf.data.Dataset.from_tensor_slices(prepared.test).batch(8192)
+    test_ds = tf.data.Dataset.from_tensor_slices(data.test).batch(8192)
     start = time.perf_counter()
     history = model.fit(
         train_ds,
@@ -291,11 +281,11 @@ def main(argv=None) -> int:
             setup = census_setup(workdir)
         else:
             setup = click_log_setup(workdir, args.click_rows)
-        prepared = Prepared(setup["config"], workdir)
+        data = DataSet(setup["config"], workdir)
         entry = {
             "config": {k: setup["config"][k] for k in ("tasks", "model", "train")},
-            "train_rows": prepared.rows("train"),
-            "test_rows": prepared.rows("test"),
+            "train_rows": data.rows("train"),
+            "test_rows": data.rows("test"),
             "runs": {},
             "results": {},
         }
@@ -303,7 +293,7 @@ def main(argv=None) -> int:
         for strategy in strategies:
             runs = []
             for seed in args.seeds:
-                run = run_one(prepared, strategy, seed)
+                run = run_one(data, strategy, seed)
                 logger.info("%s %s seed %d: %s", dataset, strategy, seed, run["auc"])
                 runs.append(run)
             entry["runs"][strategy] = runs

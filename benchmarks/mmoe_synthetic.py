@@ -71,6 +71,7 @@ setting also its own detailed "mmoe-synthetic" section.
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import pathlib
@@ -93,13 +94,11 @@ from throughput import update_doc_section
 
 from mtrec.data.mmoe_synthetic import generate_mmoe_regression
 from mtrec.data.mmoe_synthetic import standardize_labels
-from mtrec.features.preprocessing import fit_preprocessing
+from mtrec.training import Prepared
+from mtrec.training import build_model
+from mtrec.training import compile_model
 from mtrec.training import load_config
-from mtrec.training.builders import build_feature_set
-from mtrec.training.builders import build_model
-from mtrec.training.builders import build_optimizer
-from mtrec.training.builders import build_tasks
-from mtrec.training.builders import dummy_inputs
+from mtrec.training import prepare
 
 RESULTS = REPO / "benchmarks" / "results" / "mmoe_synthetic.json"
 INPUT_DIM = 100
@@ -182,7 +181,6 @@ def make_config(backbone: str, backbone_args: dict, seed: int, args):
                 for name, label in TASKS.items()
             ],
             # Rows are fed from memory (see `fit_in_memory`); no file is read.
-            "data": {"train": "in-memory"},
             "model": {
                 "architecture": "multi_task",
                 "backbone": backbone,
@@ -197,7 +195,8 @@ def make_config(backbone: str, backbone_args: dict, seed: int, args):
                 "progress": False,
             },
             "export": {"enabled": False},
-        }
+        },
+        in_memory=True,
     )
 
 
@@ -248,14 +247,16 @@ def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
 
 def fit_in_memory(
+    prepared: Prepared,
     config,
     train_columns: dict[str, np.ndarray],
     test_columns: dict[str, np.ndarray],
-    work_dir: pathlib.Path,
     steps_per_execution: int,
 ) -> dict:
     """Builds the config's model as ``mtrec train`` does and fits it from memory.
 
+    ``prepared`` is ``mtrec.training.prepare`` of the data set (features,
+    tasks and preprocessing, shared by every model and seed of it);
     ``train_columns`` and ``test_columns`` map every feature and label column
     to its values (``_columns``).
 
@@ -269,16 +270,14 @@ def fit_in_memory(
       ``parameters``.
     """
     tf.keras.backend.clear_session()
-    tf.keras.utils.set_random_seed(config.seed)
-    feature_set = build_feature_set(config)
-    tasks = build_tasks(config)
-    state = fit_preprocessing(feature_set, [train_columns], seed=config.seed)
-    vocab_files = state.save(work_dir / "preprocessing")
-    model = build_model(config, feature_set, tasks, vocab_files, state.dense)
-    model.compile(
-        optimizer=build_optimizer(config), steps_per_execution=steps_per_execution
+    config = dataclasses.replace(
+        config,
+        train=dataclasses.replace(
+            config.train, steps_per_execution=steps_per_execution
+        ),
     )
-    model(dummy_inputs(feature_set))
+    model = build_model(prepared, config)
+    compile_model(model, config)
     batch_size, epochs = config.train.batch_size, config.train.epochs
     dataset, steps = in_memory_dataset(train_columns, batch_size, epochs, config.seed)
     timer = EpochTimer()
@@ -343,14 +342,20 @@ def run(args) -> list[dict]:
                     },
                 }
                 train_columns, test_columns = _columns(train), _columns(test)
+                # Features, tasks and preprocessing are the same for every model.
+                prepared = prepare(
+                    make_config("shared_bottom", {"units": [1]}, seed, args),
+                    train=train_columns,
+                    eval=test_columns,
+                    preprocessing_dir=pathlib.Path(tmp) / f"p{p}-seed{seed}",
+                )
                 for name, (backbone, backbone_args) in models(args.width).items():
                     config = make_config(backbone, backbone_args, seed, args)
-                    work_dir = pathlib.Path(tmp) / f"p{p}-seed{seed}-{name}"
                     result = fit_in_memory(
+                        prepared,
                         config,
                         train_columns,
                         test_columns,
-                        work_dir,
                         args.steps_per_execution,
                     )
                     records.append(

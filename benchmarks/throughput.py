@@ -21,10 +21,10 @@ tracing the ``tf.function``; ``examples_per_second`` is over every epoch,
 the fastest of epochs 2.. (the least disturbed by other jobs on a shared
 machine: the number the comparison uses).
 
-The model is built with the same library functions ``mtrec.training.train``
-uses (``build_model``, ``fit_preprocessing``, ``make_dataset``), without the
-checkpoint, TensorBoard and progress-bar callbacks (``train()`` adds them and
-does not report fit time; see :func:`timed_run`).
+The model is built with the public steps ``mtrec.training.train`` composes
+(``prepare``, ``build_model``, ``datasets``, ``compile_model``), without the
+checkpoint, TensorBoard and progress-bar callbacks of ``fit`` (``train()`` adds
+them and does not report fit time; see :func:`timed_run`).
 
 :func:`timed_run` is shared with ``census_income.py``; ``mmoe_synthetic.py``
 feeds its rows from memory and shares only ``EpochTimer`` and the reporting
@@ -39,6 +39,7 @@ Usage (from the repository root)::
 """
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -56,21 +57,17 @@ import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from mtrec.data.reader import ReadStats
 from mtrec.data.reader import make_dataset
 from mtrec.data.reader import surface_data_errors
 from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
 from mtrec.metrics.ranking import auc
+from mtrec.training import build_model
+from mtrec.training import compile_model
+from mtrec.training import datasets
+from mtrec.training import evaluate_model
 from mtrec.training import load_config
-from mtrec.training.builders import build_feature_set
-from mtrec.training.builders import build_model
-from mtrec.training.builders import build_optimizer
-from mtrec.training.builders import build_tasks
-from mtrec.training.builders import column_schema
-from mtrec.training.builders import dummy_inputs
-from mtrec.training.evaluate import evaluate_model
-from mtrec.training.train import fit_run_preprocessing
+from mtrec.training import prepare
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "throughput.json"
@@ -142,9 +139,10 @@ def timed_run(
     """Fits one config and times ``model.fit``; optionally picks the best epoch.
 
     The same steps as ``mtrec.training.train`` (seeded with ``config.seed``):
-    vocabularies and statistics fitted on ``config.data.train`` (the whole
-    file: no hash split), ``build_model``, ``make_dataset`` with the config's
-    batch size and shuffle buffer, ``model.fit``.
+    ``prepare`` (vocabularies and statistics fitted on ``config.data.train``,
+    the whole file: no hash split), ``build_model``, ``datasets`` (the config's
+    batch size and shuffle buffer), ``compile_model`` (constant learning rate:
+    no total step count is given), ``model.fit``.
 
     Args:
       config: a ``RunConfig``.
@@ -160,7 +158,7 @@ def timed_run(
       selection excluded), ``examples_per_second`` (all epochs),
       ``examples_per_second_steady`` (epochs 2..), ``best_epoch``,
       ``train_loss`` (Keras history), ``parameters``, ``train_rows``,
-      ``preprocessing_seconds``.
+      ``preprocessing_seconds``, ``features`` (the feature specs, inline).
     """
 
     eval_paths = dict(eval_paths or {})
@@ -171,40 +169,25 @@ def timed_run(
         )
     tf.keras.utils.set_random_seed(config.seed)
     data = config.data
-    feature_set = build_feature_set(config)
-    tasks = build_tasks(config)
-    schema = column_schema(config, feature_set, tasks)
+    if not data.eval:
+        # Fit on (and train on) the whole file: no hash split.
+        config = dataclasses.replace(
+            config, data=dataclasses.replace(data, eval=data.train)
+        )
 
     start = time.perf_counter()
-    stats = ReadStats()
-    state, vocab_files = fit_run_preprocessing(
-        config,
-        feature_set,
-        schema,
-        pathlib.Path(work_dir) / "preprocessing",
-        None,
-        stats,
+    prepared = prepare(
+        config, preprocessing_dir=pathlib.Path(work_dir) / "preprocessing"
     )
     preprocessing_seconds = time.perf_counter() - start
-    model = build_model(config, feature_set, tasks, vocab_files, state.dense)
-    model.compile(optimizer=build_optimizer(config))
-    model(dummy_inputs(feature_set))
-
-    train_ds = make_dataset(
-        data.train,
-        schema,
-        batch_size=config.train.batch_size,
-        shuffle=True,
-        seed=config.seed,
-        shuffle_buffer_rows=data.shuffle_buffer_rows,
-        chunk_rows=data.chunk_rows,
-        file_format=data.format,
-    )
+    model = build_model(prepared, config)
+    compile_model(model, config)
+    train_ds = datasets(prepared, config).train
 
     def eval_dataset(path: str) -> tf.data.Dataset:
         return make_dataset(
             path,
-            schema,
+            prepared.schema,
             batch_size=config.train.eval_batch_size,
             shuffle=False,
             chunk_rows=data.chunk_rows,
@@ -233,7 +216,7 @@ def timed_run(
             name: evaluate_model(model, eval_dataset(path))
             for name, path in eval_paths.items()
         }
-    rows_per_epoch = stats.rows_yielded
+    rows_per_epoch = prepared.train_rows
     if config.train.steps_per_epoch:
         rows_per_epoch = min(
             rows_per_epoch, config.train.steps_per_epoch * config.train.batch_size
@@ -249,7 +232,8 @@ def timed_run(
         "examples_per_second_steady": round(rows_per_epoch * len(steady) / sum(steady)),
         "train_loss": {k: [float(x) for x in v] for k, v in history.history.items()},
         "parameters": parameter_counts(model),
-        "train_rows": stats.rows_yielded,
+        "train_rows": prepared.train_rows,
+        "features": prepared.feature_set.to_dicts(),
         "rows_per_epoch": rows_per_epoch,
         "preprocessing_seconds": round(preprocessing_seconds, 3),
     }
@@ -400,7 +384,7 @@ def measure(backbone: str, path: pathlib.Path, args) -> dict:
     return {
         "backbone": backbone,
         "backbone_args": BACKBONES[backbone],
-        "features": build_feature_set(config).to_dicts(),
+        "features": result["features"],
         "batch_size": config.train.batch_size,
         "epochs": config.train.epochs,
         "examples_per_second_best": round(

@@ -412,8 +412,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
     from mtrec.data.schema import DataError
-    from mtrec.training.callbacks import NonFiniteLossError
-    from mtrec.training.config import ConfigError
+    from mtrec.training import ConfigError
+    from mtrec.training import NonFiniteLossError
 
     try:
         return args.func(args)

@@ -151,7 +151,7 @@ def prepare(
     >>> rows = {"city": np.array(["a", "b", "a", "c"] * 50),
     ...         "click": np.array([0, 1, 1, 0] * 50)}
     >>> prepared = prepare(config, train=rows)
-    >>> prepared.preprocessing.vocabularies["city"], prepared.train_rows > 0
+    >>> sorted(prepared.preprocessing.vocabularies["city"]), prepared.train_rows > 0
     (['a', 'b', 'c'], True)
     """
     if eval is not None and train is None:

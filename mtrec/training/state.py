@@ -112,13 +112,13 @@ class TrainingState:
             wrong = (kind is int and isinstance(value, bool)) or not isinstance(
                 value, kind
             )
-            if key in data and value is not None and wrong:
+            nullable = key in ("selection", "checkpoint") and value is None
+            if key in data and wrong and not nullable:
                 raise ConfigError(
                     f"{where}: '{key}' must be {kind.__name__}. Received: {value!r}"
                 )
-        for key in ("epochs_done",):
-            if key not in data:
-                raise ConfigError(f"{where}: missing key '{key}'")
+        if "epochs_done" not in data:
+            raise ConfigError(f"{where}: missing key 'epochs_done'")
         history = {}
         for key, values in data.get("history", {}).items():
             if not isinstance(values, list) or any(
