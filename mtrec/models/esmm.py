@@ -15,7 +15,9 @@ class ESMM(MultiTaskRanker):
 
     ``pCTR = sigmoid(z_ctr)``, ``pCVR = sigmoid(z_cvr)``,
     ``pCTCVR = pCTR × pCVR``. Both supervised losses are over all impressions:
-    ``L = w_ctr · logloss(click, pCTR) + w_cvr · logloss(conversion, pCTCVR)``.
+    ``L = w_ctr · logloss(click, pCTR) + w_cvr · logloss(conversion, pCTCVR)``;
+    the first is computed from the logit ``z_ctr`` (numerically stable), the
+    second from the product of probabilities (clipped to ``[1e-7, 1 - 1e-7]``).
     The CVR tower is never fitted on clicked rows alone; it learns only through
     the product, which removes the sample-selection bias of a CVR model trained
     on clicks.
@@ -29,7 +31,8 @@ class ESMM(MultiTaskRanker):
         the CTCVR loss.
       extra_tasks: further tasks trained as in ``MultiTaskRanker``.
       ctcvr_name: name of the product output. Default ``"ctcvr"``.
-      **kwargs: tower and weighting arguments of ``MultiTaskRanker``.
+      **kwargs: tower, weighting and ``training_metrics`` arguments of
+        ``MultiTaskRanker``.
 
     Call returns ``{ctr, cvr, ctcvr, *extras: (batch, 1)}``.
 
@@ -117,8 +120,9 @@ class ESMM(MultiTaskRanker):
             ),
         ]
 
-    def call(self, inputs, training=None):
-        outputs = self.tower_outputs(inputs, training=training)
+    def call(self, inputs, training=None, return_logits=False):
+        logits = self.tower_logits(inputs, training=training)
+        outputs = self.activate(logits)
         ctr, cvr = outputs[self.ctr_task.name], outputs[self.cvr_task.name]
         result = {
             self.ctr_task.name: ctr,
@@ -126,4 +130,4 @@ class ESMM(MultiTaskRanker):
             self.ctcvr_name: ctr * cvr,
         }
         result.update({t.name: outputs[t.name] for t in self.extra_tasks})
-        return result
+        return (result, logits) if return_logits else result

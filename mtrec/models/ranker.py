@@ -15,17 +15,40 @@ from mtrec.weighting.base import LossWeighting
 from mtrec.weighting.fixed import FixedWeighting
 
 
-def ranking_task(task: Task, output: str) -> tfrs.tasks.Ranking:
-    """The TFRS task (loss + training metrics) for one supervised output."""
+def ranking_task(
+    task: Task, output: str, from_logits: bool = False, metrics: bool = True
+) -> tfrs.tasks.Ranking:
+    """The TFRS task (loss + training metrics) for one supervised output.
+
+    Args:
+      task: the task (its ``kind`` picks log loss or MSE).
+      output: the output name, prefix of the loss and metric names.
+      from_logits: a binary task's predictions are logits ``z``: the log loss
+        is ``max(z, 0) - z y + log(1 + exp(-|z|))`` (exact for any ``z``)
+        instead of the log of a probability clipped to ``[1e-7, 1 - 1e-7]``,
+        and the AUC applies the sigmoid first.
+      metrics: with ``False`` the task carries no training metric (no per-step
+        AUC or RMSE), only its loss.
+    """
     if task.kind == "binary":
         return tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(name=f"{output}_logloss"),
-            metrics=[tf.keras.metrics.AUC(name=f"{output}_auc", num_thresholds=1000)],
+            loss=tf.keras.losses.BinaryCrossentropy(
+                from_logits=from_logits, name=f"{output}_logloss"
+            ),
+            metrics=[
+                tf.keras.metrics.AUC(
+                    name=f"{output}_auc", num_thresholds=1000, from_logits=from_logits
+                )
+            ]
+            if metrics
+            else None,
             name=f"task_{output}",
         )
     return tfrs.tasks.Ranking(
         loss=tf.keras.losses.MeanSquaredError(name=f"{output}_mse"),
-        metrics=[tf.keras.metrics.RootMeanSquaredError(name=f"{output}_rmse")],
+        metrics=[tf.keras.metrics.RootMeanSquaredError(name=f"{output}_rmse")]
+        if metrics
+        else None,
         name=f"task_{output}",
     )
 
@@ -39,7 +62,12 @@ class MultiTaskRanker(tfrs.Model):
     The loss is ``weighting({k: L_k})`` with ``L_k`` from one
     ``tfrs.tasks.Ranking`` per task (log loss or MSE), masked by the task's
     ``condition`` column when it has one (a per-task sample weight: masked
-    rows count as zeros in the task's mean).
+    rows count as zeros in the task's mean). The log loss of a tower's own
+    output is computed from its logit,
+    ``L_k = mean(max(z_k, 0) - z_k y_k + log(1 + exp(-|z_k|)))``, which stays
+    exact where ``sigmoid(z_k)`` rounds to 0 or 1; outputs that are not a
+    tower's (ESMM's ``pCTCVR = pCTR × pCVR``) keep the log loss of the
+    probability.
 
     Training: a loss-based weighting (``fixed``, ``uncertainty``, ``dwa``...)
     goes through ``tfrs.Model.train_step`` on the weighted total. A
@@ -65,8 +93,19 @@ class MultiTaskRanker(tfrs.Model):
         the embeddings before the backbone. Default 0.
       cross_projection_dim: low-rank projection of the cross layers (``None``:
         full rank).
+      training_metrics: whether each task updates its metric (AUC or RMSE) on
+        every training and evaluation step (``<output>_auc``). Default
+        ``True``; ``False`` reports only the losses and weights, a smaller and
+        faster step.
 
-    Call returns a dict ``{task name: (batch, 1)}``.
+    Call arguments:
+      inputs: the raw feature dict (labels may be present and are ignored).
+      training: Keras' training flag.
+      return_logits: also return ``{tower task: (batch, 1)}`` logits.
+
+    Call returns a dict ``{task name: (batch, 1)}`` of predictions
+    (probabilities for binary tasks), or ``(predictions, logits)`` with
+    ``return_logits=True``.
     """
 
     def __init__(
@@ -81,9 +120,16 @@ class MultiTaskRanker(tfrs.Model):
         weighting: LossWeighting | Callable[[dict], LossWeighting] | None = None,
         cross_layers: int = 0,
         cross_projection_dim: int | None = None,
+        training_metrics: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        if not isinstance(training_metrics, bool):
+            raise ValueError(
+                "`training_metrics` must be a bool. "
+                f"Received: `training_metrics={training_metrics!r}`"
+            )
+        self.training_metrics = training_metrics
         tasks = list(tasks)
         names = [t.name for t in tasks]
         if not tasks or len(set(names)) != len(names):
@@ -127,7 +173,13 @@ class MultiTaskRanker(tfrs.Model):
         }
         supervised = self.supervised_tasks()
         self.ranking_tasks = {
-            out: ranking_task(task, out) for out, task in supervised.items()
+            out: ranking_task(
+                task,
+                out,
+                from_logits=out in self.logit_outputs,
+                metrics=training_metrics,
+            )
+            for out, task in supervised.items()
         }
         self.loss_trackers = {
             out: tf.keras.metrics.Mean(name=f"{out}_loss") for out in supervised
@@ -162,6 +214,7 @@ class MultiTaskRanker(tfrs.Model):
             "weighting": serialize(self.weighting),
             "cross_layers": self.cross_layers,
             "cross_projection_dim": self.cross_projection_dim,
+            "training_metrics": self.training_metrics,
         }
 
     @staticmethod
@@ -196,6 +249,16 @@ class MultiTaskRanker(tfrs.Model):
     def supervised_tasks(self) -> dict[str, Task]:
         """Output name -> the task (label, mask) its loss is computed against."""
         return {t.name: t for t in self.tasks}
+
+    @property
+    def logit_outputs(self) -> set[str]:
+        """Binary outputs whose log loss is computed from the tower logit."""
+        towers = {t.name for t in self.tower_tasks}
+        return {
+            out
+            for out, task in self.supervised_tasks().items()
+            if task.kind == "binary" and out in towers
+        }
 
     def evaluation_targets(self) -> list[EvalTarget]:
         """What evaluation scores: each output against its label and rows."""
@@ -233,17 +296,31 @@ class MultiTaskRanker(tfrs.Model):
         )
         return gates
 
+    def tower_logits(self, inputs, training=None) -> dict[str, tf.Tensor]:
+        """``{task: z_k}``: each tower's logit (its output, for regression)."""
+        hidden = self.backbone(self.shared_input(inputs), training=training)
+        return {
+            task.name: self.towers[task.name](hidden[task.name], training=training)
+            for task in self.tower_tasks
+        }
+
+    def activate(self, logits: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        """``{task: p_k}``: the sigmoid of binary tasks' logits, others as they are."""
+        return {
+            task.name: tf.sigmoid(logits[task.name])
+            if task.kind == "binary"
+            else logits[task.name]
+            for task in self.tower_tasks
+        }
+
     def tower_outputs(self, inputs, training=None) -> dict[str, tf.Tensor]:
         """``{task: p_k}`` (probability for binary tasks) from the towers."""
-        hidden = self.backbone(self.shared_input(inputs), training=training)
-        outputs = {}
-        for task in self.tower_tasks:
-            z = self.towers[task.name](hidden[task.name], training=training)
-            outputs[task.name] = tf.sigmoid(z) if task.kind == "binary" else z
-        return outputs
+        return self.activate(self.tower_logits(inputs, training=training))
 
-    def call(self, inputs, training=None):
-        return self.tower_outputs(inputs, training=training)
+    def call(self, inputs, training=None, return_logits=False):
+        logits = self.tower_logits(inputs, training=training)
+        outputs = self.activate(logits)
+        return (outputs, logits) if return_logits else outputs
 
     def embedding_variables(self) -> list[tf.Variable]:
         """The embedding tables (the feature layer's trainable variables)."""
@@ -263,8 +340,12 @@ class MultiTaskRanker(tfrs.Model):
         return out
 
     def task_losses(self, inputs, training: bool = False) -> dict[str, tf.Tensor]:
-        """``{output: L_k}``; updates each task's metrics and loss tracker."""
-        outputs = self(inputs, training=training)
+        """``{output: L_k}``; updates each task's metrics and loss tracker.
+
+        Binary tower outputs (``logit_outputs``) are scored from their logits.
+        """
+        outputs, logits = self(inputs, training=training, return_logits=True)
+        from_logits = self.logit_outputs
         losses = {}
         for out, task in self.supervised_tasks().items():
             labels = tf.reshape(tf.cast(inputs[task.label], tf.float32), (-1, 1))
@@ -273,7 +354,7 @@ class MultiTaskRanker(tfrs.Model):
             )
             loss = self.ranking_tasks[out](
                 labels=labels,
-                predictions=outputs[out],
+                predictions=logits[out] if out in from_logits else outputs[out],
                 sample_weight=weight,
                 training=training,
             )

@@ -182,3 +182,26 @@ def test_get_config_round_trip_rebuilds_an_equal_model():
     clone.set_weights(model.get_weights())
     for key, value in clone(batch).items():
         np.testing.assert_array_equal(value.numpy(), expected[key].numpy())
+
+
+def test_ctr_loss_from_logit_and_ctcvr_from_the_product():
+    model = _model(training_metrics=False)
+    batch = _batch()
+    outputs, logits = model(batch, return_logits=True)
+    assert set(logits) == {"ctr", "cvr"} and model.logit_outputs == {"ctr"}
+    np.testing.assert_array_equal(outputs["ctr"].numpy(), tf.sigmoid(logits["ctr"]))
+    losses = model.task_losses(batch)
+    from_logits = tf.keras.losses.BinaryCrossentropy(from_logits=True)
+    np.testing.assert_allclose(
+        float(losses["ctr"]),
+        float(from_logits(batch["click"][:, None], logits["ctr"])),
+        rtol=1e-6,
+    )
+    product = tf.keras.losses.BinaryCrossentropy()(
+        batch["conversion"][:, None], outputs["ctcvr"]
+    )
+    np.testing.assert_allclose(float(losses["ctcvr"]), float(product), rtol=1e-6)
+    assert all(not task.metrics for task in model.ranking_tasks.values())
+    config = model.get_config()
+    assert config["training_metrics"] is False
+    assert ESMM.from_config(config).get_config() == config

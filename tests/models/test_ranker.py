@@ -153,3 +153,155 @@ def test_get_config_round_trip_and_save_without_warnings(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         tf.saved_model.save(model, str(tmp_path / "saved"))
     assert "non-serializable" not in caplog.text
+
+
+def _saturated_ctr_model(**kwargs):
+    """A CTR tower whose logit is 60 on every row (p rounds to 1.0 in float32)."""
+    model = MultiTaskRanker(
+        _features(), SharedBottom(["ctr"], units=[4]), [Task("ctr", "click")], **kwargs
+    )
+    model(_batch())
+    logit = model.towers["ctr"].logit
+    logit.kernel.assign(tf.zeros_like(logit.kernel))
+    logit.bias.assign([60.0])
+    return model
+
+
+def test_binary_loss_is_computed_from_the_logit():
+    model = _saturated_ctr_model()
+    batch = _batch()
+    batch["click"] = tf.zeros(4)
+    outputs, logits = model(batch, return_logits=True)
+    np.testing.assert_array_equal(logits["ctr"].numpy(), np.full((4, 1), 60.0))
+    # Predictions stay probabilities.
+    np.testing.assert_array_equal(outputs["ctr"].numpy(), np.ones((4, 1)))
+    np.testing.assert_array_equal(model(batch)["ctr"].numpy(), np.ones((4, 1)))
+    assert model.logit_outputs == {"ctr"}
+    # log(1 + e^60) = 60 + log(1 + e^-60): finite and exact...
+    loss = model.task_losses(batch)["ctr"]
+    np.testing.assert_allclose(float(loss), 60.0, rtol=1e-6)
+    # ...where the probability path clips p to 1 - 1e-7 (float32: 1 - 1.19e-7)
+    # and adds 1e-7: -log(2.19e-7) = 15.33, whatever the logit beyond ~16.
+    clipped = tf.keras.losses.BinaryCrossentropy()(
+        batch["click"][:, None], outputs["ctr"]
+    )
+    np.testing.assert_allclose(float(clipped), -np.log(2.192e-7), rtol=1e-3)
+    with tf.GradientTape() as tape:
+        loss = model.compute_loss(batch)
+    grads = tape.gradient(loss, model.towers["ctr"].logit.bias)
+    np.testing.assert_allclose(grads.numpy(), [1.0], rtol=1e-6)  # sigmoid(60) - 0
+
+
+def test_logit_loss_equals_the_probability_loss_on_ordinary_inputs():
+    tf.keras.utils.set_random_seed(3)
+    tasks = [Task("ctr", "click"), Task("cvr", "conversion", condition="click")]
+    model = MultiTaskRanker(_features(), SharedBottom(["ctr", "cvr"], units=[4]), tasks)
+    batch = _batch()
+    out = model(batch)
+    losses = model.task_losses(batch)
+    bce = tf.keras.losses.BinaryCrossentropy()
+    np.testing.assert_allclose(
+        float(losses["ctr"]), float(bce(batch["click"][:, None], out["ctr"])), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        float(losses["cvr"]),
+        float(bce(batch["conversion"][:, None], out["cvr"], batch["click"])),
+        atol=1e-6,
+    )
+
+
+def _fit_history(training_metrics: bool) -> dict:
+    tasks = [Task("ctr", "click"), Task("dwell", "dwell", kind="regression")]
+    model = MultiTaskRanker(
+        _features(),
+        SharedBottom(["ctr", "dwell"], units=[4]),
+        tasks,
+        training_metrics=training_metrics,
+    )
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.01))
+    data = tf.data.Dataset.from_tensor_slices(
+        {k: v.numpy() for k, v in _batch().items()}
+    ).batch(2)
+    history = model.fit(data, epochs=1, verbose=0).history
+    evaluated = model.evaluate(data, verbose=0, return_dict=True)
+    return model, set(history), set(evaluated)
+
+
+def test_training_metrics_can_be_turned_off():
+    model, history, evaluated = _fit_history(training_metrics=True)
+    assert {"ctr_auc", "dwell_rmse", "ctr_loss", "weight_ctr"} <= history
+    assert model.get_config()["training_metrics"] is True
+    model, history, evaluated = _fit_history(training_metrics=False)
+    base = {"ctr_loss", "dwell_loss", "weight_ctr", "weight_dwell", "loss"}
+    assert base <= history
+    assert not {k for k in history | evaluated if k.endswith(("_auc", "_rmse"))}
+    assert all(not task.metrics for task in model.ranking_tasks.values())
+    config = model.get_config()
+    assert config["training_metrics"] is False
+    assert MultiTaskRanker.from_config(config).training_metrics is False
+    with pytest.raises(ValueError, match="`training_metrics` must be a bool"):
+        MultiTaskRanker(
+            _features(),
+            SharedBottom(["ctr"]),
+            [Task("ctr", "click")],
+            training_metrics="no",
+        )
+
+
+def _encoded_model(**kwargs):
+    from mtrec.layers import MMoE
+
+    features = FeatureEmbedding(
+        [
+            {"name": "age", "dtype": "int64", "num_ids": 5, "embedding_dim": 2},
+            {"name": "edu", "dtype": "int64", "num_ids": 3, "embedding_dim": 2},
+            {"name": "price", "kind": "dense"},
+        ],
+        dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
+    )
+    tasks = [Task("ctr", "click"), Task("cvr", "conversion", condition="click")]
+    backbone = MMoE(["ctr", "cvr"], num_experts=2, expert_units=[4])
+    return MultiTaskRanker(features, backbone, tasks, tower_units=[2], **kwargs)
+
+
+def _encoded_batch(n=32):
+    rng = np.random.default_rng(0)
+    return {
+        "age": rng.integers(0, 5, n),
+        "edu": rng.integers(0, 3, n),
+        "price": rng.normal(size=n).astype(np.float32),
+        "click": (rng.random(n) < 0.5).astype(np.float32),
+        "conversion": (rng.random(n) < 0.3).astype(np.float32),
+    }
+
+
+def test_out_of_range_encoded_id_fails_the_model_call():
+    model = _encoded_model()
+    batch = {k: tf.constant(v) for k, v in _encoded_batch(4).items()}
+    model(batch)
+    batch["edu"] = tf.constant([0, 1, 2, 3], tf.int64)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"feature `edu`: ids must be in \[0, 3\) \(`num_ids=3`\); received\] "
+        r"\[3\] \[at batch row\] \[3\]",
+    ):
+        model(batch)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="feature `edu`"):
+        model.predict(batch, verbose=0)
+
+
+@pytest.mark.parametrize("training_metrics", [True, False])
+def test_encoded_and_dense_model_trains_under_xla(training_metrics):
+    model = _encoded_model(training_metrics=training_metrics)
+    assert model.feature_layer.jit_compatible
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.01), jit_compile=True)
+    data = tf.data.Dataset.from_tensor_slices(_encoded_batch()).batch(32)
+    model(next(iter(data)))
+    before = [v.numpy().copy() for v in model.trainable_variables]
+    history = model.fit(data, epochs=1, verbose=0).history
+    assert np.isfinite(history["loss"][0])
+    changed = [
+        not np.array_equal(b, v.numpy())
+        for b, v in zip(before, model.trainable_variables, strict=True)
+    ]
+    assert all(changed)
