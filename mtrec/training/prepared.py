@@ -238,9 +238,10 @@ def load_prepared_run(
     """The :class:`Prepared` of an existing run, from its saved preprocessing.
 
     Reads nothing but ``preprocessing_dir`` (no data pass); the row counts are
-    0, the caller keeps them in its ``TrainingState``.
+    0, the caller keeps them in its ``TrainingState``. A run trained on
+    in-memory tables (no ``data.train``) gets an empty :class:`FileSource`.
     """
-    validate_config(config)
+    validate_config(config, in_memory=not config.data.train)
     feature_set = build_feature_set(config)
     tasks = tuple(build_tasks(config))
     schema = column_schema(config, feature_set, list(tasks))

@@ -166,7 +166,12 @@ def resume_run(
             f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
             "version of mtrec train"
         )
-    config = load_config(run_dir / CONFIG_FILE)
+    config = load_config(run_dir / CONFIG_FILE, in_memory=True)
+    if not config.data.train:
+        raise ConfigError(
+            f"{run_dir} was trained on in-memory tables (its config has no "
+            "'data.train'); train it again with the same tables instead of resuming"
+        )
     _seed(config)
     state = TrainingState.load(state_path)
     prepared = dataclasses.replace(
@@ -253,7 +258,8 @@ def _export(
     """
     config_path = run_dir / CONFIG_FILE
     if warmup is None:
-        warmup = warmup_rows(load_config(config_path))
+        config = load_config(config_path, in_memory=True)
+        warmup = warmup_rows(config) if config.data.train else None
     return export_saved_model(
         model,
         feature_set,
@@ -265,9 +271,12 @@ def _export(
 
 
 def restore_run(run_dir: str | os.PathLike) -> RunResult:
-    """Rebuilds a run's model from its directory and restores the last checkpoint."""
+    """Rebuilds a run's model from its directory and restores the last checkpoint.
+
+    Reads no data, so it also restores runs trained on in-memory tables.
+    """
     run_dir = _run_dir(run_dir)
-    config = load_config(run_dir / CONFIG_FILE)
+    config = load_config(run_dir / CONFIG_FILE, in_memory=True)
     prepared = load_prepared_run(config, run_dir / PREPROCESSING_DIR)
     model = build_model(prepared, config)
     latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
@@ -375,7 +384,7 @@ def export_run(
 ) -> pathlib.Path:
     """Re-exports a run's last checkpoint as a new SavedModel version."""
     result = restore_run(run_dir)
-    config = load_config(result.run_dir / CONFIG_FILE)
+    config = load_config(result.run_dir / CONFIG_FILE, in_memory=True)
     return _export(
         result.model,
         result.feature_set,

@@ -263,6 +263,9 @@ def test_warmup_rows_are_the_first_rows_of_the_eval_split(tmp_path, frame):
 
 def test_prepare_then_fit_matches_what_train_writes(tmp_path, frame):
     """train() with in-memory rows is the same composition."""
+    from mtrec.training import export_run
+    from mtrec.training import restore_run
+    from mtrec.training import resume_run
     from mtrec.training import train
 
     config = _config(tmp_path)
@@ -272,6 +275,26 @@ def test_prepare_then_fit_matches_what_train_writes(tmp_path, frame):
     assert result.metrics["optimizer_steps"] == state.optimizer_steps
     saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert saved["train_rows"] == state.train_rows == result.metrics["train_rows"]
+    # The run directory alone restores and re-exports it (no data is read) ...
+    restored = restore_run(tmp_path / "run")
+    batch = {n: tf.constant(frame[n].to_numpy()[:5]) for n in ("user_id", "position")}
+    batch |= {
+        n: tf.constant(frame[n].astype(str).to_numpy()[:5])
+        for n in ("item_category", "recent_categories", "device")
+    }
+    batch |= {
+        n: tf.constant(frame[n].to_numpy(np.float32)[:5])
+        for n in ("item_price", "item_hist_ctr")
+    }
+    np.testing.assert_array_equal(
+        restored.model(batch)["ctr"].numpy(), result.model(batch)["ctr"].numpy()
+    )
+    assert (
+        export_run(tmp_path / "run", tmp_path / "exports") / "saved_model.pb"
+    ).is_file()
+    # ... but resuming needs the tables again.
+    with pytest.raises(ConfigError, match="trained on in-memory tables"):
+        resume_run(tmp_path / "run")
 
 
 def test_training_metrics_can_be_switched_off(tmp_path, frame):
