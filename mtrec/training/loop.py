@@ -124,9 +124,7 @@ def fit(
     selection = None
     if sc.metric is not None:
         terms = selection_terms(sc.metric)
-        select_ds = (
-            datasets.selection if datasets.selection is not None else (datasets.eval)
-        )
+        select_ds = datasets.eval if datasets.selection is None else datasets.selection
         selection = EpochSelection(
             evaluate=lambda: evaluate_model(
                 model, select_ds, config.eval.oracle, config.eval.gauc_group

@@ -21,6 +21,7 @@ from mtrec.metrics import group_auc
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.training import ConfigError
+from mtrec.training import eval_dataset
 from mtrec.training import load_config
 from mtrec.training import restore_run
 from mtrec.training import resume_run
@@ -28,7 +29,6 @@ from mtrec.training import train
 from mtrec.training.callbacks import NonFiniteLossError
 from mtrec.training.callbacks import NonFiniteLossGuard
 from mtrec.training.evaluate import predict_dataset
-from mtrec.training import eval_dataset
 
 
 @pytest.fixture(scope="module")
