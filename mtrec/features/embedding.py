@@ -339,12 +339,22 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             specs = [self.feature_set[name] for name in names]
             ids = [self._ids(spec, raws[spec.name]) for spec in specs]
             if not self.fused:
+                encoded = [
+                    i for i, spec in enumerate(specs) if getattr(spec, "encoded", False)
+                ]
+                if encoded:  # one range check for all of them
+                    checked = tf.unstack(
+                        _checked_ids(
+                            tf.stack([ids[i] for i in encoded], axis=1),
+                            [(specs[i].name, specs[i].num_ids) for i in encoded],
+                        ),
+                        axis=1,
+                    )
+                    for i, column in zip(encoded, checked, strict=True):
+                        ids[i] = column
                 for spec, column in zip(specs, ids, strict=True):
-                    column = column[:, None]
-                    if getattr(spec, "encoded", False):
-                        column = _checked_ids(column, [(spec.name, spec.num_ids)])
                     layer = self._table_layer(self._space_name(spec))
-                    blocks[spec.name] = layer(column)
+                    blocks[spec.name] = layer(column[:, None])
                     where[spec.name] = (spec.name, 0)
                 continue
             stacked = tf.stack(ids, axis=1)
