@@ -87,6 +87,25 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_prepare(args) -> int:
+    from mtrec.training import load_config
+    from mtrec.training import prepare_files
+
+    start = time.perf_counter()
+    files = prepare_files(load_config(_resolve_config(args.config), args.set or []))
+    named = {"train": files.train, "eval": files.eval}
+    if files.validation:
+        named["validation"] = files.validation
+    for name, (data, part) in named.items():
+        info = data.part(part)
+        print(
+            f"{name:<10} {info.rows:>11,} rows in {len(info.shards)} shard(s) "
+            f"({info.rows_dropped:,} dropped)  {data.directory}"
+        )
+    print(f"prepared in {time.perf_counter() - start:.1f}s")
+    return 0
+
+
 def cmd_resume(args) -> int:
     from mtrec.training import resume_run
 
@@ -291,6 +310,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--run-dir", default=None, help="default: <runs_dir>/<name>-<timestamp>"
     )
     tr.set_defaults(func=cmd_train)
+
+    prep = sub.add_parser(
+        "prepare",
+        help="validate a config's data files and write them as TFRecord shards "
+        "(mtrec train runs it; cached by content)",
+    )
+    prep.add_argument(
+        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
+    )
+    prep.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="override a config key"
+    )
+    prep.set_defaults(func=cmd_prepare)
 
     rs = sub.add_parser(
         "resume", help="continue an interrupted run from its last complete epoch"

@@ -31,7 +31,9 @@ from mtrec.training.model import build_model
 from mtrec.training.prepared import FileSource
 from mtrec.training.prepared import MemorySource
 from mtrec.training.prepared import Prepared
+from mtrec.training.prepared import PreparedFiles
 from mtrec.training.prepared import prepare
+from mtrec.training.prepared import prepare_files
 from mtrec.training.run import RunResult
 from mtrec.training.run import eval_dataset
 from mtrec.training.run import export_run
@@ -50,6 +52,7 @@ __all__ = [
     "MemorySource",
     "NonFiniteLossError",
     "Prepared",
+    "PreparedFiles",
     "RunConfig",
     "RunResult",
     "SelectionState",
@@ -69,6 +72,7 @@ __all__ = [
     "load_config",
     "predict_dataset",
     "prepare",
+    "prepare_files",
     "restore_run",
     "resume_run",
     "steps_per_epoch",

@@ -41,6 +41,14 @@ class DataConfig:
     #: Shuffle the training rows (files and rows, seeded with ``seed``); ``false``
     #: keeps file and row order, e.g. to compare two input paths batch by batch.
     shuffle: bool = True
+    #: Where the prepare pass keeps the validated rows as TFRecord shards
+    #: (``mtrec.data.prepare_data``), one entry per content hash of the files,
+    #: schema and split, reused by later runs on the same files. Default
+    #: ``<runs_dir>/.prepared``.
+    prepared_dir: str | None = None
+    #: Rows per prepared TFRecord shard (the unit of parallel reads and of
+    #: per-worker sharding).
+    rows_per_shard: int = 131_072
 
 
 @dataclasses.dataclass
@@ -324,6 +332,13 @@ def load_config(
     return config
 
 
+def prepared_directory(config: "RunConfig") -> pathlib.Path:
+    """``data.prepared_dir``, default ``<runs_dir>/.prepared``."""
+    if config.data.prepared_dir:
+        return pathlib.Path(config.data.prepared_dir)
+    return pathlib.Path(config.runs_dir) / ".prepared"
+
+
 def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
     """Checks the values ``load_config`` cannot check by type alone.
 
@@ -350,6 +365,15 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
         raise ConfigError(
             "'data.eval_fraction' must be in (0, 1). Received: "
             f"{config.data.eval_fraction}"
+        )
+    for key in ("chunk_rows", "shuffle_buffer_rows", "rows_per_shard"):
+        value = getattr(config.data, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"'data.{key}' must be an int >= 1. Received: {value!r}")
+    prepared_dir = prepared_directory(config)
+    if prepared_dir.exists() and not prepared_dir.is_dir():
+        raise ConfigError(
+            f"'data.prepared_dir' must be a directory; {prepared_dir} is a file"
         )
     for key in ("batch_size", "epochs", "eval_batch_size", "checkpoints_to_keep"):
         if getattr(config.train, key) < 1:

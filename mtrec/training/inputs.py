@@ -1,15 +1,21 @@
 """``datasets(prepared, config) -> Datasets``: the train, eval and selection data."""
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 
 import tensorflow as tf
 
-from mtrec.data.reader import make_dataset
+from mtrec.data.native import native_dataset
+from mtrec.data.prepare import PreparedData
+from mtrec.data.prepare import prepare_data
 from mtrec.training.config import RunConfig
+from mtrec.training.config import prepared_directory
 from mtrec.training.prepared import FileSource
 from mtrec.training.prepared import MemorySource
 from mtrec.training.prepared import Prepared
+from mtrec.training.prepared import prepare_files
 from mtrec.training.tables import Columns
 
 
@@ -23,12 +29,16 @@ class Datasets:
       selection: the rows the per-epoch selection scores (``data.validation``
         files, else ``eval``); ``None`` without ``train.selection``.
       train_rows: rows of one training epoch.
+      train_from: ``epochs_done -> dataset`` of the training batches of the
+        epochs after ``epochs_done`` (resuming); ``None``: ``train`` is
+        iterated once per epoch.
     """
 
     train: tf.data.Dataset
     eval: tf.data.Dataset
     selection: tf.data.Dataset | None
     train_rows: int
+    train_from: Callable[[int], tf.data.Dataset] | None = None
 
 
 def datasets(prepared: Prepared, config: RunConfig | None = None) -> Datasets:
@@ -48,16 +58,18 @@ def datasets(prepared: Prepared, config: RunConfig | None = None) -> Datasets:
 
 
 def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
-    """Datasets streamed from the click-log files (``mtrec.data.make_dataset``).
+    """Datasets of the click-log files, on the native input path.
 
-    The one place the training loop reads files: train with the config's batch
-    size, seeded shuffle and shuffle buffer; eval and selection in file order.
+    The rows come from the prepared TFRecord shards (:func:`prepare_files`,
+    run here when ``prepare`` has not) through graph-only ``tf.data``
+    (:func:`mtrec.data.native_dataset`): no Python generator, parallel reads.
+    Eval and selection rows are read in file order.
 
-    The train dataset declares its length (``ceil(train_rows / batch_size)``
-    batches, checked while it streams): tf-keras counts one optimiser step too
-    many per epoch on a dataset of unknown length (the call that finds the end
-    of the data advances ``optimizer.iterations``), which shifts Adam's bias
-    correction and the cosine schedule against the same rows from memory.
+    The training order is a function of ``(seed, pass)`` only: data pass ``p``
+    is shuffled with the seeds of epoch ``p``, so a run resumed after epoch
+    ``e`` (:attr:`Datasets.train_from`) sees exactly the batches the
+    uninterrupted run would have seen. With ``train.steps_per_epoch`` shorter
+    than a pass, the epochs walk on through the passes.
     """
     source = prepared.source
     if not isinstance(source, FileSource):
@@ -65,35 +77,63 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
             "file_datasets needs a Prepared with a FileSource. Received: "
             f"{type(source).__name__}"
         )
-    data = config.data
-    common = dict(chunk_rows=data.chunk_rows, file_format=data.format)
-    train = make_dataset(
-        source.train,
-        prepared.schema,
-        batch_size=config.train.batch_size,
-        shuffle=data.shuffle,
-        seed=config.seed if data.shuffle else None,
-        shuffle_buffer_rows=data.shuffle_buffer_rows,
-        split=source.train_split,
-        **common,
-    )
-    if prepared.train_rows:
-        batches = math.ceil(prepared.train_rows / config.train.batch_size)
-        train = train.apply(tf.data.experimental.assert_cardinality(batches))
-    held_out = make_dataset(
-        source.eval,
-        prepared.schema,
-        batch_size=config.train.eval_batch_size,
-        shuffle=False,
-        split=source.eval_split,
-        **common,
-    )
+    files = source.prepared or prepare_files(config, prepared.schema)
+    train_rows = prepared.train_rows or files.train[0].part(files.train[1]).rows
+
+    def unshuffled(data_part: tuple[PreparedData, str]) -> tf.data.Dataset:
+        data, part = data_part
+        return native_dataset(
+            data, config.train.eval_batch_size, part=part, shuffle=False
+        )
+
+    def train_from(epochs_done: int) -> tf.data.Dataset:
+        return _train_passes(files.train, config, train_rows, epochs_done)
+
+    held_out = unshuffled(files.eval)
+    selection = None
+    if config.train.selection.metric is not None:
+        selection = unshuffled(files.validation) if files.validation else held_out
     return Datasets(
-        train=train,
+        train=train_from(0),
         eval=held_out,
-        selection=_selection(prepared, config, held_out),
-        train_rows=prepared.train_rows,
+        selection=selection,
+        train_rows=train_rows,
+        train_from=train_from,
     )
+
+
+def _train_passes(
+    data_part: tuple[PreparedData, str],
+    config: RunConfig,
+    train_rows: int,
+    epochs_done: int,
+) -> tf.data.Dataset:
+    """The training batches of epochs ``epochs_done..train.epochs``, in order.
+
+    Epoch ``e`` is batches ``e * steps .. (e + 1) * steps`` of the stream of
+    data passes (``steps`` = ``train.steps_per_epoch`` or one pass), pass ``p``
+    shuffled as ``native_dataset(..., epoch=p)``.
+    """
+    data, part = data_part
+    tc, shuffle = config.train, config.data.shuffle
+    per_pass = max(1, math.ceil(train_rows / tc.batch_size))
+    steps = tc.steps_per_epoch or per_pass
+    first, last = epochs_done * steps, max(epochs_done + 1, tc.epochs) * steps
+    passes = []
+    for index in range(first // per_pass, math.ceil(last / per_pass)):
+        passes.append(
+            native_dataset(
+                data,
+                tc.batch_size,
+                part=part,
+                shuffle=shuffle,
+                seed=config.seed if shuffle else None,
+                shuffle_buffer_rows=config.data.shuffle_buffer_rows,
+                epoch=index,
+                start_batch=first % per_pass if not passes else 0,
+            )
+        )
+    return functools.reduce(tf.data.Dataset.concatenate, passes).take(last - first)
 
 
 def memory_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
@@ -134,15 +174,17 @@ def _slices(columns: Columns) -> tf.data.Dataset:
 def _selection(
     prepared: Prepared, config: RunConfig, held_out: tf.data.Dataset
 ) -> tf.data.Dataset | None:
+    """``data.validation`` files (prepared), else ``held_out``; None unselected."""
     if config.train.selection.metric is None:
         return None
     if not config.data.validation:
         return held_out
-    return make_dataset(
+    data = prepare_data(
         config.data.validation,
         prepared.schema,
-        batch_size=config.train.eval_batch_size,
-        shuffle=False,
-        chunk_rows=config.data.chunk_rows,
+        prepared_directory(config),
         file_format=config.data.format,
+        chunk_rows=config.data.chunk_rows,
+        rows_per_shard=config.data.rows_per_shard,
     )
+    return native_dataset(data, config.train.eval_batch_size, shuffle=False)

@@ -156,11 +156,17 @@ def fit(
             logger.info(
                 "training on %d rows, %d steps per epoch", state.train_rows, steps
             )
+            if datasets.train_from is None:
+                train, fit_steps = datasets.train, tc.steps_per_epoch
+            else:
+                # One stream over the remaining epochs: Keras keeps the
+                # iterator across epochs when told the steps of each.
+                train, fit_steps = datasets.train_from(state.epochs_done), steps
             model.fit(
-                datasets.train,
+                train,
                 epochs=tc.epochs,
                 initial_epoch=state.epochs_done,
-                steps_per_epoch=tc.steps_per_epoch,
+                steps_per_epoch=fit_steps,
                 callbacks=loop,
                 verbose=0,
             )

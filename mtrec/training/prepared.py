@@ -7,6 +7,8 @@ import pathlib
 import tempfile
 from collections.abc import Iterator
 
+from mtrec.data.prepare import PreparedData
+from mtrec.data.prepare import prepare_data
 from mtrec.data.reader import ColumnSchema
 from mtrec.data.reader import ReadStats
 from mtrec.data.reader import Split
@@ -19,6 +21,7 @@ from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
 from mtrec.training.builders import column_schema
 from mtrec.training.config import RunConfig
+from mtrec.training.config import prepared_directory
 from mtrec.training.config import validate_config
 from mtrec.training.tables import Columns
 from mtrec.training.tables import Table
@@ -37,6 +40,8 @@ class FileSource:
       eval: the held-out files (``data.eval``, or ``data.train`` when split).
       eval_split: the eval part of the hash split (``None``: every row).
       validation: ``data.validation`` for the per-epoch selection, if any.
+      prepared: the validated rows as TFRecord shards
+        (:func:`prepare_files`); ``None`` until prepared.
     """
 
     train: str
@@ -44,6 +49,71 @@ class FileSource:
     eval: str
     eval_split: Split | None
     validation: str | None = None
+    prepared: "PreparedFiles | None" = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedFiles:
+    """The prepared shard sets of a run's files (``mtrec.data.prepare_data``).
+
+    Attributes:
+      train: ``(prepared data, part)`` of the train rows.
+      eval: ``(prepared data, part)`` of the held-out rows.
+      validation: ``(prepared data, part)`` of ``data.validation``, if any.
+    """
+
+    train: tuple[PreparedData, str]
+    eval: tuple[PreparedData, str]
+    validation: tuple[PreparedData, str] | None = None
+
+
+def prepare_files(
+    config: RunConfig, schema: ColumnSchema | None = None
+) -> PreparedFiles:
+    """Validates the run's files once and writes them as TFRecord shards.
+
+    ``data.train`` with the hash split of ``data.eval_fraction`` (a ``train``
+    and an ``eval`` part in one pass) or, with ``data.eval``, each file set
+    whole; ``data.validation`` too. Entries are cached in ``data.prepared_dir``
+    by content hash, so a second run on the same files reads no raw row.
+
+    Args:
+      config: the run's config (``mtrec prepare`` and ``prepare`` call this).
+      schema: the columns to read; default the config's features, tasks,
+        oracle and group columns.
+
+    Raises:
+      ConfigError: a bad config value, naming its key.
+      DataError: a bad file or value (file, line or row, column, value).
+    """
+    if schema is None:
+        validate_config(config)
+        feature_set = build_feature_set(config)
+        schema = column_schema(config, feature_set, build_tasks(config))
+    data = config.data
+    common = dict(
+        file_format=data.format,
+        chunk_rows=data.chunk_rows,
+        rows_per_shard=data.rows_per_shard,
+    )
+
+    def whole(paths: str) -> tuple[PreparedData, str]:
+        return prepare_data(paths, schema, prepared_directory(config), **common), "all"
+
+    if data.eval:
+        train, held_out = whole(data.train), whole(data.eval)
+    else:
+        split = prepare_data(
+            data.train,
+            schema,
+            prepared_directory(config),
+            eval_fraction=data.eval_fraction,
+            seed=config.seed,
+            **common,
+        )
+        train, held_out = (split, "train"), (split, "eval")
+    validation = whole(data.validation) if data.validation else None
+    return PreparedFiles(train, held_out, validation)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +185,9 @@ def prepare(
 ) -> Prepared:
     """Validates a config, builds features and tasks, fits the preprocessing.
 
-    With files (``train`` not given), one streaming pass over the train split
+    With files (``train`` not given), the prepare pass (:func:`prepare_files`)
+    first validates every row of every file and writes them as TFRecord
+    shards (cached by content), then one streaming pass over the train split
     of ``config.data.train`` fits the vocabularies and dense statistics. With
     in-memory rows (a pandas DataFrame, a dict of 1-D numpy arrays or a pyarrow
     Table), ``train`` and ``eval`` are validated and converted by the same
@@ -169,7 +241,10 @@ def prepare(
         source = _memory_source(config, schema, train, eval, stats)
         chunks = _slices(source.train, config.data.chunk_rows)
     else:
-        source = file_source(config)
+        logger.info("validating and preparing the data files")
+        source = dataclasses.replace(
+            file_source(config), prepared=prepare_files(config, schema)
+        )
         chunks = iter_chunks(
             source.train,
             schema,
@@ -263,7 +338,9 @@ __all__ = [
     "FileSource",
     "MemorySource",
     "Prepared",
+    "PreparedFiles",
     "file_source",
     "load_prepared_run",
     "prepare",
+    "prepare_files",
 ]

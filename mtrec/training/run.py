@@ -17,16 +17,14 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from mtrec.data.native import native_dataset
 from mtrec.data.reader import DataError
 from mtrec.data.reader import iter_chunks
-from mtrec.data.reader import make_dataset
 from mtrec.data.reader import surface_data_errors
 from mtrec.export.saved_model import export_saved_model
 from mtrec.features.feature_set import FeatureSet
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.training.builders import build_feature_set
-from mtrec.training.builders import build_tasks
-from mtrec.training.builders import column_schema
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
@@ -45,6 +43,7 @@ from mtrec.training.prepared import MemorySource
 from mtrec.training.prepared import file_source
 from mtrec.training.prepared import load_prepared_run
 from mtrec.training.prepared import prepare
+from mtrec.training.prepared import prepare_files
 from mtrec.training.state import TrainingState
 from mtrec.training.tables import Table
 
@@ -307,20 +306,11 @@ def _best_checkpoint(run_dir: pathlib.Path, config: RunConfig) -> str | None:
 def eval_dataset(config: RunConfig) -> tf.data.Dataset:
     """The held-out split of a run's config (files), unshuffled.
 
-    Reads no data to build it (no preprocessing pass), unlike ``datasets``.
+    Read from the prepared shards (:func:`prepare_files`: a cache hit after
+    training on the same files); fits no preprocessing, unlike ``datasets``.
     """
-    feature_set = build_feature_set(config)
-    schema = column_schema(config, feature_set, build_tasks(config))
-    source = file_source(config)
-    return make_dataset(
-        source.eval,
-        schema,
-        batch_size=config.train.eval_batch_size,
-        shuffle=False,
-        chunk_rows=config.data.chunk_rows,
-        file_format=config.data.format,
-        split=source.eval_split,
-    )
+    data, part = prepare_files(config).eval
+    return native_dataset(data, config.train.eval_batch_size, part=part, shuffle=False)
 
 
 def warmup_rows(config: RunConfig, num_rows: int = WARMUP_ROWS) -> dict | None:

@@ -1,0 +1,149 @@
+"""Training on the native input path: prepared shards, no Python in the graph,
+exact resume, ``mtrec prepare``."""
+
+import pytest
+import tensorflow as tf
+import yaml
+from test_train import small_config
+
+from mtrec.cli import main
+from mtrec.data.synthetic import generate_click_log
+from mtrec.data.synthetic import write_table
+from mtrec.training import datasets
+from mtrec.training import load_config
+from mtrec.training import prepare
+from mtrec.training import prepare_files
+from mtrec.training import resume_run
+from mtrec.training import train
+
+PYTHON_OPS = {"PyFunc", "PyFuncStateless", "EagerPyFunc", "GeneratorDataset"}
+
+
+class Interrupt(Exception):
+    """Stands in for a killed process after a given epoch."""
+
+
+class InterruptAfter(tf.keras.callbacks.Callback):
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 == self.epoch:
+            raise Interrupt(f"stopped after epoch {self.epoch}")
+
+
+@pytest.fixture(scope="module")
+def log_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("native") / "log.csv"
+    write_table(generate_click_log(3_000, seed=4, num_users=200, num_items=300), path)
+    return path
+
+
+def _config(tmp_path, log_path, **train_args):
+    config = small_config(tmp_path, log_path, export={"enabled": False})
+    config["train"].update({"batch_size": 256, **train_args})
+    return load_config(config)
+
+
+def _graph_ops(dataset: tf.data.Dataset) -> set[str]:
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(dataset._as_serialized_graph().numpy())  # noqa: SLF001
+    ops = {node.op for node in graph.node}
+    for function in graph.library.function:
+        ops |= {node.op for node in function.node_def}
+    return ops
+
+
+def test_the_training_datasets_have_no_python_in_the_graph(tmp_path, log_path):
+    config = _config(tmp_path, log_path, selection={"metric": "ctr.auc"})
+    data = datasets(prepare(config))
+    for dataset in (data.train, data.eval, data.selection, data.train_from(1)):
+        ops = _graph_ops(dataset)
+        assert not ops & PYTHON_OPS
+        assert {"TFRecordDataset", "ParseExampleV2"} <= ops
+
+
+def test_training_batches_are_the_prepared_rows_once_per_epoch(tmp_path, log_path):
+    config = _config(tmp_path, log_path, epochs=2)
+    prepared = prepare(config)
+    data = datasets(prepared)
+    rows = [len(batch["click"]) for batch in data.train]
+    per_epoch = -(-prepared.train_rows // 256)
+    assert len(rows) == 2 * per_epoch
+    assert sum(rows) == 2 * prepared.train_rows
+    ids = [batch["user_id"].numpy() for batch in data.train]
+    first = sorted(x for b in ids[:per_epoch] for x in b.tolist())
+    second = sorted(x for b in ids[per_epoch:] for x in b.tolist())
+    assert first == second  # the same rows, reshuffled
+    assert [b.tolist() for b in ids[:per_epoch]] != [
+        b.tolist() for b in ids[per_epoch:]
+    ]
+    # A resumed run's stream is the tail of the uninterrupted one.
+    tail = [batch["user_id"].numpy().tolist() for batch in data.train_from(1)]
+    assert tail == [b.tolist() for b in ids[per_epoch:]]
+
+
+def test_steps_per_epoch_walks_on_through_the_passes(tmp_path, log_path):
+    config = _config(tmp_path, log_path, epochs=3, steps_per_epoch=4)
+    data = datasets(prepare(config))
+    whole = [b["user_id"].numpy().tolist() for b in data.train]
+    assert len(whole) == 12
+    resumed = [b["user_id"].numpy().tolist() for b in data.train_from(2)]
+    assert resumed == whole[8:]
+
+
+def test_resume_gives_the_weights_of_the_uninterrupted_run(tmp_path, log_path):
+    uninterrupted = train(_config(tmp_path / "a", log_path, epochs=3))
+    config = _config(tmp_path / "b", log_path, epochs=3)
+    with pytest.raises(Interrupt):
+        train(config, run_dir=tmp_path / "b" / "run", callbacks=[InterruptAfter(2)])
+    resumed = resume_run(tmp_path / "b" / "run")
+    assert (
+        resumed.metrics["optimizer_steps"] == uninterrupted.metrics["optimizer_steps"]
+    )
+    for a, b in zip(
+        uninterrupted.model.trainable_variables,
+        resumed.model.trainable_variables,
+        strict=True,
+    ):
+        assert a.name == b.name
+        assert (a.numpy() == b.numpy()).all(), a.name
+
+
+def test_prepare_files_is_cached_by_content(tmp_path, log_path):
+    config = _config(tmp_path, log_path)
+    first = prepare_files(config)
+    again = prepare_files(config)
+    assert again.train[0].directory == first.train[0].directory
+    assert first.train[1] == "train" and first.eval[1] == "eval"
+    assert (
+        first.train[0].parts["train"].rows
+        + first.train[0].parts["eval"].rows
+        + sum(p.rows_dropped for p in first.train[0].parts.values())
+        == 3_000
+    )
+
+
+def test_cli_prepare_reports_the_parts(tmp_path, log_path, capsys):
+    config = small_config(tmp_path, log_path)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["prepare", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "train" in out and "eval" in out and "rows in" in out
+
+
+def test_cli_prepare_names_a_bad_value(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    frame = generate_click_log(50, seed=1)
+    frame = frame.astype({"position": object})
+    frame.loc[7, "position"] = "top"
+    write_table(frame, bad)
+    config = small_config(tmp_path, bad)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["prepare", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("mtrec prepare: error:")
+    assert "bad.csv" in err and "line 9" in err and "position" in err
