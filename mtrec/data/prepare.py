@@ -85,7 +85,8 @@ logger = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 #: The manifest's file name inside a prepared directory.
 MANIFEST = "manifest.json"
-#: Part names: ``all`` without a split, ``train`` and ``eval`` with one.
+#: Part names: ``all`` without a split, ``train`` and ``eval`` with one (plus
+#: ``validation`` with a validation fraction).
 PARTS_WITHOUT_SPLIT = ("all",)
 PARTS_WITH_SPLIT = ("train", "eval")
 
@@ -125,7 +126,7 @@ class PreparedData:
       rows_per_example: rows per ``tf.train.Example`` (a block's last Example
         may hold fewer: blocks never straddle a chunk or a shard).
       parts: ``{"all": part}`` without a split, ``{"train": part, "eval":
-        part}`` with one.
+        part}`` with one (and ``"validation"`` with a validation fraction).
       eval_fraction: the split's eval fraction, or None without a split.
       split_seed: the split's seed, or None without a split.
       rows_read: data rows read from the files (every part, before drops); a
@@ -172,6 +173,7 @@ def prepare_data(
     *,
     eval_fraction: float | None = None,
     seed: int | None = None,
+    validation_fraction: float = 0.0,
     file_format: str = "auto",
     rows_per_shard: int = 131_072,
     rows_per_example: int = 1024,
@@ -191,6 +193,10 @@ def prepare_data(
         ``Split(part, eval_fraction, seed)`` divides the rows; None writes one
         ``all`` part.
       seed: the split's hash seed (required with ``eval_fraction``).
+      validation_fraction: with a split, also write a ``validation`` part of
+        the held-out rows ``Split("validation", eval_fraction, seed,
+        validation_fraction)`` selects (they leave ``eval``; ``train`` is
+        unchanged). Default 0: no validation part.
       file_format: ``"auto"``, ``"csv"`` or ``"parquet"``.
       rows_per_shard: rows per TFRecord file, at most (a shard holds whole
         Examples; the last shard of a part holds the rest). More shards give
@@ -212,7 +218,7 @@ def prepare_data(
     _check_positive_int("rows_per_shard", rows_per_shard)
     _check_positive_int("rows_per_example", rows_per_example)
     _check_positive_int("chunk_rows", chunk_rows)
-    split = _make_split(eval_fraction, seed)
+    split = _make_split(eval_fraction, seed, validation_fraction)
     infos, passthrough = _prepare(paths, schema, file_format)
     layout = {"rows_per_shard": rows_per_shard, "rows_per_example": rows_per_example}
     key = _cache_key(infos, schema, split, layout)
@@ -377,6 +383,8 @@ def _write(
     kinds = _column_kinds(schema, passthrough)
     columns = list(kinds)
     names = PARTS_WITHOUT_SPLIT if split is None else PARTS_WITH_SPLIT
+    if split is not None and split.validation_fraction:
+        names = (*names, "validation")
     rows_per_shard = layout["rows_per_shard"]
     rows_per_example = layout["rows_per_example"]
     writers = {name: _ShardWriter(directory, name, rows_per_shard) for name in names}
@@ -393,8 +401,13 @@ def _write(
                 if split is None:
                     masks = {"all": None}
                 else:
-                    in_eval = split.mask(info.index, np.arange(read, read + rows))
-                    masks = {"train": ~in_eval, "eval": in_eval}
+                    row_indices = np.arange(read, read + rows)
+                    masks = {
+                        name: dataclasses.replace(split, part=name).mask(
+                            info.index, row_indices
+                        )
+                        for name in names
+                    }
                 violated = _requires_violations(arrays, schema) if drop else None
                 for name, keep in masks.items():
                     if violated is not None:
@@ -429,9 +442,7 @@ def _write(
         "passthrough": list(passthrough),
         **layout,
         "columns": {name: _DTYPE_NAMES[spec.dtype] for name, spec in signature.items()},
-        "split": None
-        if split is None
-        else {"eval_fraction": split.eval_fraction, "seed": int(split.seed)},
+        "split": _split_record(split),
         "rows_read": rows_read,
         "sources": [{"path": str(info.path)} for info in infos],
         "parts": {name: writer.manifest() for name, writer in writers.items()},
@@ -443,15 +454,32 @@ def _write(
 # --------------------------------------------------------------------------- #
 
 
-def _make_split(eval_fraction: float | None, seed: int | None) -> Split | None:
+def _split_record(split: Split | None) -> dict | None:
+    """The split as the manifest and the cache key record it."""
+    if split is None:
+        return None
+    record = {"eval_fraction": float(split.eval_fraction), "seed": int(split.seed)}
+    if split.validation_fraction:
+        record["validation_fraction"] = float(split.validation_fraction)
+    return record
+
+
+def _make_split(
+    eval_fraction: float | None, seed: int | None, validation_fraction: float = 0.0
+) -> Split | None:
     if eval_fraction is None and seed is None:
+        if validation_fraction:
+            raise ValueError(
+                "`validation_fraction` needs a split (`eval_fraction` and `seed`). "
+                f"Received: `validation_fraction={validation_fraction!r}`"
+            )
         return None
     if eval_fraction is None or seed is None:
         raise ValueError(
             "`eval_fraction` and `seed` must be given together. Received: "
             f"`eval_fraction={eval_fraction!r}`, `seed={seed!r}`"
         )
-    return Split("eval", eval_fraction, seed)
+    return Split("eval", eval_fraction, seed, validation_fraction)
 
 
 def _file_sha256(path: Path) -> str:
@@ -482,9 +510,7 @@ def _cache_key(
         ],
         # Not sorted: the schema's column order is the output order.
         "schema": dataclasses.asdict(schema),
-        "split": None
-        if split is None
-        else {"eval_fraction": float(split.eval_fraction), "seed": int(split.seed)},
+        "split": _split_record(split),
         "layout": layout,
     }
     text = json.dumps(described, separators=(",", ":"))

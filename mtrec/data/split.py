@@ -27,10 +27,18 @@ class Split:
     and before ``label_requires`` drops, so ``ReadStats.rows_dropped`` counts the
     violations inside the selected part only.
 
+    With ``validation_fraction`` ``v > 0`` the held-out rows are cut once more:
+    a row with ``h / 2**64 < v`` goes to ``"validation"`` (for model selection)
+    instead of ``"eval"``, so ``"train"`` keeps exactly the rows it has with
+    ``v = 0`` and the three parts are disjoint and cover every row.
+
     Attributes:
-      part: ``"train"`` or ``"eval"``: which side of the split to keep.
-      eval_fraction: expected fraction of rows in ``"eval"``, in ``(0, 1)``.
+      part: ``"train"``, ``"eval"`` or ``"validation"``: which part to keep.
+      eval_fraction: expected fraction of rows held out (``"eval"`` and
+        ``"validation"`` together), in ``(0, 1)``.
       seed: hash seed; the same seed gives the same split on every machine.
+      validation_fraction: expected fraction of rows in ``"validation"``, in
+        ``[0, eval_fraction]``. Default 0: no validation part.
 
     Example:
 
@@ -41,11 +49,12 @@ class Split:
     part: str
     eval_fraction: float
     seed: int
+    validation_fraction: float = 0.0
 
     def __post_init__(self):
-        if self.part not in ("train", "eval"):
+        if self.part not in PARTS:
             raise ValueError(
-                f"`part` must be 'train' or 'eval'. Received: `part={self.part!r}`"
+                f"`part` must be one of {list(PARTS)}. Received: `part={self.part!r}`"
             )
         if isinstance(self.eval_fraction, bool) or not (
             isinstance(self.eval_fraction, int | float) and 0 < self.eval_fraction < 1
@@ -56,6 +65,14 @@ class Split:
             )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int | np.integer):
             raise ValueError(f"`seed` must be an int. Received: `seed={self.seed!r}`")
+        fraction = self.validation_fraction
+        if isinstance(fraction, bool) or not (
+            isinstance(fraction, int | float) and 0 <= fraction <= self.eval_fraction
+        ):
+            raise ValueError(
+                "`validation_fraction` must be a number in [0, eval_fraction="
+                f"{self.eval_fraction}]. Received: `validation_fraction={fraction!r}`"
+            )
 
     def mask(self, file_index: int, row_indices: np.ndarray) -> np.ndarray:
         """Which rows belong to this part.
@@ -68,9 +85,24 @@ class Split:
           A bool array, True for the rows in ``self.part``.
         """
         hashed = _split_hash(self.seed, file_index, row_indices)
-        threshold = np.uint64(math.ceil(math.ldexp(float(self.eval_fraction), 64)))
-        in_eval = hashed < threshold
-        return in_eval if self.part == "eval" else ~in_eval
+        held_out = hashed < _threshold(self.eval_fraction)
+        if self.part == "train":
+            return ~held_out
+        validation = (
+            hashed < _threshold(self.validation_fraction)
+            if self.validation_fraction
+            else np.zeros_like(held_out)
+        )
+        return validation if self.part == "validation" else held_out & ~validation
+
+
+#: The parts of a split.
+PARTS = ("train", "eval", "validation")
+
+
+def _threshold(fraction: float) -> np.uint64:
+    """``ceil(fraction * 2**64)`` as the hash bound (fraction < 1)."""
+    return np.uint64(math.ceil(math.ldexp(float(fraction), 64)))
 
 
 def _mix64(z: np.ndarray) -> np.ndarray:

@@ -110,6 +110,26 @@ def test_split_parts_are_the_readers_split(tmp_path, schema):
     assert rows + total_dropped == 77
 
 
+def test_validation_part_is_the_readers_validation_split(tmp_path):
+    logs = two_logs(tmp_path / "logs", ".csv")
+    args = dict(eval_fraction=0.4, seed=4, rows_per_shard=8, rows_per_example=3)
+    plain = prepare_data(logs, SCHEMA, tmp_path / "cache", **args)
+    cut = prepare_data(
+        logs, SCHEMA, tmp_path / "cache", validation_fraction=0.2, **args
+    )
+    assert cut.directory != plain.directory  # a different cache entry
+    assert list(cut.parts) == ["train", "eval", "validation"]
+    assert item_ids(cut, "train") == item_ids(plain, "train")
+    for part in ("eval", "validation"):
+        split = Split(part, 0.4, seed=4, validation_fraction=0.2)
+        assert item_ids(cut, part) == reader_ids(logs, SCHEMA, split)
+    assert sorted(item_ids(cut, "eval") + item_ids(cut, "validation")) == sorted(
+        item_ids(plain, "eval")
+    )
+    with pytest.raises(ValueError, match="`validation_fraction` needs a split"):
+        prepare_data(logs, SCHEMA, tmp_path / "cache", validation_fraction=0.1)
+
+
 def test_second_call_reuses_the_cache(tmp_path, monkeypatch):
     logs = two_logs(tmp_path / "logs", ".csv")
     first = prepare_data(logs, SCHEMA, tmp_path / "cache", eval_fraction=0.2, seed=1)

@@ -463,8 +463,24 @@ def test_split_is_disjoint_covering_and_deterministic(tmp_path):
 def test_split_arguments():
     with pytest.raises(ValueError, match="`eval_fraction` must be a number in"):
         Split("eval", 1.0, seed=1)
-    with pytest.raises(ValueError, match="`part` must be 'train' or 'eval'"):
+    with pytest.raises(ValueError, match="`part` must be one of"):
         Split("test", 0.1, seed=1)
+    with pytest.raises(ValueError, match=r"`validation_fraction` must be a number in"):
+        Split("eval", 0.1, seed=1, validation_fraction=0.2)
+
+
+def test_validation_part_is_cut_from_the_held_out_rows():
+    rows = np.arange(50_000)
+    plain = {p: Split(p, 0.2, seed=3).mask(1, rows) for p in ("train", "eval")}
+    cut = {
+        p: Split(p, 0.2, seed=3, validation_fraction=0.05).mask(1, rows)
+        for p in ("train", "eval", "validation")
+    }
+    np.testing.assert_array_equal(cut["train"], plain["train"])
+    np.testing.assert_array_equal(cut["eval"] | cut["validation"], plain["eval"])
+    assert not (cut["eval"] & cut["validation"]).any()
+    assert cut["validation"].mean() == pytest.approx(0.05, abs=0.005)
+    assert cut["eval"].mean() == pytest.approx(0.15, abs=0.005)
 
 
 def test_chunks_never_exceed_chunk_rows(tmp_path):
