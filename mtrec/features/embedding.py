@@ -93,8 +93,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     ...      "age": tf.constant([30.0, 50.0])}
     >>> layer(x).shape
     TensorShape([2, 9])
-    >>> [v.name for v in layer.trainable_variables]
-    ['feature_embedding/embeddings_4:0']
+    >>> [(v.name.split("/")[-1], v.shape) for v in layer.trainable_variables]
+    [('embeddings_4:0', TensorShape([13, 4]))]
     """
 
     def __init__(
