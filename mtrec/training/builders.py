@@ -178,11 +178,24 @@ def _optimizer_class(name: str, legacy: bool):
     }[name]
 
 
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "cosine_epoch")
 
 
-def learning_rate(config: RunConfig, rate: float, total_steps: int | None):
-    """A float, or a cosine decay to ``lr_final_fraction * rate`` over the run."""
+def learning_rate(
+    config: RunConfig,
+    rate: float,
+    total_steps: int | None,
+    epoch_steps: int | None = None,
+):
+    """A float, or a cosine decay to ``lr_final_fraction * rate``.
+
+    ``cosine``: one decay over the ``total_steps`` of the run. ``cosine_epoch``:
+    the decay over each epoch of ``epoch_steps``, restarting at ``rate`` at the
+    start of every epoch (SGDR with a period of one epoch; Loshchilov & Hutter,
+    "SGDR: Stochastic Gradient Descent with Warm Restarts", ICLR 2017), so every
+    epoch ends at the small rate and any epoch is a good one to select. Both
+    are constant without the step counts.
+    """
     tc = config.train
     if tc.lr_schedule not in LR_SCHEDULES:
         raise ConfigError(
@@ -194,7 +207,15 @@ def learning_rate(config: RunConfig, rate: float, total_steps: int | None):
             "'train.lr_final_fraction' must be in [0, 1]. "
             f"Received: {tc.lr_final_fraction}"
         )
-    if tc.lr_schedule == "constant" or not total_steps:
+    if tc.lr_schedule == "cosine_epoch" and epoch_steps:
+        return tf.keras.optimizers.schedules.CosineDecayRestarts(
+            rate,
+            first_decay_steps=int(epoch_steps),
+            t_mul=1.0,
+            m_mul=1.0,
+            alpha=tc.lr_final_fraction,
+        )
+    if tc.lr_schedule != "cosine" or not total_steps:
         return rate
     return tf.keras.optimizers.schedules.CosineDecay(
         rate, decay_steps=int(total_steps), alpha=tc.lr_final_fraction
@@ -205,6 +226,7 @@ def build_optimizer(
     config: RunConfig,
     model: MultiTaskRanker | None = None,
     total_steps: int | None = None,
+    epoch_steps: int | None = None,
 ) -> tf.keras.optimizers.Optimizer:
     """The optimiser ``train.optimizer`` names.
 
@@ -229,14 +251,16 @@ def build_optimizer(
             [
                 (
                     _optimizer_class(embedding, legacy=True)(
-                        learning_rate=learning_rate(config, embedding_lr, total_steps)
+                        learning_rate=learning_rate(
+                            config, embedding_lr, total_steps, epoch_steps
+                        )
                     ),
                     model.embedding_variables,
                 ),
                 (
                     _optimizer_class("adam", legacy=True)(
                         learning_rate=learning_rate(
-                            config, tc.learning_rate, total_steps
+                            config, tc.learning_rate, total_steps, epoch_steps
                         )
                     ),
                     model.dense_variables,
@@ -249,7 +273,7 @@ def build_optimizer(
             f"{sorted([*OPTIMIZERS, 'composite'])}"
         )
     return _optimizer_class(name, legacy=False)(
-        learning_rate=learning_rate(config, tc.learning_rate, total_steps)
+        learning_rate=learning_rate(config, tc.learning_rate, total_steps, epoch_steps)
     )
 
 

@@ -36,8 +36,13 @@ class DataConfig:
     #: ``error`` (default) or ``drop`` rows that break ``label_requires``.
     on_label_violation: str = "error"
     #: Validation file(s) for the per-epoch model selection
-    #: (``train.selection``); when empty, selection scores the eval split.
+    #: (``train.selection``); when empty, ``validation_fraction`` of the rows
+    #: is held out for it.
     validation: str | None = None
+    #: Without ``validation`` files, the rows of ``train`` kept for selection
+    #: by the hash split: taken out of the ``eval_fraction`` (the train rows do
+    #: not change) or, with ``eval`` files, out of the train rows.
+    validation_fraction: float = 0.05
     #: Shuffle the training rows (files and rows, seeded with ``seed``); ``false``
     #: keeps file and row order, e.g. to compare two input paths batch by batch.
     shuffle: bool = True
@@ -88,13 +93,18 @@ class SelectionConfig:
 
     #: Metric to select on, as ``output.metric`` of the evaluation report
     #: (``ctr.auc``, ``cvr.gauc``, ``ctcvr.logloss``), or a weighted sum
-    #: ``{ctr.auc: 0.5, cvr.auc: 0.5}``. ``None`` (default): no per-epoch
-    #: evaluation, the last epoch is kept.
-    metric: str | dict | None = None
+    #: ``{ctr.auc: 0.5, cvr.auc: 0.5}``. ``auto`` (default): the mean held-out
+    #: loss of the supervised outputs (log loss of binary ones, RMSE of
+    #: regression ones), minimised, whatever ``mode`` says. ``None``: no
+    #: per-epoch evaluation, the last epoch is kept.
+    metric: str | dict | None = "auto"
     #: ``max`` (AUC, GAUC) or ``min`` (log loss, ECE).
     mode: str = "max"
     #: Stop after this many epochs without improvement (``None``: never).
-    patience: int | None = None
+    #: With ``train.epochs`` as the budget, the default 2 lets a small data set
+    #: train for as many epochs as it improves and a large one stop after a
+    #: look at two more.
+    patience: int | None = 2
     #: Smallest change that counts as an improvement.
     min_delta: float = 0.0
     #: Evaluate and export the best epoch's weights rather than the last.
@@ -105,19 +115,26 @@ class SelectionConfig:
 class TrainConfig:
     """The optimisation."""
 
-    batch_size: int = 2048
-    epochs: int = 1
+    batch_size: int = 1024
+    #: The most epochs to train; with ``selection`` (the default) training
+    #: stops earlier once the held-out loss stops improving, and the best
+    #: epoch is kept. The same default fits a large click log (best after one
+    #: pass, stopped after three) and a table of 80k rows (a dozen epochs).
+    epochs: int = 50
     #: Stop each epoch after this many steps (``None``: a full pass).
     steps_per_epoch: int | None = None
     #: ``adam``, ``adagrad``, ``sgd``, ``rmsprop``, or ``composite``:
     #: ``embedding_optimizer`` on the embedding tables and Adam on every other
     #: variable (``tfrs.experimental.optimizers.CompositeOptimizer``).
     optimizer: str = "adam"
-    learning_rate: float = 0.001
-    #: ``constant`` or ``cosine``: decay from ``learning_rate`` to
+    learning_rate: float = 0.003
+    #: ``constant``; ``cosine``: decay from ``learning_rate`` to
     #: ``lr_final_fraction * learning_rate`` over all planned steps (settles the
-    #: output bias, so predictions end calibrated; see the note on issue #2).
-    lr_schedule: str = "constant"
+    #: output bias, so predictions end calibrated; see the note on issue #2);
+    #: ``cosine_epoch`` (default): the same decay within every epoch, restarting
+    #: each epoch (SGDR), so every epoch ends calibrated and early stopping can
+    #: keep any of them.
+    lr_schedule: str = "cosine_epoch"
     #: Final learning rate of the cosine schedule, as a fraction of the first.
     lr_final_fraction: float = 0.02
     #: ``composite`` only: the embeddings' optimiser (``adagrad``, ``sgd``,
@@ -366,6 +383,20 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
             "'data.eval_fraction' must be in (0, 1). Received: "
             f"{config.data.eval_fraction}"
         )
+    if config.train.selection.metric is None or config.data.validation:
+        pass
+    elif config.data.eval:
+        if not 0.0 < config.data.validation_fraction < 1.0:
+            raise ConfigError(
+                "'data.validation_fraction' must be in (0, 1) (taken out of the "
+                f"train rows). Received: {config.data.validation_fraction}"
+            )
+    elif not 0.0 < config.data.validation_fraction < config.data.eval_fraction:
+        raise ConfigError(
+            "'data.validation_fraction' must be in (0, data.eval_fraction="
+            f"{config.data.eval_fraction}) (taken out of the held-out rows). "
+            f"Received: {config.data.validation_fraction}"
+        )
     for key in ("chunk_rows", "shuffle_buffer_rows", "rows_per_shard"):
         value = getattr(config.data, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -404,9 +435,32 @@ def _check_train(train: TrainConfig) -> None:
         )
 
 
-def selection_terms(metric: str | dict) -> dict[str, float]:
-    """``{"output.metric": weight}`` of a ``train.selection.metric``."""
+#: ``train.selection.metric`` that selects on the mean held-out loss.
+AUTO_SELECTION = "auto"
+
+
+def selection_terms(
+    metric: str | dict, output_kinds: dict[str, str] | None = None
+) -> dict[str, float]:
+    """``{"output.metric": weight}`` of a ``train.selection.metric``.
+
+    ``auto`` needs ``output_kinds`` (``{output: task kind}`` of the supervised
+    outputs): the mean of their log losses (binary) and RMSEs (regression).
+    """
+    if metric == AUTO_SELECTION:
+        if not output_kinds:
+            raise ValueError("selection metric 'auto' needs the supervised outputs")
+        weight = 1.0 / len(output_kinds)
+        return {
+            f"{output}.{'logloss' if kind == 'binary' else 'rmse'}": weight
+            for output, kind in output_kinds.items()
+        }
     return {metric: 1.0} if isinstance(metric, str) else dict(metric)
+
+
+def selection_mode(selection: "SelectionConfig") -> str:
+    """``min`` for the ``auto`` metric (a loss), else ``selection.mode``."""
+    return "min" if selection.metric == AUTO_SELECTION else selection.mode
 
 
 def _check_selection(selection: SelectionConfig) -> None:
@@ -420,7 +474,7 @@ def _check_selection(selection: SelectionConfig) -> None:
             f"'train.selection.patience' must be >= 1 or null. "
             f"Received: {selection.patience}"
         )
-    if selection.metric is None:
+    if selection.metric is None or selection.metric == AUTO_SELECTION:
         return
     terms = selection_terms(selection.metric)
     if not terms:

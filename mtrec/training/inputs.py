@@ -162,7 +162,7 @@ def memory_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
     return Datasets(
         train=train,
         eval=held_out,
-        selection=_selection(prepared, config, held_out),
+        selection=_selection(prepared, config, held_out, source.selection),
         train_rows=prepared.train_rows,
     )
 
@@ -172,13 +172,19 @@ def _slices(columns: Columns) -> tf.data.Dataset:
 
 
 def _selection(
-    prepared: Prepared, config: RunConfig, held_out: tf.data.Dataset
+    prepared: Prepared,
+    config: RunConfig,
+    held_out: tf.data.Dataset,
+    rows: Columns | None,
 ) -> tf.data.Dataset | None:
-    """``data.validation`` files (prepared), else ``held_out``; None unselected."""
+    """``data.validation`` files (prepared), else the held-out validation
+    ``rows``; None without selection."""
     if config.train.selection.metric is None:
         return None
     if not config.data.validation:
-        return held_out
+        if rows is None:
+            return held_out
+        return _slices(rows).batch(config.train.eval_batch_size)
     data = prepare_data(
         config.data.validation,
         prepared.schema,

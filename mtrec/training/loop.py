@@ -19,6 +19,7 @@ from mtrec.training.callbacks import ProgressBar
 from mtrec.training.callbacks import RunState
 from mtrec.training.callbacks import WeightingUpdate
 from mtrec.training.config import RunConfig
+from mtrec.training.config import selection_mode
 from mtrec.training.config import selection_terms
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import selection_score
@@ -41,19 +42,25 @@ def steps_per_epoch(config: RunConfig, train_rows: int) -> int:
 
 
 def compile_model(
-    model: MultiTaskRanker, config: RunConfig, total_steps: int | None = None
+    model: MultiTaskRanker,
+    config: RunConfig,
+    total_steps: int | None = None,
+    epoch_steps: int | None = None,
 ) -> tf.keras.optimizers.Optimizer:
     """Compiles ``model`` with the config's optimiser and loop options.
 
-    ``train.optimizer`` and the learning rate (a cosine decay over
-    ``total_steps`` with ``train.lr_schedule: cosine``; constant without
-    ``total_steps``), ``train.steps_per_execution`` and ``train.jit_compile``.
+    ``train.optimizer`` and the learning rate (``train.lr_schedule``: a
+    cosine decay over ``total_steps`` with ``cosine``, over every epoch of
+    ``epoch_steps`` with ``cosine_epoch``; constant without the step counts),
+    ``train.steps_per_execution`` and ``train.jit_compile``.
 
     Returns:
       The optimiser.
     """
     tc = config.train
-    optimizer = build_optimizer(config, model, total_steps=total_steps)
+    optimizer = build_optimizer(
+        config, model, total_steps=total_steps, epoch_steps=epoch_steps
+    )
     model.compile(
         optimizer=optimizer,
         steps_per_execution=tc.steps_per_execution,
@@ -108,7 +115,9 @@ def fit(
         state = TrainingState(train_rows=datasets.train_rows)
         state.save(run_dir / TRAINING_STATE_FILE)
     steps = steps_per_epoch(config, state.train_rows or datasets.train_rows)
-    optimizer = compile_model(model, config, total_steps=steps * tc.epochs)
+    optimizer = compile_model(
+        model, config, total_steps=steps * tc.epochs, epoch_steps=steps
+    )
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     manager = tf.train.CheckpointManager(
         checkpoint, str(run_dir / CHECKPOINT_DIR), max_to_keep=tc.checkpoints_to_keep
@@ -123,7 +132,9 @@ def fit(
     ]
     selection = None
     if sc.metric is not None:
-        terms = selection_terms(sc.metric)
+        terms = selection_terms(
+            sc.metric, {name: t.kind for name, t in model.supervised_tasks().items()}
+        )
         select_ds = datasets.eval if datasets.selection is None else datasets.selection
         selection = EpochSelection(
             evaluate=lambda: evaluate_model(
@@ -135,7 +146,7 @@ def fit(
                 str(run_dir / BEST_CHECKPOINT_DIR),
                 max_to_keep=1,
             ),
-            mode=sc.mode,
+            mode=selection_mode(sc),
             patience=sc.patience,
             min_delta=sc.min_delta,
             state=state.selection,
@@ -197,6 +208,6 @@ def selection_report(config: RunConfig, state: TrainingState) -> dict | None:
         return None
     return {
         "metric": config.train.selection.metric,
-        "mode": config.train.selection.mode,
+        "mode": selection_mode(config.train.selection),
         **dataclasses.asdict(state.selection),
     }

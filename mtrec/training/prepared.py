@@ -100,19 +100,19 @@ def prepare_files(
     def whole(paths: str) -> tuple[PreparedData, str]:
         return prepare_data(paths, schema, prepared_directory(config), **common), "all"
 
-    if data.eval:
-        train, held_out = whole(data.train), whole(data.eval)
-    else:
+    args = _split_args(config, bool(config.data.eval))
+    split = None
+    if args is not None:
         split = prepare_data(
-            data.train,
-            schema,
-            prepared_directory(config),
-            eval_fraction=data.eval_fraction,
-            seed=config.seed,
-            **common,
+            data.train, schema, prepared_directory(config), **args, **common
         )
-        train, held_out = (split, "train"), (split, "eval")
-    validation = whole(data.validation) if data.validation else None
+    train = whole(data.train) if split is None else (split, "train")
+    held_out = whole(data.eval) if data.eval else (split, "eval")
+    validation = None
+    if data.validation:
+        validation = whole(data.validation)
+    elif held_out_validation(config):
+        validation = (split, "validation")
     return PreparedFiles(train, held_out, validation)
 
 
@@ -124,11 +124,14 @@ class MemorySource:
       train: ``{column: np.ndarray}`` of the train rows.
       eval: the held-out rows.
       validation: ``data.validation`` files for the per-epoch selection, if any.
+      selection: rows held out of ``train`` for the per-epoch selection
+        (without ``validation`` files), or ``None``.
     """
 
     train: Columns = dataclasses.field(repr=False)
     eval: Columns = dataclasses.field(repr=False)
     validation: str | None = None
+    selection: Columns | None = dataclasses.field(default=None, repr=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,18 +164,38 @@ class Prepared:
     source: FileSource | MemorySource
 
 
+def held_out_validation(config: RunConfig) -> bool:
+    """Whether selection scores rows held out of ``data.train`` (no files)."""
+    return config.train.selection.metric is not None and not config.data.validation
+
+
+def _split_args(config: RunConfig, separate_eval: bool) -> dict | None:
+    """``Split`` arguments of ``data.train`` (``None``: every row is train).
+
+    Without ``data.eval``, ``eval_fraction`` is held out, and with
+    :func:`held_out_validation` ``validation_fraction`` of it is the
+    validation part; with ``data.eval``, only the validation part is held out.
+    """
+    data, seed = config.data, config.seed
+    validation = data.validation_fraction if held_out_validation(config) else 0.0
+    if not separate_eval:
+        return dict(
+            eval_fraction=data.eval_fraction, seed=seed, validation_fraction=validation
+        )
+    if validation:
+        return dict(eval_fraction=validation, seed=seed, validation_fraction=validation)
+    return None
+
+
 def file_source(config: RunConfig) -> FileSource:
     """The files and hash splits ``config.data`` describes."""
     data = config.data
+    args = _split_args(config, bool(config.data.eval))
+    train_split = None if args is None else Split("train", **args)
     if data.eval:
-        return FileSource(data.train, None, data.eval, None, data.validation)
-    fraction, seed = data.eval_fraction, config.seed
+        return FileSource(data.train, train_split, data.eval, None, data.validation)
     return FileSource(
-        data.train,
-        Split("train", fraction, seed),
-        data.train,
-        Split("eval", fraction, seed),
-        data.validation,
+        data.train, train_split, data.train, Split("eval", **args), data.validation
     )
 
 
@@ -277,26 +300,34 @@ def _memory_source(
     stats: ReadStats,
 ) -> MemorySource:
     chunk_rows = config.data.chunk_rows
+    args = _split_args(config, separate_eval=eval is not None)
+
+    def part(name: str) -> Split | None:
+        return None if args is None else Split(name, **args)
+
+    selection = None
+    if held_out_validation(config):
+        selection = read_table(
+            train, schema, "train", split=part("validation"), chunk_rows=chunk_rows
+        )
     if eval is None:
-        fraction, seed = config.data.eval_fraction, config.seed
-        train_split, eval_split, eval = (
-            Split("train", fraction, seed),
-            Split("eval", fraction, seed),
-            train,
+        held_out = read_table(
+            train, schema, "train", split=part("eval"), chunk_rows=chunk_rows
         )
     else:
-        train_split = eval_split = None
+        held_out = read_table(eval, schema, "eval", chunk_rows=chunk_rows)
     return MemorySource(
         train=read_table(
             train,
             schema,
             "train",
-            split=train_split,
+            split=part("train"),
             stats=stats,
             chunk_rows=chunk_rows,
         ),
-        eval=read_table(eval, schema, "eval", split=eval_split, chunk_rows=chunk_rows),
+        eval=held_out,
         validation=config.data.validation,
+        selection=selection,
     )
 
 

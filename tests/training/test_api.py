@@ -61,7 +61,10 @@ def test_in_memory_pandas_and_numpy_run_end_to_end(tmp_path, frame):
     assert state.optimizer_steps == -(-prepared.train_rows // 256)
     assert TrainingState.load(tmp_path / "run" / "training_state.json") == state
     report = evaluate_model(model, data.eval, config.eval.oracle)
-    assert report["ctr"]["rows"] == len(frame) - prepared.train_rows
+    # The held-out rows less those kept for selection (data.validation_fraction).
+    selection_rows = len(prepared.source.selection["click"])
+    assert 0 < selection_rows < len(frame) - prepared.train_rows
+    assert report["ctr"]["rows"] == len(frame) - prepared.train_rows - selection_rows
     # The eval dataset is the held-out rows in order.
     held_out = prepared.source.eval
     inputs = {name: tf.constant(held_out[name]) for name in prepared.feature_set.names}
@@ -77,8 +80,12 @@ def test_in_memory_pandas_and_numpy_run_end_to_end(tmp_path, frame):
 def test_in_memory_eval_table_is_used_whole(tmp_path, frame):
     config = _config(tmp_path)
     prepared = prepare(config, train=frame.iloc[:2000], eval=frame.iloc[2000:])
-    assert prepared.train_rows == 2000
     assert len(prepared.source.eval["click"]) == 1000
+    # Selection's rows (data.validation_fraction) come out of the train table.
+    expected = Split("validation", 0.05, config.seed, validation_fraction=0.05)
+    held = int(expected.mask(0, np.arange(2000)).sum())
+    assert len(prepared.source.selection["click"]) == held > 0
+    assert prepared.train_rows == 2000 - held
 
 
 def test_a_bad_in_memory_value_is_named_by_table_row_and_column(tmp_path, frame):
@@ -254,7 +261,8 @@ def test_warmup_rows_are_the_first_rows_of_the_eval_split(tmp_path, frame):
     write_table(frame, path)
     config = _config(tmp_path, path)
     rows = warmup_rows(config, num_rows=20)
-    expected = np.flatnonzero(Split("eval", 0.2, config.seed).mask(0, np.arange(3000)))
+    split = Split("eval", 0.2, config.seed, validation_fraction=0.05)
+    expected = np.flatnonzero(split.mask(0, np.arange(3000)))
     np.testing.assert_array_equal(rows["user_id"], frame["user_id"][expected[:20]])
     assert sorted(rows) == sorted(f["name"] for f in config.features)
     config.data.train = str(tmp_path / "moved.csv")
@@ -307,5 +315,5 @@ def test_training_metrics_can_be_switched_off(tmp_path, frame):
         histories.append(sorted(state.history))
     with_metrics, without = histories
     assert "ctr_auc" in with_metrics
-    assert [k for k in without if k.endswith("auc")] == []
+    assert [k for k in without if k.endswith("auc") and not k.startswith("val_")] == []
     assert "ctr_loss" in without and "loss" in without

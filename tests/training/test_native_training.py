@@ -117,12 +117,10 @@ def test_prepare_files_is_cached_by_content(tmp_path, log_path):
     again = prepare_files(config)
     assert again.train[0].directory == first.train[0].directory
     assert first.train[1] == "train" and first.eval[1] == "eval"
-    assert (
-        first.train[0].parts["train"].rows
-        + first.train[0].parts["eval"].rows
-        + sum(p.rows_dropped for p in first.train[0].parts.values())
-        == 3_000
-    )
+    parts = first.train[0].parts
+    assert list(parts) == ["train", "eval", "validation"]
+    assert first.validation == (first.train[0], "validation")
+    assert sum(p.rows + p.rows_dropped for p in parts.values()) == 3_000
 
 
 def test_cli_prepare_reports_the_parts(tmp_path, log_path, capsys):

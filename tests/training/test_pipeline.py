@@ -21,8 +21,11 @@ from mtrec.metrics import group_auc
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.training import ConfigError
+from mtrec.training import datasets
 from mtrec.training import eval_dataset
+from mtrec.training import evaluate_model
 from mtrec.training import load_config
+from mtrec.training import prepare
 from mtrec.training import restore_run
 from mtrec.training import resume_run
 from mtrec.training import train
@@ -120,7 +123,12 @@ def test_early_stopping_restores_the_best_epoch_and_gauc_by_a_passthrough_column
     assert result.metrics["epochs_trained"] == 2
     assert result.metrics["selection"]["stopped_early"]
     assert result.metrics["selection"]["best_epoch"] == 1
-    assert result.metrics["eval"]["ctr"]["logloss"] == pytest.approx(
+    assert result.metrics["selection"]["best"] == history["val_ctr_logloss"][0]
+    # The weights evaluated at the end are epoch 1's: they score the selection
+    # rows (data.validation_fraction of the log) as epoch 1 did.
+    selection_rows = datasets(prepare(result_config := load_config(config))).selection
+    again = evaluate_model(result.model, selection_rows, result_config.eval.oracle)
+    assert again["ctr"]["logloss"] == pytest.approx(
         history["val_ctr_logloss"][0], rel=1e-6
     )
     assert result.metrics["eval"]["ctr"]["gauc_groups"] > 0

@@ -12,6 +12,7 @@ import mtrec as mtrec_package
 from mtrec.data import DataError
 from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
+from mtrec.training import ConfigError
 from mtrec.training import export_run
 from mtrec.training import load_config
 from mtrec.training import restore_run
@@ -178,6 +179,7 @@ def test_dropping_label_violations_is_counted(tmp_path, click_log):
     config = small_config(tmp_path, bad, export={"enabled": False})
     config["data"]["on_label_violation"] = "drop"
     config["train"]["epochs"] = 1
+    config["train"]["selection"] = {"metric": None}  # no rows kept for selection
     result = train(load_config(config))
     assert result.metrics["train_rows_dropped"] > 0
     assert (
@@ -278,6 +280,72 @@ def test_cosine_schedule_decays_to_the_final_fraction():
                 ["train.lr_schedule=linear"],
             ),
             total_steps=10,
+        )
+
+
+def test_cosine_epoch_schedule_restarts_every_epoch():
+    from mtrec.training.builders import learning_rate
+
+    config = load_config(
+        small_config(pathlib.Path("/tmp"), "x.csv"),
+        ["train.learning_rate=0.01", "train.lr_final_fraction=0.1"],
+    )
+    assert config.train.lr_schedule == "cosine_epoch"  # the default
+    schedule = learning_rate(config, 0.01, total_steps=300, epoch_steps=100)
+    for epoch in range(3):
+        start = epoch * 100
+        assert float(schedule(start)) == pytest.approx(0.01)
+        assert float(schedule(start + 50)) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))
+        assert float(schedule(start + 99)) == pytest.approx(0.001, rel=0.01)
+    # The first epoch is exactly the one-pass cosine decay.
+    single = learning_rate(
+        load_config(
+            small_config(pathlib.Path("/tmp"), "x.csv"),
+            ["train.lr_schedule=cosine", "train.lr_final_fraction=0.1"],
+        ),
+        0.01,
+        total_steps=100,
+    )
+    for step in (0, 17, 63, 99):
+        assert float(schedule(step)) == pytest.approx(float(single(step)), rel=1e-6)
+
+
+def test_auto_selection_is_the_mean_held_out_loss():
+    from mtrec.training.config import SelectionConfig
+    from mtrec.training.config import selection_mode
+    from mtrec.training.config import selection_terms
+
+    kinds = {"ctr": "binary", "ctcvr": "binary", "dwell": "regression"}
+    assert selection_terms("auto", kinds) == {
+        "ctr.logloss": pytest.approx(1 / 3),
+        "ctcvr.logloss": pytest.approx(1 / 3),
+        "dwell.rmse": pytest.approx(1 / 3),
+    }
+    assert selection_mode(SelectionConfig()) == "min"  # auto, whatever mode says
+    assert selection_mode(SelectionConfig(metric="ctr.auc")) == "max"
+    assert selection_terms("ctr.auc") == {"ctr.auc": 1.0}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data.validation_fraction=0.2"], r"must be in \(0, data.eval_fraction=0.2\)"),
+        (["data.validation_fraction=0"], r"must be in \(0, data.eval_fraction=0.2\)"),
+        (
+            ["data.eval=e.csv", "data.validation_fraction=1.0"],
+            r"'data.validation_fraction' must be in \(0, 1\)",
+        ),
+        (["data.rows_per_shard=0"], r"'data.rows_per_shard' must be an int >= 1"),
+    ],
+)
+def test_held_out_validation_settings_are_checked_up_front(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(small_config(pathlib.Path("/tmp"), "x.csv"), overrides)
+    # Without selection the validation fraction is not used, so not checked.
+    if "validation_fraction" in overrides[-1]:
+        load_config(
+            small_config(pathlib.Path("/tmp"), "x.csv"),
+            [*overrides, "train.selection.metric=null"],
         )
 
 
