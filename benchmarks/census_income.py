@@ -47,6 +47,7 @@ import time
 import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
 # isort: split
+from throughput import PINNED_TRAIN
 from throughput import REPO
 from throughput import machine
 from throughput import peak_rss_mb
@@ -124,6 +125,7 @@ def make_config(
             "learning_rate": args.learning_rate,
             "optimizer": "adam",
             "progress": False,
+            **PINNED_TRAIN,
         },
         "export": {"enabled": False},
     }

@@ -85,6 +85,7 @@ import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 import numpy as np
 import pandas as pd
 import tensorflow as tf
+from throughput import PINNED_TRAIN
 from throughput import REPO
 from throughput import EpochTimer
 from throughput import machine
@@ -193,6 +194,7 @@ def make_config(backbone: str, backbone_args: dict, seed: int, args):
                 "learning_rate": args.learning_rate,
                 "optimizer": "adam",
                 "progress": False,
+                **PINNED_TRAIN,
             },
             "export": {"enabled": False},
         },

@@ -72,6 +72,11 @@ from mtrec.training import prepare
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "throughput.json"
 
+#: Training settings the benchmarks pin so that their protocol stays the one
+#: their results record (a constant learning rate, no mtrec selection), whatever
+#: the library's defaults become.
+PINNED_TRAIN = {"lr_schedule": "constant", "selection": {"metric": None}}
+
 #: Backbones compared (ESMM on top); ``shared_bottom`` is the shipped config's.
 BACKBONES = {
     "shared_bottom": {"units": [256, 128]},
@@ -311,6 +316,7 @@ DOC_SECTIONS = (
     "mmoe-synthetic",
     "mmoe-synthetic-variants",
     "throughput",
+    "default-recipe",
 )
 DOC_HEADER = """# Benchmarks
 
