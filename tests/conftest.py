@@ -23,3 +23,17 @@ def shared_data() -> pathlib.Path:
 requires_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real sample data not found at {SHARED_DATA}"
 )
+
+
+def pytest_collection_modifyitems(config, items):
+    """Group tests for ``pytest -n 2 --dist loadgroup`` (the README's test command).
+
+    A module's tests share its module-scoped fixtures (trained models), so each
+    module runs on one worker; the serving tests share session fixtures (one
+    trained export), so the whole serving folder is one group.
+    """
+    serving = pathlib.Path(__file__).parent / "serving"
+    for item in items:
+        path = pathlib.Path(str(item.fspath))
+        group = "serving" if serving in path.parents else str(path)
+        item.add_marker(pytest.mark.xdist_group(group))
