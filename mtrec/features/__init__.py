@@ -3,6 +3,7 @@
 from mtrec.features.categorical import CategoricalFeature
 from mtrec.features.dense import DenseFeature
 from mtrec.features.embedding import FeatureEmbedding
+from mtrec.features.embedding import gather_with_dense_gradient
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
@@ -16,4 +17,5 @@ __all__ = [
     "MultiValuedFeature",
     "PreprocessingState",
     "fit_preprocessing",
+    "gather_with_dense_gradient",
 ]

@@ -55,9 +55,15 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     multi-valued feature gathers its tokens from ``W_d`` at its offset. The
     outputs equal the unfused layer's for the same per-table weights; the L2
     penalty ``embeddings_l2 * Σ W_d²`` is the sum of the per-table penalties.
-    The gradient of ``W_d`` stays a ``tf.IndexedSlices`` with one row per
+    The gradient of ``W_d`` is a ``tf.IndexedSlices`` with one row per
     gathered id (``batch × F_d`` rows per step, duplicates not merged),
-    exactly the rows the per-table gradients had, now in one object.
+    exactly the rows the per-table gradients had, now in one object; the
+    optimizer then merges duplicates (a ``tf.unique`` and a segment sum over
+    ``batch × F_d`` rows). A table of at most ``dense_gradient_rows`` rows
+    instead gets the dense ``(rows, d)`` gradient from one sparse-dense
+    matmul (:func:`gather_with_dense_gradient`): the same values, without the
+    merge, about 3 ms per step less on census-income's 31 features at batch
+    1024 on one core.
     ``embedding_table(t)`` and ``set_embedding_table(t, w)`` read and write
     one logical table in either layout.
 
@@ -71,6 +77,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       fused: one table and one gather per embedding width (default ``True``);
         ``False`` keeps one ``Embedding`` layer and one gather per table (the
         layout of checkpoints written before fusing).
+      dense_gradient_rows: a fused table with at most this many rows gets
+        a dense gradient (every row updated each step, no duplicate merge);
+        larger tables keep the sparse one. Default 8192; 0: always sparse.
 
     Call arguments:
       inputs: dict ``{feature name: (batch,) or (batch, 1)}`` raw tensors
@@ -104,6 +113,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         dense_stats: dict | None = None,
         embeddings_l2: float = 0.0,
         fused: bool = True,
+        dense_gradient_rows: int = 8192,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -117,8 +127,18 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             )
         if not isinstance(fused, bool):
             raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
+        if (
+            isinstance(dense_gradient_rows, bool)
+            or not isinstance(dense_gradient_rows, int)
+            or dense_gradient_rows < 0
+        ):
+            raise ValueError(
+                "`dense_gradient_rows` must be an int >= 0. "
+                f"Received: `dense_gradient_rows={dense_gradient_rows!r}`"
+            )
         self.embeddings_l2 = float(embeddings_l2)
         self.fused = fused
+        self.dense_gradient_rows = dense_gradient_rows
         self.feature_set = FeatureSet.from_dicts(self.features)
         self._regularizer = (
             tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
@@ -367,7 +387,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             offsets = [space.offset for space in spaces]
             if any(offsets):
                 stacked = stacked + tf.constant(offsets, tf.int64)
-            blocks[dim] = tf.gather(self._tables[str(dim)], stacked)
+            table = self._tables[str(dim)]
+            if self._layout.widths[dim] <= self.dense_gradient_rows:
+                blocks[dim] = gather_with_dense_gradient(table, stacked)
+            else:
+                blocks[dim] = tf.gather(table, stacked)
             for i, name in enumerate(names):
                 where[name] = (dim, i)
         return blocks, where
@@ -474,16 +498,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 runs.append(
                     self._pool(spec, raws[spec.name], query, query_raw, training)
                 )
-        parts = []
-        for run in runs:
-            if not isinstance(run, list):
-                parts.append(run)
-                continue
-            key, start, stop = run
-            block = blocks[key]
-            if start != 0 or stop != block.shape[1]:
-                block = block[:, start:stop]
-            parts.append(tf.reshape(block, [-1, (stop - start) * block.shape[2]]))
+        pieces = _split_runs(blocks, [run for run in runs if isinstance(run, list)])
+        parts = [pieces.pop(0) if isinstance(run, list) else run for run in runs]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):
@@ -498,9 +514,106 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 "dense_stats": self.dense_stats,
                 "embeddings_l2": self.embeddings_l2,
                 "fused": self.fused,
+                "dense_gradient_rows": self.dense_gradient_rows,
             }
         )
         return config
+
+
+def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
+    """``tf.gather(table, ids)`` whose gradient is a dense ``(rows, d)`` tensor.
+
+    Forward: ``y[b, j] = W[ids[b, j]]``. Backward:
+    ``dW = Sᵀ dy`` with ``S`` the sparse ``(batch × F, rows)`` one-hot of
+    ``ids`` (``S[n, ids_n] = 1``), one ``tf.sparse.sparse_dense_matmul``: the
+    same values as ``tf.gather``'s ``IndexedSlices`` gradient after the
+    optimizer merges its duplicate rows (a ``tf.unique`` and an
+    ``unsorted_segment_sum``), at less than a third of the cost on one core
+    (1.1 ms against 4 ms for census-income's 31 features at batch 1024).
+    Under XLA (``jit_compile``), which has no kernel for it, the backward is
+    ``tf.math.unsorted_segment_sum``. The dense gradient touches every row of
+    the table, so this suits small tables (tf-keras's Adam updates every row
+    of a sparse-gradient variable too).
+
+    Args:
+      table: the ``(rows, d)`` embedding variable.
+      ids: int64 row ids, any shape ``s``.
+
+    Returns:
+      ``s + (d,)`` embeddings.
+
+    Example:
+
+    >>> table = tf.Variable(tf.reshape(tf.range(10.0), (5, 2)))
+    >>> ids = tf.constant([[1, 0], [1, 4]], tf.int64)
+    >>> with tf.GradientTape() as tape:
+    ...     y = gather_with_dense_gradient(table, ids)
+    ...     loss = tf.reduce_sum(y)
+    >>> y[1].numpy().tolist()
+    [[2.0, 3.0], [8.0, 9.0]]
+    >>> tape.gradient(loss, table).numpy()[:, 0].tolist()
+    [1.0, 2.0, 0.0, 0.0, 1.0]
+    """
+    rows = tf.shape(table, out_type=tf.int64)[0]
+
+    @tf.custom_gradient
+    def gather(values):
+        def grad(dy):
+            flat = tf.reshape(ids, [-1])
+            count = tf.shape(flat, out_type=tf.int64)[0]
+            values = tf.reshape(dy, [count, -1])
+            if _in_xla_context():  # XLA has no sparse-dense matmul kernel
+                return tf.math.unsorted_segment_sum(values, flat, rows)
+            hot = tf.sparse.SparseTensor(
+                tf.stack([tf.range(count), flat], axis=1),
+                tf.ones_like(flat, dtype=dy.dtype),
+                tf.stack([count, rows]),
+            )
+            return tf.sparse.sparse_dense_matmul(hot, values, adjoint_a=True)
+
+        return tf.gather(values, ids), grad
+
+    return gather(tf.convert_to_tensor(table))
+
+
+def _in_xla_context() -> bool:
+    """Whether the graph being built is compiled by XLA (``jit_compile``).
+
+    TensorFlow has no public test for it; this is the check tf-keras makes
+    (``GraphOrParentsInXlaContext``): an XLA control-flow context on the
+    graph or an outer graph.
+    """
+    graph = tf.compat.v1.get_default_graph()
+    while graph is not None:
+        context = graph._get_control_flow_context()  # noqa: SLF001
+        while context is not None:
+            if context.IsXLAContext():
+                return True
+            context = context.outer_context
+        graph = getattr(graph, "outer_graph", None)
+    return False
+
+
+def _split_runs(blocks: dict, runs: list) -> list[tf.Tensor]:
+    """``(batch, (stop - start) * d)`` for each ``[key, start, stop]`` run.
+
+    The runs of one block partition its columns in order, so each block is
+    cut by one ``tf.split`` of its flat ``(batch, F * d)`` view: the backward
+    pass is one concat, where a strided slice per run would write a
+    zero-filled block per run (quadratic in the number of runs).
+    """
+    cuts: dict = {}
+    for key, start, stop in runs:
+        cuts.setdefault(key, []).append(stop - start)
+    split = {}
+    for key, sizes in cuts.items():
+        block = blocks[key]
+        flat = tf.reshape(block, [-1, block.shape[1] * block.shape[2]])
+        if len(sizes) == 1:
+            split[key] = [flat]
+        else:
+            split[key] = tf.split(flat, [n * block.shape[2] for n in sizes], axis=1)
+    return [split[key].pop(0) for key, _, _ in runs]
 
 
 def _checked_ids(

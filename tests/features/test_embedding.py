@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mtrec.features import FeatureEmbedding
+from mtrec.features import gather_with_dense_gradient
 
 DENSE_ID = {"mean": 0.0, "std": 1.0, "boundaries": None}
 
@@ -374,7 +375,7 @@ FUSED_STATS = {
 }
 
 
-def _fused_pair(embeddings_l2=0.0):
+def _fused_pair(embeddings_l2=0.0, dense_gradient_rows=8192):
     """A fused and an unfused layer with the same per-table weights."""
     layers = [
         FeatureEmbedding(
@@ -383,6 +384,7 @@ def _fused_pair(embeddings_l2=0.0):
             FUSED_STATS,
             embeddings_l2=embeddings_l2,
             fused=fused,
+            dense_gradient_rows=dense_gradient_rows,
         )
         for fused in (True, False)
     ]
@@ -412,7 +414,7 @@ def _fused_batch():
 
 
 def test_fused_tables_equal_the_per_table_computation():
-    fused, unfused = _fused_pair()
+    fused, unfused = _fused_pair(dense_gradient_rows=0)
     batch = _fused_batch()
     np.testing.assert_array_equal(fused(batch).numpy(), unfused(batch).numpy())
     np.testing.assert_array_equal(
@@ -442,7 +444,7 @@ def test_fused_tables_equal_the_per_table_computation():
 
 
 def test_fused_l2_penalises_the_same_rows_and_gradients_stay_sparse():
-    fused, unfused = _fused_pair(embeddings_l2=0.01)
+    fused, unfused = _fused_pair(embeddings_l2=0.01, dense_gradient_rows=0)
     batch = _fused_batch()
     fused(batch), unfused(batch)
     np.testing.assert_allclose(
@@ -476,6 +478,52 @@ def test_fused_l2_penalises_the_same_rows_and_gradients_stay_sparse():
     )
 
 
+def test_small_tables_get_the_dense_gradient_of_the_sparse_one():
+    dense, _ = _fused_pair()
+    sparse, _ = _fused_pair(dense_gradient_rows=0)
+    for name in dense.embedding_table_names:
+        sparse.set_embedding_table(name, dense.embedding_table(name))
+    sparse._attention["visited"].set_weights(dense._attention["visited"].get_weights())
+    batch = _fused_batch()
+    np.testing.assert_array_equal(
+        tf.function(dense)(batch).numpy(), sparse(batch).numpy()
+    )
+    grads = []
+    for layer in (dense, sparse):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(batch) ** 2)
+        grads.append(tape.gradient(loss, layer._tables["3"]))
+    # Width 3 holds place, income buckets and brand (11 rows): the single-valued
+    # gather's part is dense; the tokens of "visited" still add sparse rows,
+    # which TensorFlow sums into the dense tensor.
+    assert not isinstance(grads[0], tf.IndexedSlices)
+    assert isinstance(grads[1], tf.IndexedSlices)
+    np.testing.assert_allclose(
+        grads[0].numpy(), tf.convert_to_tensor(grads[1]).numpy(), rtol=1e-6
+    )
+    # Over the limit (11 and 16 rows > 10), the gradients stay sparse.
+    limited, _ = _fused_pair(dense_gradient_rows=10)
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(limited(batch) ** 2)
+    tables = [limited._tables["3"], limited._tables["2"]]
+    assert all(isinstance(g, tf.IndexedSlices) for g in tape.gradient(loss, tables))
+
+
+def test_gather_with_dense_gradient_equals_the_merged_sparse_gradient():
+    rng = np.random.default_rng(3)
+    table = tf.Variable(rng.normal(size=(7, 3)).astype(np.float32))
+    ids = tf.constant(rng.integers(0, 7, size=(5, 4)), tf.int64)
+    weights = tf.constant(rng.normal(size=(5, 4, 3)).astype(np.float32))
+    grads = []
+    for gather in (gather_with_dense_gradient, tf.gather):
+        with tf.GradientTape() as tape:
+            out = gather(table, ids)
+            loss = tf.reduce_sum(out * weights)
+        grads.append(tf.convert_to_tensor(tape.gradient(loss, table)).numpy())
+        np.testing.assert_array_equal(out.numpy(), tf.gather(table, ids).numpy())
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+
+
 def test_fused_config_round_trip_and_older_configs_load():
     fused, unfused = _fused_pair()
     config = fused.get_config()
@@ -485,6 +533,16 @@ def test_fused_config_round_trip_and_older_configs_load():
     assert FeatureEmbedding.from_config(config).fused is True
     with pytest.raises(ValueError, match="`fused` must be a bool"):
         FeatureEmbedding(FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, fused=1)
+    assert config["dense_gradient_rows"] == 8192
+    for bad in (-1, 2.5, True):
+        with pytest.raises(
+            ValueError,
+            match=f"`dense_gradient_rows` must be an int >= 0. Received: "
+            f"`dense_gradient_rows={bad!r}`",
+        ):
+            FeatureEmbedding(
+                FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, dense_gradient_rows=bad
+            )
 
 
 def test_table_accessors_and_name_clash_are_clear_errors():
