@@ -11,9 +11,9 @@ from mtrec.features import FeatureEmbedding  # noqa: E402
 from mtrec.features import FeatureSet  # noqa: E402
 from mtrec.features import MultiValuedFeature  # noqa: E402
 from mtrec.layers import CGC  # noqa: E402
-from mtrec.layers import Experts  # noqa: E402
 from mtrec.layers import MLP  # noqa: E402
 from mtrec.layers import PLE  # noqa: E402
+from mtrec.layers import Experts  # noqa: E402
 from mtrec.layers import Gate  # noqa: E402
 from mtrec.layers import MixtureOfExperts  # noqa: E402
 from mtrec.layers import MMoE  # noqa: E402
