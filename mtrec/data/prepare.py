@@ -76,6 +76,7 @@ from mtrec.data.files import _prepare
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
 from mtrec.data.split import Split
+from mtrec.data.stream import _end_of_file
 from mtrec.data.stream import _select
 
 logger = logging.getLogger(__name__)
@@ -421,16 +422,7 @@ def _write(
                         selected = {k: _select(v, keep) for k, v in arrays.items()}
                     writers[name].write(selected, rows_per_example)
                 read += rows
-            if read == 0:
-                raise DataError(f"{info.path} is empty (no data rows)")
-            if dropped:
-                logger.warning(
-                    "%s: dropped %d of %d rows violating label_requires %s",
-                    info.path,
-                    dropped,
-                    read,
-                    dict(schema.label_requires),
-                )
+            _end_of_file(info.path, read, dropped, schema)
             rows_read += read
     finally:
         for writer in writers.values():

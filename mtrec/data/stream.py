@@ -339,16 +339,7 @@ def _stream(
         totals.rows_read += read
         totals.rows_yielded += yielded
         totals.rows_dropped += dropped
-        if read == 0:
-            raise DataError(f"{info.path} is empty (no data rows)")
-        if dropped:
-            logger.warning(
-                "%s: dropped %d of %d rows violating label_requires %s",
-                info.path,
-                dropped,
-                read,
-                dict(schema.label_requires),
-            )
+        _end_of_file(info.path, read, dropped, schema)
         logger.debug(
             "Read %s: %d rows, %d yielded, %d dropped",
             info.path,
@@ -363,6 +354,20 @@ def _stream(
         totals.rows_yielded,
         totals.rows_dropped,
     )
+
+
+def _end_of_file(path, read: int, dropped: int, schema: ColumnSchema) -> None:
+    """Refuses a file without data rows; logs the rows ``label_requires`` dropped."""
+    if read == 0:
+        raise DataError(f"{path} is empty (no data rows)")
+    if dropped:
+        logger.warning(
+            "%s: dropped %d of %d rows violating label_requires %s",
+            path,
+            dropped,
+            read,
+            dict(schema.label_requires),
+        )
 
 
 def _select(values: np.ndarray | pa.Array, keep: np.ndarray) -> np.ndarray | pa.Array:
