@@ -42,6 +42,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mtrec.checks import check_int
+
 #: Field tags of the wire format (field number << 3 | 2, length-delimited).
 _TAG_1 = 0x0A  # Example.features, Features.feature entry, entry key, list values
 _TAG_2 = 0x12  # map entry value; Feature.float_list
@@ -70,15 +72,7 @@ def encode_examples(
     """
     if not columns:
         raise ValueError("`columns` must hold at least one column. Received: {}")
-    if (
-        isinstance(rows_per_example, bool)
-        or not isinstance(rows_per_example, int)
-        or rows_per_example < 1
-    ):
-        raise ValueError(
-            "`rows_per_example` must be an int >= 1. "
-            f"Received: `rows_per_example={rows_per_example!r}`"
-        )
+    check_int("rows_per_example", rows_per_example, 1)
     lengths = {name: len(values) for name, values in columns.items()}
     if len(set(lengths.values())) != 1:
         raise ValueError(f"`columns` must have equal lengths. Received: {lengths}")

@@ -44,11 +44,6 @@ class _FileInfo:
         )
 
 
-def _check_positive_int(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1. Received: `{name}={value!r}`")
-
-
 def _check_file_format(file_format: str) -> None:
     if file_format not in _FILE_FORMATS:
         raise ValueError(

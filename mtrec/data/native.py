@@ -50,6 +50,7 @@ Example:
 import numpy as np
 import tensorflow as tf
 
+from mtrec.checks import check_int
 from mtrec.data.prepare import PreparedData
 
 #: Shards read at once by the interleave (fewer if a pipeline has fewer). Fixed,
@@ -130,10 +131,10 @@ def native_dataset(
     Raises:
       ValueError: an invalid argument.
     """
-    _check_int("batch_size", batch_size, minimum=1)
-    _check_int("shuffle_buffer_rows", shuffle_buffer_rows, minimum=1)
-    _check_int("epoch", epoch, minimum=0)
-    _check_int("start_batch", start_batch, minimum=0)
+    check_int("batch_size", batch_size, 1)
+    check_int("shuffle_buffer_rows", shuffle_buffer_rows, 1)
+    check_int("epoch", epoch, 0)
+    check_int("start_batch", start_batch, 0)
     seed_is_int = isinstance(seed, int) and not isinstance(seed, bool)
     if shuffle and not seed_is_int:
         raise ValueError(
@@ -195,10 +196,3 @@ def native_dataset(
 
 def _read_shard(path: tf.Tensor) -> tf.data.Dataset:
     return tf.data.TFRecordDataset(path, buffer_size=READ_BUFFER_BYTES)
-
-
-def _check_int(name: str, value: int, *, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}. Received: `{name}={value!r}`"
-        )

@@ -62,6 +62,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
+from mtrec.checks import check_int
 from mtrec.data.arrow_read import _read_tables
 from mtrec.data.columns import _column_kinds
 from mtrec.data.columns import output_signature
@@ -70,7 +71,6 @@ from mtrec.data.convert import _requires_violations
 from mtrec.data.example_encoding import encode_examples
 from mtrec.data.files import PathsLike
 from mtrec.data.files import _check_file_format
-from mtrec.data.files import _check_positive_int
 from mtrec.data.files import _FileInfo
 from mtrec.data.files import _prepare
 from mtrec.data.schema import ColumnSchema
@@ -216,9 +216,9 @@ def prepare_data(
       ValueError: an invalid argument.
     """
     _check_file_format(file_format)
-    _check_positive_int("rows_per_shard", rows_per_shard)
-    _check_positive_int("rows_per_example", rows_per_example)
-    _check_positive_int("chunk_rows", chunk_rows)
+    check_int("rows_per_shard", rows_per_shard, 1)
+    check_int("rows_per_example", rows_per_example, 1)
+    check_int("chunk_rows", chunk_rows, 1)
     split = _make_split(eval_fraction, seed, validation_fraction)
     infos, passthrough = _prepare(paths, schema, file_format)
     layout = {"rows_per_shard": rows_per_shard, "rows_per_example": rows_per_example}

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import tensorflow as tf
 
+from mtrec.checks import check_int
 from mtrec.data.arrow_read import _read_tables
 from mtrec.data.columns import _PASSTHROUGH_STRING
 from mtrec.data.columns import _STRING
@@ -27,7 +28,6 @@ from mtrec.data.convert import _to_numpy
 from mtrec.data.files import PathsLike
 from mtrec.data.files import _check_columns
 from mtrec.data.files import _check_file_format
-from mtrec.data.files import _check_positive_int
 from mtrec.data.files import _FileInfo
 from mtrec.data.files import _inspect
 from mtrec.data.files import _passthrough_of
@@ -103,7 +103,7 @@ def iter_chunks(
         or holds an invalid value.
       ValueError: an invalid argument.
     """
-    _check_positive_int("chunk_rows", chunk_rows)
+    check_int("chunk_rows", chunk_rows, 1)
     _check_file_format(file_format)
     _column_kinds(schema, passthrough=())  # validates the schema early
     files = _resolve_paths(paths, file_format)
@@ -169,9 +169,9 @@ def make_dataset(
       DataError: no file matches, or a file is empty or lacks columns.
       ValueError: an invalid argument.
     """
-    _check_positive_int("batch_size", batch_size)
-    _check_positive_int("shuffle_buffer_rows", shuffle_buffer_rows)
-    _check_positive_int("chunk_rows", chunk_rows)
+    check_int("batch_size", batch_size, 1)
+    check_int("shuffle_buffer_rows", shuffle_buffer_rows, 1)
+    check_int("chunk_rows", chunk_rows, 1)
     _check_file_format(file_format)
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise ValueError(f"`seed` must be an int or None. Received: `seed={seed!r}`")

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.checks import check_int
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -127,15 +128,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             )
         if not isinstance(fused, bool):
             raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
-        if (
-            isinstance(dense_gradient_rows, bool)
-            or not isinstance(dense_gradient_rows, int)
-            or dense_gradient_rows < 0
-        ):
-            raise ValueError(
-                "`dense_gradient_rows` must be an int >= 0. "
-                f"Received: `dense_gradient_rows={dense_gradient_rows!r}`"
-            )
+        check_int("dense_gradient_rows", dense_gradient_rows, 0)
         self.embeddings_l2 = float(embeddings_l2)
         self.fused = fused
         self.dense_gradient_rows = dense_gradient_rows

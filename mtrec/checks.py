@@ -1,0 +1,18 @@
+"""Argument checks shared across mtrec's packages (Keras-style ``ValueError``s)."""
+
+
+def check_int(name: str, value: int, minimum: int) -> None:
+    """Raises ``ValueError`` unless ``value`` is an int (not a bool) >= ``minimum``.
+
+    Example:
+
+    >>> check_int("batch_size", 32, 1)
+    >>> check_int("batch_size", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `batch_size` must be an int >= 1. Received: `batch_size=0`
+    """
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}. Received: `{name}={value!r}`"
+        )
