@@ -63,8 +63,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     ``batch × F_d`` rows). A table of at most ``dense_gradient_rows`` rows
     instead gets the dense ``(rows, d)`` gradient from one sparse-dense
     matmul (:func:`gather_with_dense_gradient`): the same values, without the
-    merge, about 3 ms per step less on census-income's 31 features at batch
-    1024 on one core.
+    merge.
     ``embedding_table(t)`` and ``set_embedding_table(t, w)`` read and write
     one logical table in either layout.
 
@@ -521,12 +520,11 @@ def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
     ``ids`` (``S[n, ids_n] = 1``), one ``tf.sparse.sparse_dense_matmul``: the
     same values as ``tf.gather``'s ``IndexedSlices`` gradient after the
     optimizer merges its duplicate rows (a ``tf.unique`` and an
-    ``unsorted_segment_sum``), at less than a third of the cost on one core
-    (1.1 ms against 4 ms for census-income's 31 features at batch 1024).
-    Under XLA (``jit_compile``), which has no kernel for it, the backward is
-    ``tf.math.unsorted_segment_sum``. The dense gradient touches every row of
-    the table, so this suits small tables (tf-keras's Adam updates every row
-    of a sparse-gradient variable too).
+    ``unsorted_segment_sum``), which is the costlier path on CPU for the
+    ``batch × F`` rows of a step. Under XLA (``jit_compile``), which has no
+    kernel for it, the backward is ``tf.math.unsorted_segment_sum``. The
+    dense gradient touches every row of the table, so this suits small tables
+    (tf-keras's Adam updates every row of a sparse-gradient variable too).
 
     Args:
       table: the ``(rows, d)`` embedding variable.
@@ -554,15 +552,15 @@ def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
         def grad(dy):
             flat = tf.reshape(ids, [-1])
             count = tf.shape(flat, out_type=tf.int64)[0]
-            values = tf.reshape(dy, [count, -1])
+            row_grads = tf.reshape(dy, [count, -1])
             if _in_xla_context():  # XLA has no sparse-dense matmul kernel
-                return tf.math.unsorted_segment_sum(values, flat, rows)
+                return tf.math.unsorted_segment_sum(row_grads, flat, rows)
             hot = tf.sparse.SparseTensor(
                 tf.stack([tf.range(count), flat], axis=1),
                 tf.ones_like(flat, dtype=dy.dtype),
                 tf.stack([count, rows]),
             )
-            return tf.sparse.sparse_dense_matmul(hot, values, adjoint_a=True)
+            return tf.sparse.sparse_dense_matmul(hot, row_grads, adjoint_a=True)
 
         return tf.gather(values, ids), grad
 
