@@ -4,6 +4,8 @@ from mtrec.layers.cgc import CGC
 from mtrec.layers.experts import Experts
 from mtrec.layers.gate import Gate
 from mtrec.layers.mixture import MixtureOfExperts
+from mtrec.layers.mixture import apply_layers
+from mtrec.layers.mixture import separate_matmuls
 from mtrec.layers.mlp import MLP
 from mtrec.layers.mmoe import MMoE
 from mtrec.layers.omoe import OMoE
@@ -24,4 +26,6 @@ __all__ = [
     "SharedBottom",
     "TargetAttention",
     "Tower",
+    "apply_layers",
+    "separate_matmuls",
 ]

@@ -172,21 +172,25 @@ class CGC(mixture.MixtureOfExperts):
         else:
             inputs = {key: inputs for key in keys}
         # Each group runs once, (batch, m, units); the gates mix concatenations.
-        groups = {
-            key: self.experts_of(key)(inputs[key], training=training)
-            for key in keys
-            if self.experts_of(key) is not None
-        }
+        # Groups and linear gates reading the same input share one matmul.
+        group_keys = [key for key in keys if self.experts_of(key) is not None]
+        gate_calls = [(inputs[t], g) for t, g in zip(self.task_names, self.task_gates)]
+        if self.shared_gate is not None:
+            gate_calls.append((inputs[shared_key], self.shared_gate))
+        results = mixture.apply_layers(
+            [(inputs[key], self.experts_of(key)) for key in group_keys] + gate_calls,
+            training=training,
+        )
+        groups = dict(zip(group_keys, results[: len(group_keys)], strict=True))
+        gate_keys = [*self.task_names, shared_key][: len(gate_calls)]
+        gates = dict(zip(gate_keys, results[len(group_keys) :], strict=True))
         shared = [groups[shared_key]] if shared_key in groups else []
-        outputs, gates = {}, {}
-        for task, gate in zip(self.task_names, self.task_gates):
+        outputs = {}
+        for task in self.task_names:
             own = [groups[task]] if task in groups else []
-            experts = _concat(own + shared)
-            gates[task] = gate(inputs[task], training=training)
-            outputs[task] = mixture.mix_experts(gates[task], experts)
+            outputs[task] = mixture.mix_experts(gates[task], _concat(own + shared))
         if self.shared_gate is not None:
             everyone = _concat([groups[key] for key in keys if key in groups])
-            gates[shared_key] = self.shared_gate(inputs[shared_key], training=training)
             outputs[shared_key] = mixture.mix_experts(gates[shared_key], everyone)
         if return_gates:
             return outputs, gates

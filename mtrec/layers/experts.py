@@ -150,16 +150,34 @@ class Experts(tf.keras.layers.Layer):
         return h
 
     def call(self, inputs, training=None):
+        kernel, bias = self.first_linear
+        pre = tf.matmul(inputs, kernel)
+        return self.from_first_linear(pre if bias is None else pre + bias, training)
+
+    @property
+    def first_linear(self) -> tuple[tf.Variable, tf.Variable | None]:
+        """``(kernel_0, bias_0)`` (``bias_0`` ``None`` without biases).
+
+        The first layer of every expert is ``x kernel_0 + bias_0``; a layer
+        that runs several groups reading the same ``x`` may compute it with
+        theirs in one matmul and continue with :meth:`from_first_linear`.
+        """
+        return self.kernels[0], (self.biases[0] if self.use_bias else None)
+
+    def from_first_linear(self, pre_activation, training=None):
+        """The experts' output from ``x kernel_0 + bias_0``, ``(batch, n * u_0)``.
+
+        ``call(x)`` is ``from_first_linear(x @ kernel_0 + bias_0)``.
+        """
         n, units = self.num_experts, self.units
-        biases = self.biases if self.use_bias else [None] * len(units)
-        h = self._finish(tf.matmul(inputs, self.kernels[0]), biases[0], training)
+        h = self._finish(pre_activation, None, training)
         h = tf.reshape(h, (-1, n, units[0]))
         if len(units) == 1:
             return h
         # Deeper layers: one batched matmul over experts, (n, batch, u).
         h = tf.transpose(h, (1, 0, 2))
         for layer in range(1, len(units)):
-            bias = None if biases[layer] is None else biases[layer][:, None, :]
+            bias = self.biases[layer][:, None, :] if self.use_bias else None
             h = self._finish(tf.matmul(h, self.kernels[layer]), bias, training)
         return tf.transpose(h, (1, 0, 2))
 

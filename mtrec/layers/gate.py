@@ -87,6 +87,23 @@ class Gate(tf.keras.layers.Layer):
     def call(self, inputs, training=None):
         return tf.nn.softmax(self.logits(self.mlp(inputs, training=training)), axis=-1)
 
+    @property
+    def first_linear(self) -> tuple[tf.Variable, tf.Variable] | None:
+        """``(W, b)`` of a linear gate (``units=()``), else ``None``.
+
+        A linear gate is ``softmax(x W + b)``; a layer that runs several
+        gates or experts reading the same ``x`` may compute ``x W + b`` with
+        theirs in one matmul and finish with :meth:`from_first_linear`.
+        """
+        if self.units:
+            return None
+        return self.logits.kernel, self.logits.bias
+
+    def from_first_linear(self, pre_activation, training=None):
+        """``softmax(pre_activation)``: a linear gate's output from ``x W + b``."""
+        del training  # a linear gate has no dropout
+        return tf.nn.softmax(pre_activation, axis=-1)
+
     def compute_output_shape(self, input_shape):
         return tf.TensorShape(input_shape)[:-1].concatenate([self.num_experts])
 

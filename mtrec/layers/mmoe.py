@@ -94,11 +94,12 @@ class MMoE(mixture.MixtureOfExperts):
         super().build(input_shape)
 
     def call(self, inputs, training=None, return_gates=False):
-        experts = self.experts(inputs, training=training)
-        gates = {
-            task: gate(inputs, training=training)
-            for task, gate in zip(self.task_names, self.gates)
-        }
+        # The experts and linear gates read `inputs`: one matmul for all.
+        experts, *task_gates = mixture.apply_layers(
+            [(inputs, self.experts)] + [(inputs, gate) for gate in self.gates],
+            training=training,
+        )
+        gates = dict(zip(self.task_names, task_gates, strict=True))
         outputs = {t: mixture.mix_experts(g, experts) for t, g in gates.items()}
         if return_gates:
             return outputs, gates

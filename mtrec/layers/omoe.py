@@ -87,8 +87,9 @@ class OMoE(mixture.MixtureOfExperts):
         super().build(input_shape)
 
     def call(self, inputs, training=None, return_gates=False):
-        experts = self.experts(inputs, training=training)
-        gate = self.gate(inputs, training=training)
+        experts, gate = mixture.apply_layers(
+            [(inputs, self.experts), (inputs, self.gate)], training=training
+        )
         mixed = mixture.mix_experts(gate, experts)
         outputs = {task: mixed for task in self.task_names}
         if return_gates:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from mtrec.layers import separate_matmuls
 from mtrec.layers.tower import Tower
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
@@ -413,8 +414,12 @@ class MultiTaskRanker(tfrs.Model):
         return self._gradient_train_step(inputs)
 
     def _gradient_train_step(self, inputs):
-        """One step of a ``GradientWeighting``: per-task gradients, combined."""
-        with tf.GradientTape(persistent=True) as tape:
+        """One step of a ``GradientWeighting``: per-task gradients, combined.
+
+        Traced inside ``separate_matmuls``: a task's gradient reaches exactly
+        the variables its loss uses (``shared_layout``).
+        """
+        with separate_matmuls(), tf.GradientTape(persistent=True) as tape:
             losses = self.task_losses(inputs, training=True)
             regularization_loss = tf.reduce_sum(
                 [tf.reduce_sum(loss) for loss in self.losses]

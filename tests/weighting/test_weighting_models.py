@@ -9,6 +9,7 @@ import tensorflow as tf
 from mtrec.features import FeatureEmbedding
 from mtrec.layers import MMoE
 from mtrec.layers import SharedBottom
+from mtrec.layers import separate_matmuls
 from mtrec.models import ESMM
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
@@ -169,7 +170,7 @@ def test_shared_layout_excludes_single_task_gates_and_picks_the_last_kernel():
     batch = {k: tf.constant(v[64:128]) for k, v in _data().items()}
     model(batch)
     variables = list(model.trainable_variables)
-    with tf.GradientTape(persistent=True) as tape:
+    with separate_matmuls(), tf.GradientTape(persistent=True) as tape:
         losses = model.task_losses(batch, training=True)
     grads = {k: tape.gradient(losses[k], variables) for k in losses}
     shared, last = model.shared_layout(variables, grads)
@@ -188,3 +189,63 @@ def test_shared_layout_excludes_single_task_gates_and_picks_the_last_kernel():
     _, last = bottom.shared_layout(variables, grads)
     kernels = [v for v in bottom.backbone.trainable_variables if len(v.shape) == 2]
     assert variables[last] is kernels[-1]
+
+
+def test_fused_matmul_gives_exact_zero_gradients_to_other_tasks_gates():
+    """Outside ``separate_matmuls`` the shared matmul connects every gate to
+    every task with an exactly zero gradient; inside it the gate of one task
+    is not reached by the other (``None``): the values are the same."""
+    model = _model("masked", "pcgrad")
+    batch = {k: tf.constant(v[64:128]) for k, v in _data().items()}
+    model(batch)
+    variables = list(model.trainable_variables)
+    grads = {}
+    for mode in ("fused", "separate"):
+        with tf.GradientTape(persistent=True) as tape:
+            if mode == "separate":
+                with separate_matmuls():
+                    losses = model.task_losses(batch, training=True)
+            else:
+                losses = model.task_losses(batch, training=True)
+        grads[mode] = {k: tape.gradient(losses[k], variables) for k in losses}
+    gate_cvr = [i for i, v in enumerate(variables) if "gate_cvr" in v.name]
+    assert gate_cvr
+    for i in gate_cvr:
+        assert grads["separate"]["ctr"][i] is None
+        np.testing.assert_array_equal(grads["fused"]["ctr"][i], 0.0)
+    for task in ("ctr", "cvr"):
+        for fused, separate in zip(
+            grads["fused"][task], grads["separate"][task], strict=True
+        ):
+            if separate is not None:
+                np.testing.assert_allclose(
+                    tf.convert_to_tensor(fused),
+                    tf.convert_to_tensor(separate),
+                    rtol=1e-5,
+                    atol=1e-7,
+                )
+
+
+@pytest.mark.parametrize("name", ["pcgrad", "gradnorm"])
+def test_gradient_step_sees_gates_as_task_specific(name):
+    """The gradient train step traces with separate matmuls: in `fit`, no
+    gate of a gated backbone counts as shared, and GradNorm's kernel is not a
+    gate."""
+    model = _model("masked", name)
+    seen = []
+    layout = model.shared_layout
+
+    def spy(variables, task_grads):
+        shared, last = layout(variables, task_grads)
+        seen.append((list(variables), shared, last))
+        return shared, last
+
+    model.shared_layout = spy
+    _fit(model, epochs=1)
+    assert seen
+    variables, shared, last = seen[-1]
+    flags = {v.name: s for v, s in zip(variables, shared, strict=True)}
+    gates = [n for n in flags if "gate" in n]
+    assert gates and not any(flags[n] for n in gates)
+    assert any(s for n, s in flags.items() if "experts" in n)
+    assert last is not None and "gate" not in variables[last].name
