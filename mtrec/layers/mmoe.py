@@ -100,7 +100,8 @@ class MMoE(mixture.MixtureOfExperts):
             training=training,
         )
         gates = dict(zip(self.task_names, task_gates, strict=True))
-        outputs = {t: mixture.mix_experts(g, experts) for t, g in gates.items()}
+        mixed = mixture.mix_experts_per_gate(task_gates, experts)
+        outputs = dict(zip(self.task_names, mixed, strict=True))
         if return_gates:
             return outputs, gates
         return outputs
