@@ -30,11 +30,18 @@ def ranking_task(
         and the AUC applies the sigmoid first.
       metrics: with ``False`` the task carries no training metric (no per-step
         AUC or RMSE), only its loss.
+
+    The task returns per-example losses (``Reduction.NONE``, times the sample
+    weight): ``MultiTaskRanker.task_losses`` averages them over the batch
+    itself, which is what lets the model train under a ``tf.distribute``
+    strategy (Keras refuses automatic reduction there).
     """
     if task.kind == "binary":
         return tfrs.tasks.Ranking(
             loss=tf.keras.losses.BinaryCrossentropy(
-                from_logits=from_logits, name=f"{output}_logloss"
+                from_logits=from_logits,
+                reduction=tf.keras.losses.Reduction.NONE,
+                name=f"{output}_logloss",
             ),
             metrics=[
                 tf.keras.metrics.AUC(
@@ -46,7 +53,9 @@ def ranking_task(
             name=f"task_{output}",
         )
     return tfrs.tasks.Ranking(
-        loss=tf.keras.losses.MeanSquaredError(name=f"{output}_mse"),
+        loss=tf.keras.losses.MeanSquaredError(
+            reduction=tf.keras.losses.Reduction.NONE, name=f"{output}_mse"
+        ),
         metrics=[tf.keras.metrics.RootMeanSquaredError(name=f"{output}_rmse")]
         if metrics
         else None,
@@ -353,12 +362,14 @@ class MultiTaskRanker(tfrs.Model):
             weight = (
                 tf.cast(inputs[task.condition], tf.float32) if task.condition else None
             )
-            loss = self.ranking_tasks[out](
+            per_example = self.ranking_tasks[out](
                 labels=labels,
                 predictions=logits[out] if out in from_logits else outputs[out],
                 sample_weight=weight,
                 training=training,
             )
+            # Keras' SUM_OVER_BATCH_SIZE: masked rows count in the denominator.
+            loss = tf.reduce_mean(per_example)
             self.loss_trackers[out].update_state(loss)
             losses[out] = loss
         return losses
@@ -409,9 +420,39 @@ class MultiTaskRanker(tfrs.Model):
         return shared, (kernels[-1] if kernels and len(names) > 1 else None)
 
     def train_step(self, inputs):
-        if not self.weighting.uses_gradients:
+        if self.weighting.uses_gradients:
+            return self._gradient_train_step(inputs)
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        if replicas == 1:
             return super().train_step(inputs)
-        return self._gradient_train_step(inputs)
+        return self._replicated_train_step(inputs, replicas)
+
+    def _replicated_train_step(self, inputs, replicas: int):
+        """``tfrs.Model.train_step`` on one of ``replicas`` synchronous replicas.
+
+        Each replica's loss is the mean over its share of the batch, and the
+        optimiser sums the replicas' gradients: scaling each replica's loss by
+        ``1 / replicas`` makes the update that of the mean over the global
+        batch (and counts the regularization and any loss-weighting term once).
+        Every reported value is divided by ``replicas`` too, as Keras sums the
+        replicas' logs.
+        """
+        with tf.GradientTape() as tape:
+            loss = self.compute_loss(inputs, training=True)
+            regularization_loss = tf.reduce_sum(
+                [tf.reduce_sum(term) for term in self.losses]
+            )
+            total_loss = loss + regularization_loss
+            scaled = total_loss / replicas
+        grads = tape.gradient(scaled, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        metrics = {metric.name: metric.result() for metric in self.metrics}
+        metrics["loss"] = loss
+        metrics["regularization_loss"] = regularization_loss
+        metrics["total_loss"] = total_loss
+        # Keras sums what each replica returns (``distribute_reduction_method``
+        # "auto"): a replica reports its share.
+        return {name: value / replicas for name, value in metrics.items()}
 
     def _gradient_train_step(self, inputs):
         """One step of a ``GradientWeighting``: per-task gradients, combined.

@@ -18,6 +18,11 @@ from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
 from mtrec.training.config import validate_config
+from mtrec.training.distribution import ClusterSpec
+from mtrec.training.distribution import cluster_spec
+from mtrec.training.distribution import make_strategy
+from mtrec.training.distribution import parse_tf_config
+from mtrec.training.distribution import variable_partitioner
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.evaluate import predict_dataset
@@ -46,6 +51,7 @@ from mtrec.training.state import SelectionState
 from mtrec.training.state import TrainingState
 
 __all__ = [
+    "ClusterSpec",
     "ConfigError",
     "Datasets",
     "FileSource",
@@ -59,6 +65,7 @@ __all__ = [
     "TrainingState",
     "build_model",
     "build_optimizer",
+    "cluster_spec",
     "compile_model",
     "datasets",
     "dummy_inputs",
@@ -70,6 +77,8 @@ __all__ = [
     "gate_report",
     "inspect_run",
     "load_config",
+    "make_strategy",
+    "parse_tf_config",
     "predict_dataset",
     "prepare",
     "prepare_files",
@@ -78,5 +87,6 @@ __all__ = [
     "steps_per_epoch",
     "train",
     "validate_config",
+    "variable_partitioner",
     "warmup_rows",
 ]

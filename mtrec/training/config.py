@@ -10,6 +10,8 @@ from collections.abc import Sequence
 
 import yaml
 
+from mtrec.weighting import WEIGHTINGS
+
 
 class ConfigError(ValueError):
     """A configuration that cannot be used; the message names the key."""
@@ -111,6 +113,36 @@ class SelectionConfig:
     restore_best: bool = True
 
 
+#: ``train.distribution.strategy`` values (``mtrec.training.make_strategy``).
+STRATEGIES = ("none", "mirrored", "multi_worker_mirrored", "parameter_server")
+
+
+@dataclasses.dataclass
+class DistributionConfig:
+    """How training is spread over devices and machines (``tf.distribute``).
+
+    The cluster of ``multi_worker_mirrored`` and ``parameter_server`` is read
+    from the ``TF_CONFIG`` environment variable as TensorFlow defines it
+    (``{"cluster": {...}, "task": {"type": ..., "index": ...}}``).
+    """
+
+    #: ``none`` (default: one process, TensorFlow's default strategy, exactly
+    #: as without this section); ``mirrored`` (synchronous replicas on this
+    #: machine's GPUs, or its CPU); ``multi_worker_mirrored`` (synchronous
+    #: all-reduce across the ``worker`` tasks of ``TF_CONFIG``);
+    #: ``parameter_server`` (variables on the ``ps`` tasks, embedding tables
+    #: sharded over them; asynchronous ``worker`` tasks driven by the
+    #: ``chief``, the coordinator).
+    strategy: str = "none"
+    #: ``parameter_server`` only: split every variable into this many shards
+    #: (``tf.distribute.experimental.partitioners.FixedShardsPartitioner``).
+    num_shards: int | None = None
+    #: ``parameter_server`` only: split variables into shards of at least this
+    #: many bytes, at most one per ps task
+    #: (``MinSizePartitioner``; default 256 KiB when ``num_shards`` is unset).
+    min_shard_bytes: int | None = None
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """The optimisation."""
@@ -174,6 +206,10 @@ class TrainConfig:
     #: TensorBoard writes the logs every ``epoch`` (default: no per-batch work)
     #: or every this many batches.
     tensorboard_update_freq: str | int = "epoch"
+    #: Training on several devices or machines (``tf.distribute``).
+    distribution: DistributionConfig = dataclasses.field(
+        default_factory=DistributionConfig
+    )
 
 
 @dataclasses.dataclass
@@ -413,6 +449,7 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
             )
     _check_train(config.train)
     _check_selection(config.train.selection)
+    _check_distribution(config)
 
 
 def _check_train(train: TrainConfig) -> None:
@@ -432,6 +469,49 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             "'train.tensorboard_update_freq' must be 'epoch' or an int >= 1. "
             f"Received: {freq!r}"
+        )
+
+
+def _check_distribution(config: RunConfig) -> None:
+    """``train.distribution``: the strategy, its shard settings, the weighting.
+
+    The cluster itself (``TF_CONFIG``) is checked when a run starts
+    (``mtrec.training.cluster_spec``), not when a config is loaded.
+    """
+    dist = config.train.distribution
+    where = "'train.distribution"
+    if dist.strategy not in STRATEGIES:
+        raise ConfigError(
+            f"{where}.strategy' must be one of {list(STRATEGIES)}. "
+            f"Received: {dist.strategy!r}"
+        )
+    for key in ("num_shards", "min_shard_bytes"):
+        value = getattr(dist, key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(
+                f"{where}.{key}' must be an int >= 1 or null. Received: {value!r}"
+            )
+        if dist.strategy != "parameter_server":
+            raise ConfigError(
+                f"{where}.{key}' shards variables over parameter servers; it "
+                "needs 'train.distribution.strategy: parameter_server'. Received: "
+                f"strategy={dist.strategy!r}, {key}={value!r}"
+            )
+    if dist.num_shards is not None and dist.min_shard_bytes is not None:
+        raise ConfigError(
+            f"{where}': set 'num_shards' or 'min_shard_bytes', not both. Received: "
+            f"num_shards={dist.num_shards!r}, min_shard_bytes={dist.min_shard_bytes!r}"
+        )
+    weighting = WEIGHTINGS.get(config.weighting.name)
+    if dist.strategy != "none" and getattr(weighting, "uses_gradients", False):
+        raise ConfigError(
+            f"'weighting.name: {config.weighting.name}' combines per-task "
+            "gradients inside the train step, which mtrec has not verified under "
+            f"'train.distribution.strategy: {dist.strategy}' (each replica would "
+            "combine its own gradients before they are reduced). Use "
+            "'strategy: none', or a loss weighting that does not use gradients."
         )
 
 

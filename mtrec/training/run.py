@@ -29,6 +29,8 @@ from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
 from mtrec.training.config import save_config
+from mtrec.training.config import validate_config
+from mtrec.training.distribution import make_strategy
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
@@ -113,6 +115,8 @@ def train(
       NonFiniteLossError: a task's loss became NaN or infinite (named).
     """
     _seed(config)
+    validate_config(config, in_memory=train_rows is not None)
+    strategy = make_strategy(config)  # the cluster is checked before any data
     run_dir = pathlib.Path(run_dir) if run_dir else None
     if run_dir is None:
         run_dir = _new_run_dir(config)
@@ -122,7 +126,8 @@ def train(
     )
     config = prepared.config
     save_config(config, run_dir / CONFIG_FILE)
-    model = build_model(prepared, config)
+    with strategy.scope():
+        model = build_model(prepared, config)
     data = make_datasets(prepared, config)
     state = TrainingState(
         train_rows=prepared.train_rows,
@@ -135,9 +140,10 @@ def train(
             name: prepared.source.eval[name][:WARMUP_ROWS]
             for name in prepared.feature_set.names
         }
-    return _fit_evaluate_export(
-        config, run_dir, prepared.feature_set, model, data, state, callbacks, warmup
-    )
+    with strategy.scope():
+        return _fit_evaluate_export(
+            config, run_dir, prepared.feature_set, model, data, state, callbacks, warmup
+        )
 
 
 def resume_run(
@@ -172,13 +178,15 @@ def resume_run(
             "'data.train'); train it again with the same tables instead of resuming"
         )
     _seed(config)
+    strategy = make_strategy(config)
     state = TrainingState.load(state_path)
     prepared = dataclasses.replace(
         load_prepared_run(config, run_dir / PREPROCESSING_DIR),
         train_rows=state.train_rows,
         train_rows_dropped=state.train_rows_dropped,
     )
-    model = build_model(prepared, config)
+    with strategy.scope():
+        model = build_model(prepared, config)
     data = make_datasets(prepared, config)
     logger.info(
         "resuming %s after epoch %d of %d",
@@ -186,9 +194,10 @@ def resume_run(
         state.epochs_done,
         config.train.epochs,
     )
-    return _fit_evaluate_export(
-        config, run_dir, prepared.feature_set, model, data, state, callbacks
-    )
+    with strategy.scope():
+        return _fit_evaluate_export(
+            config, run_dir, prepared.feature_set, model, data, state, callbacks
+        )
 
 
 def _run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
