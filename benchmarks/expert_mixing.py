@@ -23,9 +23,11 @@ shipped before (the **baseline**: one ``MLP`` per expert, one ``Gate`` per task,
   per-expert ``MLP`` s (baseline), one ``Experts`` per group, one stacked
   ``Experts`` for all groups;
 - ``mmoe`` and ``ple``: a whole layer: the baseline against
-  ``mtrec.layers.MMoE`` / ``mtrec.layers.PLE`` as shipped; for MMoE also
-  ``Experts`` with the fused gate bank (not shipped: one variable for all
-  gates is reached by every task, see ``mtrec.layers.MixtureOfExperts``).
+  ``mtrec.layers.MMoE`` / ``mtrec.layers.PLE`` as shipped (expert groups and
+  linear gates reading one input share one matmul, ``apply_layers``; MMoE
+  mixes all tasks by one batched matmul) and the same layer traced inside
+  ``separate_matmuls`` (a matmul per group and gate, as the gradient
+  weightings trace it).
 
 Every measurement is a ``tf.function`` computing the outputs, a loss
 ``sum(y * r)`` with fixed random ``r`` and the gradients of every weight and the
@@ -367,23 +369,12 @@ def layer_cases(tf, layers, kind: str) -> dict:
         BASELINE: make_step(tf, base, base.trainable_weights, x, True),
         f"mtrec_{kind}": make_step(tf, new, new.trainable_weights, x, True),
     }
-    if kind == "mmoe":
-        n = MMOE["num_experts"]
-        experts = layers.Experts(n, MMOE["expert_units"])
-        bank = layers.Experts(len(TASKS), [n], activation="linear")
-        for layer in (experts, bank):
-            layer.build((None, INPUT_DIM))
-
-        def fused(x):
-            e = experts(x)
-            gates = tf.nn.softmax(bank(x), axis=-1)
-            return {
-                t: tf.reduce_sum(gates[:, k, :, None] * e, 1)
-                for k, t in enumerate(TASKS)
-            }
-
-        weights = [*experts.trainable_weights, *bank.trainable_weights]
-        cases["experts_and_gate_bank"] = make_step(tf, fused, weights, x, True)
+    # The shipped layer with a matmul per expert group and gate (what the
+    # gradient weightings trace): the effect of sharing one matmul.
+    separate = make_step(tf, new, new.trainable_weights, x, True)
+    with layers.separate_matmuls():
+        separate.get_concrete_function()  # traced with one matmul per layer
+    cases[f"mtrec_{kind}_separate_matmuls"] = separate
     return cases
 
 

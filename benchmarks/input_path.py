@@ -1,0 +1,313 @@
+"""What the input path costs: `mtrec train` from files against in-memory batches.
+
+Issue 11 (item 4) asks that reading the training data cost under 10% of step
+time. This benchmark trains the main job's model (the shipped ``esmm`` config:
+ESMM on a shared bottom with DCN crossing, batch 1024) on the synthetic click
+log three ways, each in a fresh process, interleaved, ``--repeats`` rounds:
+
+- ``files``: what ``mtrec train`` does: ``prepare`` (the CSV validated once into
+  TFRecord shards, cached by content before anything is timed), then
+  ``datasets(prepared).train``, the native tf.data path (interleaved shard
+  reads, parsing, windowed shuffle, batching, prefetch);
+- ``memory``: the same rows as a pandas DataFrame through ``prepare(config,
+  train=frame)`` and ``datasets``: ``from_tensor_slices``, a full shuffle,
+  batching, prefetch;
+- ``cached`` (the **baseline**): the batches of one native pass, materialised
+  once with ``Dataset.cache()`` before timing, so no input work is left in the
+  step: the step time alone.
+
+Timed: ``model.fit`` per epoch (Keras ``on_epoch_begin`` to ``on_epoch_end``),
+epochs 2.. (the first traces). Reported per core count: examples/s of each
+side (median over rounds), the ratio side ÷ cached per round (min / median /
+max) and the input share ``1 - files / cached`` (the fraction of a training
+step's wall time the file path adds); issue 11's target is a share below 0.10
+on one core. Also the prepare pass's seconds (paid once per file content).
+
+Writes ``benchmarks/results/input_path.json`` and a markdown table.
+
+Usage (from the repository root)::
+
+    python benchmarks/input_path.py [--rows 200000] [--repeats 3] [--cores 1,2]
+"""
+
+import argparse
+import json
+import logging
+import os
+import pathlib
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "input_path.json"
+CONFIG = REPO / "mtrec" / "configs" / "esmm.yaml"
+SIDES = ("cached", "files", "memory")
+BASELINE = "cached"
+TARGET_SHARE = 0.10
+SEED = 7
+
+logger = logging.getLogger("input_path")
+
+
+def input_share(files_eps: float, cached_eps: float) -> float:
+    """``1 - files / cached``: the fraction of step wall time the reading adds.
+
+    Args:
+      files_eps: examples/s training from files.
+      cached_eps: examples/s on cached batches (no input work).
+
+    Example:
+
+    >>> input_share(90.0, 100.0)
+    0.1
+    """
+    if files_eps <= 0 or cached_eps <= 0:
+        raise ValueError(
+            "Examples/s must be > 0. Received: "
+            f"`files_eps={files_eps}`, `cached_eps={cached_eps}`"
+        )
+    return round(1.0 - files_eps / cached_eps, 4)
+
+
+def _config(csv: pathlib.Path, work: pathlib.Path, epochs: int):
+    from mtrec.training import load_config
+
+    return load_config(
+        CONFIG,
+        overrides=[
+            f"data.train={csv}",
+            f"data.prepared_dir={work / 'prepared'}",
+            f"train.epochs={epochs}",
+            "train.lr_schedule=constant",
+            "train.selection.metric=null",
+        ],
+    )
+
+
+def run_worker(args) -> dict:
+    """Child process: one side; returns its epoch times."""
+    os.sched_setaffinity(0, list(range(args.num_cores)))
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
+
+    # isort: split
+    import pandas as pd
+    import tensorflow as tf
+
+    from mtrec.training import build_model
+    from mtrec.training import compile_model
+    from mtrec.training import datasets
+    from mtrec.training import prepare
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.num_cores)
+    tf.config.threading.set_inter_op_parallelism_threads(args.num_cores)
+    config = _config(args.csv, args.work, args.epochs)
+    work = pathlib.Path(tempfile.mkdtemp(dir=args.work))
+    if args.worker == "memory":
+        frame = pd.read_csv(args.csv)
+        prepared = prepare(config, train=frame, preprocessing_dir=work)
+    else:
+        prepared = prepare(config, preprocessing_dir=work)
+    data = datasets(prepared, config)
+    train = data.train
+    if args.worker == "cached":
+        steps = -(-data.train_rows // config.train.batch_size)
+        train = train.take(steps).cache()
+        for _ in train:  # materialised before anything is timed
+            pass
+    tf.keras.utils.set_random_seed(config.seed)
+    model = build_model(prepared, config)
+    compile_model(model, config)
+
+    class EpochTimer(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    timer = EpochTimer()
+    epochs = config.train.epochs
+    if args.worker != "files":  # one pass, iterated again every epoch
+        model.fit(train, epochs=epochs, callbacks=[timer], verbose=0)
+    else:  # the files' dataset spans every epoch (train.epochs passes)
+        steps = -(-data.train_rows // config.train.batch_size)
+        model.fit(
+            train, epochs=epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0
+        )
+    steady = timer.seconds[1:]
+    return {
+        "side": args.worker,
+        "cores": args.num_cores,
+        "rows": data.train_rows,
+        "epoch_seconds": [round(s, 4) for s in timer.seconds],
+        "examples_per_second": round(data.train_rows * len(steady) / sum(steady), 1),
+    }
+
+
+def _run_child(side: str, cores: int, csv, work, epochs) -> dict:
+    command = [
+        sys.executable,
+        str(pathlib.Path(__file__).resolve()),
+        "--worker",
+        side,
+        "--num-cores",
+        str(cores),
+        "--csv",
+        str(csv),
+        "--work",
+        str(work),
+        "--epochs",
+        str(epochs),
+    ]
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=3600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"The {side} worker failed (exit {done.returncode}):\n{done.stderr[-3000:]}"
+        )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1])
+
+
+def summarise(runs: list[dict], cores: list[int]) -> dict:
+    """Per core count: median examples/s per side, ratios to cached, share."""
+    out = {}
+    for n in cores:
+        by_side = {
+            side: [
+                r["examples_per_second"]
+                for r in runs
+                if r["cores"] == n and r["side"] == side
+            ]
+            for side in SIDES
+        }
+        entry = {
+            "examples_per_second": {
+                side: round(statistics.median(v), 1) for side, v in by_side.items()
+            }
+        }
+        for side in ("files", "memory"):
+            ratios = [a / b for a, b in zip(by_side[side], by_side[BASELINE])]
+            entry[f"{side}_ratio"] = {
+                "min": round(min(ratios), 3),
+                "median": round(statistics.median(ratios), 3),
+                "max": round(max(ratios), 3),
+                "per_round": [round(r, 3) for r in ratios],
+            }
+        shares = [
+            input_share(f, c) for f, c in zip(by_side["files"], by_side["cached"])
+        ]
+        entry["input_share"] = {
+            "min": min(shares),
+            "median": round(statistics.median(shares), 4),
+            "max": max(shares),
+        }
+        out[str(n)] = entry
+    return out
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        f"Rows: {report['rows']:,} (synthetic click log, seed {SEED}); model: the "
+        "shipped `esmm` config; epochs 2.. of "
+        f"{report['epochs']} timed; {report['repeats']} interleaved rounds; "
+        f"prepare pass {report['prepare_seconds']} s (once per file content). "
+        f"Target (issue 11): input share < {TARGET_SHARE} on one core.",
+        "",
+        "| cores | ex/s cached / files / memory | files ÷ cached | memory ÷ cached "
+        "| input share (files) |",
+        "|---|---|---|---|---|",
+    ]
+    for n, e in report["summary"].items():
+        eps = e["examples_per_second"]
+        f, m, s = e["files_ratio"], e["memory_ratio"], e["input_share"]
+        lines.append(
+            f"| {n} | {eps['cached']:,.0f} / {eps['files']:,.0f} / "
+            f"{eps['memory']:,.0f} | {f['median']} ({f['min']}–{f['max']}) | "
+            f"{m['median']} ({m['min']}–{m['max']}) | {s['median']} "
+            f"({s['min']}–{s['max']}) |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cores", default="1,2")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs 2.. timed")
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--num-cores", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--csv", type=pathlib.Path, help=argparse.SUPPRESS)
+    parser.add_argument("--work", type=pathlib.Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(run_worker(args)))
+        return {}
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cores = [int(c) for c in args.cores.split(",")]
+    if args.rows < 10_000 or args.repeats < 1 or args.epochs < 2:
+        raise SystemExit(
+            "Need --rows >= 10000, --repeats >= 1 and --epochs >= 2. Received: "
+            f"--rows {args.rows}, --repeats {args.repeats}, --epochs {args.epochs}"
+        )
+    sys.path.insert(0, str(REPO))
+    import mtrec  # noqa: F401
+    from mtrec.data.synthetic import generate_click_log
+    from mtrec.data.synthetic import write_table
+    from mtrec.training import prepare_files
+
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        csv = work / "click_log.csv"
+        write_table(generate_click_log(args.rows, seed=SEED), csv)
+        begun = time.perf_counter()
+        prepare_files(_config(csv, work, args.epochs))  # cached for every side
+        prepare_seconds = round(time.perf_counter() - begun, 2)
+        for repeat in range(args.repeats):
+            for n in cores:
+                order = SIDES[repeat % 3 :] + SIDES[: repeat % 3]
+                for side in order:
+                    run = _run_child(side, n, csv, work, args.epochs)
+                    logger.info(
+                        "round %d, %d core(s), %s: %.0f ex/s",
+                        repeat,
+                        n,
+                        side,
+                        run["examples_per_second"],
+                    )
+                    runs.append(run)
+    report = {
+        "benchmark": "input_path",
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "cores": cores,
+        "prepare_seconds": prepare_seconds,
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "summary": summarise(runs, cores),
+        "runs": runs,
+    }
+    one_core = report["summary"].get("1")
+    report["target_met"] = (
+        None if one_core is None else one_core["input_share"]["median"] < TARGET_SHARE
+    )
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()
