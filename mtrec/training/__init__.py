@@ -29,6 +29,7 @@ from mtrec.training.evaluate import predict_dataset
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets
 from mtrec.training.inputs import file_datasets
+from mtrec.training.inputs import memory_batches
 from mtrec.training.loop import compile_model
 from mtrec.training.loop import fit
 from mtrec.training.loop import steps_per_epoch
@@ -78,6 +79,7 @@ __all__ = [
     "inspect_run",
     "load_config",
     "make_strategy",
+    "memory_batches",
     "parse_tf_config",
     "predict_dataset",
     "prepare",

@@ -317,3 +317,33 @@ def test_training_metrics_can_be_switched_off(tmp_path, frame):
     assert "ctr_auc" in with_metrics
     assert [k for k in without if k.endswith("auc") and not k.startswith("val_")] == []
     assert "ctr_loss" in without and "loss" in without
+
+
+@pytest.mark.parametrize("seed", [None, 42])
+def test_memory_batches_equal_row_slicing_shuffle_and_batch(seed):
+    """Gathering batches of shuffled row indices gives the batches of the
+    per-row pipeline (same seed, same order, every epoch)."""
+    from mtrec.training import memory_batches
+
+    rng = np.random.default_rng(0)
+    columns = {
+        "id": np.arange(1000),
+        "city": np.array([f"c{i % 7}" for i in range(1000)]),
+        "price": rng.random(1000).astype(np.float32),
+    }
+    rows = tf.data.Dataset.from_tensor_slices(columns)
+    if seed is not None:
+        rows = rows.shuffle(1000, seed=seed, reshuffle_each_iteration=True)
+    rows = rows.batch(128)
+    batches = memory_batches(columns, 128, seed=seed)
+    orders = []
+    for _ in range(2):  # a new order every epoch, the same on both sides
+        seen = []
+        for expected, got in zip(rows, batches, strict=True):
+            assert sorted(got) == sorted(columns)
+            for name in columns:
+                np.testing.assert_array_equal(got[name], expected[name])
+            seen.append(got["id"].numpy())
+        orders.append(np.concatenate(seen))
+    assert sorted(orders[0].tolist()) == list(range(1000))
+    assert (orders[0] == orders[1]).all() == (seed is None)
