@@ -35,8 +35,9 @@ def mix_experts_per_gate(
     With ``t`` gates over the same experts, ``G = stack(gates)`` ``(b, t, n)``
     and ``G @ experts`` ``(b, t, u)``: one op forward and two backward
     instead of a multiply and a sum per gate (MMoE's training step measured
-    1.12x faster with two tasks and 8 experts on one core). One gate is
-    :func:`mix_experts`.
+    1.12x faster with two tasks and 8 experts on one core). One gate, or
+    any number inside :func:`separate_matmuls` (the stacked matmul would
+    connect every gate to every task's loss), is :func:`mix_experts` each.
 
     Example:
 
@@ -45,8 +46,8 @@ def mix_experts_per_gate(
     >>> [m.numpy().tolist() for m in mix_experts_per_gate(gates, experts)]
     [[[0.0, 1.0, 2.0, 3.0]], [[6.0, 7.0, 8.0, 9.0]]]
     """
-    if len(gates) == 1:
-        return [mix_experts(gates[0], experts)]
+    if len(gates) == 1 or getattr(_MODE, "separate", False):
+        return [mix_experts(g, experts) for g in gates]
     mixed = tf.matmul(tf.stack(list(gates), axis=1), experts)
     return tf.unstack(mixed, num=len(gates), axis=1)
 
@@ -59,7 +60,8 @@ def separate_matmuls() -> Iterator[None]:
     """Within it, mixture layers give every expert group and gate its own matmul.
 
     By default the expert groups and linear gates of a mixture layer that
-    read the same input share one matmul (:func:`apply_layers`): the same
+    read the same input share one matmul (:func:`apply_layers`), and MMoE
+    mixes all tasks' gates in one (:func:`mix_experts_per_gate`): the same
     values, fewer and larger matmuls. The shared matmul connects every one
     of those variables to every task's loss, with an exactly zero gradient
     where a task does not use it. Code that tells task-specific variables
