@@ -427,6 +427,10 @@ class MultiTaskRanker(tfrs.Model):
             return super().train_step(inputs)
         return self._replicated_train_step(inputs, replicas)
 
+    def _regularization_loss(self) -> tf.Tensor:
+        """The sum of the layers' penalties, as ``tfrs.Model.train_step`` adds."""
+        return tf.reduce_sum([tf.reduce_sum(term) for term in self.losses])
+
     def _replicated_train_step(self, inputs, replicas: int):
         """``tfrs.Model.train_step`` on one of ``replicas`` synchronous replicas.
 
@@ -439,9 +443,7 @@ class MultiTaskRanker(tfrs.Model):
         """
         with tf.GradientTape() as tape:
             loss = self.compute_loss(inputs, training=True)
-            regularization_loss = tf.reduce_sum(
-                [tf.reduce_sum(term) for term in self.losses]
-            )
+            regularization_loss = self._regularization_loss()
             total_loss = loss + regularization_loss
             scaled = total_loss / replicas
         grads = tape.gradient(scaled, self.trainable_variables)
@@ -462,9 +464,7 @@ class MultiTaskRanker(tfrs.Model):
         """
         with separate_matmuls(), tf.GradientTape(persistent=True) as tape:
             losses = self.task_losses(inputs, training=True)
-            regularization_loss = tf.reduce_sum(
-                [tf.reduce_sum(loss) for loss in self.losses]
-            )
+            regularization_loss = self._regularization_loss()
         # Listed after the forward pass, which builds the model on first use.
         own = {v.ref() for v in self.weighting.trainable_variables}
         variables = [v for v in self.trainable_variables if v.ref() not in own]

@@ -126,9 +126,6 @@ def train(
     )
     config = prepared.config
     save_config(config, run_dir / CONFIG_FILE)
-    with strategy.scope():
-        model = build_model(prepared, config)
-    data = make_datasets(prepared, config)
     state = TrainingState(
         train_rows=prepared.train_rows,
         train_rows_dropped=prepared.train_rows_dropped,
@@ -140,7 +137,9 @@ def train(
             name: prepared.source.eval[name][:WARMUP_ROWS]
             for name in prepared.feature_set.names
         }
-    with strategy.scope():
+    with strategy.scope():  # variables, optimiser, fit, evaluation, export
+        model = build_model(prepared, config)
+        data = make_datasets(prepared, config)
         return _fit_evaluate_export(
             config, run_dir, prepared.feature_set, model, data, state, callbacks, warmup
         )
@@ -185,16 +184,15 @@ def resume_run(
         train_rows=state.train_rows,
         train_rows_dropped=state.train_rows_dropped,
     )
-    with strategy.scope():
+    with strategy.scope():  # variables, optimiser, fit, evaluation, export
         model = build_model(prepared, config)
-    data = make_datasets(prepared, config)
-    logger.info(
-        "resuming %s after epoch %d of %d",
-        run_dir,
-        state.epochs_done,
-        config.train.epochs,
-    )
-    with strategy.scope():
+        data = make_datasets(prepared, config)
+        logger.info(
+            "resuming %s after epoch %d of %d",
+            run_dir,
+            state.epochs_done,
+            config.train.epochs,
+        )
         return _fit_evaluate_export(
             config, run_dir, prepared.feature_set, model, data, state, callbacks
         )
