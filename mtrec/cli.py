@@ -74,12 +74,37 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_cluster_server(args) -> int:
+    import signal
+    import threading
+
+    from mtrec.training import cluster_server
+
+    server = cluster_server()
+    print(f"serving {server.target} until SIGTERM or SIGINT", flush=True)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+    print("stopping", flush=True)
+    # A tf.distribute.Server cannot be stopped in process: exit without
+    # waiting for its threads.
+    os._exit(0)
+
+
 def cmd_train(args) -> int:
     from mtrec.training import load_config
     from mtrec.training import train
 
     config = load_config(_resolve_config(args.config), args.set or [])
     result = train(config, run_dir=args.run_dir)
+    return _report(result)
+
+
+def _report(result) -> int:
+    if not result.chief:
+        print("trained as a worker of multi_worker_mirrored; the chief writes the run")
+        return 0
     print(format_metrics(result.metrics["eval"]))
     print(f"run directory: {result.run_dir}")
     if result.export_path:
@@ -109,10 +134,7 @@ def cmd_prepare(args) -> int:
 def cmd_resume(args) -> int:
     from mtrec.training import resume_run
 
-    result = resume_run(args.run_dir)
-    print(format_metrics(result.metrics["eval"]))
-    print(f"run directory: {result.run_dir}")
-    return 0
+    return _report(resume_run(args.run_dir, overrides=args.set or []))
 
 
 def cmd_export(args) -> int:
@@ -311,6 +333,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.set_defaults(func=cmd_train)
 
+    cs = sub.add_parser(
+        "cluster-server",
+        help="run the ps or worker task of a parameter_server cluster from "
+        "TF_CONFIG (the chief runs mtrec train)",
+    )
+    cs.set_defaults(func=cmd_cluster_server)
+
     prep = sub.add_parser(
         "prepare",
         help="validate a config's data files and write them as TFRecord shards "
@@ -328,6 +357,13 @@ def build_parser() -> argparse.ArgumentParser:
         "resume", help="continue an interrupted run from its last complete epoch"
     )
     rs.add_argument("run_dir")
+    rs.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="change train.distribution.* (e.g. resume on a cluster) or "
+        "train.epochs (train longer)",
+    )
     rs.set_defaults(func=cmd_resume)
 
     ex = sub.add_parser(

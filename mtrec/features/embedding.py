@@ -380,7 +380,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             if any(offsets):
                 stacked = stacked + tf.constant(offsets, tf.int64)
             table = self._tables[str(dim)]
-            if self._layout.widths[dim] <= self.dense_gradient_rows:
+            if _sharded(table):
+                blocks[dim] = tf.nn.embedding_lookup(table, stacked)
+            elif self._layout.widths[dim] <= self.dense_gradient_rows:
                 blocks[dim] = gather_with_dense_gradient(table, stacked)
             else:
                 blocks[dim] = tf.gather(table, stacked)
@@ -429,8 +431,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             return tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
         space = self._layout.spaces[spec.table_name]
         table = self._tables[str(space.dim)]
+        gather = tf.nn.embedding_lookup if _sharded(table) else tf.gather
         return tf.ragged.map_flat_values(
-            lambda i: tf.gather(table, i + space.offset if space.offset else i), ids
+            lambda i: gather(table, i + space.offset if space.offset else i), ids
         )
 
     def _pool_tokens(self, spec, tokens, query, training):
@@ -510,6 +513,16 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             }
         )
         return config
+
+
+def _sharded(table) -> bool:
+    """Whether ``table`` is split over parameter servers (``parameter_server``).
+
+    A ``ShardedVariable`` is read with ``tf.nn.embedding_lookup``: one gather
+    per shard on its ps task, pulling only the rows of the batch (``tf.gather``
+    would first concatenate every shard), with sparse gradients.
+    """
+    return isinstance(table, tf.__internal__.distribute.ShardedVariable)
 
 
 def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:

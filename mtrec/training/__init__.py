@@ -14,14 +14,15 @@ The steps of a run are public and compose::
 from mtrec.training.builders import build_optimizer
 from mtrec.training.builders import dummy_inputs
 from mtrec.training.callbacks import NonFiniteLossError
+from mtrec.training.cluster import ClusterSpec
+from mtrec.training.cluster import cluster_server
+from mtrec.training.cluster import cluster_spec
+from mtrec.training.cluster import parse_tf_config
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
 from mtrec.training.config import validate_config
-from mtrec.training.distribution import ClusterSpec
-from mtrec.training.distribution import cluster_spec
 from mtrec.training.distribution import make_strategy
-from mtrec.training.distribution import parse_tf_config
 from mtrec.training.distribution import variable_partitioner
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
@@ -66,6 +67,7 @@ __all__ = [
     "TrainingState",
     "build_model",
     "build_optimizer",
+    "cluster_server",
     "cluster_spec",
     "compile_model",
     "datasets",

@@ -32,6 +32,11 @@ class Datasets:
       train_from: ``epochs_done -> dataset`` of the training batches of the
         epochs after ``epochs_done`` (resuming); ``None``: ``train`` is
         iterated once per epoch.
+      train_shard: ``(input_context, epochs_done) -> dataset``: one input
+        pipeline's share of the training rows (multi-process training), in
+        batches of ``input_context.get_per_replica_batch_size(batch_size)``,
+        repeated without end; across the ``num_input_pipelines`` pipelines
+        every row is read once per data pass.
     """
 
     train: tf.data.Dataset
@@ -39,6 +44,9 @@ class Datasets:
     selection: tf.data.Dataset | None
     train_rows: int
     train_from: Callable[[int], tf.data.Dataset] | None = None
+    train_shard: Callable[[tf.distribute.InputContext, int], tf.data.Dataset] | None = (
+        None
+    )
 
 
 def datasets(prepared: Prepared, config: RunConfig | None = None) -> Datasets:
@@ -89,6 +97,11 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
     def train_from(epochs_done: int) -> tf.data.Dataset:
         return _train_passes(files.train, config, train_rows, epochs_done)
 
+    def train_shard(context: tf.distribute.InputContext, epochs_done: int):
+        return _train_passes(
+            files.train, config, train_rows, epochs_done, context
+        ).repeat()
+
     held_out = unshuffled(files.eval)
     selection = None
     if config.train.selection.metric is not None:
@@ -99,6 +112,7 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
         selection=selection,
         train_rows=train_rows,
         train_from=train_from,
+        train_shard=train_shard,
     )
 
 
@@ -107,15 +121,22 @@ def _train_passes(
     config: RunConfig,
     train_rows: int,
     epochs_done: int,
+    input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """The training batches of epochs ``epochs_done..train.epochs``, in order.
 
     Epoch ``e`` is batches ``e * steps .. (e + 1) * steps`` of the stream of
     data passes (``steps`` = ``train.steps_per_epoch`` or one pass), pass ``p``
-    shuffled as ``native_dataset(..., epoch=p)``.
+    shuffled as ``native_dataset(..., epoch=p)``. With an ``input_context``,
+    that pipeline's share of every pass in per-replica batches (a pipeline of
+    ``n`` holds about ``1/n`` of the rows in batches ``1/replicas`` as large,
+    so the step counts stay those of one process).
     """
     data, part = data_part
     tc, shuffle = config.train, config.data.shuffle
+    batch_size = tc.batch_size
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(tc.batch_size)
     per_pass = max(1, math.ceil(train_rows / tc.batch_size))
     steps = tc.steps_per_epoch or per_pass
     first, last = epochs_done * steps, max(epochs_done + 1, tc.epochs) * steps
@@ -124,11 +145,12 @@ def _train_passes(
         passes.append(
             native_dataset(
                 data,
-                tc.batch_size,
+                batch_size,
                 part=part,
                 shuffle=shuffle,
                 seed=config.seed if shuffle else None,
                 shuffle_buffer_rows=config.data.shuffle_buffer_rows,
+                input_context=input_context,
                 epoch=index,
                 start_batch=first % per_pass if not passes else 0,
             )
@@ -148,22 +170,31 @@ def memory_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
             "memory_datasets needs a Prepared with a MemorySource. Received: "
             f"{type(source).__name__}"
         )
-    train = memory_batches(
-        source.train,
-        config.train.batch_size,
-        seed=config.seed if config.data.shuffle else None,
-    )
+    seed = config.seed if config.data.shuffle else None
+    train = memory_batches(source.train, config.train.batch_size, seed=seed)
     held_out = memory_batches(source.eval, config.train.eval_batch_size)
+
+    def train_shard(context: tf.distribute.InputContext, epochs_done: int):
+        del epochs_done  # in-memory runs start afresh (they cannot resume)
+        batch_size = context.get_per_replica_batch_size(config.train.batch_size)
+        return memory_batches(
+            source.train, batch_size, seed=seed, input_context=context
+        ).repeat()
+
     return Datasets(
         train=train,
         eval=held_out,
         selection=_selection(prepared, config, held_out, source.selection),
         train_rows=prepared.train_rows,
+        train_shard=train_shard,
     )
 
 
 def memory_batches(
-    columns: Columns, batch_size: int, seed: int | None = None
+    columns: Columns,
+    batch_size: int,
+    seed: int | None = None,
+    input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
     """Batches of in-memory columns, shuffled over the whole table with ``seed``.
 
@@ -177,10 +208,17 @@ def memory_batches(
       columns: ``{name: 1-D array}`` of equal lengths.
       batch_size: rows per batch (the last one may be smaller).
       seed: shuffle seed; ``None`` keeps the rows in order.
+      input_context: only this input pipeline's rows (every
+        ``num_input_pipelines``-th row from ``input_pipeline_id``).
     """
     tensors = {name: tf.constant(values) for name, values in columns.items()}
     rows = int(next(iter(tensors.values())).shape[0]) if tensors else 0
     index = tf.data.Dataset.range(rows)
+    if input_context is not None and input_context.num_input_pipelines > 1:
+        pipelines = input_context.num_input_pipelines
+        pipeline = input_context.input_pipeline_id
+        index = index.shard(pipelines, pipeline)
+        rows = len(range(pipeline, rows, pipelines))
     if seed is not None:
         index = index.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
 

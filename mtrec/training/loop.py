@@ -21,6 +21,8 @@ from mtrec.training.callbacks import WeightingUpdate
 from mtrec.training.config import RunConfig
 from mtrec.training.config import selection_mode
 from mtrec.training.config import selection_terms
+from mtrec.training.distribution import coordinated
+from mtrec.training.distribution import multi_process
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import selection_score
 from mtrec.training.inputs import Datasets
@@ -126,9 +128,13 @@ def fit(
         _restore(checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, state)
 
     tasks = list(model.supervised_tasks())
+    # Under parameter_server the steps run asynchronously on the workers: a
+    # per-batch callback would wait for every step's logs, so the loss check
+    # runs per epoch and there is no progress bar.
+    per_batch = tc.progress and not coordinated(model.distribute_strategy)
     loop = [
         WeightingUpdate(),
-        NonFiniteLossGuard(tasks) if tc.progress else EpochLossGuard(tasks),
+        NonFiniteLossGuard(tasks) if per_batch else EpochLossGuard(tasks),
     ]
     selection = None
     if sc.metric is not None:
@@ -158,7 +164,7 @@ def fit(
             str(run_dir / TENSORBOARD_DIR), update_freq=tc.tensorboard_update_freq
         ),
     ]
-    if tc.progress:
+    if per_batch:
         loop.append(ProgressBar(steps_per_epoch=steps))
     loop += list(callbacks)
     stopped = state.selection is not None and state.selection.stopped_early
@@ -167,12 +173,9 @@ def fit(
             logger.info(
                 "training on %d rows, %d steps per epoch", state.train_rows, steps
             )
-            if datasets.train_from is None:
-                train, fit_steps = datasets.train, tc.steps_per_epoch
-            else:
-                # One stream over the remaining epochs: Keras keeps the
-                # iterator across epochs when told the steps of each.
-                train, fit_steps = datasets.train_from(state.epochs_done), steps
+            train, fit_steps = _training_input(
+                model, datasets, state, steps, tc.steps_per_epoch
+            )
             model.fit(
                 train,
                 epochs=tc.epochs,
@@ -186,6 +189,45 @@ def fit(
         tf.train.Checkpoint(model=model).restore(str(best)).expect_partial()
         logger.info("restored the best epoch, %d", selection.best_epoch)
     return state
+
+
+def _training_input(
+    model,
+    datasets: Datasets,
+    state: TrainingState,
+    steps: int,
+    configured_steps: int | None,
+):
+    """``(x, steps_per_epoch)`` of ``model.fit`` under the model's strategy.
+
+    ``steps``: the steps of an epoch; ``configured_steps``: the config's
+    ``train.steps_per_epoch`` (``None``: the in-memory batches are iterated
+    once per epoch).
+
+    Multi-process strategies read one share of the rows per worker
+    (:attr:`Datasets.train_shard`): a ``DatasetCreator`` the coordinator
+    places on every worker (``parameter_server``), or a distributed dataset
+    of one input pipeline per worker (``multi_worker_mirrored``).
+    """
+    strategy = model.distribute_strategy
+    if multi_process(strategy):
+        if datasets.train_shard is None:
+            raise ValueError(
+                f"{type(strategy).__name__} needs Datasets.train_shard (the "
+                "per-worker input); build the datasets with mtrec.training.datasets"
+            )
+
+        def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            return datasets.train_shard(context, state.epochs_done)
+
+        if coordinated(strategy):
+            return tf.keras.utils.experimental.DatasetCreator(dataset_fn), steps
+        return strategy.distribute_datasets_from_function(dataset_fn), steps
+    if datasets.train_from is None:
+        return datasets.train, configured_steps
+    # One stream over the remaining epochs: Keras keeps the iterator across
+    # epochs when told the steps of each.
+    return datasets.train_from(state.epochs_done), steps
 
 
 def _restore(checkpoint, optimizer, model, directory: pathlib.Path, state) -> None:

@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import pathlib
+import shutil
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
@@ -30,7 +32,11 @@ from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
 from mtrec.training.config import save_config
 from mtrec.training.config import validate_config
+from mtrec.training.distribution import check_batch_size
+from mtrec.training.distribution import distribution_report
+from mtrec.training.distribution import is_chief
 from mtrec.training.distribution import make_strategy
+from mtrec.training.distribution import multi_process
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
@@ -69,6 +75,9 @@ class RunResult:
     model: MultiTaskRanker
     feature_set: FeatureSet
     export_path: pathlib.Path | None = None
+    #: False on a non-chief ``multi_worker_mirrored`` worker: it trained in
+    #: lock-step with the chief and wrote nothing (no metrics, no export).
+    chief: bool = True
 
 
 def _new_run_dir(config: RunConfig) -> pathlib.Path:
@@ -114,9 +123,15 @@ def train(
     Raises:
       NonFiniteLossError: a task's loss became NaN or infinite (named).
     """
-    _seed(config)
     validate_config(config, in_memory=train_rows is not None)
+    # Before any other op: multi_worker_mirrored configures the runtime.
     strategy = make_strategy(config)  # the cluster is checked before any data
+    check_batch_size(config, strategy.num_replicas_in_sync)
+    _seed(config)
+    if not is_chief(strategy):
+        # A non-chief mirrored worker trains in lock-step and writes nothing
+        # that lasts (the chief writes the run).
+        run_dir = tempfile.mkdtemp(prefix="mtrec-worker-")
     run_dir = pathlib.Path(run_dir) if run_dir else None
     if run_dir is None:
         run_dir = _new_run_dir(config)
@@ -137,17 +152,71 @@ def train(
             name: prepared.source.eval[name][:WARMUP_ROWS]
             for name in prepared.feature_set.names
         }
-    with strategy.scope():  # variables, optimiser, fit, evaluation, export
+    return _run(strategy, prepared, config, run_dir, state, callbacks, warmup)
+
+
+def _run(
+    strategy: tf.distribute.Strategy,
+    prepared,
+    config: RunConfig,
+    run_dir: pathlib.Path,
+    state: TrainingState,
+    callbacks: Sequence[tf.keras.callbacks.Callback],
+    warmup: dict | None = None,
+) -> RunResult:
+    """Builds, fits, evaluates and exports under ``strategy``.
+
+    One process (``none``, ``mirrored``): all under the strategy's scope. A
+    multi-process strategy fits under its scope; then the chief restores the
+    trained weights from its checkpoint into a one-process copy of the model
+    and evaluates and exports that (no sharded or mirrored variable reaches
+    the export), and a non-chief worker removes its scratch directory.
+    """
+    with strategy.scope():  # variables, optimiser, fit
         model = build_model(prepared, config)
+        report = distribution_report(config, model)
+        for name, shards in report.get("sharded_variables", {}).items():
+            logger.info(
+                "%s: %d shards on %s",
+                name,
+                len(shards),
+                ", ".join(sorted({shard["device"] for shard in shards})),
+            )
         data = make_datasets(prepared, config)
-        return _fit_evaluate_export(
-            config, run_dir, prepared.feature_set, model, data, state, callbacks, warmup
-        )
+        state = fit(model, data, config, run_dir, state, callbacks)
+        if not multi_process(strategy):
+            return _evaluate_export(
+                config,
+                run_dir,
+                prepared.feature_set,
+                model,
+                data,
+                state,
+                warmup,
+                report,
+            )
+    if not is_chief(strategy):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return RunResult(run_dir, {}, model, prepared.feature_set, chief=False)
+    local = build_model(prepared, config)
+    path = _best_checkpoint(run_dir, config) or tf.train.latest_checkpoint(
+        str(run_dir / CHECKPOINT_DIR)
+    )
+    tf.train.Checkpoint(model=local).restore(path).expect_partial()
+    logger.info("evaluating and exporting %s on the chief", path)
+    return _evaluate_export(
+        config, run_dir, prepared.feature_set, local, data, state, warmup, report
+    )
+
+
+#: Keys ``resume_run`` may override: where the run trains and how long.
+RESUME_OVERRIDES = ("train.distribution.", "train.epochs=")
 
 
 def resume_run(
     run_dir: str | os.PathLike,
     callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+    overrides: Sequence[str] = (),
 ) -> RunResult:
     """Continues a run that was interrupted, from its last complete epoch.
 
@@ -159,10 +228,22 @@ def resume_run(
     midway is trained again from its start. A run that had already finished
     is evaluated and exported again.
 
+    ``overrides`` (``key=value``) may change ``train.distribution.*`` (resume
+    a one-process run on a cluster, or the other way: the checkpoints hold
+    whole tables either way) and ``train.epochs`` (train a finished run
+    longer); the run's ``config.yaml`` is updated.
+
     Raises:
       FileNotFoundError: not a run directory, or no training state.
-      ConfigError: the training state file cannot be read (named).
+      ConfigError: the training state file cannot be read (named), or an
+        override of another key.
     """
+    for assignment in overrides:
+        if not assignment.startswith(RESUME_OVERRIDES):
+            raise ConfigError(
+                "resume can change only train.distribution.* and train.epochs "
+                f"(the rest is fixed by the checkpoint). Received: {assignment!r}"
+            )
     run_dir = _run_dir(run_dir)
     state_path = run_dir / TRAINING_STATE_FILE
     if not state_path.is_file():
@@ -170,32 +251,34 @@ def resume_run(
             f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
             "version of mtrec train"
         )
-    config = load_config(run_dir / CONFIG_FILE, in_memory=True)
+    config = load_config(run_dir / CONFIG_FILE, overrides, in_memory=True)
     if not config.data.train:
         raise ConfigError(
             f"{run_dir} was trained on in-memory tables (its config has no "
             "'data.train'); train it again with the same tables instead of resuming"
         )
-    _seed(config)
     strategy = make_strategy(config)
+    check_batch_size(config, strategy.num_replicas_in_sync)
+    _seed(config)
+    if overrides and is_chief(strategy):
+        save_config(config, run_dir / CONFIG_FILE)
+    if not is_chief(strategy):
+        # A non-chief mirrored worker resumes from the chief's checkpoint (a
+        # shared file system) in a scratch copy, so it writes nothing there.
+        scratch = pathlib.Path(tempfile.mkdtemp(prefix="mtrec-worker-"))
+        shutil.copytree(run_dir, scratch, dirs_exist_ok=True)
+        run_dir = scratch
     state = TrainingState.load(state_path)
+    if state.epochs_done < config.train.epochs:
+        state.finished = False  # a finished run trained longer is not finished
     prepared = dataclasses.replace(
         load_prepared_run(config, run_dir / PREPROCESSING_DIR),
         train_rows=state.train_rows,
         train_rows_dropped=state.train_rows_dropped,
     )
-    with strategy.scope():  # variables, optimiser, fit, evaluation, export
-        model = build_model(prepared, config)
-        data = make_datasets(prepared, config)
-        logger.info(
-            "resuming %s after epoch %d of %d",
-            run_dir,
-            state.epochs_done,
-            config.train.epochs,
-        )
-        return _fit_evaluate_export(
-            config, run_dir, prepared.feature_set, model, data, state, callbacks
-        )
+    epochs = config.train.epochs
+    logger.info("resuming %s after epoch %d of %d", run_dir, state.epochs_done, epochs)
+    return _run(strategy, prepared, config, run_dir, state, callbacks)
 
 
 def _run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
@@ -206,17 +289,16 @@ def _run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
     return run_dir
 
 
-def _fit_evaluate_export(
+def _evaluate_export(
     config: RunConfig,
     run_dir: pathlib.Path,
     feature_set: FeatureSet,
     model: MultiTaskRanker,
     data: Datasets,
     state: TrainingState,
-    callbacks: Sequence[tf.keras.callbacks.Callback] = (),
     warmup: dict | None = None,
+    distribution: dict | None = None,
 ) -> RunResult:
-    state = fit(model, data, config, run_dir, state, callbacks)
     with surface_data_errors():
         logger.info("evaluating")
         evaluation = evaluate_model(
@@ -234,6 +316,8 @@ def _fit_evaluate_export(
         "optimizer_steps": state.optimizer_steps,
         "weighting": config.weighting.name,
     }
+    if distribution is not None and distribution["strategy"] != "none":
+        metrics["distribution"] = distribution
     selection = selection_report(config, state)
     if selection is not None:
         metrics["selection"] = selection

@@ -160,7 +160,7 @@ def test_variable_partitioner_shards_large_tables_over_the_ps_tasks(tmp_path):
 # -- the strategy ------------------------------------------------------------------
 
 
-def test_make_strategy_none_mirrored_and_not_yet_available(tmp_path):
+def test_make_strategy_none_mirrored_and_the_cluster_check(tmp_path):
     assert make_strategy(_config(tmp_path)) is tf.distribute.get_strategy()
     mirrored = make_strategy(_config(tmp_path, {"strategy": "mirrored"}))
     assert isinstance(mirrored, tf.distribute.MirroredStrategy)
@@ -168,8 +168,8 @@ def test_make_strategy_none_mirrored_and_not_yet_available(tmp_path):
     config = _config(tmp_path, {"strategy": "parameter_server"})
     with pytest.raises(ConfigError, match="TF_CONFIG is not set"):
         make_strategy(config, {})
-    with pytest.raises(ConfigError, match="not available yet.*TF_CONFIG is valid"):
-        make_strategy(config, _env(PS_CLUSTER, "chief"))
+    with pytest.raises(ConfigError, match="task.type to be 'chief'"):
+        make_strategy(config, _env(PS_CLUSTER, "worker", 1))
 
 
 def test_train_checks_the_cluster_before_reading_data(tmp_path, monkeypatch):
@@ -268,3 +268,17 @@ def test_two_mirrored_replicas_train_as_one_process(tmp_path):
     assert {"loss", "ctr_loss"} <= one.keys() and one.keys() == two.keys()
     for key, value in one.items():
         assert two[key] == pytest.approx(value, rel=1e-5, abs=1e-7), key
+
+
+def test_batch_size_must_split_evenly_over_the_replicas(tmp_path):
+    from mtrec.training.distribution import check_batch_size
+
+    config = _config(tmp_path, {"strategy": "mirrored"})  # batch_size 256
+    check_batch_size(config, 1)
+    check_batch_size(config, 4)
+    with pytest.raises(
+        ConfigError,
+        match=r"'train.batch_size' must be a multiple of the 3 replicas of "
+        r"'train.distribution.strategy: mirrored'.*Received: 256",
+    ):
+        check_batch_size(config, 3)
