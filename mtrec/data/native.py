@@ -111,11 +111,14 @@ def native_dataset(
         and row order exactly.
       seed: the shuffle seed; required with ``shuffle=True``.
       shuffle_buffer_rows: rows shuffled together.
-      input_context: read only this pipeline's share: whole shards (shard
-        ``i`` goes to pipeline ``i % num_input_pipelines``) when there are at
-        least as many shards as pipelines, else every
-        ``num_input_pipelines``-th Example (block of rows). Across the
-        pipelines every row is read exactly once per epoch.
+      input_context: read only this pipeline's share: whole shards when
+        there are at least as many shards as pipelines (the epoch's shard
+        order, permuted with ``seed`` when shuffling, dealt round-robin), else
+        every ``num_input_pipelines``-th Example (block of rows), rotated by
+        the epoch. Across the pipelines every row is read exactly once per
+        epoch, and a pipeline's share changes from epoch to epoch (so a
+        worker that runs ahead under ``parameter_server`` reads fresh rows,
+        not its own share again).
       epoch: which epoch's order to produce (0-based).
       start_batch: skip the first ``start_batch`` batches of the epoch.
       drop_remainder: drop the last, smaller batch; batches then have the
@@ -147,12 +150,14 @@ def native_dataset(
         pipelines = input_context.num_input_pipelines
         pipeline = input_context.input_pipeline_id
     by_shard = len(files) >= pipelines
-    if by_shard:
-        files = files[pipeline::pipelines]
     if shuffle:
+        # Every pipeline draws the same permutation of the epoch, then takes
+        # its share of it: the shards a pipeline reads change every epoch.
         shard_seed, window_seed = epoch_seeds(seed, epoch)
         order = np.random.default_rng(shard_seed).permutation(len(files))
         files = [files[i] for i in order]
+    if by_shard:
+        files = files[pipeline::pipelines]
     paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
     if shuffle:
         examples = paths.interleave(
@@ -164,7 +169,8 @@ def native_dataset(
     else:
         examples = paths.flat_map(_read_shard)
     if pipelines > 1 and not by_shard:
-        examples = examples.shard(pipelines, pipeline)
+        # The Examples a pipeline reads rotate with the epoch too.
+        examples = examples.shard(pipelines, (pipeline + epoch) % pipelines)
     spec = parse_spec(prepared)
     names = list(spec)
 

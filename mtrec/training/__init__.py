@@ -41,14 +41,14 @@ from mtrec.training.prepared import Prepared
 from mtrec.training.prepared import PreparedFiles
 from mtrec.training.prepared import prepare
 from mtrec.training.prepared import prepare_files
-from mtrec.training.run import RunResult
-from mtrec.training.run import eval_dataset
-from mtrec.training.run import export_run
-from mtrec.training.run import inspect_run
-from mtrec.training.run import restore_run
 from mtrec.training.run import resume_run
 from mtrec.training.run import train
-from mtrec.training.run import warmup_rows
+from mtrec.training.run_dir import RunResult
+from mtrec.training.run_dir import eval_dataset
+from mtrec.training.run_dir import export_run
+from mtrec.training.run_dir import inspect_run
+from mtrec.training.run_dir import restore_run
+from mtrec.training.run_dir import warmup_rows
 from mtrec.training.state import SelectionState
 from mtrec.training.state import TrainingState
 

@@ -24,18 +24,53 @@ DEFAULT_MIN_SHARD_BYTES = 256 << 10
 MULTI_PROCESS = ("multi_worker_mirrored", "parameter_server")
 
 
+#: Variables smaller than this stay whole under ``num_shards``: loss-weighting
+#: state, biases and other small vectors that code reads as one variable.
+MIN_SHARDED_BYTES = 1 << 10
+
+
+class WholeBelow(tf.distribute.experimental.partitioners.Partitioner):
+    """A partitioner that leaves variables under ``min_bytes`` whole.
+
+    Args:
+      partitioner: splits the other variables.
+      min_bytes: the smallest variable split.
+
+    Example:
+
+    >>> fixed = tf.distribute.experimental.partitioners.FixedShardsPartitioner(2)
+    >>> partitioner = WholeBelow(fixed, min_bytes=1024)
+    >>> partitioner(tf.TensorShape([2]), tf.float32), partitioner(
+    ...     tf.TensorShape([1000, 8]), tf.float32)
+    ([1], [2, 1])
+    """
+
+    def __init__(self, partitioner, min_bytes: int):
+        self.partitioner = partitioner
+        self.min_bytes = min_bytes
+
+    def __call__(self, shape, dtype, axis=0):
+        shape, dtype = tf.TensorShape(shape), tf.as_dtype(dtype)
+        if shape.num_elements() * dtype.size < self.min_bytes:
+            return [1] * shape.rank
+        return self.partitioner(shape, dtype, axis)
+
+
 def variable_partitioner(config: RunConfig, environ: Mapping[str, str] | None = None):
     """The ``parameter_server`` partitioner of ``train.distribution``.
 
-    ``num_shards``: ``FixedShardsPartitioner``; else ``MinSizePartitioner``
-    with ``min_shard_bytes`` (default 256 KiB) and at most one shard per ps
-    task. Small variables stay whole; large embedding tables are split along
-    their rows into ``ShardedVariable`` s.
+    ``num_shards``: ``FixedShardsPartitioner`` for every variable of at least
+    :data:`MIN_SHARDED_BYTES`; else ``MinSizePartitioner`` with
+    ``min_shard_bytes`` (default 256 KiB) and at most one shard per ps task.
+    Small variables stay whole; large embedding tables are split along their
+    rows into ``ShardedVariable`` s.
     """
     dist = config.train.distribution
     partitioners = tf.distribute.experimental.partitioners
     if dist.num_shards is not None:
-        return partitioners.FixedShardsPartitioner(dist.num_shards)
+        return WholeBelow(
+            partitioners.FixedShardsPartitioner(dist.num_shards), MIN_SHARDED_BYTES
+        )
     spec = cluster_spec("parameter_server", environ)
     return partitioners.MinSizePartitioner(
         min_shard_bytes=dist.min_shard_bytes or DEFAULT_MIN_SHARD_BYTES,

@@ -1,9 +1,11 @@
-"""``train()`` and the run directory: prepare, build, fit, evaluate, export.
+"""``train()`` and ``resume_run()``: prepare, build, fit, evaluate, export.
 
 The steps are public (``prepare``, ``build_model``, ``datasets``, ``fit``,
-``evaluate_model``); this module composes them and owns the run directory:
-``config.yaml``, ``preprocessing/``, ``metrics.json`` (and, through ``fit``,
-``checkpoints/``, ``tensorboard/``, ``training_state.json``).
+``evaluate_model``); this module composes them under the run's
+``tf.distribute`` strategy and writes the run directory
+(:mod:`mtrec.training.run_dir`): ``config.yaml``, ``preprocessing/``,
+``metrics.json`` (and, through ``fit``, ``checkpoints/``, ``tensorboard/``,
+``training_state.json``).
 """
 
 import dataclasses
@@ -16,17 +18,11 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 
-import numpy as np
 import tensorflow as tf
 
-from mtrec.data.native import native_dataset
-from mtrec.data.reader import DataError
-from mtrec.data.reader import iter_chunks
 from mtrec.data.reader import surface_data_errors
-from mtrec.export.saved_model import export_saved_model
 from mtrec.features.feature_set import FeatureSet
 from mtrec.models.ranker import MultiTaskRanker
-from mtrec.training.builders import build_feature_set
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
@@ -41,43 +37,26 @@ from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets as make_datasets
-from mtrec.training.loop import BEST_CHECKPOINT_DIR
 from mtrec.training.loop import CHECKPOINT_DIR
 from mtrec.training.loop import TRAINING_STATE_FILE
 from mtrec.training.loop import fit
 from mtrec.training.loop import selection_report
 from mtrec.training.model import build_model
 from mtrec.training.prepared import MemorySource
-from mtrec.training.prepared import file_source
 from mtrec.training.prepared import load_prepared_run
 from mtrec.training.prepared import prepare
-from mtrec.training.prepared import prepare_files
+from mtrec.training.run_dir import CONFIG_FILE
+from mtrec.training.run_dir import METRICS_FILE
+from mtrec.training.run_dir import PREPROCESSING_DIR
+from mtrec.training.run_dir import WARMUP_ROWS
+from mtrec.training.run_dir import RunResult
+from mtrec.training.run_dir import best_checkpoint
+from mtrec.training.run_dir import checked_run_dir
+from mtrec.training.run_dir import export_model
 from mtrec.training.state import TrainingState
 from mtrec.training.tables import Table
 
 logger = logging.getLogger(__name__)
-
-CONFIG_FILE = "config.yaml"
-METRICS_FILE = "metrics.json"
-PREPROCESSING_DIR = "preprocessing"
-#: Name of the resolved config in an export's ``assets.extra/``.
-EXPORTED_CONFIG = "mtrec/config.yaml"
-#: Rows of the eval split an export replays to TF Serving as warmup requests.
-WARMUP_ROWS = 100
-
-
-@dataclasses.dataclass
-class RunResult:
-    """What a run produced."""
-
-    run_dir: pathlib.Path
-    metrics: dict
-    model: MultiTaskRanker
-    feature_set: FeatureSet
-    export_path: pathlib.Path | None = None
-    #: False on a non-chief ``multi_worker_mirrored`` worker: it trained in
-    #: lock-step with the chief and wrote nothing (no metrics, no export).
-    chief: bool = True
 
 
 def _new_run_dir(config: RunConfig) -> pathlib.Path:
@@ -199,7 +178,7 @@ def _run(
         shutil.rmtree(run_dir, ignore_errors=True)
         return RunResult(run_dir, {}, model, prepared.feature_set, chief=False)
     local = build_model(prepared, config)
-    path = _best_checkpoint(run_dir, config) or tf.train.latest_checkpoint(
+    path = best_checkpoint(run_dir, config) or tf.train.latest_checkpoint(
         str(run_dir / CHECKPOINT_DIR)
     )
     tf.train.Checkpoint(model=local).restore(path).expect_partial()
@@ -244,7 +223,7 @@ def resume_run(
                 "resume can change only train.distribution.* and train.epochs "
                 f"(the rest is fixed by the checkpoint). Received: {assignment!r}"
             )
-    run_dir = _run_dir(run_dir)
+    run_dir = checked_run_dir(run_dir)
     state_path = run_dir / TRAINING_STATE_FILE
     if not state_path.is_file():
         raise FileNotFoundError(
@@ -279,14 +258,6 @@ def resume_run(
     epochs = config.train.epochs
     logger.info("resuming %s after epoch %d of %d", run_dir, state.epochs_done, epochs)
     return _run(strategy, prepared, config, run_dir, state, callbacks)
-
-
-def _run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
-    """``run_dir`` as a path; FileNotFoundError unless it holds a run's config."""
-    run_dir = pathlib.Path(run_dir)
-    if not (run_dir / CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no {CONFIG_FILE})")
-    return run_dir
 
 
 def _evaluate_export(
@@ -325,7 +296,9 @@ def _evaluate_export(
         metrics["gates"] = gates
     export_path = None
     if config.export.enabled:
-        export_path = _export(model, feature_set, config.export.base, run_dir, warmup)
+        export_path = export_model(
+            model, feature_set, config.export.base, run_dir, warmup
+        )
         metrics["export_path"] = str(export_path)
     state.finished = True
     state.save(run_dir / TRAINING_STATE_FILE)
@@ -334,153 +307,4 @@ def _evaluate_export(
     return RunResult(run_dir, metrics, model, feature_set, export_path)
 
 
-def _export(
-    model: MultiTaskRanker,
-    feature_set: FeatureSet,
-    export_base: str | os.PathLike,
-    run_dir: pathlib.Path,
-    warmup: dict | None = None,
-) -> pathlib.Path:
-    """Exports with the run's config as an asset and warmup rows from its eval.
-
-    ``warmup``: the warmup rows; default the first rows of the eval split of
-    the run's files.
-    """
-    config_path = run_dir / CONFIG_FILE
-    if warmup is None:
-        config = load_config(config_path, in_memory=True)
-        warmup = warmup_rows(config) if config.data.train else None
-    return export_saved_model(
-        model,
-        feature_set,
-        export_base,
-        assets_extra={EXPORTED_CONFIG: config_path},
-        config_path=config_path,
-        warmup_rows=warmup,
-    )
-
-
-def restore_run(run_dir: str | os.PathLike) -> RunResult:
-    """Rebuilds a run's model from its directory and restores the last checkpoint.
-
-    Reads no data, so it also restores runs trained on in-memory tables.
-    """
-    run_dir = _run_dir(run_dir)
-    config = load_config(run_dir / CONFIG_FILE, in_memory=True)
-    prepared = load_prepared_run(config, run_dir / PREPROCESSING_DIR)
-    model = build_model(prepared, config)
-    latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
-    best = _best_checkpoint(run_dir, config)
-    if best is not None:
-        latest = best
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir / CHECKPOINT_DIR}")
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
-    metrics_path = run_dir / METRICS_FILE
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
-    return RunResult(run_dir, metrics, model, prepared.feature_set)
-
-
-def _best_checkpoint(run_dir: pathlib.Path, config: RunConfig) -> str | None:
-    """The best epoch's checkpoint when the run selects and restores it."""
-    state_path = run_dir / TRAINING_STATE_FILE
-    if not (config.train.selection.metric and config.train.selection.restore_best):
-        return None
-    if not state_path.is_file():
-        return None
-    selection = TrainingState.load(state_path).selection
-    if selection is None or not selection.best_epoch:
-        return None
-    return str(run_dir / BEST_CHECKPOINT_DIR / f"ckpt-{selection.best_epoch}")
-
-
-def eval_dataset(config: RunConfig) -> tf.data.Dataset:
-    """The held-out split of a run's config (files), unshuffled.
-
-    Read from the prepared shards (:func:`prepare_files`: a cache hit after
-    training on the same files); fits no preprocessing, unlike ``datasets``.
-    """
-    data, part = prepare_files(config).eval
-    return native_dataset(data, config.train.eval_batch_size, part=part, shuffle=False)
-
-
-def warmup_rows(config: RunConfig, num_rows: int = WARMUP_ROWS) -> dict | None:
-    """The first ``num_rows`` validated feature rows of a config's eval split.
-
-    What an export replays to TF Serving as warmup requests. ``None`` (logged)
-    when the data cannot be read, e.g. the click log has moved since training.
-    """
-    try:
-        feature_set = build_feature_set(config)
-        source = file_source(config)
-        parts, count = [], 0
-        for chunk in iter_chunks(
-            source.eval,
-            feature_set.column_schema(),
-            chunk_rows=max(num_rows, 4096),
-            file_format=config.data.format,
-            split=source.eval_split,
-        ):
-            parts.append(chunk)
-            count += len(chunk[feature_set.names[0]])
-            if count >= num_rows:
-                break
-    except (ConfigError, DataError, OSError, ValueError) as err:
-        logger.warning("no warmup rows from the eval split: %s", err)
-        return None
-    if not parts:
-        logger.warning("no warmup rows: the eval split is empty")
-        return None
-    return {
-        name: np.concatenate([part[name] for part in parts])[:num_rows]
-        for name in feature_set.names
-    }
-
-
-def inspect_run(run_dir: str | os.PathLike) -> dict:
-    """Gate statistics of a run's model on its held-out split, saved to metrics.json.
-
-    Raises:
-      ConfigError: the run's backbone has no gates.
-    """
-    result = restore_run(run_dir)
-    if not result.model.has_gates:
-        raise ConfigError(
-            f"the backbone of {result.run_dir} "
-            f"({type(result.model.backbone).__name__}) has no gates; gate "
-            "inspection needs omoe, mmoe, cgc or ple"
-        )
-    config = load_config(result.run_dir / CONFIG_FILE)
-    with surface_data_errors():
-        gates = gate_report(result.model, eval_dataset(config))
-    metrics = dict(result.metrics)
-    metrics["gates"] = gates
-    with open(result.run_dir / METRICS_FILE, "w") as f:
-        json.dump(metrics, f, indent=2)
-    return gates
-
-
-def export_run(
-    run_dir: str | os.PathLike, export_base: str | os.PathLike | None = None
-) -> pathlib.Path:
-    """Re-exports a run's last checkpoint as a new SavedModel version."""
-    result = restore_run(run_dir)
-    config = load_config(result.run_dir / CONFIG_FILE, in_memory=True)
-    return _export(
-        result.model,
-        result.feature_set,
-        export_base or config.export.base,
-        result.run_dir,
-    )
-
-
-__all__ = [
-    "RunResult",
-    "eval_dataset",
-    "export_run",
-    "inspect_run",
-    "restore_run",
-    "resume_run",
-    "train",
-    "warmup_rows",
-]
+__all__ = ["resume_run", "train"]

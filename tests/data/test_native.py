@@ -219,3 +219,21 @@ def test_empty_part_and_arguments(tmp_path):
         native_dataset(tiny, 4, part="train", shuffle=False, start_batch=-1)
     with pytest.raises(ValueError, match="`epoch` must be an int >= 0"):
         native_dataset(tiny, 4, part="train", shuffle=False, epoch=1.0)
+
+
+@pytest.mark.parametrize("pipelines", [2, 9])
+def test_a_pipelines_share_changes_from_epoch_to_epoch(prepared, pipelines):
+    # Whole shards (2 pipelines) and every 9th Example (9): the share of epoch
+    # 1 is not that of epoch 0, and every epoch still splits all rows.
+    context = tf.distribute.InputContext(
+        num_input_pipelines=pipelines, input_pipeline_id=0
+    )
+
+    def share(epoch, shuffle=True):
+        dataset = native_dataset(
+            prepared, 7, shuffle=shuffle, seed=1, input_context=context, epoch=epoch
+        )
+        return sorted(sum(ids(dataset), []))
+
+    assert share(0) != share(1)
+    assert share(0, shuffle=False) == share(0, shuffle=False)

@@ -16,6 +16,7 @@ import pytest
 import tensorflow as tf
 
 from mtrec.cli import main as cli_main
+from mtrec.data import native_dataset
 from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
 from mtrec.training import ConfigError
@@ -23,6 +24,7 @@ from mtrec.training import cluster_server
 from mtrec.training import datasets
 from mtrec.training import load_config
 from mtrec.training import prepare
+from mtrec.training import prepare_files
 from mtrec.training import restore_run
 from mtrec.training import resume_run
 from mtrec.training import warmup_rows
@@ -116,50 +118,63 @@ def test_resume_refuses_overrides_the_checkpoint_fixes(tmp_path):
         resume_run(tmp_path, overrides=["model.backbone=mmoe"])
 
 
-@pytest.mark.parametrize("in_memory", [False, True], ids=["files", "memory"])
-def test_every_row_is_read_once_per_pass_across_the_input_pipelines(
-    tmp_path, in_memory
-):
-    frame = generate_click_log(3_000, seed=5, num_users=50, num_items=60)
+def _share_config(tmp_path, frame) -> dict:
     frame["row"] = np.arange(len(frame))  # carried as the group column
     path = tmp_path / "log.csv"
     write_table(frame, path)
-    raw = {
+    return {
         "name": "shares",
         "runs_dir": str(tmp_path / "runs"),
         "features": [{"name": "device", "kind": "categorical"}],
         "tasks": [{"name": "ctr", "label": "click"}],
         "eval": {"gauc_group": "row"},
-        "data": {"train": str(path), "eval_fraction": 0.2, "rows_per_shard": 500},
+        "data": {"train": str(path), "eval_fraction": 0.2, "rows_per_shard": 1024},
         "train": {"batch_size": 128},
     }
-    if in_memory:
-        raw["data"].pop("train")
-        prepared = prepare(load_config(raw, in_memory=True), frame[:2400], frame[2400:])
-    else:
-        prepared = prepare(load_config(raw))
+
+
+def _rows(dataset) -> list:
+    return [row for batch in dataset for row in batch["row"].numpy()]
+
+
+def test_in_memory_rows_are_read_once_per_pass_across_the_input_pipelines(tmp_path):
+    frame = generate_click_log(3_000, seed=5, num_users=50, num_items=60)
+    raw = _share_config(tmp_path, frame)
+    raw["data"].pop("train")
+    prepared = prepare(load_config(raw, in_memory=True), frame[:2400], frame[2400:])
     data = datasets(prepared)
-    steps = -(-prepared.train_rows // 128)
-    one_pass = np.concatenate(
-        [batch["row"].numpy() for batch in data.train.take(steps)]
-    )
-    assert len(one_pass) == len(set(one_pass)) == prepared.train_rows
-    shares = [_first_pass(data, pipeline, pipelines=2) for pipeline in range(2)]
-    assert min(len(share) for share in shares) > prepared.train_rows // 3
-    np.testing.assert_array_equal(np.sort(np.concatenate(shares)), np.sort(one_pass))
+    shares = []
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(2, pipeline, 2)
+        rows = len(range(pipeline, prepared.train_rows, 2))
+        first = _rows(data.train_shard(context, 0).take(-(-rows // 64)))
+        assert len(first) == rows
+        shares.append(first)
+    everything = np.concatenate(shares)
+    assert len(everything) == len(set(everything)) == prepared.train_rows
 
 
-def _first_pass(data, pipeline: int, pipelines: int) -> np.ndarray:
-    """One pipeline's rows up to the first one read twice (its next pass)."""
-    context = tf.distribute.InputContext(pipelines, pipeline, pipelines)
-    seen: list = []
-    for batch in data.train_shard(context, 0).take(200):
-        assert int(tf.size(batch["row"])) <= 128 // pipelines
-        for row in batch["row"].numpy():
-            if row in seen:
-                return np.array(seen)
-            seen.append(row)
-    raise AssertionError(f"pipeline {pipeline} never started a second pass")
+def test_file_shares_are_the_native_pipelines_of_each_pass(tmp_path):
+    # About 23 train shards (a shard holds whole Examples of 1024 rows).
+    frame = generate_click_log(30_000, seed=5, num_users=50, num_items=60)
+    config = load_config(_share_config(tmp_path, frame))
+    prepared = prepare(config)
+    data = datasets(prepared)
+    files, part = prepare_files(config).train
+    for pipeline in range(2):
+        context = tf.distribute.InputContext(2, pipeline, 2)
+        passes = [
+            _rows(
+                native_dataset(
+                    files, 64, part=part, shuffle=True, seed=config.seed,
+                    input_context=context, epoch=epoch,
+                )
+            )
+            for epoch in (0, 1)
+        ]  # fmt: skip
+        assert passes[0] and sorted(passes[0]) != sorted(passes[1])
+        stream = _rows(data.train_shard(context, 0).take(400))
+        assert stream[: len(passes[0]) + len(passes[1])] == passes[0] + passes[1]
 
 
 # -- slow: real clusters -------------------------------------------------------------
@@ -291,7 +306,8 @@ def test_runs_move_between_one_process_and_a_cluster_that_loses_tasks(
     tmp_path, small_log
 ):
     """One process -> parameter servers (a worker and then the chief killed,
-    the chief resumed) -> one process, each step restoring the last strictly."""
+    the chief resumed) -> one process, each step restoring the last strictly,
+    the loss weighting's state (DWA's loss history) included."""
     run_dir = tmp_path / "run"
     sets = _sets(
         tmp_path,
@@ -299,6 +315,7 @@ def test_runs_move_between_one_process_and_a_cluster_that_loses_tasks(
         "train.epochs=1",
         "train.batch_size=128",
         "export.enabled=false",  # the export is tested above
+        "weighting.name=dwa",  # epoch-log driven, with state in the checkpoint
     )
     _check(_mtrec("train", "esmm", *sets, "--run-dir", str(run_dir)))
     on_cluster = [

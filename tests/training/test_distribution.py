@@ -149,7 +149,10 @@ def test_cluster_requirements_of_each_strategy():
 def test_variable_partitioner_shards_large_tables_over_the_ps_tasks(tmp_path):
     fixed = _config(tmp_path, {"strategy": "parameter_server", "num_shards": 3})
     partitioner = variable_partitioner(fixed)
-    assert list(partitioner(tf.TensorShape([10, 4]), tf.float32)) == [3, 1]
+    assert list(partitioner(tf.TensorShape([100, 4]), tf.float32)) == [3, 1]
+    # Under 1 KiB (a loss weighting's per-task vector, a bias) stays whole.
+    assert list(partitioner(tf.TensorShape([2]), tf.float32)) == [1]
+    assert list(partitioner(tf.TensorShape([10, 4]), tf.float32)) == [1, 1]
     sized = _config(tmp_path, {"strategy": "parameter_server"})
     partitioner = variable_partitioner(sized, _env(PS_CLUSTER, "chief"))
     # 1M x 16 float32 (64 MB): one shard per ps task; a small kernel stays whole.
