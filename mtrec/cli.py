@@ -97,7 +97,7 @@ def cmd_train(args) -> int:
     from mtrec.training import train
 
     config = load_config(_resolve_config(args.config), args.set or [])
-    result = train(config, run_dir=args.run_dir)
+    result = train(config, run_dir=args.run_dir, overwrite=args.overwrite)
     return _report(result)
 
 
@@ -330,6 +330,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.add_argument(
         "--run-dir", default=None, help="default: <runs_dir>/<name>-<timestamp>"
+    )
+    tr.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run already in --run-dir (refused without it)",
     )
     tr.set_defaults(func=cmd_train)
 

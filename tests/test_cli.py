@@ -73,6 +73,17 @@ def test_generate_then_train_then_export(tmp_path, capsys):
     assert main(["export", str(run_dir)]) == 0
     assert (tmp_path / "exports" / "2" / "saved_model.pb").is_file()
 
+    # The run directory now holds a run: training into it again is refused
+    # (nothing touched) unless --overwrite.
+    before = (run_dir / "metrics.json").read_bytes()
+    assert main(["train", str(config), "--run-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"mtrec train: error: {run_dir} already holds a run" in err
+    assert "mtrec resume" in err and "--overwrite" in err
+    assert (run_dir / "metrics.json").read_bytes() == before
+    assert main(["train", str(config), "--run-dir", str(run_dir), "--overwrite"]) == 0
+    assert (run_dir / "metrics.json").read_bytes() != before
+
 
 def test_errors_are_one_line_without_traceback(tmp_path):
     bad = tmp_path / "run.yaml"

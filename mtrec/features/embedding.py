@@ -71,7 +71,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       features: feature specs as dicts (``FeatureSet.to_dicts()``).
       vocabularies: table name -> vocabulary file path or token list, for every
         table that uses a vocabulary.
-      dense_stats: feature name -> ``{"mean", "std", "boundaries"}`` for every
+      dense_stats: feature name -> ``{"mean", "std", "boundaries"}`` (and
+        ``"min"``, ``"max"``: the training range serving clips to) for every
         dense feature (``PreprocessingState.dense``).
       embeddings_l2: L2 penalty on the embedding tables. Default 0.
       fused: one table and one gather per embedding width (default ``True``);
@@ -332,9 +333,20 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return self._lookups[spec.table_name](raw)
 
     def _dense_value(self, spec: DenseFeature, raw: tf.Tensor) -> tf.Tensor:
+        """The transformed value of a dense feature, the same in training and
+        serving: NaN is the feature's ``fill_value`` (a missing cell) when it
+        has one; a value still NaN or infinite is an error naming the feature
+        and the row (:func:`checked_finite`); then ``log1p``, then clipped to
+        the training range (``dense_stats`` ``min``/``max``)."""
         x = tf.cast(raw, tf.float32)
+        if spec.fill_value is not None:
+            x = tf.where(tf.math.is_nan(x), tf.constant(spec.fill_value, x.dtype), x)
+        x = checked_finite(spec.name, x)
         if spec.log1p:
             x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+        stats = self.dense_stats.get(spec.name, {})
+        if stats.get("min") is not None and stats.get("max") is not None:
+            x = tf.clip_by_value(x, stats["min"], stats["max"])
         return x
 
     def _gather_single(self, raws: dict) -> tuple[dict, dict]:
@@ -513,6 +525,44 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             }
         )
         return config
+
+
+def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
+    """``x``, after asserting it is finite; the error names ``name`` and the row.
+
+    A NaN or infinite dense value would give a garbage score (the model has
+    never seen one: the reader rejects them in training), so the model
+    refuses it: ``tf.errors.InvalidArgumentError`` (HTTP 400 /
+    ``INVALID_ARGUMENT`` from TF Serving and ``mtrec serve``) saying
+    ``Input `price` is NaN or infinite at row 3 of the batch (value nan)``.
+
+    Example:
+
+    >>> checked_finite("price", tf.constant([1.0, 2.0])).numpy().tolist()
+    [1.0, 2.0]
+    >>> try:
+    ...     checked_finite("price", tf.constant([1.0, float("nan")]))
+    ... except tf.errors.InvalidArgumentError:
+    ...     print("refused")
+    refused
+    """
+    if _in_xla_context():
+        # XLA has no string ops; a compiled train step reads files the reader
+        # checked (serving signatures are not compiled, so they check).
+        return x
+    finite = tf.math.is_finite(x)
+    first_bad = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
+    message = tf.strings.format(
+        "Input `"
+        + name.replace("{", "{{").replace("}", "}}")
+        + "` is NaN or infinite at row {} of the batch (value {}); mtrec "
+        "models refuse non-finite values, as training does: give the feature "
+        "a fill_value to read NaN as missing",
+        (first_bad, tf.gather(x, first_bad)),
+    )
+    check = tf.debugging.Assert(tf.reduce_all(finite), [message])
+    with tf.control_dependencies([check]):
+        return tf.identity(x)
 
 
 def _sharded(table) -> bool:

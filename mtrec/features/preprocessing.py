@@ -34,7 +34,7 @@ class PreprocessingState:
     Attributes:
       vocabularies: table name -> tokens, most frequent first (only tables that
         use a vocabulary).
-      dense: feature name -> ``{"mean", "std", "boundaries"}`` on the
+      dense: feature name -> ``{"mean", "std", "boundaries", "min", "max"}`` on the
         transformed scale.
     """
 
@@ -153,6 +153,7 @@ def fit_preprocessing(
     }
     counts: dict[str, collections.Counter] = {t: collections.Counter() for t in to_fit}
     moments = {s.name: np.zeros(3) for s in feature_set.dense}
+    ranges = {s.name: [np.inf, -np.inf] for s in feature_set.dense}
     samples = {
         s.name: (np.empty(0), np.empty(0)) for s in feature_set.dense if s.num_buckets
     }
@@ -173,6 +174,9 @@ def fit_preprocessing(
             if spec.log1p:
                 x = signed_log1p(x)
             moments[spec.name] += (x.size, x.sum(), np.square(x).sum())
+            if x.size:
+                low, high = ranges[spec.name]
+                ranges[spec.name] = [min(low, x.min()), max(high, x.max())]
             if spec.name in samples:
                 values, keys = samples[spec.name]
                 values = np.concatenate([values, x])
@@ -249,7 +253,15 @@ def fit_preprocessing(
         if std < 1e-12:
             logger.warning("dense feature %r is constant on the train split", spec.name)
             std = 1.0
-        stats: dict = {"mean": float(mean), "std": std, "boundaries": None}
+        low, high = ranges[spec.name]
+        stats: dict = {
+            "mean": float(mean),
+            "std": std,
+            "boundaries": None,
+            # The training range (after log1p): serving clips to it.
+            "min": float(low),
+            "max": float(high),
+        }
         if spec.boundaries is not None:
             stats["boundaries"] = list(spec.boundaries)
         elif spec.num_buckets:

@@ -190,7 +190,7 @@ class Servable:
             )
         except tf.errors.OpError as err:
             raise ServingError(
-                status_code_from_number(err.error_code), _first_line(err.message)
+                status_code_from_number(err.error_code), tf_error_cause(err.message)
             ) from err
         return {name: outputs[name].numpy() for name in fetch}
 
@@ -246,5 +246,36 @@ def _shape_text(shape: tf.TensorShape) -> str:
     return "[" + ", ".join("-1" if d is None else str(d) for d in shape) + "]"
 
 
-def _first_line(message: str) -> str:
-    return message.strip().splitlines()[0] if message.strip() else message
+_NOISE = (
+    "Graph execution error",
+    "Detected at node",
+    "File ",
+    "[[",
+    "Stack trace",
+    "<stack traces unavailable>",
+)
+
+
+def tf_error_cause(message: str) -> str:
+    """The cause of a TensorFlow ``OpError`` message, in one line.
+
+    Graph errors wrap it in ``Graph execution error:``, the node's Python
+    stack and ``[[{{node ...}}]]``; an assertion's text is
+    ``assertion failed: [<text>]``. Returns ``<text>`` (or the first line that
+    is none of those).
+
+    Example:
+
+    >>> tf_error_cause("Graph execution error:\\n\\nDetected at node A defined "
+    ...     "at:\\n  File \\"x.py\\", line 1\\n\\nassertion failed: [Input 'p' "
+    ...     "is NaN]\\n\\t [[{{node A}}]] [Op:f]")
+    "Input 'p' is NaN"
+    """
+    for line in message.splitlines():
+        line = line.strip()
+        if not line or line.startswith(_NOISE):
+            continue
+        if line.startswith("assertion failed: [") and "]" in line:
+            return line.removeprefix("assertion failed: [").rsplit("]", 1)[0]
+        return line
+    return message.strip()

@@ -2,6 +2,7 @@
 
 import copy
 import dataclasses
+import math
 import os
 import pathlib
 import types
@@ -453,6 +454,21 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
 
 
 def _check_train(train: TrainConfig) -> None:
+    for key in ("learning_rate", "embedding_learning_rate", "lr_final_fraction"):
+        value = getattr(train, key)
+        if value is None and key == "embedding_learning_rate":
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+            or (key == "lr_final_fraction" and value > 1)
+        ):
+            bound = "in (0, 1]" if key == "lr_final_fraction" else "> 0"
+            raise ConfigError(
+                f"'train.{key}' must be a number {bound}. Received: {value!r}"
+            )
     for key in ("jit_compile", "training_metrics", "progress", "deterministic"):
         value = getattr(train, key)
         if not isinstance(value, bool):

@@ -20,6 +20,7 @@ from mtrec.models.task import Task
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
 from mtrec.training.builders import column_schema
+from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import prepared_directory
 from mtrec.training.config import validate_config
@@ -262,11 +263,18 @@ def prepare(
     stats = ReadStats()
     if in_memory:
         source = _memory_source(config, schema, train, eval, stats)
+        _check_eval_columns(config, set(source.eval), "the eval table")
         chunks = _slices(source.train, config.data.chunk_rows)
     else:
         logger.info("validating and preparing the data files")
         source = dataclasses.replace(
             file_source(config), prepared=prepare_files(config, schema)
+        )
+        held_out, _ = source.prepared.eval
+        _check_eval_columns(
+            config,
+            set(held_out.output_signature),
+            f"the eval rows of {held_out.sources}",
         )
         chunks = iter_chunks(
             source.train,
@@ -290,6 +298,29 @@ def prepare(
         train_rows_dropped=stats.rows_dropped,
         source=source,
     )
+
+
+def _check_eval_columns(config: RunConfig, columns: set, where: str) -> None:
+    """``eval.oracle`` and ``eval.gauc_group`` name columns of the eval rows.
+
+    The reader carries such columns when a file has them, so a misspelt one
+    would only surface (or silently not) after training; this checks it
+    right after the prepare pass.
+
+    Raises:
+      ConfigError: naming the key, the column and the columns there are.
+    """
+    wanted = {
+        f"eval.oracle.{output}": col for output, col in config.eval.oracle.items()
+    }
+    if config.eval.gauc_group:
+        wanted["eval.gauc_group"] = config.eval.gauc_group
+    for key, column in wanted.items():
+        if column not in columns:
+            raise ConfigError(
+                f"'{key}': column {column!r} is not in {where}. Columns there: "
+                f"{sorted(columns)}"
+            )
 
 
 def _memory_source(

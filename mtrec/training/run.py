@@ -79,6 +79,7 @@ def train(
     *,
     train_rows: Table | None = None,
     eval_rows: Table | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Trains and evaluates the model a config describes, then exports it.
 
@@ -99,8 +100,12 @@ def train(
     effective loss weight), training metrics, and ``val_*`` with selection),
     and ``selection`` (best epoch and score).
 
+    ``run_dir`` holding a run already is refused unless ``overwrite`` (then
+    the old run is deleted first).
+
     Raises:
       NonFiniteLossError: a task's loss became NaN or infinite (named).
+      FileExistsError: ``run_dir`` holds a run and ``overwrite`` is False.
     """
     validate_config(config, in_memory=train_rows is not None)
     # Before any other op: multi_worker_mirrored configures the runtime.
@@ -114,6 +119,15 @@ def train(
     run_dir = pathlib.Path(run_dir) if run_dir else None
     if run_dir is None:
         run_dir = _new_run_dir(config)
+    elif (run_dir / CONFIG_FILE).exists() or (run_dir / TRAINING_STATE_FILE).exists():
+        if not overwrite:
+            raise FileExistsError(
+                f"{run_dir} already holds a run; continue it with `mtrec resume "
+                f"{run_dir}`, choose another --run-dir, or pass --overwrite to "
+                "replace it"
+            )
+        logger.warning("replacing the run in %s (overwrite)", run_dir)
+        shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     prepared = prepare(
         config, train_rows, eval_rows, preprocessing_dir=run_dir / PREPROCESSING_DIR

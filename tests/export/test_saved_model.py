@@ -415,3 +415,24 @@ def _check_cli_outputs(stdout, expected, rows):
         assert match, stdout
         got = np.array(match.group(1).split(), dtype=np.float32)
         np.testing.assert_allclose(got, expected[name][:rows, 0], atol=1e-5)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("signature", ["serving_default", "predict_examples"])
+def test_a_non_finite_dense_value_is_refused_naming_the_input_and_row(
+    exported, trained, signature, value
+):
+    path, _ = exported
+    _, fs, data = trained
+    rows = {k: np.array(data[k][:5]) for k in fs.names}
+    rows["price"][3] = value
+    serve = tf.saved_model.load(str(path)).signatures[signature]
+    if signature == "serving_default":
+        call = lambda: serve(**_features_only(rows, fs))  # noqa: E731
+    else:
+        call = lambda: serve(examples=tf.constant(to_examples(rows, fs)))  # noqa: E731
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"Input `price` is NaN or infinite at row 3 of the batch \(value",
+    ):
+        call()

@@ -560,3 +560,46 @@ def test_table_accessors_and_name_clash_are_clear_errors():
             {"income": ["a"]},
             {"income": {"mean": 0.0, "std": 1.0, "boundaries": [1.0]}},
         )
+
+
+def _price_layer(fill_value=None):
+    feature = {"name": "price", "kind": "dense", "normalization": "none"}
+    if fill_value is not None:
+        feature["fill_value"] = fill_value
+    stats = {
+        "price": {"mean": 0.0, "std": 1.0, "boundaries": None, "min": -2.0, "max": 5.0}
+    }
+    return FeatureEmbedding([feature], dense_stats=stats)
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
+def test_non_finite_dense_values_are_refused_naming_the_feature_and_row(graph):
+    layer = _price_layer()
+    call = tf.function(layer) if graph else layer
+    for bad in (np.nan, np.inf, -np.inf):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=r"Input `price` is NaN or infinite at row 2 of the batch",
+        ):
+            call({"price": tf.constant([1.0, 2.0, bad])})
+
+
+def test_nan_is_the_fill_value_when_the_feature_has_one_but_inf_is_refused():
+    layer = _price_layer(fill_value=3.0)
+    out = layer({"price": tf.constant([1.0, np.nan])}).numpy()
+    np.testing.assert_array_equal(out[:, 0], [1.0, 3.0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at row 0"):
+        layer({"price": tf.constant([np.inf, 1.0])})
+
+
+def test_dense_values_are_clipped_to_the_training_range():
+    layer = _price_layer()
+    out = layer({"price": tf.constant([-1e30, -2.0, 0.5, 5.0, 1e30])}).numpy()
+    np.testing.assert_array_equal(out[:, 0], [-2.0, -2.0, 0.5, 5.0, 5.0])
+    # Stats without a range (runs prepared before it was recorded) do not clip.
+    older = FeatureEmbedding(
+        [{"name": "price", "kind": "dense", "normalization": "none"}],
+        dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
+    )
+    out = older({"price": tf.constant([1e30])}).numpy()
+    np.testing.assert_array_equal(out, np.float32([[1e30]]))

@@ -46,6 +46,7 @@ def test_dense_mean_std_and_quantile_boundaries():
     assert stats["mean"] == pytest.approx(2.0)
     assert stats["std"] == pytest.approx(np.std([0, 1, 2, 3, 4]))
     assert stats["boundaries"] == [pytest.approx(2.0)]
+    assert (stats["min"], stats["max"]) == (0.0, 4.0)  # the range serving clips to
 
 
 def test_given_vocabulary_is_kept_as_is_and_hashed_tables_need_none():

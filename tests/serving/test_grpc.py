@@ -168,6 +168,13 @@ def _bad_requests(rows):
             code.INVALID_ARGUMENT,
             f"larger than maximum input batch size {MAX_BATCH_SIZE}",
         ),
+        "nan_dense_value": (
+            lambda: _request(
+                {**few, "item_price": np.array([1.0, np.nan, 2.0], np.float32)}
+            ),
+            code.INVALID_ARGUMENT,
+            "Input `item_price` is NaN or infinite at row 1 of the batch",
+        ),
         "unknown_output_filter": (
             lambda: _with_filter(_request(few), "score"),
             code.INVALID_ARGUMENT,
@@ -198,6 +205,7 @@ BAD_CASES = (
     "different_batch_sizes",
     "empty_batch",
     "batch_over_the_limit",
+    "nan_dense_value",
     "unknown_output_filter",
     "oversized_message",
 )

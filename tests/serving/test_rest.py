@@ -257,6 +257,13 @@ def _bad_requests(rows):
             f"larger than maximum input batch size {MAX_BATCH_SIZE}",
         ),
         (
+            "infinite_dense_value",
+            None,
+            {"instances": [good, {**good, "item_price": float("inf")}]},
+            400,
+            "Input `item_price` is NaN or infinite at row 1 of the batch",
+        ),
+        (
             "oversized_body",
             None,
             b'{"instances": [' + b" " * MAX_REQUEST_BYTES + b"]}",
@@ -296,6 +303,7 @@ BAD_CASES = (
     "empty_batch_rows",
     "empty_batch_columns",
     "batch_over_the_limit",
+    "infinite_dense_value",
     "oversized_body",
     "classify_method",
     "unknown_path",

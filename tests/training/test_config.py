@@ -58,6 +58,26 @@ def test_features_path_is_relative_to_the_config_file(tmp_path):
         ),
         (["train.epochs=two"], "'train.epochs' must be int. Received: 'two'"),
         (["train.batch_size=0"], "'train.batch_size' must be >= 1"),
+        (
+            ["train.learning_rate=0"],
+            r"'train.learning_rate' must be a number > 0. Received: 0",
+        ),
+        (
+            ["train.learning_rate=-0.01"],
+            r"'train.learning_rate' must be a number > 0. Received: -0.01",
+        ),
+        (
+            ["train.learning_rate=.nan"],
+            r"'train.learning_rate' must be a number > 0. Received: nan",
+        ),
+        (
+            ["train.embedding_learning_rate=0"],
+            r"'train.embedding_learning_rate' must be a number > 0",
+        ),
+        (
+            ["train.lr_final_fraction=1.5"],
+            r"'train.lr_final_fraction' must be a number in \(0, 1\]. Received: 1.5",
+        ),
         (["data.eval_fraction=1.5"], "'data.eval_fraction' must be in"),
         (["tasks=[]"], "'tasks' must list at least one task"),
         (["data.train=''"], "'data.train' must name the click log"),

@@ -375,3 +375,24 @@ def test_every_variable_of_a_shipped_config_gets_a_gradient(name, click_log):
     assert variables
     missing = [v.name for v, g in zip(variables, grads, strict=True) if g is None]
     assert not missing, f"variables without a gradient: {missing}"
+
+
+@pytest.mark.parametrize(
+    ("eval_section", "message"),
+    [
+        (
+            {"oracle": {"ctr": "true_ctr_typo"}},
+            r"'eval.oracle.ctr': column 'true_ctr_typo'",
+        ),
+        ({"gauc_group": "user_idd"}, r"'eval.gauc_group': column 'user_idd'"),
+    ],
+)
+def test_a_missing_eval_column_is_an_error_before_training(
+    tmp_path, click_log, eval_section, message
+):
+    config = load_config(small_config(tmp_path, click_log, eval=eval_section))
+    with pytest.raises(
+        ConfigError, match=message + r" is not in the eval rows of .*log"
+    ):
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
