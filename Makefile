@@ -21,7 +21,7 @@ demo: $(BIN)/.installed
 	$(BIN)/mtrec demo --rows $(DEMO_ROWS)
 
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest -q -n 2 --dist loadgroup --durations=15
+	$(BIN)/python -m pytest -q -n 2 --dist loadscope --durations=15
 
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -q -m "not slow"

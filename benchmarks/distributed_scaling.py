@@ -47,6 +47,10 @@ import sys
 import tempfile
 import time
 
+from click_log_runs import add_size_arguments
+from click_log_runs import check_sizes
+from click_log_runs import synthetic_click_log
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "distributed_scaling.json"
 CONFIG = REPO / "mtrec" / "configs" / "esmm.yaml"
@@ -326,9 +330,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs 2.. timed")
+    add_size_arguments(parser)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -349,23 +351,16 @@ def main(argv: list[str] | None = None) -> dict:
             f"--variants must name variants of {list(VARIANTS)} including "
             f"{BASELINE!r}. Received: {args.variants!r}"
         )
-    if args.rows < 10_000 or args.repeats < 1 or args.epochs < 2:
-        raise SystemExit(
-            "Need --rows >= 10000, --repeats >= 1 and --epochs >= 2. Received: "
-            f"--rows {args.rows}, --repeats {args.repeats}, --epochs {args.epochs}"
-        )
+    check_sizes(args)
     sys.path.insert(0, str(REPO))
     import mtrec  # noqa: F401
-    from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
     from mtrec.training import load_config
     from mtrec.training import prepare_files
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        csv = work / "click_log.csv"
-        write_table(generate_click_log(args.rows, seed=SEED), csv)
+        csv = synthetic_click_log(work, args.rows, SEED)
         prepare_files(load_config(CONFIG, _overrides(csv, work, args.epochs, "none")))
         comm = communication(csv, work, args.epochs)
         for repeat in range(args.repeats):

@@ -42,6 +42,10 @@ import sys
 import tempfile
 import time
 
+from click_log_runs import add_size_arguments
+from click_log_runs import check_sizes
+from click_log_runs import synthetic_click_log
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "input_path.json"
 CONFIG = REPO / "mtrec" / "configs" / "esmm.yaml"
@@ -242,10 +246,8 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=200_000)
-    parser.add_argument("--repeats", type=int, default=3)
+    add_size_arguments(parser)
     parser.add_argument("--cores", default="1,2")
-    parser.add_argument("--epochs", type=int, default=3, help="epochs 2.. timed")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--num-cores", type=int, help=argparse.SUPPRESS)
@@ -257,22 +259,15 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cores = [int(c) for c in args.cores.split(",")]
-    if args.rows < 10_000 or args.repeats < 1 or args.epochs < 2:
-        raise SystemExit(
-            "Need --rows >= 10000, --repeats >= 1 and --epochs >= 2. Received: "
-            f"--rows {args.rows}, --repeats {args.repeats}, --epochs {args.epochs}"
-        )
+    check_sizes(args)
     sys.path.insert(0, str(REPO))
     import mtrec  # noqa: F401
-    from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
     from mtrec.training import prepare_files
 
     runs = []
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        csv = work / "click_log.csv"
-        write_table(generate_click_log(args.rows, seed=SEED), csv)
+        csv = synthetic_click_log(work, args.rows, SEED)
         begun = time.perf_counter()
         prepare_files(_config(csv, work, args.epochs))  # cached for every side
         prepare_seconds = round(time.perf_counter() - begun, 2)

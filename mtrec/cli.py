@@ -74,18 +74,24 @@ def cmd_generate(args) -> int:
     return 0
 
 
-def cmd_cluster_server(args) -> int:
+def _wait_for_a_stop_signal() -> None:
+    """Blocks until SIGINT or SIGTERM."""
     import signal
     import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+def cmd_cluster_server(args) -> int:
 
     from mtrec.training import cluster_server
 
     server = cluster_server()
     print(f"serving {server.target} until SIGTERM or SIGINT", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    _wait_for_a_stop_signal()
     print("stopping", flush=True)
     # A tf.distribute.Server cannot be stopped in process: exit without
     # waiting for its threads.
@@ -223,8 +229,6 @@ def cmd_demo(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    import signal
-    import threading
 
     from mtrec.serving import ServerOptions
     from mtrec.serving import serve
@@ -255,10 +259,7 @@ def cmd_serve(args) -> int:
         print(f"REST  {server.rest_url}/v1/models/{name}", flush=True)
     if server.grpc_target:
         print(f"gRPC  {server.grpc_target}", flush=True)
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    _wait_for_a_stop_signal()
     print("stopping: finishing requests in flight", flush=True)
     server.stop()
     return 0

@@ -25,15 +25,8 @@ requires_shared_data = pytest.mark.skipif(
 )
 
 
-def pytest_collection_modifyitems(config, items):
-    """Group tests for ``pytest -n 2 --dist loadgroup`` (the README's test command).
-
-    A module's tests share its module-scoped fixtures (trained models), so each
-    module runs on one worker; the serving tests share session fixtures (one
-    trained export), so the whole serving folder is one group.
-    """
-    serving = pathlib.Path(__file__).parent / "serving"
-    for item in items:
-        path = pathlib.Path(str(item.fspath))
-        group = "serving" if serving in path.parents else str(path)
-        item.add_marker(pytest.mark.xdist_group(group))
+# ``make test`` runs ``pytest -n 2 --dist loadscope``: each module (its
+# module-scoped fixtures, e.g. trained models and the cluster tests' baseline)
+# runs on one worker. ``--dist loadgroup`` with ``xdist_group`` marks, used
+# before, did not group here (pytest-xdist 3.8 on pytest 9: the tests of one
+# group ran on both workers, so their fixtures were built twice).
