@@ -187,6 +187,7 @@ def cmd_demo(args) -> int:
         f"data.train={data_path}",
         f"runs_dir={workdir / 'runs'}",
         f"export.base={workdir / 'exports' / 'esmm'}",
+        "export.publish=true",  # the demo serves what it trained
         *(args.set or []),
     ]
     config = load_config(_shipped_config("esmm"), overrides)

@@ -68,10 +68,12 @@ def test_generate_then_train_then_export(tmp_path, capsys):
     assert "oracle" in out and "ctcvr" in out and "conversion where click=1" in out
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["eval"]["ctr"]["oracle_auc"] > 0.5
-    assert (tmp_path / "exports" / "1" / "saved_model.pb").is_file()
+    # train exports into the run; only `mtrec export` publishes to the base.
+    assert (run_dir / "export" / "1" / "saved_model.pb").is_file()
+    assert not (tmp_path / "exports").exists()
 
     assert main(["export", str(run_dir)]) == 0
-    assert (tmp_path / "exports" / "2" / "saved_model.pb").is_file()
+    assert (tmp_path / "exports" / "1" / "saved_model.pb").is_file()
 
     # The run directory now holds a run: training into it again is refused
     # (nothing touched) unless --overwrite.

@@ -241,9 +241,16 @@ class WeightingConfig:
 class ExportConfig:
     """Where the SavedModel goes."""
 
+    #: ``mtrec train`` exports a SavedModel at the end of the run.
     enabled: bool = True
-    #: Export base directory; versions are ``<base>/<n>/``.
+    #: The serving export base (versions ``<base>/<n>/``) that ``mtrec
+    #: export RUN`` publishes to, and ``mtrec train`` too with ``publish``.
     base: str = "exports/mtrec"
+    #: ``false`` (default): ``mtrec train`` exports into the run directory
+    #: (``<run>/export/<n>/``), so an experiment never becomes the newest
+    #: version a server loads; publish it with ``mtrec export RUN``.
+    #: ``true``: ``mtrec train`` exports straight to ``base``.
+    publish: bool = False
 
 
 @dataclasses.dataclass

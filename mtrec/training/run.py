@@ -48,6 +48,7 @@ from mtrec.training.prepared import prepare
 from mtrec.training.run_dir import CONFIG_FILE
 from mtrec.training.run_dir import METRICS_FILE
 from mtrec.training.run_dir import PREPROCESSING_DIR
+from mtrec.training.run_dir import RUN_EXPORT_DIR
 from mtrec.training.run_dir import WARMUP_ROWS
 from mtrec.training.run_dir import RunResult
 from mtrec.training.run_dir import best_checkpoint
@@ -310,9 +311,8 @@ def _evaluate_export(
         metrics["gates"] = gates
     export_path = None
     if config.export.enabled:
-        export_path = export_model(
-            model, feature_set, config.export.base, run_dir, warmup
-        )
+        base = config.export.base if config.export.publish else run_dir / RUN_EXPORT_DIR
+        export_path = export_model(model, feature_set, base, run_dir, warmup)
         metrics["export_path"] = str(export_path)
     state.finished = True
     state.save(run_dir / TRAINING_STATE_FILE)

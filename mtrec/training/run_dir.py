@@ -41,6 +41,8 @@ logger = logging.getLogger(__name__)
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 PREPROCESSING_DIR = "preprocessing"
+#: Where ``train`` exports without ``export.publish``: ``<run>/export/<n>/``.
+RUN_EXPORT_DIR = "export"
 #: Name of the resolved config in an export's ``assets.extra/``.
 EXPORTED_CONFIG = "mtrec/config.yaml"
 #: Rows of the eval split an export replays to TF Serving as warmup requests.

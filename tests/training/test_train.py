@@ -156,8 +156,10 @@ def test_export_matches_the_trained_model_and_reexport_adds_a_version(run):
     again = restored.model(batch)
     for name in ("ctr", "cvr", "ctcvr"):
         np.testing.assert_allclose(again[name].numpy(), direct[name].numpy(), atol=1e-6)
-    second = export_run(result.run_dir)
-    assert second == result.export_path.parent / "2"
+    assert result.export_path == result.run_dir / "export" / "1"  # not published
+    assert not (tmp / "exports").exists()
+    assert export_run(result.run_dir) == tmp / "exports" / "1"
+    assert export_run(result.run_dir) == tmp / "exports" / "2"
 
 
 def test_conversion_without_click_is_an_error_naming_file_and_line(tmp_path, click_log):
