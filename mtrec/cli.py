@@ -56,6 +56,9 @@ def format_metrics(report: dict) -> str:
             f"{num(m.get('auc'), 7)} {num(oracle, 7)} {num(gap, 7)} "
             f"{num(m.get('logloss'), 8)} {num(m.get('calibration'), 6, 3)}  {rows}"
         )
+    for output, m in report.items():
+        if m.get("auc_undefined"):
+            lines.append(f"WARNING {output}: {m['auc_undefined']}")
     return "\n".join(lines)
 
 

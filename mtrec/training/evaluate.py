@@ -105,12 +105,34 @@ def evaluate_model(
             truth = oracle.get(target.output)
             if truth is not None and column(truth) is not None:
                 entry["oracle_auc"] = auc(labels, column(truth)[mask])
+            if entry["auc"] is None:
+                entry["auc_undefined"] = auc_undefined_reason(
+                    target.label, target.condition, entry["rows"], entry["positives"]
+                )
+                logger.warning("output %r: %s", target.output, entry["auc_undefined"])
         else:
             entry = regression_report(labels, preds)
         entry["label"] = target.label
         entry["condition"] = target.condition
         report[target.output] = entry
     return report
+
+
+def auc_undefined_reason(
+    label: str, condition: str | None, rows: int, positives: int
+) -> str:
+    """Why a binary target's AUC is undefined: no rows, or one class only.
+
+    Example:
+
+    >>> auc_undefined_reason("conversion", "click", 90, 0)
+    "AUC undefined: label 'conversion' has no positives in the 90 rows where click=1"
+    """
+    where = f" where {condition}=1" if condition else ""
+    if rows == 0:
+        return f"AUC undefined: no rows{where}"
+    kind = "positives" if positives == 0 else "negatives"
+    return f"AUC undefined: label {label!r} has no {kind} in the {rows} rows{where}"
 
 
 def selection_score(report: dict, terms: dict[str, float]) -> float:

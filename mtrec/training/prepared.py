@@ -7,6 +7,8 @@ import pathlib
 import tempfile
 from collections.abc import Iterator
 
+import numpy as np
+
 from mtrec.data.prepare import PreparedData
 from mtrec.data.prepare import prepare_data
 from mtrec.data.reader import ColumnSchema
@@ -285,7 +287,11 @@ def prepare(
             stats=stats,
         )
     logger.info("fitting vocabularies and statistics on the train split")
-    state = fit_preprocessing(feature_set, chunks, seed=config.seed)
+    counts: dict[str, list[int]] = {}
+    state = fit_preprocessing(
+        feature_set, _counting_labels(chunks, tasks, counts), seed=config.seed
+    )
+    _warn_single_class(tasks, counts)
     vocabulary_files = state.save(pathlib.Path(preprocessing_dir))
     return Prepared(
         config=config,
@@ -298,6 +304,46 @@ def prepare(
         train_rows_dropped=stats.rows_dropped,
         source=source,
     )
+
+
+def _counting_labels(chunks, tasks, counts: dict[str, list[int]]):
+    """Passes ``chunks`` on, counting ``[positives, rows]`` per binary task
+    (rows where its condition is 1)."""
+    binary = [task for task in tasks if task.kind == "binary"]
+    for chunk in chunks:
+        for task in binary:
+            labels = np.asarray(chunk[task.label], dtype=np.float64)
+            if task.condition:
+                labels = labels[np.asarray(chunk[task.condition]) > 0.5]
+            count = counts.setdefault(task.name, [0, 0])
+            count[0] += int((labels > 0.5).sum())
+            count[1] += int(labels.size)
+        yield chunk
+
+
+def _warn_single_class(tasks, counts: dict[str, list[int]]) -> None:
+    """Logs a warning per binary task whose train rows hold one class only."""
+    for task in tasks:
+        if task.name not in counts:
+            continue
+        positives, rows = counts[task.name]
+        if rows and 0 < positives < rows:
+            continue
+        where = f" where {task.condition}=1" if task.condition else ""
+        kind = (
+            "no rows"
+            if not rows
+            else ("no positives" if positives == 0 else "no negatives")
+        )
+        logger.warning(
+            "task %r: label %r has %s in the %d train rows%s; it cannot learn to "
+            "rank (check the label column and the split)",
+            task.name,
+            task.label,
+            kind,
+            rows,
+            where,
+        )
 
 
 def _check_eval_columns(config: RunConfig, columns: set, where: str) -> None:

@@ -71,3 +71,25 @@ def test_the_cached_function_does_not_keep_the_model_alive():
     del model
     gc.collect()
     assert ref() is None
+
+
+def test_an_undefined_auc_is_reported_per_output_and_logged(caplog):
+    clicks = np.array([1, 0, 1, 0, 1, 0], "float32")
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {
+            "city": np.array(["a", "b", "a", "b", "a", "c"]),
+            "click": clicks,
+            "conversion": np.zeros(6, "float32"),  # no conversion anywhere
+        }
+    ).batch(4)
+    with caplog.at_level("WARNING", logger="mtrec.training.evaluate"):
+        report = evaluate.evaluate_model(_model(), dataset)
+    assert report["ctr"]["auc"] is not None and "auc_undefined" not in report["ctr"]
+    assert report["cvr"]["auc"] is None
+    assert report["cvr"]["auc_undefined"] == (
+        "AUC undefined: label 'conversion' has no positives in the 3 rows where click=1"
+    )
+    assert report["ctcvr"]["auc_undefined"] == (
+        "AUC undefined: label 'conversion' has no positives in the 6 rows"
+    )
+    assert "output 'cvr': AUC undefined" in caplog.text

@@ -15,6 +15,7 @@ from mtrec.data.synthetic import write_table
 from mtrec.training import ConfigError
 from mtrec.training import export_run
 from mtrec.training import load_config
+from mtrec.training import prepare
 from mtrec.training import restore_run
 from mtrec.training import train
 
@@ -398,3 +399,18 @@ def test_a_missing_eval_column_is_an_error_before_training(
     ):
         train(config, tmp_path / "run")
     assert not (tmp_path / "run" / "checkpoints").exists()  # nothing was trained
+
+
+def test_a_task_with_one_class_in_the_train_rows_is_a_loud_warning(
+    tmp_path, click_log, caplog
+):
+    frame = pd.read_csv(click_log, nrows=3000)
+    frame["conversion"] = 0  # no conversion at all
+    path = tmp_path / "no_conversions.csv"
+    frame.to_csv(path, index=False)
+    config = load_config(small_config(tmp_path, path))
+    with caplog.at_level("WARNING"):
+        prepare(config)
+    assert "task 'cvr': label 'conversion' has no positives in the " in caplog.text
+    assert "train rows where click=1; it cannot learn to rank" in caplog.text
+    assert "task 'ctr'" not in caplog.text
