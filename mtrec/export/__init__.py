@@ -3,6 +3,7 @@
 from mtrec.export.saved_model import CONFIG_ASSET
 from mtrec.export.saved_model import export_saved_model
 from mtrec.export.saved_model import next_version
+from mtrec.export.saved_model import remove_stale_partial_exports
 from mtrec.export.signatures import EXAMPLES_INPUT
 from mtrec.export.signatures import PREDICT_EXAMPLES
 from mtrec.export.signatures import SERVING_DEFAULT
@@ -27,6 +28,7 @@ __all__ = [
     "export_saved_model",
     "feature_arrays",
     "next_version",
+    "remove_stale_partial_exports",
     "read_warmup_file",
     "serving_function",
     "to_examples",

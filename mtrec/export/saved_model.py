@@ -5,6 +5,7 @@ import os
 import pathlib
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -35,6 +36,38 @@ def next_version(export_base: str | os.PathLike) -> int:
         else []
     )
     return max(versions, default=0) + 1
+
+
+#: A hidden ``.tmp-*`` folder older than this is a killed export's leftover.
+STALE_PARTIAL_EXPORT_SECONDS = 3600
+
+
+def remove_stale_partial_exports(
+    export_base: str | os.PathLike, older_than: float = STALE_PARTIAL_EXPORT_SECONDS
+) -> list[pathlib.Path]:
+    """Deletes the ``.tmp-*`` folders of exports killed mid-write.
+
+    An export writes into a hidden ``.tmp-<version>-<id>`` folder and renames
+    it into place; a process killed in between leaves the folder behind. Those
+    not modified for ``older_than`` seconds (an export in progress is newer)
+    are removed, logged, and returned. ``export_saved_model`` and
+    ``mtrec serve`` call this.
+    """
+    base = pathlib.Path(export_base)
+    removed = []
+    if not base.is_dir():
+        return removed
+    now = time.time()
+    for path in base.glob(".tmp-*"):
+        try:
+            age = now - path.stat().st_mtime
+        except FileNotFoundError:  # renamed or removed meanwhile
+            continue
+        if path.is_dir() and age > older_than:
+            shutil.rmtree(path, ignore_errors=True)
+            logger.warning("removed %s, left by an export killed mid-write", path)
+            removed.append(path)
+    return removed
 
 
 def export_saved_model(
@@ -86,6 +119,7 @@ def export_saved_model(
     """
     base = pathlib.Path(export_base)
     base.mkdir(parents=True, exist_ok=True)
+    remove_stale_partial_exports(base)
     version = next_version(base) if version is None else int(version)
     if version < 0:
         raise ValueError(f"`version` must be >= 0. Received: `version={version}`")

@@ -89,6 +89,9 @@ class ModelManager:
         """Loads the current versions (blocking), then polls in the background."""
         if not self.base_path.is_dir():
             raise FileNotFoundError(f"export base not found: {self.base_path}")
+        from mtrec.export import remove_stale_partial_exports
+
+        remove_stale_partial_exports(self.base_path)
         self.poll()
         if not self._servables:
             logger.warning(

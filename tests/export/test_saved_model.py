@@ -7,6 +7,7 @@ import pathlib
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -19,6 +20,7 @@ from mtrec.export import WARMUP_FILE
 from mtrec.export import export_saved_model
 from mtrec.export import next_version
 from mtrec.export import read_warmup_file
+from mtrec.export import remove_stale_partial_exports
 from mtrec.export import to_examples
 from mtrec.features import FeatureEmbedding
 from mtrec.features import FeatureSet
@@ -436,3 +438,18 @@ def test_a_non_finite_dense_value_is_refused_naming_the_input_and_row(
         match=r"Input `price` is NaN or infinite at row 3 of the batch \(value",
     ):
         call()
+
+
+def test_a_killed_exports_leftover_is_removed_by_the_next_export(tmp_path, trained):
+    model, fs, _ = trained
+    base = tmp_path / "base"
+    stale, fresh = base / ".tmp-1-deadbeef", base / ".tmp-2-0badf00d"
+    for path in (stale, fresh):
+        (path / "variables").mkdir(parents=True)
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    path = export_saved_model(model, fs, base)
+    assert path == base / "1"
+    assert not stale.exists()  # older than an hour: a killed export's
+    assert fresh.exists()  # recent: maybe an export in progress
+    assert remove_stale_partial_exports(base, older_than=0) == [fresh]
