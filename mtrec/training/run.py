@@ -118,6 +118,7 @@ def train(
         # that lasts (the chief writes the run).
         run_dir = tempfile.mkdtemp(prefix="mtrec-worker-")
     run_dir = pathlib.Path(run_dir) if run_dir else None
+    created = run_dir is None or not run_dir.exists()
     if run_dir is None:
         run_dir = _new_run_dir(config)
     elif (run_dir / CONFIG_FILE).exists() or (run_dir / TRAINING_STATE_FILE).exists():
@@ -130,9 +131,14 @@ def train(
         logger.warning("replacing the run in %s (overwrite)", run_dir)
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    prepared = prepare(
-        config, train_rows, eval_rows, preprocessing_dir=run_dir / PREPROCESSING_DIR
-    )
+    try:
+        prepared = prepare(
+            config, train_rows, eval_rows, preprocessing_dir=run_dir / PREPROCESSING_DIR
+        )
+    except BaseException:
+        if created:  # bad data or config: leave no half-made run behind
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     config = prepared.config
     save_config(config, run_dir / CONFIG_FILE)
     state = TrainingState(

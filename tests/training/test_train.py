@@ -171,6 +171,12 @@ def test_conversion_without_click_is_an_error_naming_file_and_line(tmp_path, cli
     df.to_csv(bad, index=False)
     with pytest.raises(DataError, match=rf"bad.csv.*line {row + 2}.*conversion"):
         train(load_config(small_config(tmp_path, bad)))
+    # No half-made run directory is left (only the prepared-data cache).
+    assert [p.name for p in (tmp_path / "runs").iterdir()] in ([], [".prepared"])
+    given = tmp_path / "given"
+    with pytest.raises(DataError):
+        train(load_config(small_config(tmp_path, bad)), given)
+    assert not given.exists()
 
 
 def test_dropping_label_violations_is_counted(tmp_path, click_log):
