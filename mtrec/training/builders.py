@@ -1,5 +1,6 @@
 """Turn a RunConfig into features, tasks and a model: the explicit registries."""
 
+import inspect
 import logging
 
 import tensorflow as tf
@@ -102,11 +103,23 @@ def build_model(
         embeddings_l2=mc.embeddings_l2,
         name="features",
     )
+    backbone_cls = BACKBONES[mc.backbone]
+    valid = sorted(
+        name
+        for name in inspect.signature(backbone_cls.__init__).parameters
+        if name not in ("self", "task_names", "kwargs", "name")
+    )
+    unknown = sorted(set(mc.backbone_args) - set(valid))
+    if unknown:
+        raise ConfigError(
+            f"'model.backbone_args' for {mc.backbone!r}: unknown argument(s) "
+            f"{unknown}; valid: {valid}"
+        )
     try:
-        backbone = BACKBONES[mc.backbone](
+        backbone = backbone_cls(
             [t.name for t in tasks], name="backbone", **mc.backbone_args
         )
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise ConfigError(f"'model.backbone_args' for {mc.backbone!r}: {err}") from err
     weighting = config.weighting
     if weighting.name not in WEIGHTINGS:
@@ -135,9 +148,41 @@ def build_model(
         cross_projection_dim=mc.cross_projection_dim,
         training_metrics=config.train.training_metrics,
     )
-    if mc.architecture == "esmm":
-        return _build_esmm(tasks, features, backbone, mc.ctcvr_name, towers)
-    return MultiTaskRanker(features, backbone, tasks, name="multi_task", **towers)
+    try:
+        if mc.architecture == "esmm":
+            return _build_esmm(tasks, features, backbone, mc.ctcvr_name, towers)
+        return MultiTaskRanker(features, backbone, tasks, name="multi_task", **towers)
+    except ValueError as err:  # a tower or crossing argument out of range
+        raise ConfigError(f"'model': {err}") from err
+
+
+def dry_build(config: RunConfig) -> None:
+    """Builds the config's model on placeholder preprocessing, reading no data.
+
+    Surfaces every model, backbone, tower and weighting argument error as a
+    ``ConfigError`` naming its key before the prepare pass reads the files.
+
+    Raises:
+      ConfigError: a bad model, backbone, tower or weighting argument.
+    """
+    feature_set = build_feature_set(config)
+    tasks = build_tasks(config)
+    vocabularies = {
+        table: [0] if members[0].dtype == "int64" else ["<dry-build>"]
+        for table, members in feature_set.tables.items()
+        if members[0].uses_vocabulary
+    }
+    dense_stats = {
+        spec.name: {
+            "mean": 0.0,
+            "std": 1.0,
+            "boundaries": list(spec.boundaries)
+            if spec.boundaries is not None
+            else ([0.0] if spec.num_buckets else None),
+        }
+        for spec in feature_set.dense
+    }
+    build_model(config, feature_set, tasks, vocabularies, dense_stats)
 
 
 def _build_esmm(tasks, features, backbone, ctcvr_name, towers) -> ESMM:

@@ -23,6 +23,7 @@ import tensorflow as tf
 from mtrec.data.reader import surface_data_errors
 from mtrec.features.feature_set import FeatureSet
 from mtrec.models.ranker import MultiTaskRanker
+from mtrec.training.builders import dry_build
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
@@ -112,6 +113,7 @@ def train(
     # Before any other op: multi_worker_mirrored configures the runtime.
     strategy = make_strategy(config)  # the cluster is checked before any data
     check_batch_size(config, strategy.num_replicas_in_sync)
+    dry_build(config)  # every model argument checked before any data is read
     _seed(config)
     if not is_chief(strategy):
         # A non-chief mirrored worker trains in lock-step and writes nothing

@@ -420,3 +420,27 @@ def test_a_task_with_one_class_in_the_train_rows_is_a_loud_warning(
     assert "task 'cvr': label 'conversion' has no positives in the " in caplog.text
     assert "train rows where click=1; it cannot learn to rank" in caplog.text
     assert "task 'ctr'" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            {"backbone": "mmoe"},
+            r"'model.backbone_args' for 'mmoe': unknown argument\(s\) \['units'\]; "
+            r"valid: \['activation', 'dropout', 'expert_units', 'gate_units'",
+        ),
+        (
+            {"backbone": "mmoe", "backbone_args": {"num_experts": 0}},
+            r"'model.backbone_args' for 'mmoe': `num_experts` must be",
+        ),
+        ({"tower_dropout": 1.5}, r"'model': `dropout` must be in \[0, 1\)"),
+        ({"cross_layers": -1}, r"'model': `cross_layers` must be an integer >= 0"),
+    ],
+)
+def test_model_arguments_are_checked_before_any_data_is_read(tmp_path, model, message):
+    raw = small_config(tmp_path, tmp_path / "not_read.csv")  # no such file
+    raw["model"] = {**raw["model"], **model}  # backbone_args: {units: [16]}
+    with pytest.raises(ConfigError, match=message):
+        train(load_config(raw), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
