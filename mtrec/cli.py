@@ -67,8 +67,12 @@ def cmd_generate(args) -> int:
     from mtrec.data.synthetic import write_table
 
     start = time.perf_counter()
-    df = generate_click_log(args.rows, seed=args.seed)
-    path = write_table(df, args.out, args.format)
+    try:
+        df = generate_click_log(args.rows, seed=args.seed)
+        path = write_table(df, args.out, args.format)
+    except ValueError as err:  # --rows below 1, an output suffix it cannot write
+        print(f"mtrec generate: error: {err}", file=sys.stderr)
+        return 2
     print(
         f"wrote {len(df):,} rows to {path} in {time.perf_counter() - start:.1f}s "
         f"(CTR {df['click'].mean():.4f}, "

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 import yaml
 
 from mtrec.cli import main
@@ -102,3 +103,18 @@ def test_errors_are_one_line_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "mtrec train: error: unknown key(s) ['train.epocs']" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("rows", "suffix", "message"),
+    [
+        ("0", ".csv", "mtrec generate: error: `num_rows` must be >= 1"),
+        ("10", ".txt", "mtrec generate: error: Cannot infer the format"),
+    ],
+)
+def test_generate_errors_are_one_line(tmp_path, capsys, rows, suffix, message):
+    out = tmp_path / f"log{suffix}"
+    assert main(["generate", "--rows", rows, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
