@@ -161,6 +161,16 @@ def test_export_matches_the_trained_model_and_reexport_adds_a_version(run):
     assert not (tmp / "exports").exists()
     assert export_run(result.run_dir) == tmp / "exports" / "1"
     assert export_run(result.run_dir) == tmp / "exports" / "2"
+    # The export of train holds what a re-export does: no optimizer slots.
+    trained, again = (
+        {
+            name
+            for name, _ in tf.train.list_variables(str(p / "variables" / "variables"))
+        }
+        for p in (result.export_path, tmp / "exports" / "1")
+    )
+    assert trained == again
+    assert not [name for name in trained if "optimizer" in name.lower()]
 
 
 def test_conversion_without_click_is_an_error_naming_file_and_line(tmp_path, click_log):
