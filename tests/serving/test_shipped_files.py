@@ -8,6 +8,7 @@ import shutil
 import subprocess
 
 import pytest
+import tensorflow as tf
 import yaml
 from serving_helpers import FEATURES_FILE
 from serving_helpers import MODEL
@@ -83,8 +84,13 @@ def test_batching_parameters_are_valid(name):
 def test_compose_runs_cpu_and_gpu_images_on_the_mounted_export():
     compose = yaml.safe_load((SERVING / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert services["serving-cpu"]["image"].startswith("tensorflow/serving")
-    assert services["serving-gpu"]["image"] == "tensorflow/serving:latest-gpu"
+    # Pinned to the TF Serving release of the TensorFlow mtrec exports with.
+    release = ".".join(tf.__version__.split(".")[:2])
+    assert re.fullmatch(
+        rf"tensorflow/serving:{re.escape(release)}\.\d+",
+        services["serving-cpu"]["image"],
+    )
+    assert services["serving-gpu"]["image"] == services["serving-cpu"]["image"] + "-gpu"
     gpu = services["serving-gpu"]["deploy"]["resources"]["reservations"]["devices"]
     assert gpu[0]["capabilities"] == ["gpu"]
     for service in services.values():
@@ -96,6 +102,9 @@ def test_compose_runs_cpu_and_gpu_images_on_the_mounted_export():
         for flag in service["command"]:
             if flag.endswith((".config", ".txt")):
                 assert flag.split("=", 1)[1] in mounts.values(), flag
+        # models.config names the path the compose file mounts it at.
+        config_flag = next(f for f in service["command"] if "model_config_file=" in f)
+        assert config_flag in (SERVING / "models.config").read_text()
         assert all(p.startswith("127.0.0.1:") for p in service["ports"])
 
 
