@@ -257,8 +257,10 @@ def cmd_serve(args) -> int:
             options,
             num_versions=args.num_versions,
             poll_seconds=args.poll_seconds,
+            max_load_retries=args.max_load_retries,
+            load_retry_seconds=args.load_retry_seconds,
         )
-    except OSError as err:
+    except (OSError, ValueError) as err:
         print(f"mtrec serve: error: {err}", file=sys.stderr)
         return 2
     versions = server.manager.available_versions()
@@ -445,6 +447,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often to look for new versions, 0 to never (1)",
     )
     srv.add_argument("--grpc-workers", type=int, default=8, help="gRPC threads (8)")
+    srv.add_argument(
+        "--max-load-retries",
+        type=int,
+        default=5,
+        help="tries after a version fails to load (5, as TF Serving)",
+    )
+    srv.add_argument(
+        "--load-retry-seconds",
+        type=float,
+        default=60.0,
+        help="wait before each (60, as TF Serving)",
+    )
     srv.set_defaults(func=cmd_serve)
 
     lt = sub.add_parser(

@@ -41,7 +41,9 @@ class ModelManager:
     released when its last request finishes.
 
     A version that fails to load (or to warm up) is reported as ``END`` with
-    its error and not retried; the versions already serving keep serving.
+    its error, and the versions already serving keep serving. It is tried
+    again ``max_load_retries`` times, ``load_retry_seconds`` apart (a copy
+    that was not atomic may complete meanwhile), as TF Serving does.
 
     Args:
       name: the model name clients use.
@@ -49,6 +51,10 @@ class ModelManager:
       num_versions: how many of the newest versions to serve. Default 1.
       poll_seconds: file-system poll period; ``0`` disables polling. Default 1
         (TF Serving's ``--file_system_poll_wait_seconds``).
+      max_load_retries: tries after a failed load. Default 5 (TF Serving's
+        ``--max_num_load_retries``).
+      load_retry_seconds: the wait before each. Default 60 (TF Serving's
+        ``--load_retry_interval_micros``).
     """
 
     def __init__(
@@ -58,6 +64,8 @@ class ModelManager:
         *,
         num_versions: int = 1,
         poll_seconds: float = 1.0,
+        max_load_retries: int = 5,
+        load_retry_seconds: float = 60.0,
     ):
         if not name or "/" in name or ":" in name:
             raise ValueError(
@@ -72,13 +80,30 @@ class ModelManager:
             raise ValueError(
                 f"`poll_seconds` must be >= 0. Received: `poll_seconds={poll_seconds}`"
             )
+        if (
+            isinstance(max_load_retries, bool)
+            or not isinstance(max_load_retries, int)
+            or (max_load_retries < 0)
+        ):
+            raise ValueError(
+                "`max_load_retries` must be an int >= 0. Received: "
+                f"`max_load_retries={max_load_retries!r}`"
+            )
+        if load_retry_seconds < 0:
+            raise ValueError(
+                "`load_retry_seconds` must be >= 0. Received: "
+                f"`load_retry_seconds={load_retry_seconds}`"
+            )
+        self.max_load_retries = max_load_retries
+        self.load_retry_seconds = float(load_retry_seconds)
         self.name = name
         self.base_path = pathlib.Path(base_path)
         self.num_versions = int(num_versions)
         self.poll_seconds = float(poll_seconds)
         self._servables: dict[int, Servable] = {}
         self._status: dict[int, VersionStatus] = {}
-        self._failed: set[int] = set()
+        #: version -> (failed loads, monotonic time of the next try).
+        self._failures: dict[int, tuple[int, float]] = {}
         self._poll_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,8 +164,20 @@ class ModelManager:
         """
         with self._poll_lock:
             on_disk = self.on_disk_versions()
-            self._failed &= set(on_disk)  # a folder replaced on disk is retried
-            candidates = [v for v in on_disk if v not in self._failed]
+            # A folder removed (or replaced) on disk starts afresh.
+            self._failures = {
+                v: f for v, f in self._failures.items() if v in set(on_disk)
+            }
+            now = time.monotonic()
+            candidates = [
+                v
+                for v in on_disk
+                if v not in self._failures
+                or (
+                    self._failures[v][0] <= self.max_load_retries
+                    and now >= self._failures[v][1]
+                )
+            ]
             aspired = candidates[-self.num_versions :]
             current = dict(self._servables)
             pool = dict(current)
@@ -175,9 +212,20 @@ class ModelManager:
             code = (
                 err.code if isinstance(err, ServingError) else grpc.StatusCode.UNKNOWN
             )
+            failures = self._failures.get(version, (0, 0.0))[0] + 1
+            self._failures[version] = (
+                failures,
+                time.monotonic() + self.load_retry_seconds,
+            )
+            retries_left = self.max_load_retries - failures + 1
             message = f"failed to load {path}: {type(err).__name__}: {err}"
-            logger.error("%s", message)
-            self._failed.add(version)
+            logger.error(
+                "%s (%s)",
+                message,
+                f"retrying in {self.load_retry_seconds:g}s, {retries_left} retries left"
+                if retries_left > 0
+                else "no retries left",
+            )
             self._status[version] = VersionStatus(version, "END", code, message)
             return None
         logger.info(
@@ -187,6 +235,7 @@ class ModelManager:
             time.perf_counter() - start,
             warmed,
         )
+        self._failures.pop(version, None)
         self._status[version] = VersionStatus(version, "AVAILABLE")
         return servable
 

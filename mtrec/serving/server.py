@@ -208,9 +208,19 @@ def serve(
     *,
     num_versions: int = 1,
     poll_seconds: float = 1.0,
+    max_load_retries: int = 5,
+    load_retry_seconds: float = 60.0,
 ) -> ModelServer:
-    """Starts a server for ``export_base``; the caller calls ``stop()``."""
+    """Starts a server for ``export_base``; the caller calls ``stop()``.
+
+    The version arguments are :class:`ModelManager`'s.
+    """
     manager = ModelManager(
-        name, export_base, num_versions=num_versions, poll_seconds=poll_seconds
+        name,
+        export_base,
+        num_versions=num_versions,
+        poll_seconds=poll_seconds,
+        max_load_retries=max_load_retries,
+        load_retry_seconds=load_retry_seconds,
     )
     return ModelServer(manager, options).start()

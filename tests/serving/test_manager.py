@@ -77,7 +77,44 @@ def test_a_broken_version_is_reported_and_the_old_one_keeps_serving(base):
     assert status[2].error_code != grpc.StatusCode.OK
     assert "failed to load" in status[2].error_message
     assert manager.get("m").version == 1
-    manager.poll()  # not retried
+    manager.poll()  # not retried before load_retry_seconds (60 by default)
+    assert manager.available_versions() == [1]
+
+
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_failed_version_is_retried_so_a_copy_that_completes_gets_served(
+    base, retries
+):
+    manager = ModelManager(
+        "m", base, poll_seconds=0, max_load_retries=retries, load_retry_seconds=0
+    )
+    manager.start()
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"still being copied")
+    manager.poll()
+    assert manager.available_versions() == [1]
+    # The copy completes.
+    shutil.rmtree(base / "2")
+    shutil.copytree(base / "1", base / "2")
+    manager.poll()
+    assert manager.available_versions() == ([2] if retries else [1])
+    assert _states(manager)[2] == ("AVAILABLE" if retries else "END")
+
+
+def test_retries_stop_after_max_load_retries(base, caplog):
+    manager = ModelManager(
+        "m", base, poll_seconds=0, max_load_retries=2, load_retry_seconds=0
+    )
+    manager.start()
+    (base / "2").mkdir()
+    (base / "2" / "saved_model.pb").write_bytes(b"never a SavedModel")
+    with caplog.at_level("ERROR", logger="mtrec.serving.manager"):
+        for _ in range(5):
+            manager.poll()
+    failures = [r.getMessage() for r in caplog.records if "failed to load" in r.message]
+    assert len(failures) == 3  # the first try and 2 retries
+    assert failures[0].endswith("(retrying in 0s, 2 retries left)")
+    assert failures[-1].endswith("(no retries left)")
     assert manager.available_versions() == [1]
 
 
@@ -86,6 +123,10 @@ def test_bad_arguments_are_refused(base, tmp_path):
         ModelManager("m", base, num_versions=0)
     with pytest.raises(ValueError, match="`name` must be non-empty"):
         ModelManager("a/b", base)
+    with pytest.raises(ValueError, match="`max_load_retries` must be an int >= 0"):
+        ModelManager("m", base, max_load_retries=-1)
+    with pytest.raises(ValueError, match="`load_retry_seconds` must be >= 0"):
+        ModelManager("m", base, load_retry_seconds=-1)
     with pytest.raises(FileNotFoundError, match="export base not found"):
         ModelManager("m", tmp_path / "missing").start()
 
