@@ -36,3 +36,40 @@ def synthetic_click_log(work: pathlib.Path, rows: int, seed: int) -> pathlib.Pat
     csv = work / "click_log.csv"
     write_table(generate_click_log(rows, seed=seed), csv)
     return csv
+
+
+def epoch_timer():
+    """A Keras callback recording each epoch's seconds in ``.seconds``.
+
+    ``on_epoch_begin`` to ``on_epoch_end``: the time ``model.fit`` spends on
+    an epoch's steps and the callbacks before this one.
+    """
+    import time
+
+    import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
+
+    # isort: split
+    import tensorflow as tf
+
+    class EpochTimer(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def write_report(path: pathlib.Path, report: dict, markdown) -> dict:
+    """Writes ``report`` as JSON to ``path`` and prints ``markdown(report)``."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(markdown(report))
+    return report

@@ -45,11 +45,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 from click_log_runs import add_size_arguments
 from click_log_runs import check_sizes
+from click_log_runs import epoch_timer
 from click_log_runs import synthetic_click_log
+from click_log_runs import write_report
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "distributed_scaling.json"
@@ -102,7 +103,6 @@ def run_child(args) -> dict | None:
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
     # isort: split
-    import tensorflow as tf
 
     from mtrec.training import load_config
     from mtrec.training import train
@@ -111,18 +111,7 @@ def run_child(args) -> dict | None:
         CONFIG, _overrides(args.csv, args.work, args.epochs, args.strategy)
     )
 
-    class EpochTimer(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    timer = EpochTimer()
+    timer = epoch_timer()
     result = train(config, callbacks=[timer])
     if not result.chief:
         return None
@@ -394,10 +383,7 @@ def main(argv: list[str] | None = None) -> dict:
         "projection": projection(summary, comm),
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
-    return report
+    return write_report(args.out, report, markdown)
 
 
 if __name__ == "__main__":

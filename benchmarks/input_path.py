@@ -44,6 +44,7 @@ import time
 
 from click_log_runs import add_size_arguments
 from click_log_runs import check_sizes
+from click_log_runs import epoch_timer
 from click_log_runs import synthetic_click_log
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -127,18 +128,7 @@ def run_worker(args) -> dict:
     model = build_model(prepared, config)
     compile_model(model, config)
 
-    class EpochTimer(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    timer = EpochTimer()
+    timer = epoch_timer()
     epochs = config.train.epochs
     if args.worker != "files":  # one pass, iterated again every epoch
         model.fit(train, epochs=epochs, callbacks=[timer], verbose=0)
