@@ -237,20 +237,20 @@ def cmd_demo(args) -> int:
 
 
 def cmd_serve(args) -> int:
-
     from mtrec.serving import ServerOptions
     from mtrec.serving import serve
 
-    options = ServerOptions(
-        host=args.host,
-        rest_port=None if args.no_rest else args.rest_port,
-        grpc_port=None if args.no_grpc else args.grpc_port,
-        max_request_bytes=args.max_request_bytes,
-        max_batch_size=args.max_batch_size or None,
-        grpc_workers=args.grpc_workers,
-    )
     name = args.name or pathlib.Path(args.export_base).resolve().name
     try:
+        options = ServerOptions(
+            host=args.host,
+            rest_port=None if args.no_rest else args.rest_port,
+            grpc_port=None if args.no_grpc else args.grpc_port,
+            max_request_bytes=args.max_request_bytes,
+            max_batch_size=args.max_batch_size or None,
+            grpc_workers=args.grpc_workers,
+            body_timeout_seconds=args.body_timeout_seconds,
+        )
         server = serve(
             args.export_base,
             name,
@@ -447,6 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often to look for new versions, 0 to never (1)",
     )
     srv.add_argument("--grpc-workers", type=int, default=8, help="gRPC threads (8)")
+    srv.add_argument(
+        "--body-timeout-seconds",
+        type=float,
+        default=30.0,
+        help="a REST body not received whole by then gets 408 (30)",
+    )
     srv.add_argument(
         "--max-load-retries",
         type=int,

@@ -11,6 +11,7 @@ canonical code to (400 INVALID_ARGUMENT, 404 NOT_FOUND, 412
 FAILED_PRECONDITION, ...); a body over the size limit is 413.
 """
 
+import asyncio
 import json
 import logging
 import re
@@ -50,6 +51,7 @@ def create_app(
     *,
     max_body_bytes: int,
     max_batch_size: int | None,
+    body_timeout_seconds: float = 30.0,
 ) -> FastAPI:
     """The REST application serving ``manager``'s model.
 
@@ -57,6 +59,8 @@ def create_app(
       manager: the loaded versions.
       max_body_bytes: larger request bodies get 413 without being read whole.
       max_batch_size: larger batches get 400 (``None``: no limit).
+      body_timeout_seconds: a body not received whole within this time gets
+        408.
     """
     app = FastAPI(
         title="mtrec model server (TF Serving REST API)",
@@ -73,7 +77,7 @@ def create_app(
         try:
             match = _PREDICT.fullmatch(path)
             if match and method == "POST":
-                body = await _read_body(request, max_body_bytes)
+                body = await _read_body(request, max_body_bytes, body_timeout_seconds)
                 return await run_in_threadpool(
                     _predict, manager, match, body, max_batch_size
                 )
@@ -92,7 +96,20 @@ def create_app(
     return app
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
+    """The request body; 413 over ``limit`` bytes, 408 after ``timeout`` s."""
+    try:
+        return await asyncio.wait_for(_read_body_within(request, limit), timeout)
+    except TimeoutError:
+        raise ServingError(
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            f"The request body was not received within {timeout:g} s "
+            "(mtrec serve --body-timeout-seconds)",
+            http_status=408,
+        ) from None
+
+
+async def _read_body_within(request: Request, limit: int) -> bytes:
     def too_large(size: str) -> ServingError:
         return ServingError(
             grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -37,6 +37,9 @@ class ServerOptions:
       max_batch_size: largest batch (rows) per request; ``None``: no limit.
         Default 1024.
       grpc_workers: gRPC handler threads. Default 8.
+      body_timeout_seconds: a REST request body not received whole within
+        this time gets 408 (a client that stalls mid-body does not hold a
+        connection forever). Default 30.
     """
 
     host: str = "127.0.0.1"
@@ -45,6 +48,7 @@ class ServerOptions:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_batch_size: int | None = DEFAULT_MAX_BATCH_SIZE
     grpc_workers: int = 8
+    body_timeout_seconds: float = 30.0
 
     def __post_init__(self):
         if self.max_request_bytes < 1:
@@ -56,6 +60,11 @@ class ServerOptions:
             raise ValueError(
                 "`max_batch_size` must be >= 1 or None. "
                 f"Received: `max_batch_size={self.max_batch_size}`"
+            )
+        if not self.body_timeout_seconds > 0:
+            raise ValueError(
+                "`body_timeout_seconds` must be > 0. "
+                f"Received: `body_timeout_seconds={self.body_timeout_seconds}`"
             )
         if self.rest_port is None and self.grpc_port is None:
             raise ValueError("enable at least one of REST and gRPC")
@@ -151,6 +160,7 @@ class ModelServer:
         app = create_app(
             self.manager,
             max_body_bytes=opts.max_request_bytes,
+            body_timeout_seconds=opts.body_timeout_seconds,
             max_batch_size=opts.max_batch_size,
         )
         config = uvicorn.Config(

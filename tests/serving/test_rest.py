@@ -2,6 +2,8 @@
 
 import base64
 import json
+import socket
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -15,6 +17,9 @@ from mtrec.export import to_examples
 
 httpx = pytest.importorskip("httpx", reason="needs the serving extra")
 
+from mtrec.serving import ModelManager  # noqa: E402
+from mtrec.serving import ModelServer  # noqa: E402
+from mtrec.serving import ServerOptions  # noqa: E402
 
 OUTPUTS = ("ctcvr", "ctr", "cvr")
 
@@ -351,3 +356,23 @@ def test_unknown_model_status_is_not_found(client):
     assert response.json() == {
         "error": f"Servable not found for request: Specific({MODEL}, 9)"
     }
+
+
+def test_a_body_that_never_completes_gets_408_and_the_server_keeps_serving(run):
+    manager = ModelManager(MODEL, run.export_path.parent, poll_seconds=0)
+    options = ServerOptions(rest_port=0, grpc_port=None, body_timeout_seconds=0.5)
+    with ModelServer(manager, options) as server:
+        url = urllib.parse.urlsplit(server.rest_url)
+        with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+            sock.sendall(
+                f"POST /v1/models/{MODEL}:predict HTTP/1.1\r\nHost: x\r\n"
+                "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                '{"instances": '.encode()
+            )  # 14 of the 100 bytes, then nothing
+            reply = sock.recv(4096).decode()
+        assert reply.startswith("HTTP/1.1 408"), reply
+        assert "was not received within 0.5 s" in reply
+        with httpx.Client(base_url=server.rest_url, timeout=30) as http:
+            assert http.get(f"/v1/models/{MODEL}").status_code == 200
+    with pytest.raises(ValueError, match="`body_timeout_seconds` must be > 0"):
+        ServerOptions(body_timeout_seconds=0)
