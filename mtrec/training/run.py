@@ -38,7 +38,6 @@ from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets as make_datasets
-from mtrec.training.loop import CHECKPOINT_DIR
 from mtrec.training.loop import TRAINING_STATE_FILE
 from mtrec.training.loop import fit
 from mtrec.training.loop import selection_report
@@ -52,9 +51,9 @@ from mtrec.training.run_dir import PREPROCESSING_DIR
 from mtrec.training.run_dir import RUN_EXPORT_DIR
 from mtrec.training.run_dir import WARMUP_ROWS
 from mtrec.training.run_dir import RunResult
-from mtrec.training.run_dir import best_checkpoint
 from mtrec.training.run_dir import checked_run_dir
 from mtrec.training.run_dir import export_model
+from mtrec.training.run_dir import restore_trained_weights
 from mtrec.training.state import TrainingState
 from mtrec.training.tables import Table
 
@@ -201,10 +200,7 @@ def _run(
         shutil.rmtree(run_dir, ignore_errors=True)
         return RunResult(run_dir, {}, model, prepared.feature_set, chief=False)
     local = build_model(prepared, config)
-    path = best_checkpoint(run_dir, config) or tf.train.latest_checkpoint(
-        str(run_dir / CHECKPOINT_DIR)
-    )
-    tf.train.Checkpoint(model=local).restore(path).expect_partial()
+    path = restore_trained_weights(local, run_dir, config)
     logger.info("evaluating and exporting %s on the chief", path)
     return _evaluate_export(
         config, run_dir, prepared.feature_set, local, data, state, warmup, report

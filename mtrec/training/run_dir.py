@@ -106,19 +106,33 @@ def restore_run(run_dir: str | os.PathLike) -> RunResult:
     config = load_config(run_dir / CONFIG_FILE, in_memory=True)
     prepared = load_prepared_run(config, run_dir / PREPROCESSING_DIR)
     model = build_model(prepared, config)
-    latest = tf.train.latest_checkpoint(str(run_dir / CHECKPOINT_DIR))
-    best = best_checkpoint(run_dir, config)
-    if best is not None:
-        latest = best
-    if latest is None:
-        raise FileNotFoundError(f"no checkpoint in {run_dir / CHECKPOINT_DIR}")
-    tf.train.Checkpoint(model=model).restore(latest).expect_partial()
+    restore_trained_weights(model, run_dir, config)
     metrics_path = run_dir / METRICS_FILE
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     return RunResult(run_dir, metrics, model, prepared.feature_set)
 
 
-def best_checkpoint(run_dir: pathlib.Path, config: RunConfig) -> str | None:
+def restore_trained_weights(
+    model: MultiTaskRanker, run_dir: pathlib.Path, config: RunConfig
+) -> str:
+    """Restores the run's trained weights into ``model``; returns the checkpoint.
+
+    The best epoch's checkpoint when the run selects and restores it, else
+    the last one.
+
+    Raises:
+      FileNotFoundError: the run has no checkpoint.
+    """
+    path = _best_checkpoint(run_dir, config) or tf.train.latest_checkpoint(
+        str(run_dir / CHECKPOINT_DIR)
+    )
+    if path is None:
+        raise FileNotFoundError(f"no checkpoint in {run_dir / CHECKPOINT_DIR}")
+    tf.train.Checkpoint(model=model).restore(path).expect_partial()
+    return path
+
+
+def _best_checkpoint(run_dir: pathlib.Path, config: RunConfig) -> str | None:
     """The best epoch's checkpoint when the run selects and restores it."""
     state_path = run_dir / TRAINING_STATE_FILE
     if not (config.train.selection.metric and config.train.selection.restore_best):
