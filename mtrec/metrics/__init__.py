@@ -6,6 +6,7 @@ from mtrec.metrics.gauc import group_auc
 from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import logloss
+from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
 
 __all__ = [
@@ -15,5 +16,6 @@ __all__ = [
     "expected_calibration_error",
     "group_auc",
     "logloss",
+    "missing_class",
     "regression_report",
 ]

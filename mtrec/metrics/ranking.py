@@ -17,6 +17,36 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     return float(roc_auc_score(labels, scores))
 
 
+def missing_class(
+    label: str,
+    condition: str | None,
+    rows: int,
+    positives: int,
+    rows_name: str = "rows",
+) -> str | None:
+    """What keeps a binary label from ranking: no rows, or one class only.
+
+    ``None`` when the ``rows`` (where ``condition`` is 1) hold both classes;
+    otherwise why ``auc`` is undefined there.
+
+    Example:
+
+    >>> missing_class("conversion", "click", 90, 0)
+    "label 'conversion' has no positives in the 90 rows where click=1"
+    >>> missing_class("click", None, 0, 0, rows_name="train rows")
+    'no train rows'
+    >>> missing_class("click", None, 10, 3) is None
+    True
+    """
+    where = f" where {condition}=1" if condition else ""
+    if rows == 0:
+        return f"no {rows_name}{where}"
+    if 0 < positives < rows:
+        return None
+    kind = "positives" if positives == 0 else "negatives"
+    return f"label {label!r} has no {kind} in the {rows} {rows_name}{where}"
+
+
 def logloss(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
     """Mean binary cross-entropy, probabilities clipped to [1e-7, 1 - 1e-7]."""
     labels = np.asarray(labels)

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
+from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.training.config import ConfigError
@@ -128,11 +129,7 @@ def auc_undefined_reason(
     >>> auc_undefined_reason("conversion", "click", 90, 0)
     "AUC undefined: label 'conversion' has no positives in the 90 rows where click=1"
     """
-    where = f" where {condition}=1" if condition else ""
-    if rows == 0:
-        return f"AUC undefined: no rows{where}"
-    kind = "positives" if positives == 0 else "negatives"
-    return f"AUC undefined: label {label!r} has no {kind} in the {rows} rows{where}"
+    return f"AUC undefined: {missing_class(label, condition, rows, positives)}"
 
 
 def selection_score(report: dict, terms: dict[str, float]) -> float:

@@ -18,6 +18,7 @@ from mtrec.data.reader import iter_chunks
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
+from mtrec.metrics.ranking import missing_class
 from mtrec.models.task import Task
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
@@ -327,23 +328,16 @@ def _warn_single_class(tasks, counts: dict[str, list[int]]) -> None:
         if task.name not in counts:
             continue
         positives, rows = counts[task.name]
-        if rows and 0 < positives < rows:
-            continue
-        where = f" where {task.condition}=1" if task.condition else ""
-        kind = (
-            "no rows"
-            if not rows
-            else ("no positives" if positives == 0 else "no negatives")
+        missing = missing_class(
+            task.label, task.condition, rows, positives, rows_name="train rows"
         )
-        logger.warning(
-            "task %r: label %r has %s in the %d train rows%s; it cannot learn to "
-            "rank (check the label column and the split)",
-            task.name,
-            task.label,
-            kind,
-            rows,
-            where,
-        )
+        if missing is not None:
+            logger.warning(
+                "task %r: %s; it cannot learn to rank (check the label column "
+                "and the split)",
+                task.name,
+                missing,
+            )
 
 
 def _check_eval_columns(config: RunConfig, columns: set, where: str) -> None:
