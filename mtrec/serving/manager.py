@@ -164,9 +164,10 @@ class ModelManager:
         """
         with self._poll_lock:
             on_disk = self.on_disk_versions()
+            present_on_disk = set(on_disk)
             # A folder removed (or replaced) on disk starts afresh.
             self._failures = {
-                v: f for v, f in self._failures.items() if v in set(on_disk)
+                v: f for v, f in self._failures.items() if v in present_on_disk
             }
             now = time.monotonic()
             candidates = [
@@ -188,7 +189,7 @@ class ModelManager:
                         pool[version] = servable
             # The newest available versions; one that failed to load leaves
             # the versions it would have replaced serving.
-            present = [v for v in sorted(pool) if v in set(on_disk)]
+            present = [v for v in sorted(pool) if v in present_on_disk]
             table = {v: pool[v] for v in present[-self.num_versions :]}
             if table.keys() == current.keys():
                 return False

@@ -20,10 +20,6 @@ from mtrec.training.config import RunConfig
 #: ``min_shard_bytes``: TensorFlow's ``MinSizePartitioner`` default.
 DEFAULT_MIN_SHARD_BYTES = 256 << 10
 
-#: Strategies that run over several processes (a ``TF_CONFIG`` cluster).
-MULTI_PROCESS = ("multi_worker_mirrored", "parameter_server")
-
-
 #: Variables smaller than this stay whole under ``num_shards``: loss-weighting
 #: state, biases and other small vectors that code reads as one variable.
 MIN_SHARDED_BYTES = 1 << 10
@@ -215,7 +211,7 @@ def distribution_report(config: RunConfig, model: tf.keras.Model) -> dict:
         "strategy": name,
         "replicas_in_sync": model.distribute_strategy.num_replicas_in_sync,
     }
-    spec = cluster_spec(name) if name in MULTI_PROCESS else None
+    spec = cluster_spec(name)  # None for the one-process strategies
     if spec is not None:
         report["cluster"] = {role: spec.count(role) for role in sorted(spec.cluster)}
     sharded = sharded_variables(model)

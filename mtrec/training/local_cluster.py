@@ -9,6 +9,7 @@ launcher for real clusters: there, Kubernetes, Slurm or a shell script start
 the same commands with the same ``TF_CONFIG`` (see ``docs/distributed.md``).
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -105,16 +106,17 @@ class LocalCluster:
 
     def start_task(self, role: str, index: int) -> subprocess.Popen:
         """Starts (or restarts) the server of one ``ps`` or ``worker`` task."""
-        output = subprocess.DEVNULL
+        output = contextlib.nullcontext(subprocess.DEVNULL)
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = open(self.log_dir / f"{role}{index}.log", "ab")  # noqa: SIM115
-        process = subprocess.Popen(
-            [sys.executable, "-m", "mtrec.cli", "cluster-server"],
-            env=self.env(role, index),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+        with output as stdout:  # the child keeps its own copy of the handle
+            process = subprocess.Popen(
+                [sys.executable, "-m", "mtrec.cli", "cluster-server"],
+                env=self.env(role, index),
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+            )
         self.processes[(role, index)] = process
         return process
 
