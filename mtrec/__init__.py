@@ -1,51 +1,64 @@
-"""mtrec: multi-task recommendation ranking on TensorFlow Recommenders."""
+"""mtrec: multi-task recommendation ranking on TensorFlow Recommenders.
 
+The public names load lazily (PEP 562): ``import mtrec`` routes ``tf.keras``
+to Keras 2 but does not import TensorFlow, so the command line answers
+``mtrec --help`` without it. The first public name used loads its module.
+"""
+
+import importlib
+
+from mtrec._keras_switch import check_legacy_keras
 from mtrec._keras_switch import use_legacy_keras
 
 use_legacy_keras()
 
-# Public API; imported after the switch so every module sees Keras 2.
-from mtrec.features import CategoricalFeature  # noqa: E402
-from mtrec.features import DenseFeature  # noqa: E402
-from mtrec.features import FeatureEmbedding  # noqa: E402
-from mtrec.features import FeatureSet  # noqa: E402
-from mtrec.features import MultiValuedFeature  # noqa: E402
-from mtrec.layers import CGC  # noqa: E402
-from mtrec.layers import MLP  # noqa: E402
-from mtrec.layers import PLE  # noqa: E402
-from mtrec.layers import Experts  # noqa: E402
-from mtrec.layers import Gate  # noqa: E402
-from mtrec.layers import MixtureOfExperts  # noqa: E402
-from mtrec.layers import MMoE  # noqa: E402
-from mtrec.layers import OMoE  # noqa: E402
-from mtrec.layers import SharedBottom  # noqa: E402
-from mtrec.layers import TargetAttention  # noqa: E402
-from mtrec.layers import Tower  # noqa: E402
-from mtrec.models import ESMM  # noqa: E402
-from mtrec.models import MultiTaskRanker  # noqa: E402
-from mtrec.models import Task  # noqa: E402
-
 __version__ = "0.1.0"
 
-__all__ = [
-    "CGC",
-    "ESMM",
-    "PLE",
-    "CategoricalFeature",
-    "DenseFeature",
-    "Experts",
-    "FeatureEmbedding",
-    "FeatureSet",
-    "Gate",
-    "MLP",
-    "MixtureOfExperts",
-    "MMoE",
-    "MultiTaskRanker",
-    "MultiValuedFeature",
-    "OMoE",
-    "SharedBottom",
-    "TargetAttention",
-    "Task",
-    "Tower",
-    "__version__",
-]
+# Public API: name -> the package that defines it.
+_PUBLIC = {
+    "CategoricalFeature": "mtrec.features",
+    "DenseFeature": "mtrec.features",
+    "FeatureEmbedding": "mtrec.features",
+    "FeatureSet": "mtrec.features",
+    "MultiValuedFeature": "mtrec.features",
+    "CGC": "mtrec.layers",
+    "MLP": "mtrec.layers",
+    "PLE": "mtrec.layers",
+    "Experts": "mtrec.layers",
+    "Gate": "mtrec.layers",
+    "MixtureOfExperts": "mtrec.layers",
+    "MMoE": "mtrec.layers",
+    "OMoE": "mtrec.layers",
+    "SharedBottom": "mtrec.layers",
+    "TargetAttention": "mtrec.layers",
+    "Tower": "mtrec.layers",
+    "ESMM": "mtrec.models",
+    "MultiTaskRanker": "mtrec.models",
+    "Task": "mtrec.models",
+}
+
+__all__ = sorted([*_PUBLIC, "__version__"], key=str.upper)
+
+
+# Subpackages reachable as attributes (``mtrec.training.train``) without an
+# explicit ``import mtrec.training``, as when the public names loaded eagerly.
+_SUBPACKAGES = frozenset(
+    {"data", "export", "features", "layers", "metrics", "models", "serving"}
+    | {"training", "weighting"}
+)
+
+
+def __getattr__(name: str):
+    if name in _SUBPACKAGES:
+        check_legacy_keras()
+        return importlib.import_module(f"mtrec.{name}")
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'mtrec' has no attribute {name!r}")
+    check_legacy_keras()
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC, *_SUBPACKAGES})

@@ -12,13 +12,28 @@ _ADVICE = (
 
 
 def use_legacy_keras() -> None:
-    """Sets ``TF_USE_LEGACY_KERAS=1`` and checks that ``tf.keras`` is tf-keras.
+    """Sets ``TF_USE_LEGACY_KERAS=1``; checks ``tf.keras`` if TF is loaded.
+
+    When TensorFlow is not imported yet, setting the variable is all it takes
+    and TensorFlow stays unloaded (``mtrec --help`` does not pay for it); the
+    check then runs on first use of the public API (:func:`check_legacy_keras`).
+
+    Raises:
+      ImportError: if TensorFlow was imported first and ``tf.keras`` already
+        resolved to Keras 3.
+    """
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    if "tensorflow" in sys.modules:
+        check_legacy_keras()
+
+
+def check_legacy_keras() -> None:
+    """Checks that ``tf.keras`` is tf-keras (importing TensorFlow).
 
     Raises:
       ImportError: if ``tf.keras`` was already resolved to Keras 3, or tf-keras
         is not installed.
     """
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
     tf_already_imported = "tensorflow" in sys.modules
     try:
         import tf_keras

@@ -503,16 +503,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    # TF's C++ log would print a Python traceback for a bad row streamed
-    # through tf.data; mtrec reports it as one clear line instead.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("absl", "tensorflow"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
+    from mtrec.quiet import install_quiet_output
+
+    # TF_CPP_MIN_LOG_LEVEL=3 (set here unless the user set it): TF's C++ log
+    # would print a Python traceback for a bad row streamed through tf.data;
+    # mtrec reports it as one clear line instead.
+    install_quiet_output()
     from mtrec.data.schema import DataError
     from mtrec.training import ConfigError
     from mtrec.training import NonFiniteLossError
