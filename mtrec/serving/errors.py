@@ -2,8 +2,10 @@
 
 import grpc
 
-#: TF Serving's mapping of a canonical status code to an HTTP status
-#: (``ToHTTPStatusCode`` in its REST handler).
+#: TF Serving's mapping of a canonical status code to an HTTP status, as
+#: ``ToHTTPStatusCode`` in tensorflow_serving/model_servers/http_server.cc
+#: (verified against tensorflow/serving at 9d981c5, 2026-07): note
+#: FAILED_PRECONDITION and OUT_OF_RANGE are 400, not 412 and 416.
 HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.OK: 200,
     grpc.StatusCode.CANCELLED: 499,
@@ -14,7 +16,7 @@ HTTP_STATUS: dict[grpc.StatusCode, int] = {
     grpc.StatusCode.ALREADY_EXISTS: 409,
     grpc.StatusCode.PERMISSION_DENIED: 403,
     grpc.StatusCode.RESOURCE_EXHAUSTED: 429,
-    grpc.StatusCode.FAILED_PRECONDITION: 412,
+    grpc.StatusCode.FAILED_PRECONDITION: 400,
     grpc.StatusCode.ABORTED: 409,
     grpc.StatusCode.OUT_OF_RANGE: 400,
     grpc.StatusCode.UNIMPLEMENTED: 501,

@@ -5,24 +5,42 @@ from concurrent import futures
 
 import grpc
 import tensorflow as tf
+from tensorflow_serving.apis import model_pb2
 from tensorflow_serving.apis import model_service_pb2_grpc
 from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from mtrec.serving import protos
+from mtrec.serving.classify_regress import CLASSIFY
+from mtrec.serving.classify_regress import REGRESS
+from mtrec.serving.classify_regress import refuse_classify_or_regress
 from mtrec.serving.errors import ServingError
 from mtrec.serving.manager import ModelManager
+from mtrec.serving.servable import Servable
 
 logger = logging.getLogger(__name__)
 
+_METHODS = {
+    "tensorflow/serving/classify": CLASSIFY,
+    "tensorflow/serving/regress": REGRESS,
+}
+
 
 def _spec_version(model_spec) -> int | None:
+    """The version a ModelSpec asks for; a label is INVALID_ARGUMENT, as TF
+    Serving answers a label it does not know (server_core.cc)."""
     if model_spec.WhichOneof("version_choice") == "version_label":
-        raise ServingError.not_found(
+        raise ServingError.invalid(
             f"Unrecognized servable version label: {model_spec.version_label} "
             "(mtrec serve has no version labels)"
         )
     return model_spec.version.value if model_spec.HasField("version") else None
+
+
+def _servable(manager: ModelManager, model_spec) -> Servable:
+    if not model_spec.name:
+        raise ServingError.invalid("ModelSpec has no name specified.")
+    return manager.get(model_spec.name, _spec_version(model_spec))
 
 
 def _abort(context: grpc.ServicerContext, err: Exception):
@@ -33,8 +51,9 @@ def _abort(context: grpc.ServicerContext, err: Exception):
 
 
 class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
-    """``Predict`` and ``GetModelMetadata``; ``Classify``, ``Regress`` and
-    ``MultiInference`` answer UNIMPLEMENTED (mtrec exports predict signatures).
+    """``Predict`` and ``GetModelMetadata``. ``Classify``, ``Regress`` and
+    ``MultiInference`` are refused as TF Serving refuses them on predict
+    signatures (INVALID_ARGUMENT; ``classify_regress``).
 
     Args:
       manager: the loaded versions.
@@ -47,9 +66,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
         try:
-            servable = self.manager.get(
-                request.model_spec.name, _spec_version(request.model_spec)
-            )
+            servable = _servable(self.manager, request.model_spec)
             signature = servable.signature(request.model_spec.signature_name)
             inputs = {
                 name: protos.to_ndarray(name, proto)
@@ -71,9 +88,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
 
     def GetModelMetadata(self, request, context):  # noqa: N802
         try:
-            servable = self.manager.get(
-                request.model_spec.name, _spec_version(request.model_spec)
-            )
+            servable = _servable(self.manager, request.model_spec)
             return protos.metadata_response(
                 servable, fields=tuple(request.metadata_field)
             )
@@ -81,13 +96,43 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
             _abort(context, err)
 
     def Classify(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "mtrec serve implements Predict")
+        self._refuse(request.model_spec, CLASSIFY, context)
 
     def Regress(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "mtrec serve implements Predict")
+        self._refuse(request.model_spec, REGRESS, context)
 
     def MultiInference(self, request, context):  # noqa: N802
-        context.abort(grpc.StatusCode.UNIMPLEMENTED, "mtrec serve implements Predict")
+        try:
+            # TF Serving resolves the first task's model (none: no name).
+            spec = request.tasks[0].model_spec if request.tasks else None
+            servable = _servable(self.manager, spec or model_pb2.ModelSpec())
+            for task in request.tasks:
+                if task.method_name not in _METHODS:
+                    raise ServingError(
+                        grpc.StatusCode.UNIMPLEMENTED,
+                        f"Unsupported signature method_name: {task.method_name}",
+                    )
+                refusal = refuse_classify_or_regress(
+                    servable.meta_graph,
+                    _METHODS[task.method_name],
+                    task.model_spec.signature_name,
+                )
+                if refusal.code == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise refusal
+            raise ServingError(
+                grpc.StatusCode.UNIMPLEMENTED, "mtrec serve implements Predict only"
+            )
+        except Exception as err:
+            _abort(context, err)
+
+    def _refuse(self, model_spec, method: str, context) -> None:
+        try:
+            servable = _servable(self.manager, model_spec)
+            raise refuse_classify_or_regress(
+                servable.meta_graph, method, model_spec.signature_name
+            )
+        except Exception as err:
+            _abort(context, err)
 
 
 class ModelService(model_service_pb2_grpc.ModelServiceServicer):
@@ -98,9 +143,13 @@ class ModelService(model_service_pb2_grpc.ModelServiceServicer):
 
     def GetModelStatus(self, request, context):  # noqa: N802
         try:
-            return protos.status_response(
-                self.manager, request.model_spec.name, _spec_version(request.model_spec)
-            )
+            if not request.HasField("model_spec"):
+                raise ServingError.invalid("Missing ModelSpec")
+            # GetModelStatus reads only a version number; a label is ignored
+            # and every version reported (get_model_status_impl.cc).
+            spec = request.model_spec
+            version = spec.version.value if spec.HasField("version") else None
+            return protos.status_response(self.manager, spec.name, version)
         except Exception as err:
             _abort(context, err)
 

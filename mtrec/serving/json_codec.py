@@ -41,6 +41,35 @@ _JSON_TYPE = {
 }
 
 
+#: Deepest nesting of lists accepted in one input value (TensorFlow tensors
+#: have at most 254 dimensions; recommender inputs have one or two).
+MAX_VALUE_DEPTH = 32
+
+
+class _JsonObject(dict):
+    """A JSON object that had a key more than once (the first value kept)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict:
+    result = dict(pairs)
+    if len(result) == len(pairs):
+        return result
+    first = _JsonObject()
+    duplicates = []
+    for key, value in pairs:
+        if key in first:
+            duplicates.append(key)
+        else:
+            first[key] = value
+    first.duplicates = tuple(dict.fromkeys(duplicates))
+    return first
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_json_object)
+
+
 class PredictRequest:
     """A parsed JSON predict request: signature name, format and raw values."""
 
@@ -50,27 +79,67 @@ class PredictRequest:
         self.payload = payload
 
 
-def parse_predict_body(body: bytes) -> PredictRequest:
-    """Parses the JSON body; the values are decoded later, per signature.
+def parse_json_object(body: bytes) -> dict:
+    """Parses a request body as TF Serving's rapidjson reader does.
+
+    TF Serving (``ParseJson`` in tensorflow_serving/util/json_tensor.cc)
+    parses with ``kParseIterativeFlag | kParseNanAndInfFlag |
+    kParseStopWhenDoneFlag`` and without ``kParseValidateEncodingFlag``, and
+    reads members with ``FindMember``. So, here too: the body is UTF-8 (a
+    UTF-8 BOM is skipped; UTF-16/32 bodies are parse errors); bytes that are
+    not UTF-8 inside a string reach string inputs unchanged, elsewhere they
+    are parse errors; text after the first JSON value is ignored; ``NaN`` and
+    ``Infinity`` are numbers; of a key given twice in one object the first
+    value counts. Nesting too deep for Python's parser (about 1000 levels) is
+    a 400 as well, where rapidjson's iterative parser would go on.
 
     Raises:
-      ServingError: INVALID_ARGUMENT for malformed JSON or a malformed request.
+      ServingError: INVALID_ARGUMENT (``JSON Parse error: ...``) for a body
+        that is not a JSON object.
     """
+    text = body.decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    start = len(text) - len(text.lstrip(" \t\n\r"))
+    if start == len(text):
+        raise ServingError.invalid("JSON Parse error: The document is empty")
     try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
+        request, _ = _DECODER.raw_decode(text, start)
+    except ValueError as err:
         raise ServingError.invalid(f"JSON Parse error: {err}") from err
+    except RecursionError:
+        raise ServingError.invalid(
+            "JSON Parse error: arrays or objects nested too deeply"
+        ) from None
     if not isinstance(request, dict):
         raise ServingError.invalid(
             f"JSON Parse error: the request must be a JSON object, got "
             f"{_json_type(request)}"
         )
+    return request
+
+
+def signature_name_of(request: dict) -> str:
+    """The request's ``signature_name`` (``""`` when absent).
+
+    Raises:
+      ServingError: INVALID_ARGUMENT when it is not a string.
+    """
     signature_name = request.get("signature_name", "")
     if not isinstance(signature_name, str):
         raise ServingError.invalid(
             "'signature_name' key must be a string value. Received: "
-            f"{json.dumps(signature_name)}"
+            f"{_clip(signature_name)}"
         )
+    return signature_name
+
+
+def predict_request(request: dict) -> PredictRequest:
+    """The predict request in a parsed body: its format and raw values.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT for both or neither of ``instances`` and
+        ``inputs``, or ``instances`` that is not a list.
+    """
+    signature_name = signature_name_of(request)
     has_instances, has_inputs = "instances" in request, "inputs" in request
     if has_instances == has_inputs:
         raise ServingError.invalid(
@@ -87,6 +156,15 @@ def parse_predict_body(body: bytes) -> PredictRequest:
             )
         return PredictRequest(signature_name, ROW, instances)
     return PredictRequest(signature_name, COLUMNAR, request["inputs"])
+
+
+def parse_predict_body(body: bytes) -> PredictRequest:
+    """Parses the JSON body; the values are decoded later, per signature.
+
+    Raises:
+      ServingError: INVALID_ARGUMENT for malformed JSON or a malformed request.
+    """
+    return predict_request(parse_json_object(body))
 
 
 def decode_inputs(
@@ -142,6 +220,14 @@ def _decode_rows(instances: list, specs: Mapping[str, tf.TensorSpec]) -> dict:
                     f"Value: {_clip(instance)} is not an object with one key per "
                     f"input of the signature {sorted(specs)}"
                 )
+            if isinstance(instance, _JsonObject):
+                # TF Serving appends both values to the tensor and fails the
+                # request ("tensor parsing error: <name>").
+                raise ServingError.invalid(
+                    f"Failed to process element: {i} of 'instances' list. Key(s) "
+                    f"{', '.join(map(repr, instance.duplicates))} given more than "
+                    "once in one instance"
+                )
             if i == 0:
                 check_input_names(instance, specs)
                 columns = {name: [] for name in instance}
@@ -196,7 +282,12 @@ def _is_named_instance(instance, input_name: str) -> bool:
 
 
 def _is_b64(value) -> bool:
-    return isinstance(value, dict) and len(value) == 1 and "b64" in value
+    return (
+        isinstance(value, dict)
+        and len(value) == 1
+        and "b64" in value
+        and not isinstance(value, _JsonObject)  # {"b64": .., "b64": ..}
+    )
 
 
 def _to_array(value, dtype: tf.DType, where: str) -> np.ndarray:
@@ -220,7 +311,10 @@ def _flat_scalars(values: list, dtype: tf.DType) -> np.ndarray | None:
     types = set(map(type, values))
     if dtype == tf.string:
         if types == {str}:
-            return np.array([v.encode() for v in values], dtype=object)
+            try:
+                return np.array([_utf8(v) for v in values], dtype=object)
+            except UnicodeEncodeError:
+                return None  # the slow path names the value
         return None
     if dtype.is_integer:
         if types == {int}:
@@ -236,12 +330,16 @@ def _flat_scalars(values: list, dtype: tf.DType) -> np.ndarray | None:
     return None
 
 
-def _shape(value, where: str) -> tuple[int, ...]:
+def _shape(value, where: str, depth: int = 0) -> tuple[int, ...]:
     if not isinstance(value, list):
         return ()
+    if depth == MAX_VALUE_DEPTH:
+        raise ServingError.invalid(
+            f"{where}: lists nested deeper than {MAX_VALUE_DEPTH} levels"
+        )
     if not value:
         return (0,)
-    shapes = [_shape(v, where) for v in value]
+    shapes = [_shape(v, where, depth + 1) for v in value]
     if any(s != shapes[0] for s in shapes):
         raise ServingError.invalid(
             f"{where}: ragged nested list {_clip(value)}; every list at one depth "
@@ -261,7 +359,14 @@ def _collect(value, leaves: list) -> None:
 def _scalar(value, dtype: tf.DType, where: str):
     if dtype == tf.string:
         if isinstance(value, str):
-            return value.encode()
+            try:
+                return _utf8(value)
+            except UnicodeEncodeError:
+                # rapidjson refuses an escaped lone surrogate ("\\ud800")
+                raise ServingError.invalid(
+                    f"{where}: JSON Parse error: The surrogate pair in string "
+                    f"is invalid: {_clip(value)}"
+                ) from None
         if _is_b64(value) and isinstance(value["b64"], str):
             try:
                 return base64.b64decode(value["b64"], validate=True)
@@ -286,6 +391,12 @@ def _scalar(value, dtype: tf.DType, where: str):
         f"{where}: JSON Value: {_clip(value)} Type: {_json_type(value)} is not of "
         f"expected type: {dtype.name}"
     )
+
+
+def _utf8(text: str) -> bytes:
+    """The bytes of a parsed JSON string; bytes that were not UTF-8 in the
+    body come back unchanged (``surrogateescape``, see ``parse_json_object``)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _to_json_values(name: str, array: np.ndarray):

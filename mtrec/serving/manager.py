@@ -9,10 +9,12 @@ import threading
 import time
 
 import grpc
+from tensorflow.errors import OpError
 
 from mtrec.serving.errors import ServingError
 from mtrec.serving.servable import Servable
 from mtrec.serving.servable import is_version_dir
+from mtrec.serving.servable import tf_error_cause
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +221,8 @@ class ModelManager:
                 time.monotonic() + self.load_retry_seconds,
             )
             retries_left = self.max_load_retries - failures + 1
-            message = f"failed to load {path}: {type(err).__name__}: {err}"
+            cause = tf_error_cause(err.message) if isinstance(err, OpError) else err
+            message = f"failed to load {path}: {type(err).__name__}: {cause}"
             logger.error(
                 "%s (%s)",
                 message,

@@ -7,14 +7,22 @@ Routes (as TF Serving's ``http_rest_api_handler``)::
     GET  /v1/models/{name}[/versions/{v}]/metadata
 
 Every error is ``{"error": "..."}`` with the HTTP status TF Serving maps the
-canonical code to (400 INVALID_ARGUMENT, 404 NOT_FOUND, 412
-FAILED_PRECONDITION, ...); a body over the size limit is 413.
+canonical code to (``errors.HTTP_STATUS``: 400 INVALID_ARGUMENT and
+FAILED_PRECONDITION, 404 NOT_FOUND, ...); a body over the size limit is 413.
+Routing follows TF Serving's (tensorflow_serving/model_servers/http_server.cc
+and http_rest_api_util.cc): a path outside ``/v1/`` is 404; under ``/v1/`` a
+path or method that is not one of the routes above is 400 ``Malformed
+request``; ``:classify`` and ``:regress`` are 400 on predict signatures.
+
+Client errors and clients that hang up are not logged with a traceback; only
+an unexpected failure (500) is.
 """
 
 import asyncio
 import json
 import logging
 import re
+import urllib.parse
 
 import grpc
 from fastapi import FastAPI
@@ -22,16 +30,24 @@ from fastapi import Request
 from fastapi import Response
 from google.protobuf import json_format
 from starlette.concurrency import run_in_threadpool
+from starlette.requests import ClientDisconnect
 
 from mtrec.serving import protos
+from mtrec.serving.classify_regress import refuse_classify_or_regress
 from mtrec.serving.errors import ServingError
 from mtrec.serving.json_codec import decode_inputs
 from mtrec.serving.json_codec import encode_outputs
-from mtrec.serving.json_codec import parse_predict_body
+from mtrec.serving.json_codec import parse_json_object
+from mtrec.serving.json_codec import predict_request
+from mtrec.serving.json_codec import signature_name_of
 from mtrec.serving.manager import ModelManager
+from mtrec.serving.servable import DEFAULT_SIGNATURE
 
 logger = logging.getLogger(__name__)
 
+# TF Serving's URL patterns (http_rest_api_util.cc), matched on the raw path;
+# the model name and label are then percent-decoded.
+_V1 = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
 _PREDICT = re.compile(
     r"/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
@@ -39,11 +55,12 @@ _PREDICT = re.compile(
     re.IGNORECASE,
 )
 _STATUS = re.compile(
-    r"/v1/models/(?P<name>[^/:]+)"
+    r"/v1/models(?:/(?P<name>[^/:]+))?"
     r"(?:/versions/(?P<version>\d+)|/labels/(?P<label>[^/:]+))?"
-    r"(?P<metadata>/metadata)?/?",
+    r"(?:/(?P<metadata>metadata))?",
     re.IGNORECASE,
 )
+_INT64_MAX = 2**63 - 1
 
 
 def create_app(
@@ -70,23 +87,32 @@ def create_app(
     )
 
     @app.api_route(
-        "/{path:path}", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"]
+        "/{path:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"],
     )
     async def route(request: Request) -> Response:
-        path, method = request.url.path, request.method
+        path, method = _raw_path(request), request.method
         try:
-            match = _PREDICT.fullmatch(path)
-            if match and method == "POST":
+            if not _V1.fullmatch(path):
+                return _error(ServingError.not_found(f"Not found: {method} {path}"))
+            if method == "OPTIONS":
+                return _preflight(request)
+            match = _PREDICT.fullmatch(path) if method == "POST" else None
+            if match:
                 body = await _read_body(request, max_body_bytes, body_timeout_seconds)
                 return await run_in_threadpool(
-                    _predict, manager, match, body, max_batch_size
+                    _post, manager, match, body, max_batch_size
                 )
-            match = _STATUS.fullmatch(path)
-            if match and method == "GET":
+            match = _STATUS.fullmatch(path) if method == "GET" else None
+            if match:
                 return await run_in_threadpool(_status_or_metadata, manager, match)
-            raise ServingError.not_found(f"Malformed request: {method} {path}")
+            raise ServingError.invalid(f"Malformed request: {method} {path}")
         except ServingError as err:
             return _error(err)
+        except ClientDisconnect:
+            # The client hung up while sending its body: nobody to answer.
+            logger.debug("%s %s: the client disconnected", method, path)
+            return _error(ServingError(grpc.StatusCode.CANCELLED, "disconnected"))
         except Exception as err:  # the server keeps serving whatever happens
             logger.exception("%s %s failed", method, path)
             return _error(
@@ -94,6 +120,24 @@ def create_app(
             )
 
     return app
+
+
+def _raw_path(request: Request) -> str:
+    """The path as sent (still percent-encoded), as TF Serving matches it."""
+    raw = request.scope.get("raw_path")
+    return raw.decode("latin-1") if raw else request.url.path
+
+
+def _preflight(request: Request) -> Response:
+    """A CORS preflight, answered as TF Serving's http_server.cc does."""
+    if re.search("https?://", request.headers.get("origin", "")):
+        return Response(b"", status_code=200, media_type="application/json")
+    return _error(
+        ServingError(
+            grpc.StatusCode.FAILED_PRECONDITION,
+            "Origin header is missing in CORS preflight",
+        )
+    )
 
 
 async def _read_body(request: Request, limit: int, timeout: float) -> bytes:
@@ -129,26 +173,41 @@ async def _read_body_within(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-def _predict(
+def _post(
     manager: ModelManager, match: re.Match, body: bytes, max_batch_size: int | None
 ) -> Response:
-    if match["method"].lower() != "predict":
-        raise ServingError(
-            grpc.StatusCode.UNIMPLEMENTED,
-            f"mtrec serve implements :predict only, not :{match['method']}",
+    """``:predict``, ``:classify`` or ``:regress``, in TF Serving's order of
+    checks: the JSON body, the model and version, the signature, the inputs."""
+    name, version = _name(match), _version(match)
+    document = parse_json_object(body)
+    signature_name = signature_name_of(document)
+    servable = manager.get(name, version)
+    method = match["method"].lower()
+    if method != "predict":
+        raise refuse_classify_or_regress(servable.meta_graph, method, signature_name)
+    if (signature_name or DEFAULT_SIGNATURE) not in servable.signatures:
+        # REST looks the signature up before Predict does (GetInfoMap in
+        # http_rest_api_handler.cc): INVALID_ARGUMENT, worded so.
+        raise ServingError.invalid(
+            f'Serving signature name: "{signature_name or DEFAULT_SIGNATURE}" not '
+            "found in signature def"
         )
-    servable = manager.get(match["name"], _version(match))
-    request = parse_predict_body(body)
-    signature = servable.signature(request.signature_name)
+    request = predict_request(document)
+    signature = servable.signature(signature_name)
     inputs = decode_inputs(request, signature.inputs)
     outputs = servable.predict(signature.name, inputs, max_batch_size=max_batch_size)
     return _json(encode_outputs(outputs, request.format))
 
 
 def _status_or_metadata(manager: ModelManager, match: re.Match) -> Response:
-    version = _version(match)
-    if match["metadata"]:
-        servable = manager.get(match["name"], version)
+    name = _name(match)
+    if not name:
+        raise ServingError.invalid("Missing model name in request.")
+    # TF Serving compares the sub-resource case-sensitively once the
+    # case-insensitive pattern matched: /METADATA is a status request.
+    if match["metadata"] == "metadata":
+        version = _version(match)
+        servable = manager.get(name, version)
         response = protos.metadata_response(servable, version_requested=version)
         return _json(
             {
@@ -158,16 +217,37 @@ def _status_or_metadata(manager: ModelManager, match: re.Match) -> Response:
                 },
             }
         )
-    return _json(_to_dict(protos.status_response(manager, match["name"], version)))
+    # GetModelStatus reads only a version number; a label is ignored and
+    # every version reported (get_model_status_impl.cc).
+    version = _version_number(match)
+    return _json(_to_dict(protos.status_response(manager, name, version)))
+
+
+def _name(match: re.Match) -> str:
+    return urllib.parse.unquote(match["name"] or "")
 
 
 def _version(match: re.Match) -> int | None:
+    """The version requested; a label is INVALID_ARGUMENT, as TF Serving
+    answers a label it does not know (ServerCore::GetModelVersionForLabel)."""
     if match["label"]:
-        raise ServingError.not_found(
-            f"Unrecognized servable version label: {match['label']} "
-            "(mtrec serve has no version labels; use /versions/<n>)"
+        raise ServingError.invalid(
+            "Unrecognized servable version label: "
+            f"{urllib.parse.unquote(match['label'])} (mtrec serve has no version "
+            "labels; use /versions/<n>)"
         )
-    return int(match["version"]) if match["version"] else None
+    return _version_number(match)
+
+
+def _version_number(match: re.Match) -> int | None:
+    if not match["version"]:
+        return None
+    version = int(match["version"])
+    if version > _INT64_MAX:
+        raise ServingError.invalid(
+            f"Failed to convert version: {match['version']} to numeric."
+        )
+    return version
 
 
 def _to_dict(message) -> dict:

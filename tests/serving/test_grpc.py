@@ -12,11 +12,14 @@ from mtrec.export import to_examples
 grpc = pytest.importorskip("grpc", reason="needs the serving extra")
 apis = pytest.importorskip("tensorflow_serving.apis", reason="needs the serving extra")
 
+from tensorflow_serving.apis import classification_pb2  # noqa: E402
 from tensorflow_serving.apis import get_model_metadata_pb2  # noqa: E402
 from tensorflow_serving.apis import get_model_status_pb2  # noqa: E402
+from tensorflow_serving.apis import inference_pb2  # noqa: E402
 from tensorflow_serving.apis import model_service_pb2_grpc  # noqa: E402
 from tensorflow_serving.apis import predict_pb2  # noqa: E402
 from tensorflow_serving.apis import prediction_service_pb2_grpc  # noqa: E402
+from tensorflow_serving.apis import regression_pb2  # noqa: E402
 
 OUTPUTS = ("ctcvr", "ctr", "cvr")
 
@@ -128,6 +131,24 @@ def _bad_requests(rows):
             code.FAILED_PRECONDITION,
             'Serving signature key "rank" not found.',
         ),
+        "unknown_version_label": (
+            lambda: _with_label(_request(few), "stable"),
+            code.INVALID_ARGUMENT,
+            "Unrecognized servable version label: stable",
+        ),
+        "no_model_name": (
+            lambda: _request(few, name=""),
+            code.INVALID_ARGUMENT,
+            "ModelSpec has no name specified.",
+        ),
+        "corrupt_example": (
+            lambda: _request(
+                {"examples": np.array([b"garbage\x01\x02"], dtype=object)},
+                signature="predict_examples",
+            ),
+            code.INVALID_ARGUMENT,
+            "Could not parse example input",
+        ),
         "missing_input": (
             lambda: _request(without),
             code.INVALID_ARGUMENT,
@@ -188,6 +209,11 @@ def _bad_requests(rows):
     }
 
 
+def _with_label(request, label):
+    request.model_spec.version_label = label
+    return request
+
+
 def _with_filter(request, name):
     request.output_filter.append(name)
     return request
@@ -197,6 +223,9 @@ BAD_CASES = (
     "unknown_model",
     "unknown_version",
     "unknown_signature",
+    "unknown_version_label",
+    "no_model_name",
+    "corrupt_example",
     "missing_input",
     "unknown_input",
     "int32_for_int64",
@@ -240,3 +269,49 @@ def test_bad_metadata_request_is_invalid_argument(stub, fields, fragment):
         stub.GetModelMetadata(request, timeout=30)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert fragment in info.value.details()
+
+
+def _model_spec(request, name=MODEL, signature=""):
+    request.model_spec.name = name
+    request.model_spec.signature_name = signature
+    return request
+
+
+@pytest.mark.parametrize(
+    "call, signature, code, fragment",
+    [
+        ("Classify", "", "INVALID_ARGUMENT", "Expected one input Tensor."),
+        ("Regress", "predict_examples", "INVALID_ARGUMENT", "Expected one output"),
+        ("Classify", "rank", "INVALID_ARGUMENT", "No signature was found"),
+        ("MultiInference", "", "INVALID_ARGUMENT", "Expected one input Tensor."),
+    ],
+)
+def test_classify_and_regress_are_refused_as_tf_serving_refuses_them(
+    stub, call, signature, code, fragment
+):
+    """TF Serving answers INVALID_ARGUMENT (400), not UNIMPLEMENTED, for
+    Classify / Regress on predict signatures (classifier.cc, regressor.cc)."""
+    if call == "Classify":
+        request = _model_spec(
+            classification_pb2.ClassificationRequest(), signature=signature
+        )
+    elif call == "Regress":
+        request = _model_spec(regression_pb2.RegressionRequest(), signature=signature)
+    else:
+        request = inference_pb2.MultiInferenceRequest()
+        task = request.tasks.add()
+        _model_spec(task, signature=signature)
+        task.method_name = "tensorflow/serving/classify"
+    with pytest.raises(grpc.RpcError) as info:
+        getattr(stub, call)(request, timeout=30)
+    assert info.value.code() == getattr(grpc.StatusCode, code)
+    assert fragment in info.value.details()
+
+
+def test_model_status_ignores_a_version_label_as_tf_serving_does(channel):
+    stub = model_service_pb2_grpc.ModelServiceStub(channel)
+    request = get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = MODEL
+    plain = stub.GetModelStatus(request, timeout=30)
+    request.model_spec.version_label = "stable"
+    assert stub.GetModelStatus(request, timeout=30) == plain

@@ -7,6 +7,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from serving_helpers import MAX_BATCH_SIZE
 from serving_helpers import MAX_REQUEST_BYTES
 from serving_helpers import MODEL
@@ -132,11 +133,18 @@ def _one_row(rows):
     return json_rows({k: v[:1] for k, v in rows.items()})[0]
 
 
-def _bad_requests(rows):
+def _bad_requests(rows, feature_set):
     """(case, path or None, body, expected status, expected error fragment)."""
     good = _one_row(rows)
     columns = json_columns({k: v[:3] for k, v in rows.items()})
     too_many = json_rows({k: np.resize(v, MAX_BATCH_SIZE + 1) for k, v in rows.items()})
+    example = tf.train.Example.FromString(to_examples(rows, feature_set)[0])
+    example.features.feature["user_id"].Clear()
+    example.features.feature["user_id"].bytes_list.value.append(b"7")
+    wrong_example = {"b64": base64.b64encode(example.SerializeToString()).decode()}
+    deep = 1
+    for _ in range(200):
+        deep = [deep]
     return [
         ("malformed_json", None, b'{"instances": [', 400, "JSON Parse error"),
         ("not_an_object", None, b"[1, 2]", 400, "must be a JSON object"),
@@ -243,8 +251,92 @@ def _bad_requests(rows):
             "unknown_signature",
             None,
             {"signature_name": "rank", "instances": [good]},
-            412,
-            'Serving signature key "rank" not found.',
+            400,
+            'Serving signature name: "rank" not found in signature def',
+        ),
+        (
+            "unknown_version_label",
+            f"/v1/models/{MODEL}/labels/stable:predict",
+            {"instances": [good]},
+            400,
+            "Unrecognized servable version label: stable",
+        ),
+        (
+            "version_not_a_number",
+            f"/v1/models/{MODEL}/versions/one:predict",
+            {"instances": [good]},
+            400,
+            f"Malformed request: POST /v1/models/{MODEL}/versions/one:predict",
+        ),
+        (
+            "version_over_int64",
+            f"/v1/models/{MODEL}/versions/99999999999999999999:predict",
+            {"instances": [good]},
+            400,
+            "Failed to convert version: 99999999999999999999 to numeric.",
+        ),
+        (
+            "unknown_method",
+            f"/v1/models/{MODEL}:score",
+            {"instances": [good]},
+            400,
+            f"Malformed request: POST /v1/models/{MODEL}:score",
+        ),
+        (
+            "corrupt_example",
+            None,
+            {
+                "signature_name": "predict_examples",
+                "instances": [{"b64": base64.b64encode(b"garbage\x01\x02").decode()}],
+            },
+            400,
+            "Could not parse example input",
+        ),
+        (
+            "example_of_wrong_kind",
+            None,
+            {"signature_name": "predict_examples", "instances": [wrong_example]},
+            400,
+            "Key: user_id, Index: 0.  Data types don't match. Data type: string "
+            "but expected type: int64",
+        ),
+        (
+            "deeply_nested_body",
+            None,
+            b'{"instances": ' + b"[" * 20_000 + b"]" * 20_000 + b"}",
+            400,
+            "JSON Parse error",
+        ),
+        (
+            "deeply_nested_value",
+            None,
+            {"instances": [{**good, "user_id": deep}]},
+            400,
+            "nested deeper than 32 levels",
+        ),
+        (
+            "escaped_lone_surrogate",
+            None,
+            b'{"instances": ['
+            + json.dumps({**good, "device": "\ud800"}).encode()
+            + b"]}",
+            400,
+            "The surrogate pair in string is invalid",
+        ),
+        (
+            "utf16_body",
+            None,
+            json.dumps({"instances": [good]}).encode("utf-16"),
+            400,
+            "JSON Parse error",
+        ),
+        ("empty_body", None, b"", 400, "JSON Parse error: The document is empty"),
+        (
+            "key_twice_in_an_instance",
+            None,
+            b'{"instances": [' + json.dumps(good).encode()[:-1] + b', "hour": 3}]}',
+            400,
+            "Key(s) 'hour' given more than once in one instance",
         ),
         ("empty_batch_rows", None, {"instances": []}, 400, "the batch is empty"),
         (
@@ -279,10 +371,24 @@ def _bad_requests(rows):
             "classify_method",
             f"/v1/models/{MODEL}:classify",
             {"examples": [good]},
-            501,
-            ":predict only",
+            400,
+            "Expected one input Tensor.",
         ),
-        ("unknown_path", "/v2/models/x:predict", {}, 404, "Malformed request"),
+        (
+            "regress_method",
+            f"/v1/models/{MODEL}:regress",
+            {"signature_name": "predict_examples", "examples": [good]},
+            400,
+            "Expected one output Tensor.",
+        ),
+        (
+            "classify_unknown_signature",
+            f"/v1/models/{MODEL}/versions/1:CLASSIFY",
+            {"signature_name": "rank", "examples": [good]},
+            400,
+            "No signature was found with the name: rank",
+        ),
+        ("unknown_path", "/v2/models/x:predict", {}, 404, "Not found"),
     ]
 
 
@@ -305,19 +411,33 @@ BAD_CASES = (
     "unknown_model",
     "unknown_version",
     "unknown_signature",
+    "unknown_version_label",
+    "version_not_a_number",
+    "version_over_int64",
+    "unknown_method",
+    "corrupt_example",
+    "example_of_wrong_kind",
+    "deeply_nested_body",
+    "deeply_nested_value",
+    "escaped_lone_surrogate",
+    "utf16_body",
+    "empty_body",
+    "key_twice_in_an_instance",
     "empty_batch_rows",
     "empty_batch_columns",
     "batch_over_the_limit",
     "infinite_dense_value",
     "oversized_body",
     "classify_method",
+    "regress_method",
+    "classify_unknown_signature",
     "unknown_path",
 )
 
 
 @pytest.fixture(scope="module")
-def bad_requests(rows):
-    cases = {case[0]: case[1:] for case in _bad_requests(rows)}
+def bad_requests(rows, run):
+    cases = {case[0]: case[1:] for case in _bad_requests(rows, run.feature_set)}
     assert tuple(cases) == BAD_CASES
     return cases
 
@@ -358,6 +478,32 @@ def test_unknown_model_status_is_not_found(client):
     }
 
 
+def _read_reply(sock: socket.socket) -> str:
+    """One HTTP response (headers and a Content-Length body), however it is
+    split into segments."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        body += chunk
+    return (head + b"\r\n\r\n" + body).decode()
+
+
 def test_a_body_that_never_completes_gets_408_and_the_server_keeps_serving(run):
     manager = ModelManager(MODEL, run.export_path.parent, poll_seconds=0)
     options = ServerOptions(rest_port=0, grpc_port=None, body_timeout_seconds=0.5)
@@ -369,10 +515,87 @@ def test_a_body_that_never_completes_gets_408_and_the_server_keeps_serving(run):
                 "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
                 '{"instances": '.encode()
             )  # 14 of the 100 bytes, then nothing
-            reply = sock.recv(4096).decode()
+            reply = _read_reply(sock)
         assert reply.startswith("HTTP/1.1 408"), reply
         assert "was not received within 0.5 s" in reply
         with httpx.Client(base_url=server.rest_url, timeout=30) as http:
             assert http.get(f"/v1/models/{MODEL}").status_code == 200
     with pytest.raises(ValueError, match="`body_timeout_seconds` must be > 0"):
         ServerOptions(body_timeout_seconds=0)
+
+
+@pytest.mark.parametrize(
+    "method, path, status, fragment",
+    [
+        ("GET", f"/v1/models/{MODEL}:predict", 400, "Malformed request: GET"),
+        ("PUT", f"/v1/models/{MODEL}", 400, "Malformed request: PUT"),
+        ("POST", f"/v1/models/{MODEL}", 400, "Malformed request: POST"),
+        ("GET", f"/v1/models/{MODEL}/", 400, "Malformed request: GET"),
+        ("GET", "/v1/models", 400, "Missing model name in request."),
+        ("GET", f"/v1/models/{MODEL}/labels/x/metadata", 400, "version label: x"),
+        ("OPTIONS", f"/v1/models/{MODEL}", 400, "Origin header is missing"),
+        ("GET", "/metrics", 404, "Not found"),
+    ],
+)
+def test_malformed_urls_are_400_under_v1_and_404_elsewhere(
+    client, method, path, status, fragment
+):
+    response = client.request(method, path)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]
+
+
+def test_status_ignores_a_version_label_as_tf_serving_does(client):
+    labelled = client.get(f"/v1/models/{MODEL}/labels/stable")
+    assert labelled.status_code == 200, labelled.text
+    assert labelled.json() == client.get(f"/v1/models/{MODEL}").json()
+
+
+def test_a_key_given_twice_counts_once_first_value_as_tf_serving(client, rows):
+    good, other = json_rows({k: v[:2] for k, v in rows.items()})
+    one = _predict(client, {"instances": [good]}).json()
+    body = (
+        b'{"instances": ['
+        + json.dumps(good).encode()
+        + b'], "instances": ['
+        + json.dumps(other).encode()
+        + b"]}"
+    )
+    response = _predict(client, body)
+    assert response.status_code == 200, response.text
+    assert response.json() == one
+
+
+def test_text_after_the_json_value_is_ignored_as_tf_serving(client, rows):
+    body = json.dumps({"instances": [_one_row(rows)]}).encode()
+    plain = _predict(client, body)
+    response = _predict(client, b"\xef\xbb\xbf \n" + body + b" trailing \xff")
+    assert response.status_code == 200, response.text
+    assert response.json() == plain.json()
+
+
+def test_bytes_that_are_not_utf8_in_a_string_reach_the_model_unchanged(
+    client, server, rows
+):
+    """TF Serving parses without UTF-8 validation, so ``\\xff`` is a byte of the
+    string input; the same bytes over gRPC give the same scores."""
+    grpc = pytest.importorskip("grpc", reason="needs the serving extra")
+    from tensorflow_serving.apis import predict_pb2
+    from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+    one = {k: v[:1] for k, v in rows.items()}
+    body = json.dumps({"instances": json_rows(one)}).encode()
+    device = json.dumps(str(one["device"][0])).encode()
+    body = body.replace(device, b'"\xff\xfe"')
+    response = _predict(client, body)
+    assert response.status_code == 200, response.text
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    for name, values in {**one, "device": np.array([b"\xff\xfe"], object)}.items():
+        request.inputs[name].CopyFrom(tf.make_tensor_proto(values))
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        reply = stub.Predict(request, timeout=30)
+    assert response.json()["predictions"][0]["ctr"] == pytest.approx(
+        float(tf.make_ndarray(reply.outputs["ctr"])[0]), abs=1e-6
+    )
