@@ -98,6 +98,10 @@ def _resolve_paths(paths: PathsLike, file_format: str) -> list[Path]:
     return files
 
 
+#: The first bytes of every Parquet file.
+_PARQUET_MAGIC = b"PAR1"
+
+
 def _inspect(path: Path, index: int, file_format: str) -> _FileInfo:
     """Reads the header of one file; raises if it is empty or unreadable."""
     fmt = _suffix_format(path) if file_format == "auto" else file_format
@@ -117,12 +121,23 @@ def _inspect(path: Path, index: int, file_format: str) -> _FileInfo:
         return _FileInfo(path, index, False, "", tuple(parquet.schema_arrow.names))
     delimiter = "\t" if path.name.lower().endswith((".tsv", ".tsv.gz")) else ","
     header, rest, line_bytes = _peek_csv(path)
+    if header.startswith(_PARQUET_MAGIC):
+        raise DataError(
+            f"{path}: this is a Parquet file (it starts with {_PARQUET_MAGIC!r}) "
+            "named like a CSV file; rename it to .parquet or set the format to "
+            "'parquet' (config key data.format)"
+        )
+    if b"\x00" in header:
+        raise DataError(f"{path}, line 1: not a text CSV file (it holds NUL bytes)")
     if not header.strip():
         raise DataError(f"{path} is empty (no header)")
     if not rest.strip():
         raise DataError(f"{path} is empty (a header but no data rows)")
     text = header.decode("utf-8-sig", errors="replace").rstrip("\r\n")
-    columns = tuple(next(csv.reader(io.StringIO(text), delimiter=delimiter)))
+    try:
+        columns = tuple(next(csv.reader(io.StringIO(text), delimiter=delimiter)))
+    except csv.Error as err:
+        raise DataError(f"{path}, line 1: cannot parse the header: {err}") from err
     return _FileInfo(path, index, True, delimiter, columns, line_bytes)
 
 

@@ -141,8 +141,13 @@ class FeatureSet:
             try:
                 specs.append(spec_cls(**entry))
             except (TypeError, ValueError) as err:
-                raise ValueError(f"{where}: {err}") from err
-        return cls(specs)
+                # The spec's own message already starts "Feature 'name': ".
+                reason = str(err).removeprefix(f"Feature {entry['name']!r}: ")
+                raise ValueError(f"{where}: {reason}") from err
+        try:
+            return cls(specs)
+        except ValueError as err:  # e.g. a name declared twice
+            raise ValueError(f"{source}: {err}") from err
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike) -> "FeatureSet":

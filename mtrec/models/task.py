@@ -68,7 +68,7 @@ class Task:
             )
         try:
             return cls(**entry)
-        except TypeError as err:
+        except (TypeError, ValueError) as err:
             raise ValueError(f"{where}: {err}") from err
 
     def to_dict(self) -> dict:

@@ -152,6 +152,8 @@ def build_model(
         if mc.architecture == "esmm":
             return _build_esmm(tasks, features, backbone, mc.ctcvr_name, towers)
         return MultiTaskRanker(features, backbone, tasks, name="multi_task", **towers)
+    except ConfigError:  # already names its key (weighting, esmm's tasks)
+        raise
     except ValueError as err:  # a tower or crossing argument out of range
         raise ConfigError(f"'model': {err}") from err
 

@@ -88,6 +88,10 @@ class ModelConfig:
 
 
 SELECTION_MODES = ("max", "min")
+#: ``data.format`` values.
+DATA_FORMATS = ("auto", "csv", "parquet")
+#: ``data.on_label_violation`` values.
+LABEL_VIOLATION_MODES = ("error", "drop")
 
 
 @dataclasses.dataclass
@@ -349,6 +353,15 @@ def _apply_override(data: dict, assignment: str) -> None:
         raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {err}") from err
 
 
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """``", line L, column C: invalid YAML: <problem>"`` on one line."""
+    mark = getattr(err, "problem_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    context = getattr(err, "context", None)
+    return f"{where}: invalid YAML: {f'{context}: ' if context else ''}{problem}"
+
+
 def load_config(
     source: str | os.PathLike | dict,
     overrides: Sequence[str] = (),
@@ -377,7 +390,12 @@ def load_config(
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as err:
-            raise ConfigError(f"{path}: invalid YAML: {err}") from err
+            raise ConfigError(f"{path}{_yaml_problem(err)}") from err
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"{path}: expected a mapping of config keys (name, features, "
+                f"tasks, data, ...), got a YAML {type(data).__name__}"
+            )
         base_dir = path.resolve().parent
     for assignment in overrides:
         _apply_override(data, assignment)
@@ -441,6 +459,17 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
             f"{config.data.eval_fraction}) (taken out of the held-out rows). "
             f"Received: {config.data.validation_fraction}"
         )
+    if config.data.format not in DATA_FORMATS:
+        raise ConfigError(
+            f"'data.format' must be one of {list(DATA_FORMATS)}. "
+            f"Received: {config.data.format!r}"
+        )
+    if config.data.on_label_violation not in LABEL_VIOLATION_MODES:
+        raise ConfigError(
+            "'data.on_label_violation' must be one of "
+            f"{list(LABEL_VIOLATION_MODES)}. "
+            f"Received: {config.data.on_label_violation!r}"
+        )
     for key in ("chunk_rows", "shuffle_buffer_rows", "rows_per_shard"):
         value = getattr(config.data, key)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -480,6 +509,13 @@ def _check_train(train: TrainConfig) -> None:
         value = getattr(train, key)
         if not isinstance(value, bool):
             raise ConfigError(f"'train.{key}' must be bool. Received: {value!r}")
+    steps = train.steps_per_epoch
+    if steps is not None and (
+        isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
+    ):
+        raise ConfigError(
+            f"'train.steps_per_epoch' must be an int >= 1 or null. Received: {steps!r}"
+        )
     spe = train.steps_per_execution
     if isinstance(spe, bool) or not isinstance(spe, int) or spe < 1:
         raise ConfigError(

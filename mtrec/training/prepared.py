@@ -15,6 +15,7 @@ from mtrec.data.reader import ColumnSchema
 from mtrec.data.reader import ReadStats
 from mtrec.data.reader import Split
 from mtrec.data.reader import iter_chunks
+from mtrec.data.schema import DataError
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
@@ -117,7 +118,26 @@ def prepare_files(
         validation = whole(data.validation)
     elif held_out_validation(config):
         validation = (split, "validation")
+    for key, (prepared, part) in (
+        ("data.train", train),
+        ("data.eval" if data.eval else "data.eval_fraction", held_out),
+        *([("data.validation", validation)] if validation else []),
+    ):
+        _check_not_empty(key, prepared, part)
     return PreparedFiles(train, held_out, validation)
+
+
+def _check_not_empty(key: str, prepared: PreparedData, part: str) -> None:
+    """A split with no rows cannot train, select or evaluate anything."""
+    if prepared.part(part).rows > 0:
+        return
+    files = ", ".join(str(path) for path in prepared.sources)
+    share = "" if part == "all" else f" (the {part} share of the hash split)"
+    raise DataError(
+        f"'{key}': no rows to use{share}; {prepared.rows_read} data row(s) read "
+        f"from {files}. Give more rows, or set the split's files explicitly "
+        "(data.eval, data.validation)"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -277,7 +297,7 @@ def prepare(
         _check_eval_columns(
             config,
             set(held_out.output_signature),
-            f"the eval rows of {held_out.sources}",
+            f"the eval rows of {', '.join(str(f) for f in held_out.sources)}",
         )
         chunks = iter_chunks(
             source.train,

@@ -23,7 +23,6 @@ import tensorflow as tf
 from mtrec.data.reader import surface_data_errors
 from mtrec.features.feature_set import FeatureSet
 from mtrec.models.ranker import MultiTaskRanker
-from mtrec.training.builders import dry_build
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
@@ -38,10 +37,12 @@ from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets as make_datasets
+from mtrec.training.loop import CHECKPOINT_DIR
 from mtrec.training.loop import TRAINING_STATE_FILE
 from mtrec.training.loop import fit
 from mtrec.training.loop import selection_report
 from mtrec.training.model import build_model
+from mtrec.training.preflight import preflight
 from mtrec.training.prepared import MemorySource
 from mtrec.training.prepared import load_prepared_run
 from mtrec.training.prepared import prepare
@@ -112,7 +113,7 @@ def train(
     # Before any other op: multi_worker_mirrored configures the runtime.
     strategy = make_strategy(config)  # the cluster is checked before any data
     check_batch_size(config, strategy.num_replicas_in_sync)
-    dry_build(config)  # every model argument checked before any data is read
+    preflight(config, run_dir)  # specs, model, names, directories: before data
     _seed(config)
     if not is_chief(strategy):
         # A non-chief mirrored worker trains in lock-step and writes nothing
@@ -248,6 +249,14 @@ def resume_run(
         raise FileNotFoundError(
             f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
             "version of mtrec train"
+        )
+    checkpoint = TrainingState.load(state_path).checkpoint
+    index = run_dir / CHECKPOINT_DIR / f"{checkpoint}.index"
+    if checkpoint is not None and not index.is_file():
+        raise FileNotFoundError(
+            f"{run_dir}: the checkpoint {TRAINING_STATE_FILE} names is gone "
+            f"({index} is missing), so the run cannot continue; start it again "
+            f"with `mtrec train --run-dir {run_dir} --overwrite`"
         )
     config = load_config(run_dir / CONFIG_FILE, overrides, in_memory=True)
     if not config.data.train:

@@ -1,5 +1,6 @@
 """Loss-weighting strategies, selectable by name (``weighting: {name: ...}``)."""
 
+import inspect
 from collections.abc import Mapping
 
 from mtrec.weighting.base import GradientWeighting
@@ -34,6 +35,25 @@ WEIGHTINGS: dict[str, type[LossWeighting]] = {
 }
 
 
+#: Constructor parameters a strategy gets from the model, not from its args.
+_FROM_THE_MODEL = frozenset({"self", "task_names", "task_kinds", "seed", "name"})
+
+
+def weighting_arguments(name: str) -> list[str]:
+    """The keyword arguments ``weighting.args`` may give strategy ``name``.
+
+    >>> weighting_arguments("dwa"), weighting_arguments("equal")
+    (['temperature'], [])
+    """
+    parameters = inspect.signature(WEIGHTINGS[name].__init__).parameters.values()
+    return sorted(
+        p.name
+        for p in parameters
+        if p.name not in _FROM_THE_MODEL
+        and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    )
+
+
 def build_weighting(
     name: str, tasks: Mapping, args: Mapping | None = None, seed: int | None = None
 ) -> LossWeighting:
@@ -46,6 +66,10 @@ def build_weighting(
         raise ValueError(
             f"unknown loss weighting {name!r}; choose from {sorted(WEIGHTINGS)}"
         )
+    valid = weighting_arguments(name)
+    unknown = sorted(set(args or {}) - set(valid))
+    if unknown:
+        raise ValueError(f"unknown argument(s) {unknown}; valid for {name!r}: {valid}")
     try:
         return WEIGHTINGS[name].from_tasks(
             tasks, seed=seed, name=f"weighting_{name}", **dict(args or {})
@@ -71,4 +95,5 @@ __all__ = [
     "RealtimeWeighting",
     "UncertaintyWeighting",
     "build_weighting",
+    "weighting_arguments",
 ]

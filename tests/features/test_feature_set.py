@@ -221,5 +221,5 @@ def test_encoded_ids_declare_num_ids_and_round_trip():
 )
 def test_bad_encoded_ids(extra, message):
     entry = {"name": "a", "dtype": "int64", **extra}
-    with pytest.raises(ValueError, match=f"feature 'a': Feature 'a': .*{message}"):
+    with pytest.raises(ValueError, match=f"feature 'a': .*{message}"):
         FeatureSet.from_dicts([entry])

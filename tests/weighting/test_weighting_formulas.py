@@ -3,6 +3,7 @@
 import doctest
 import importlib
 import math
+import re
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from mtrec.weighting import RandomLossWeighting
 from mtrec.weighting import RealtimeWeighting
 from mtrec.weighting import UncertaintyWeighting
 from mtrec.weighting import build_weighting
+from mtrec.weighting import weighting_arguments
 from mtrec.weighting.dtp import dtp_weights
 from mtrec.weighting.dwa import dwa_weights
 from mtrec.weighting.gradnorm import gradnorm_weight_gradient
@@ -79,7 +81,9 @@ def test_config_round_trip_and_registry_construction(name):
     config = weighting.get_config()
     clone = type(weighting).from_config(config)
     assert clone.get_config() == config
-    with pytest.raises(ValueError, match=f"loss weighting {name!r}"):
+    valid = re.escape(str(weighting_arguments(name)))
+    unknown = r"unknown argument\(s\) \['no_such_argument'\]"
+    with pytest.raises(ValueError, match=rf"{unknown}; valid for {name!r}: {valid}"):
         build_weighting(name, tasks, {"no_such_argument": 1})
 
 

@@ -1,0 +1,167 @@
+"""Everything about a run checked before a byte of data is read.
+
+``validate_config`` checks each value by itself; :func:`preflight` checks the
+rest that needs the features, the tasks or the file system: the feature specs
+and tasks parse, the model builds on placeholder preprocessing (every model,
+backbone, tower and weighting argument), the optimiser and schedule exist, the
+selection metric names an output the model has, and the directories the run
+writes can be written. Each failure is a ``ConfigError`` naming its key.
+"""
+
+import math
+import os
+import pathlib
+
+import tensorflow as tf
+
+from mtrec.training.builders import LR_SCHEDULES
+from mtrec.training.builders import OPTIMIZERS
+from mtrec.training.builders import build_feature_set
+from mtrec.training.builders import build_tasks
+from mtrec.training.builders import dry_build
+from mtrec.training.config import AUTO_SELECTION
+from mtrec.training.config import ConfigError
+from mtrec.training.config import RunConfig
+from mtrec.training.config import selection_terms
+
+
+def preflight(config: RunConfig, run_dir: str | os.PathLike | None = None) -> None:
+    """Checks a validated config against its specs, model and directories.
+
+    Args:
+      config: a config that passed ``validate_config``.
+      run_dir: the run directory ``train`` was given, if any.
+
+    Raises:
+      ConfigError: the first problem, naming its config key (and file).
+    """
+    try:
+        build_feature_set(config)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"'features': {err}") from err
+    try:
+        tasks = build_tasks(config)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"'tasks': {err}") from err
+    check_model_values(config)
+    check_optimizer_names(config)
+    outputs = [t.name for t in tasks]
+    if config.model.architecture == "esmm":
+        outputs.append(config.model.ctcvr_name)
+    check_selection_outputs(config, outputs)
+    dry_build(config)
+    check_writable("runs_dir", config.runs_dir)
+    if run_dir is not None:
+        check_writable("--run-dir", run_dir)
+    if config.export.enabled and config.export.publish:
+        check_writable("export.base", config.export.base)
+
+
+def _positive_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _non_negative(value) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value >= 0
+    )
+
+
+def check_model_values(config: RunConfig) -> None:
+    """The tower and crossing values of ``model``, each by its key."""
+    mc = config.model
+    units = mc.tower_units
+    if not isinstance(units, list) or not all(_positive_int(u) for u in units):
+        raise ConfigError(
+            f"'model.tower_units' must be a list of ints >= 1. Received: {units!r}"
+        )
+    if not _non_negative(mc.tower_dropout) or mc.tower_dropout >= 1:
+        raise ConfigError(
+            f"'model.tower_dropout' must be in [0, 1). Received: {mc.tower_dropout!r}"
+        )
+    for key in ("tower_l2", "embeddings_l2"):
+        if not _non_negative(getattr(mc, key)):
+            raise ConfigError(
+                f"'model.{key}' must be a number >= 0. Received: {getattr(mc, key)!r}"
+            )
+    if not isinstance(mc.cross_layers, int) or mc.cross_layers < 0:
+        raise ConfigError(
+            f"'model.cross_layers' must be an int >= 0. Received: {mc.cross_layers!r}"
+        )
+    if mc.cross_projection_dim is not None and not _positive_int(
+        mc.cross_projection_dim
+    ):
+        raise ConfigError(
+            "'model.cross_projection_dim' must be an int >= 1 or null. "
+            f"Received: {mc.cross_projection_dim!r}"
+        )
+    try:
+        tf.keras.activations.get(mc.tower_activation)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(
+            f"'model.tower_activation': unknown activation {mc.tower_activation!r} "
+            "(a tf.keras activation name, e.g. 'relu', 'gelu', 'swish')"
+        ) from err
+
+
+def check_optimizer_names(config: RunConfig) -> None:
+    """``train.optimizer``, ``train.embedding_optimizer``, ``train.lr_schedule``."""
+    tc = config.train
+    choices = sorted([*OPTIMIZERS, "composite"])
+    if str(tc.optimizer).lower() not in choices:
+        raise ConfigError(
+            f"'train.optimizer': unknown optimizer {tc.optimizer!r}; choose from "
+            f"{choices}"
+        )
+    if str(tc.embedding_optimizer).lower() not in OPTIMIZERS:
+        raise ConfigError(
+            f"'train.embedding_optimizer': unknown optimizer "
+            f"{tc.embedding_optimizer!r}; choose from {sorted(OPTIMIZERS)}"
+        )
+    if tc.lr_schedule not in LR_SCHEDULES:
+        raise ConfigError(
+            f"'train.lr_schedule': unknown schedule {tc.lr_schedule!r}; choose from "
+            f"{list(LR_SCHEDULES)}"
+        )
+
+
+def check_selection_outputs(config: RunConfig, outputs: list[str]) -> None:
+    """Every ``train.selection.metric`` term names an output of the model."""
+    metric = config.train.selection.metric
+    if metric is None or metric == AUTO_SELECTION:
+        return
+    for term in selection_terms(metric):
+        output = term.split(".", 1)[0]
+        if output not in outputs:
+            raise ConfigError(
+                f"'train.selection.metric': {term!r} names output {output!r}, "
+                f"which the model does not have; its outputs: {outputs}"
+            )
+
+
+def check_writable(key: str, path: str | os.PathLike) -> None:
+    """``path`` is a directory, or can be made one, that this process can write.
+
+    Raises:
+      ConfigError: ``path`` (or a parent) is a file, or the nearest existing
+        parent is not writable.
+    """
+    path = pathlib.Path(path).absolute()
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(
+            f"'{key}' must be a directory; {existing} is a file. Received: {path}"
+        )
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"'{key}': {existing} is not writable by this user. Received: {path}"
+        )
