@@ -215,6 +215,16 @@ CASES = [
         train_set("train.checkpoints_to_keep=0"),
         "checkpoints_to_keep",
     ),
+    Case(
+        "checkpoint-every-zero",
+        train_set("train.checkpoint_every_steps=0"),
+        "checkpoint_every_steps",
+    ),
+    Case(
+        "checkpoint-every-not-multiple",
+        train_set("train.checkpoint_every_steps=5", "train.steps_per_execution=2"),
+        "multiple of 'train.steps_per_execution'",
+    ),
     Case("selection-mode", train_set("train.selection.mode=best"), "selection.mode"),
     Case(
         "selection-metric-output",

@@ -311,6 +311,7 @@ class RunState(tf.keras.callbacks.Callback):
         for key, value in (logs or {}).items():
             self.state.history.setdefault(key, []).append(float(value))
         self.state.epochs_done = epoch + 1
+        self.state.mid_epoch = None  # the epoch is whole now
         self.state.checkpoint = os.path.basename(checkpoint)
         self.state.optimizer_steps = int(self.model.optimizer.iterations.numpy())
         if self.selection is not None:

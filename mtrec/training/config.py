@@ -183,6 +183,11 @@ class TrainConfig:
     #: Checkpoints kept in ``<run>/checkpoints`` (one per epoch; resume reads
     #: the last).
     checkpoints_to_keep: int = 3
+    #: Also checkpoint every this many steps within an epoch (``None``: only
+    #: at epoch ends), with the input position, so ``mtrec resume`` continues
+    #: a killed run at the next batch with the weights the uninterrupted run
+    #: has there. A multiple of ``steps_per_execution``; one process only.
+    checkpoint_every_steps: int | None = None
     #: Also force deterministic kernels (``enable_op_determinism``, process
     #: wide, slower). Runs on CPU with the same seed already give identical
     #: metrics without it; set it on GPUs.
@@ -521,6 +526,26 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             f"'train.steps_per_execution' must be an int >= 1. Received: {spe!r}"
         )
+    every = train.checkpoint_every_steps
+    if every is not None:
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ConfigError(
+                "'train.checkpoint_every_steps' must be an int >= 1 or null. "
+                f"Received: {every!r}"
+            )
+        if every % spe:
+            raise ConfigError(
+                "'train.checkpoint_every_steps' must be a multiple of "
+                f"'train.steps_per_execution' (the callbacks see every {spe}th "
+                f"step). Received: checkpoint_every_steps={every}"
+            )
+        if train.distribution.strategy != "none":
+            raise ConfigError(
+                "'train.checkpoint_every_steps' works in one process; under "
+                f"'train.distribution.strategy: {train.distribution.strategy}' "
+                "checkpoints are written at epoch ends. Received: "
+                f"checkpoint_every_steps={every}"
+            )
     freq = train.tensorboard_update_freq
     if freq != "epoch" and (
         isinstance(freq, bool) or not isinstance(freq, int) or freq < 1

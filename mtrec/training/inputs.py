@@ -29,8 +29,9 @@ class Datasets:
       selection: the rows the per-epoch selection scores (``data.validation``
         files, else ``eval``); ``None`` without ``train.selection``.
       train_rows: rows of one training epoch.
-      train_from: ``epochs_done -> dataset`` of the training batches of the
-        epochs after ``epochs_done`` (resuming); ``None``: ``train`` is
+      train_from: ``(epochs_done, batches_done=0) -> dataset`` of the
+        training batches of the epochs after ``epochs_done``, from batch
+        ``batches_done`` of the first (resuming); ``None``: ``train`` is
         iterated once per epoch.
       train_shard: ``(input_context, epochs_done) -> dataset``: one input
         pipeline's share of the training rows (multi-process training), in
@@ -43,7 +44,7 @@ class Datasets:
     eval: tf.data.Dataset
     selection: tf.data.Dataset | None
     train_rows: int
-    train_from: Callable[[int], tf.data.Dataset] | None = None
+    train_from: Callable[..., tf.data.Dataset] | None = None
     train_shard: Callable[[tf.distribute.InputContext, int], tf.data.Dataset] | None = (
         None
     )
@@ -94,8 +95,10 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
             data, config.train.eval_batch_size, part=part, shuffle=False
         )
 
-    def train_from(epochs_done: int) -> tf.data.Dataset:
-        return _train_passes(files.train, config, train_rows, epochs_done)
+    def train_from(epochs_done: int, batches_done: int = 0) -> tf.data.Dataset:
+        return _train_passes(
+            files.train, config, train_rows, epochs_done, None, batches_done
+        )
 
     def train_shard(context: tf.distribute.InputContext, epochs_done: int):
         return _train_passes(
@@ -122,8 +125,10 @@ def _train_passes(
     train_rows: int,
     epochs_done: int,
     input_context: tf.distribute.InputContext | None = None,
+    batches_done: int = 0,
 ) -> tf.data.Dataset:
-    """The training batches of epochs ``epochs_done..train.epochs``, in order.
+    """The training batches of epochs ``epochs_done..train.epochs``, in order,
+    from batch ``batches_done`` of the first.
 
     Epoch ``e`` is batches ``e * steps .. (e + 1) * steps`` of the stream of
     data passes (``steps`` = ``train.steps_per_epoch`` or one pass), pass ``p``
@@ -139,7 +144,8 @@ def _train_passes(
         batch_size = input_context.get_per_replica_batch_size(tc.batch_size)
     per_pass = max(1, math.ceil(train_rows / tc.batch_size))
     steps = tc.steps_per_epoch or per_pass
-    first, last = epochs_done * steps, max(epochs_done + 1, tc.epochs) * steps
+    last = max(epochs_done + 1, tc.epochs) * steps
+    first = epochs_done * steps + batches_done
     passes = []
     for index in range(first // per_pass, math.ceil(last / per_pass)):
         passes.append(

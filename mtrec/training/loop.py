@@ -27,6 +27,8 @@ from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import selection_score
 from mtrec.training.inputs import Datasets
 from mtrec.training.state import TrainingState
+from mtrec.training.step_checkpoint import RestoreEpochMetrics
+from mtrec.training.step_checkpoint import StepCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -124,8 +126,15 @@ def fit(
     manager = tf.train.CheckpointManager(
         checkpoint, str(run_dir / CHECKPOINT_DIR), max_to_keep=tc.checkpoints_to_keep
     )
-    if state.epochs_done:
-        _restore(checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, state)
+    # A step checkpoint within the epoch after epochs_done, if any, is newer
+    # than the epoch checkpoint.
+    mid = state.mid_epoch if datasets.train_from is not None else None
+    if mid is not None:
+        _restore(checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, mid.checkpoint)
+    elif state.epochs_done:
+        _restore(
+            checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, state.checkpoint
+        )
 
     tasks = list(model.supervised_tasks())
     # Under parameter_server the steps run asynchronously on the workers: a
@@ -158,6 +167,17 @@ def fit(
             state=state.selection,
         )
         loop.append(selection)
+    step_checkpoint = None
+    if tc.checkpoint_every_steps and datasets.train_from is not None:
+        step_checkpoint = StepCheckpoint(
+            checkpoint,
+            run_dir / CHECKPOINT_DIR,
+            run_dir / TRAINING_STATE_FILE,
+            state,
+            every=tc.checkpoint_every_steps,
+            steps=steps,
+        )
+        loop.append(step_checkpoint)
     loop += [
         RunState(manager, run_dir / TRAINING_STATE_FILE, state, selection),
         tf.keras.callbacks.TensorBoard(
@@ -169,6 +189,11 @@ def fit(
     loop += list(callbacks)
     stopped = state.selection is not None and state.selection.stopped_early
     with surface_data_errors():
+        if mid is not None and state.epochs_done < tc.epochs and not stopped:
+            _finish_epoch(
+                model, datasets, state, steps, mid, loop, step_checkpoint, run_dir
+            )
+            stopped = state.selection is not None and state.selection.stopped_early
         if state.epochs_done < tc.epochs and not stopped:
             logger.info(
                 "training on %d rows, %d steps per epoch", state.train_rows, steps
@@ -230,17 +255,37 @@ def _training_input(
     return datasets.train_from(state.epochs_done), steps
 
 
-def _restore(checkpoint, optimizer, model, directory: pathlib.Path, state) -> None:
+def _finish_epoch(model, datasets, state, steps, mid, loop, step_checkpoint, run_dir):
+    """Trains the rest of the epoch a step checkpoint interrupted.
+
+    Its batches are the tail of that epoch's (``start_batch``); the epoch's
+    running metrics are restored after the first step, so the epoch-end
+    callbacks see the logs the whole epoch would have given.
+    """
+    epoch = state.epochs_done
+    logger.info(
+        "resuming epoch %d at batch %d of %d", epoch + 1, mid.batches + 1, steps
+    )
+    if step_checkpoint is not None:
+        step_checkpoint.offset = mid.batches
+    saved = run_dir / CHECKPOINT_DIR / f"{mid.checkpoint}.metrics.npz"
+    model.fit(
+        datasets.train_from(epoch, mid.batches),
+        epochs=epoch + 1,
+        initial_epoch=epoch,
+        steps_per_epoch=steps - mid.batches,
+        callbacks=[RestoreEpochMetrics(saved), *loop],
+        verbose=0,
+    )
+
+
+def _restore(checkpoint, optimizer, model, directory: pathlib.Path, name) -> None:
     if isinstance(optimizer, tf.keras.optimizers.Optimizer):
         # Create the slots now so that the restore fills them.
         optimizer.build(model.trainable_variables)
-    checkpoint.restore(
-        str(directory / state.checkpoint)
-    ).assert_existing_objects_matched()
+    checkpoint.restore(str(directory / name)).assert_existing_objects_matched()
     logger.info(
-        "restored %s (optimiser step %d)",
-        state.checkpoint,
-        int(optimizer.iterations.numpy()),
+        "restored %s (optimiser step %d)", name, int(optimizer.iterations.numpy())
     )
 
 

@@ -250,7 +250,8 @@ def resume_run(
             f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
             "version of mtrec train"
         )
-    checkpoint = TrainingState.load(state_path).checkpoint
+    saved = TrainingState.load(state_path)
+    checkpoint = saved.mid_epoch.checkpoint if saved.mid_epoch else saved.checkpoint
     index = run_dir / CHECKPOINT_DIR / f"{checkpoint}.index"
     if checkpoint is not None and not index.is_file():
         raise FileNotFoundError(

@@ -25,6 +25,22 @@ class SelectionState:
     stopped_early: bool = False
 
 
+@dataclasses.dataclass(frozen=True)
+class MidEpochState:
+    """Where an epoch stood at its last step checkpoint
+    (``train.checkpoint_every_steps``).
+
+    Attributes:
+      batches: batches of epoch ``epochs_done + 1`` done when it was written.
+      checkpoint: its name under ``checkpoints/`` (``mid/ckpt-<step>``).
+      optimizer_steps: the optimiser's step count then.
+    """
+
+    batches: int
+    checkpoint: str
+    optimizer_steps: int
+
+
 @dataclasses.dataclass
 class TrainingState:
     """How far a run's training got; ``fit`` updates it after every epoch.
@@ -43,6 +59,9 @@ class TrainingState:
       selection: the model selection's state, with ``train.selection``.
       checkpoint: name of the last epoch's checkpoint under ``checkpoints/``.
       finished: the run was evaluated (and exported) after training.
+      mid_epoch: the step checkpoint written within the epoch after
+        ``epochs_done`` (``train.checkpoint_every_steps``), or ``None``;
+        ``resume_run`` continues from it at the next batch.
 
     Example:
 
@@ -59,6 +78,7 @@ class TrainingState:
     selection: SelectionState | None = None
     checkpoint: str | None = None
     finished: bool = False
+    mid_epoch: MidEpochState | None = None
 
     def to_dict(self) -> dict:
         """The JSON form (the ``training_state.json`` format of every version)."""
@@ -74,6 +94,8 @@ class TrainingState:
             data["checkpoint"] = self.checkpoint
         if self.selection is not None:
             data["selection"] = dataclasses.asdict(self.selection)
+        if self.mid_epoch is not None:
+            data["mid_epoch"] = dataclasses.asdict(self.mid_epoch)
         return data
 
     @classmethod
@@ -100,6 +122,7 @@ class TrainingState:
             "selection": dict,
             "checkpoint": str,
             "finished": bool,
+            "mid_epoch": dict,
         }
         unknown = sorted(set(data) - set(known))
         if unknown:
@@ -112,7 +135,7 @@ class TrainingState:
             wrong = (kind is int and isinstance(value, bool)) or not isinstance(
                 value, kind
             )
-            nullable = key in ("selection", "checkpoint") and value is None
+            nullable = key in ("selection", "checkpoint", "mid_epoch") and value is None
             if key in data and wrong and not nullable:
                 raise ConfigError(
                     f"{where}: '{key}' must be {kind.__name__}. Received: {value!r}"
@@ -138,6 +161,15 @@ class TrainingState:
                     f"{where}: unknown key(s) {[f'selection.{k}' for k in extra]}"
                 )
             selection = SelectionState(**selection)
+        mid_epoch = data.get("mid_epoch")
+        if mid_epoch is not None:
+            fields = {f.name for f in dataclasses.fields(MidEpochState)}
+            if set(mid_epoch) != fields:
+                raise ConfigError(
+                    f"{where}: 'mid_epoch' must have the keys {sorted(fields)}. "
+                    f"Received: {sorted(mid_epoch)}"
+                )
+            mid_epoch = MidEpochState(**mid_epoch)
         return cls(
             epochs_done=data["epochs_done"],
             optimizer_steps=data.get("iterations") or 0,
@@ -147,6 +179,7 @@ class TrainingState:
             selection=selection,
             checkpoint=data.get("checkpoint"),
             finished=bool(data.get("finished", False)),
+            mid_epoch=mid_epoch,
         )
 
     def save(self, path: str | os.PathLike) -> None:

@@ -1,6 +1,8 @@
 """Training on the native input path: prepared shards, no Python in the graph,
 exact resume, ``mtrec prepare``."""
 
+import json
+
 import pytest
 import tensorflow as tf
 import yaml
@@ -109,6 +111,64 @@ def test_resume_gives_the_weights_of_the_uninterrupted_run(tmp_path, log_path):
     ):
         assert a.name == b.name
         assert (a.numpy() == b.numpy()).all(), a.name
+
+
+class InterruptAtBatch(tf.keras.callbacks.Callback):
+    """Stands in for a process killed after batch ``batch`` of epoch ``epoch``."""
+
+    def __init__(self, epoch: int, batch: int):
+        super().__init__()
+        self.epoch, self.batch, self._current = epoch, batch, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._current = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self._current == self.epoch and batch + 1 == self.batch:
+            raise Interrupt(f"stopped at batch {self.batch} of epoch {self.epoch}")
+
+
+def _mid_epoch_config(tmp_path, log_path):
+    config = small_config(tmp_path, log_path, export={"enabled": False})
+    config["train"].update(
+        {"batch_size": 256, "epochs": 3, "checkpoint_every_steps": 3}
+    )
+    # dwa weighs the tasks by the epoch-mean losses: the resumed epoch's
+    # running means must be those of the whole epoch.
+    config["weighting"] = {"name": "dwa"}
+    return load_config(config)
+
+
+def test_resume_mid_epoch_gives_the_weights_of_the_uninterrupted_run(
+    tmp_path, log_path
+):
+    uninterrupted = train(_mid_epoch_config(tmp_path / "a", log_path))
+    config = _mid_epoch_config(tmp_path / "b", log_path)
+    run_dir = tmp_path / "b" / "run"
+    # Killed after batch 7 of epoch 2; the last step checkpoint is batch 6.
+    with pytest.raises(Interrupt):
+        train(config, run_dir=run_dir, callbacks=[InterruptAtBatch(2, 7)])
+    state = json.loads((run_dir / "training_state.json").read_text())
+    assert state["epochs_done"] == 1
+    steps = state["iterations"]
+    assert state["mid_epoch"]["batches"] == 6
+    assert state["mid_epoch"]["optimizer_steps"] == steps + 6
+    resumed = resume_run(run_dir)
+    assert (
+        resumed.metrics["optimizer_steps"] == uninterrupted.metrics["optimizer_steps"]
+    )
+    # The epoch logs (the dwa weights read them) are the uninterrupted ones.
+    for key in ("loss", "ctr_loss", "weight_ctr", "weight_ctcvr"):
+        assert resumed.metrics["train"][key] == uninterrupted.metrics["train"][key]
+    for a, b in zip(
+        uninterrupted.model.trainable_variables,
+        resumed.model.trainable_variables,
+        strict=True,
+    ):
+        assert a.name == b.name
+        assert (a.numpy() == b.numpy()).all(), a.name
+    final = json.loads((run_dir / "training_state.json").read_text())
+    assert "mid_epoch" not in final  # cleared at the epoch end
 
 
 def test_prepare_files_is_cached_by_content(tmp_path, log_path):
