@@ -6,6 +6,9 @@ uvicorn (REST), grpcio and tensorflow-serving-api (gRPC and its protos), httpx
 """
 
 try:
+    from mtrec.serving.batcher import Batcher
+    from mtrec.serving.batching_parameters import BatchingParameters
+    from mtrec.serving.batching_parameters import read_batching_parameters
     from mtrec.serving.errors import ServingError
     from mtrec.serving.loadtest import LoadTestConfig
     from mtrec.serving.loadtest import run_load_test
@@ -20,12 +23,15 @@ except ImportError as err:  # pragma: no cover - depends on the environment
     ) from err
 
 __all__ = [
+    "Batcher",
+    "BatchingParameters",
     "LoadTestConfig",
     "ModelManager",
     "ModelServer",
     "Servable",
     "ServerOptions",
     "ServingError",
+    "read_batching_parameters",
     "run_load_test",
     "serve",
 ]

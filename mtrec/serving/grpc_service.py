@@ -11,6 +11,7 @@ from tensorflow_serving.apis import predict_pb2
 from tensorflow_serving.apis import prediction_service_pb2_grpc
 
 from mtrec.serving import protos
+from mtrec.serving.batcher import Batcher
 from mtrec.serving.classify_regress import CLASSIFY
 from mtrec.serving.classify_regress import REGRESS
 from mtrec.serving.classify_regress import refuse_classify_or_regress
@@ -58,11 +59,18 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
     Args:
       manager: the loaded versions.
       max_batch_size: larger batches are INVALID_ARGUMENT (``None``: no limit).
+      batcher: merges concurrent Predict calls (``None``: one call each).
     """
 
-    def __init__(self, manager: ModelManager, max_batch_size: int | None):
+    def __init__(
+        self,
+        manager: ModelManager,
+        max_batch_size: int | None,
+        batcher: Batcher | None = None,
+    ):
         self.manager = manager
         self.max_batch_size = max_batch_size
+        self.batcher = batcher
 
     def Predict(self, request, context):  # noqa: N802 (gRPC method name)
         try:
@@ -77,6 +85,7 @@ class PredictionService(prediction_service_pb2_grpc.PredictionServiceServicer):
                 inputs,
                 output_filter=request.output_filter,
                 max_batch_size=self.max_batch_size,
+                batcher=self.batcher,
             )
             response = predict_pb2.PredictResponse()
             response.model_spec.CopyFrom(protos.model_spec(servable, signature.name))
@@ -165,6 +174,7 @@ def create_grpc_server(
     max_message_bytes: int,
     max_batch_size: int | None,
     workers: int = 8,
+    batcher: Batcher | None = None,
 ) -> grpc.Server:
     """A grpcio server with both services added (no port bound yet)."""
     server = grpc.server(
@@ -178,7 +188,7 @@ def create_grpc_server(
         ],
     )
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionService(manager, max_batch_size), server
+        PredictionService(manager, max_batch_size, batcher), server
     )
     model_service_pb2_grpc.add_ModelServiceServicer_to_server(
         ModelService(manager), server

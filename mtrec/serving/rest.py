@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from mtrec.serving import protos
+from mtrec.serving.batcher import Batcher
 from mtrec.serving.classify_regress import refuse_classify_or_regress
 from mtrec.serving.errors import ServingError
 from mtrec.serving.json_codec import decode_inputs
@@ -69,6 +70,7 @@ def create_app(
     max_body_bytes: int,
     max_batch_size: int | None,
     body_timeout_seconds: float = 30.0,
+    batcher: Batcher | None = None,
 ) -> FastAPI:
     """The REST application serving ``manager``'s model.
 
@@ -78,6 +80,7 @@ def create_app(
       max_batch_size: larger batches get 400 (``None``: no limit).
       body_timeout_seconds: a body not received whole within this time gets
         408.
+      batcher: merges concurrent predict calls (``None``: one call each).
     """
     app = FastAPI(
         title="mtrec model server (TF Serving REST API)",
@@ -101,7 +104,7 @@ def create_app(
             if match:
                 body = await _read_body(request, max_body_bytes, body_timeout_seconds)
                 return await run_in_threadpool(
-                    _post, manager, match, body, max_batch_size
+                    _post, manager, match, body, max_batch_size, batcher
                 )
             match = _STATUS.fullmatch(path) if method == "GET" else None
             if match:
@@ -174,7 +177,11 @@ async def _read_body_within(request: Request, limit: int) -> bytes:
 
 
 def _post(
-    manager: ModelManager, match: re.Match, body: bytes, max_batch_size: int | None
+    manager: ModelManager,
+    match: re.Match,
+    body: bytes,
+    max_batch_size: int | None,
+    batcher: Batcher | None,
 ) -> Response:
     """``:predict``, ``:classify`` or ``:regress``, in TF Serving's order of
     checks: the JSON body, the model and version, the signature, the inputs."""
@@ -195,7 +202,9 @@ def _post(
     request = predict_request(document)
     signature = servable.signature(signature_name)
     inputs = decode_inputs(request, signature.inputs)
-    outputs = servable.predict(signature.name, inputs, max_batch_size=max_batch_size)
+    outputs = servable.predict(
+        signature.name, inputs, max_batch_size=max_batch_size, batcher=batcher
+    )
     return _json(encode_outputs(outputs, request.format))
 
 

@@ -1,11 +1,13 @@
 """One loaded SavedModel version: its signatures, validation and prediction."""
 
 import dataclasses
+import functools
 import logging
 import os
 import pathlib
 from collections.abc import Iterable
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -15,6 +17,9 @@ from tensorflow.core.protobuf import saved_model_pb2
 
 from mtrec.serving.errors import ServingError
 from mtrec.serving.errors import status_code_from_number
+
+if TYPE_CHECKING:
+    from mtrec.serving.batcher import Batcher
 
 logger = logging.getLogger(__name__)
 
@@ -136,8 +141,12 @@ class Servable:
         *,
         output_filter: Iterable[str] = (),
         max_batch_size: int | None = None,
+        batcher: "Batcher | None" = None,
     ) -> dict[str, np.ndarray]:
         """Runs a signature on numpy inputs; returns ``{output: np.ndarray}``.
+
+        With a ``batcher``, the validated request is merged with concurrent
+        ones of the same signature and input shapes into one call.
 
         Raises:
           ServingError: FAILED_PRECONDITION for an unknown signature,
@@ -181,18 +190,47 @@ class Servable:
                 f"{max_batch_size}"
             )
         fetch = _output_names(signature, output_filter)
+        batched = batch is not None and all(
+            spec.shape.rank and spec.shape[0] is None
+            for spec in signature.inputs.values()
+        )
+        if batcher is not None and batched:
+            key = (
+                self,
+                signature.name,
+                tuple(
+                    (name, value.dtype.str, value.shape[1:])
+                    for name, value in sorted(tensors.items())
+                ),
+            )
+            outputs = batcher.run(
+                key, tensors, batch, functools.partial(self.call, signature)
+            )
+        else:
+            outputs = self.call(signature, tensors)
+        return {name: outputs[name] for name in fetch}
+
+    def call(
+        self, signature: Signature, inputs: Mapping[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """Calls a signature on validated inputs; every output, as numpy.
+
+        Raises:
+          ServingError: the status of an error raised inside the graph, with
+            TensorFlow's cause as the message.
+        """
         try:
             outputs = signature.function(
                 **{
                     name: tf.convert_to_tensor(value, signature.inputs[name].dtype)
-                    for name, value in tensors.items()
+                    for name, value in inputs.items()
                 }
             )
         except tf.errors.OpError as err:
             raise ServingError(
                 status_code_from_number(err.error_code), tf_error_cause(err.message)
             ) from err
-        return {name: outputs[name].numpy() for name in fetch}
+        return {name: value.numpy() for name, value in outputs.items()}
 
     def warmup(self) -> int:
         """Replays ``assets.extra/tf_serving_warmup_requests``; returns the count.

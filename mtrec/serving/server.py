@@ -8,6 +8,9 @@ import threading
 
 import uvicorn
 
+from mtrec.serving.batcher import Batcher
+from mtrec.serving.batching_parameters import BatchingParameters
+from mtrec.serving.batching_parameters import read_batching_parameters
 from mtrec.serving.grpc_service import create_grpc_server
 from mtrec.serving.manager import ModelManager
 from mtrec.serving.rest import create_app
@@ -40,6 +43,13 @@ class ServerOptions:
       body_timeout_seconds: a REST request body not received whole within
         this time gets 408 (a client that stalls mid-body does not hold a
         connection forever). Default 30.
+      enable_batching: merge concurrent predict requests into one model call
+        (TF Serving's ``--enable_batching``). Default False.
+      batching_parameters_file: a ``BatchingParameters`` text proto (TF
+        Serving's ``--batching_parameters_file``, e.g.
+        ``serving/batching_parameters.txt``); read when the options are made,
+        so a bad file fails at once. Default: TF Serving's defaults. Needs
+        ``enable_batching``.
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +59,11 @@ class ServerOptions:
     max_batch_size: int | None = DEFAULT_MAX_BATCH_SIZE
     grpc_workers: int = 8
     body_timeout_seconds: float = 30.0
+    enable_batching: bool = False
+    batching_parameters_file: str | os.PathLike | None = None
+    batching_parameters: BatchingParameters | None = dataclasses.field(
+        init=False, default=None, repr=False
+    )
 
     def __post_init__(self):
         if self.max_request_bytes < 1:
@@ -68,6 +83,17 @@ class ServerOptions:
             )
         if self.rest_port is None and self.grpc_port is None:
             raise ValueError("enable at least one of REST and gRPC")
+        if self.batching_parameters_file is not None and not self.enable_batching:
+            raise ValueError(
+                "`batching_parameters_file` needs `enable_batching=True`. Received: "
+                f"`batching_parameters_file={str(self.batching_parameters_file)!r}`"
+            )
+        if self.enable_batching:
+            self.batching_parameters = (
+                read_batching_parameters(self.batching_parameters_file)
+                if self.batching_parameters_file is not None
+                else BatchingParameters()
+            )
 
 
 class ModelServer:
@@ -94,6 +120,7 @@ class ModelServer:
         self._uvicorn: uvicorn.Server | None = None
         self._rest_thread: threading.Thread | None = None
         self._grpc = None
+        self.batcher: Batcher | None = None
 
     @property
     def rest_url(self) -> str | None:
@@ -112,12 +139,16 @@ class ModelServer:
         opts = self.options
         self.manager.start()
         try:
+            if opts.batching_parameters is not None:
+                self.batcher = Batcher(opts.batching_parameters)
+                logger.info("batching: %s", opts.batching_parameters)
             if opts.grpc_port is not None:
                 self._grpc = create_grpc_server(
                     self.manager,
                     max_message_bytes=opts.max_request_bytes,
                     max_batch_size=opts.max_batch_size,
                     workers=opts.grpc_workers,
+                    batcher=self.batcher,
                 )
                 address = f"{opts.host}:{opts.grpc_port}"
                 try:
@@ -162,6 +193,7 @@ class ModelServer:
             max_body_bytes=opts.max_request_bytes,
             body_timeout_seconds=opts.body_timeout_seconds,
             max_batch_size=opts.max_batch_size,
+            batcher=self.batcher,
         )
         config = uvicorn.Config(
             app,
@@ -202,6 +234,9 @@ class ModelServer:
         if self._grpc is not None:
             self._grpc.stop(grace).wait()
             self._grpc = None
+        if self.batcher is not None:
+            self.batcher.stop(grace)
+            self.batcher = None
         self.manager.stop()
 
     def __enter__(self) -> "ModelServer":

@@ -20,23 +20,11 @@ httpx = pytest.importorskip("httpx", reason="needs the serving extra")
 from google.protobuf import text_format  # noqa: E402
 from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
 
+from mtrec.serving.batching_parameters import read_batching_parameters  # noqa: E402
 from mtrec.serving.server import DEFAULT_MAX_BATCH_SIZE  # noqa: E402
 
 SERVING = pathlib.Path(__file__).resolve().parents[2] / "serving"
 EXAMPLES = SERVING / "examples"
-
-#: Fields of TF Serving's BatchingParameters (session_bundle_config.proto).
-BATCHING_FIELDS = {
-    "max_batch_size",
-    "batch_timeout_micros",
-    "max_enqueued_batches",
-    "num_batch_threads",
-    "thread_pool_name",
-    "allowed_batch_sizes",
-    "pad_variable_length_inputs",
-    "enable_large_batch_splitting",
-    "max_execution_batch_size",
-}
 
 
 def test_models_config_is_a_model_server_config_for_the_export_base():
@@ -51,34 +39,21 @@ def test_models_config_is_a_model_server_config_for_the_export_base():
     assert model.model_version_policy.latest.num_versions == 1
 
 
-def _batching(name: str) -> dict:
-    fields: dict[str, list[int]] = {}
-    for line in (SERVING / name).read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        match = re.fullmatch(r"(\w+)\s*(?:\{\s*value:\s*(\d+)\s*\}|:\s*(\d+))", line)
-        assert match, f"{name}: not a BatchingParameters field: {line!r}"
-        key, wrapped, plain = match.groups()
-        assert key in BATCHING_FIELDS, key
-        fields.setdefault(key, []).append(int(wrapped or plain))
-    return fields
-
-
 @pytest.mark.parametrize(
     "name", ["batching_parameters.txt", "batching_parameters_gpu.txt"]
 )
 def test_batching_parameters_are_valid(name):
-    fields = _batching(name)
-    assert {"max_batch_size", "batch_timeout_micros", "num_batch_threads"} <= set(
-        fields
-    )
-    (max_batch,) = fields["max_batch_size"]
-    sizes = fields.get("allowed_batch_sizes")
-    if sizes:
-        assert sizes == sorted(set(sizes)) and sizes[-1] == max_batch
+    """Both files parse with mtrec serve's reader (the one --enable_batching
+    uses), which checks TF Serving's field names, forms and rules."""
+    parameters = read_batching_parameters(SERVING / name)
+    assert parameters.batch_timeout_micros >= 0
+    if parameters.allowed_batch_sizes:
+        assert parameters.allowed_batch_sizes[-1] == parameters.max_batch_size
     if name == "batching_parameters.txt":
-        assert max_batch == DEFAULT_MAX_BATCH_SIZE  # local and production agree
+        # local and production agree
+        assert parameters.max_batch_size == DEFAULT_MAX_BATCH_SIZE
+        assert parameters.batch_timeout_micros == 0
+        assert parameters.max_enqueued_batches == 8
 
 
 def test_compose_runs_cpu_and_gpu_images_on_the_mounted_export():
