@@ -172,6 +172,30 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_runs(args) -> int:
+    from mtrec.training import list_runs
+
+    runs = list_runs(args.runs_dir)
+    if not runs:
+        print(f"no runs in {args.runs_dir}")
+        return 0
+    width = max(len(run.run_dir.name) for run in runs)
+    print(f"{'run':<{width}}  {'status':<10}  {'epochs':>6}  detail")
+    for run in runs:
+        if run.error:
+            detail = run.error.splitlines()[0][:120]
+        else:
+            detail = "  ".join(
+                f"{output} AUC {auc:.4f}" if auc is not None else f"{output} AUC -"
+                for output, auc in run.metrics.items()
+            )
+        print(
+            f"{run.run_dir.name:<{width}}  {run.status:<10}  {run.epochs_done:>6}  "
+            f"{detail}"
+        )
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Generate a log, train ESMM, evaluate vs the oracle, export, reload, score."""
     import numpy as np
@@ -396,6 +420,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ins.add_argument("run_dir")
     ins.set_defaults(func=cmd_inspect)
+
+    runs = sub.add_parser(
+        "runs", help="list the runs of a runs directory: finished, failed, unfinished"
+    )
+    runs.add_argument("runs_dir", nargs="?", default="runs", help="default: runs")
+    runs.set_defaults(func=cmd_runs)
 
     demo = sub.add_parser(
         "demo", help="the main job: generate, train ESMM, evaluate, export, reload"

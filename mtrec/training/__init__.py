@@ -49,6 +49,9 @@ from mtrec.training.run_dir import export_run
 from mtrec.training.run_dir import inspect_run
 from mtrec.training.run_dir import restore_run
 from mtrec.training.run_dir import warmup_rows
+from mtrec.training.run_status import RunStatus
+from mtrec.training.run_status import list_runs
+from mtrec.training.run_status import run_status
 from mtrec.training.state import SelectionState
 from mtrec.training.state import TrainingState
 
@@ -63,6 +66,7 @@ __all__ = [
     "PreparedFiles",
     "RunConfig",
     "RunResult",
+    "RunStatus",
     "SelectionState",
     "TrainingState",
     "build_model",
@@ -79,6 +83,8 @@ __all__ = [
     "fit",
     "gate_report",
     "inspect_run",
+    "list_runs",
+    "run_status",
     "load_config",
     "make_strategy",
     "memory_batches",

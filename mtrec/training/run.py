@@ -55,6 +55,7 @@ from mtrec.training.run_dir import RunResult
 from mtrec.training.run_dir import checked_run_dir
 from mtrec.training.run_dir import export_model
 from mtrec.training.run_dir import restore_trained_weights
+from mtrec.training.run_status import marked_if_failed
 from mtrec.training.state import TrainingState
 from mtrec.training.tables import Table
 
@@ -154,7 +155,8 @@ def train(
             name: prepared.source.eval[name][:WARMUP_ROWS]
             for name in prepared.feature_set.names
         }
-    return _run(strategy, prepared, config, run_dir, state, callbacks, warmup)
+    with marked_if_failed(run_dir):
+        return _run(strategy, prepared, config, run_dir, state, callbacks, warmup)
 
 
 def _run(
@@ -224,7 +226,9 @@ def resume_run(
     loss weighting's state (learnable weights, loss histories) from the
     checkpoint ``training_state.json`` names, then trains the remaining
     epochs and evaluates and exports as ``train`` does. An epoch interrupted
-    midway is trained again from its start. A run that had already finished
+    midway continues at its last step checkpoint
+    (``train.checkpoint_every_steps``), else is trained again from its
+    start. A run that had already finished
     is evaluated and exported again.
 
     ``overrides`` (``key=value``) may change ``train.distribution.*`` (resume
@@ -286,7 +290,8 @@ def resume_run(
     )
     epochs = config.train.epochs
     logger.info("resuming %s after epoch %d of %d", run_dir, state.epochs_done, epochs)
-    return _run(strategy, prepared, config, run_dir, state, callbacks)
+    with marked_if_failed(run_dir):
+        return _run(strategy, prepared, config, run_dir, state, callbacks)
 
 
 def _evaluate_export(
