@@ -17,10 +17,23 @@ The load generator runs on the same machine as the server, so on a small box
 the client's CPU use inflates the latencies: the figures are an upper bound
 on the overhead. Prints JSON and writes ``benchmarks/results/serving_overhead.json``.
 
+With ``--batching``, it measures cross-request batching instead: two servers
+on the same export, ``none`` (the baseline: one model call per request) and
+``batching`` (``enable_batching`` with ``--batching-parameters``, the shipped
+``serving/batching_parameters.txt`` by default), loaded in turn by
+``--clients`` clients sending single-row requests, ``--repeats`` rounds
+with the order alternating between rounds. It reports QPS and latency per
+variant (median over rounds) and the ratio batching ÷ none per round (min /
+median / max), plus the batcher's mean batch size; writes
+``benchmarks/results/serving_batching.json`` and the ``serving_batching``
+section of ``docs/benchmarks.md``.
+
 Usage (from the repository root, with the serving extra installed)::
 
     python benchmarks/serving_overhead.py [--rows 50000] [--clients 4]
         [--duration 60] [--latency-duration 15]
+    python benchmarks/serving_overhead.py --batching [--rows 20000]
+        [--clients 8] [--duration 15] [--repeats 3]
 """
 
 import argparse
@@ -30,6 +43,7 @@ import os
 import platform
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -41,8 +55,14 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "serving_overhead.json"
+BATCHING_RESULTS = REPO / "benchmarks" / "results" / "serving_batching.json"
+BATCHING_PARAMETERS = REPO / "serving" / "batching_parameters.txt"
+DOC = REPO / "docs" / "benchmarks.md"
+DOC_SECTION = "serving_batching"
 MODEL = "esmm"
 BATCH_SIZE = 100
+#: The batching comparison's variants; the first is the baseline.
+VARIANTS = ("none", "batching")
 
 logger = logging.getLogger("serving_overhead")
 
@@ -110,12 +130,24 @@ def in_process_latency(export_path: Path, batch: dict, calls: int) -> dict:
 
 
 class Server:
-    """``mtrec serve`` in a subprocess, with its RSS sampled every second."""
+    """A model server in a subprocess, with its RSS sampled every second.
 
-    def __init__(self, export_base: Path):
+    Args:
+      export_base: the export base to serve.
+      batching_parameters: ``None`` runs ``mtrec serve``; a path runs this
+        script's ``--serve-child`` with ``enable_batching`` and that file;
+        ``""`` runs ``--serve-child`` without batching (the same code path).
+    """
+
+    def __init__(self, export_base: Path, batching_parameters: str | None = None):
+        if batching_parameters is None:
+            command = [sys.executable, "-m", "mtrec.cli", "serve", str(export_base)]
+            command += ["--name", MODEL, "--rest-port", "0", "--grpc-port", "0"]
+        else:
+            command = [sys.executable, __file__, "--serve-child", str(export_base)]
+            command += ["--batching-parameters", batching_parameters]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mtrec.cli", "serve", str(export_base)]
-            + ["--name", MODEL, "--rest-port", "0", "--grpc-port", "0"],
+            command,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
@@ -127,12 +159,20 @@ class Server:
             if line.startswith("gRPC"):
                 break
         text = "".join(lines)
-        self.rest_port = int(re.search(r"REST\s+http://[\d.]+:(\d+)", text).group(1))
-        self.grpc_port = int(re.search(r"gRPC\s+[\d.]+:(\d+)", text).group(1))
+        rest = re.search(r"REST\s+http://[\d.]+:(\d+)", text)
+        grpc = re.search(r"gRPC\s+[\d.]+:(\d+)", text)
+        if not (rest and grpc):
+            self.process.kill()
+            raise RuntimeError(f"the server did not start: {text!r}")
+        self.rest_port = int(rest.group(1))
+        self.grpc_port = int(grpc.group(1))
         self.samples: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
         self._sampler.start()
+
+    def port(self, protocol: str) -> int:
+        return self.rest_port if protocol == "rest" else self.grpc_port
 
     def _sample(self) -> None:
         import psutil
@@ -142,14 +182,49 @@ class Server:
             self.samples.append((time.monotonic(), process.memory_info().rss / 2**20))
             self._stop.wait(1.0)
 
-    def stop(self) -> None:
+    def stop(self) -> str:
+        """Stops the server; returns what it printed after starting."""
         self._stop.set()
         self._sampler.join()
         self.process.send_signal(signal.SIGTERM)
-        self.process.communicate(timeout=60)
+        remaining, _ = self.process.communicate(timeout=60)
+        return remaining
 
 
-def load(protocol: str, port: int, data: Path, clients: int, duration: float) -> dict:
+def serve_child(export_base: str, batching_parameters: str) -> int:
+    """``--serve-child``: a ModelServer in this process until SIGTERM; prints
+    its ports as ``mtrec serve`` does, and the batcher's counts on exit."""
+    _import_mtrec()
+    from mtrec.serving import ModelManager
+    from mtrec.serving import ModelServer
+    from mtrec.serving import ServerOptions
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    options = ServerOptions(
+        rest_port=0,
+        grpc_port=0,
+        enable_batching=bool(batching_parameters),
+        batching_parameters_file=batching_parameters or None,
+    )
+    server = ModelServer(ModelManager(MODEL, export_base, poll_seconds=0), options)
+    server.start()
+    print(f"REST  {server.rest_url}\ngRPC  {server.grpc_target}", flush=True)
+    stop.wait()
+    stats = server.batcher.stats() if server.batcher is not None else {}
+    server.stop()
+    print(json.dumps({"batcher": stats}), flush=True)
+    return 0
+
+
+def load(
+    protocol: str,
+    port: int,
+    data: Path,
+    clients: int,
+    duration: float,
+    batch_size: int = BATCH_SIZE,
+) -> dict:
     from mtrec.serving import LoadTestConfig
     from mtrec.serving import run_load_test
 
@@ -162,7 +237,7 @@ def load(protocol: str, port: int, data: Path, clients: int, duration: float) ->
             clients=clients,
             duration_s=duration,
             warmup_s=2.0,
-            batch_size=BATCH_SIZE,
+            batch_size=batch_size,
         )
     )
 
@@ -190,19 +265,220 @@ def memory_report(samples: list[tuple[float, float]], start: float) -> dict:
     }
 
 
+def batching_summary(runs: list[dict], protocols: list[str]) -> dict:
+    """Per protocol and variant: median QPS and p50/p99 over rounds, and the
+    per-round ratio of QPS to the baseline's (min / median / max)."""
+    out = {}
+    for protocol in protocols:
+        by = {
+            v: [r for r in runs if r["protocol"] == protocol and r["variant"] == v]
+            for v in VARIANTS
+        }
+        baseline = [r["qps"] for r in by[VARIANTS[0]]]
+        out[protocol] = {}
+        for variant, rounds in by.items():
+            qps = [r["qps"] for r in rounds]
+            per_round = [a / b for a, b in zip(qps, baseline, strict=True)]
+            out[protocol][variant] = {
+                "qps": round(statistics.median(qps), 1),
+                "p50_ms": round(statistics.median(r["p50_ms"] for r in rounds), 2),
+                "p99_ms": round(statistics.median(r["p99_ms"] for r in rounds), 2),
+                "errors": sum(r["errors"] for r in rounds),
+                "ratio_qps": {
+                    "min": round(min(per_round), 3),
+                    "median": round(statistics.median(per_round), 3),
+                    "max": round(max(per_round), 3),
+                    "per_round": [round(x, 3) for x in per_round],
+                },
+            }
+    return out
+
+
+def batching_markdown(report: dict) -> str:
+    machine = report["machine"]
+    load = machine["load_average_1min"]
+    stats = report["batcher"]
+    lines = [
+        f"`{report['command']}`",
+        "",
+        f"Rows: {report['rows']:,} (synthetic click log, seed 7); model: the "
+        "shipped `esmm` config, 1 epoch; two servers on the same export, "
+        "`none` (one model call per request, the baseline) and `batching` "
+        f"(`enable_batching` with `{report['batching_parameters']}`); "
+        f"{report['clients']} clients sending single-row requests back to back, "
+        f"{report['duration_s']:g} s per load after 2 s of warm-up; "
+        f"{report['repeats']} rounds, the order of the two alternating; load "
+        "generator and servers on this machine's "
+        f"{machine['cpus']} cores (load average {load['start']:.2f} at start, "
+        f"{load['end']:.2f} at end).",
+        "",
+        "| protocol | variant | QPS | p50 ms | p99 ms | QPS ÷ none (median, min–max) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for protocol, variants in report["summary"].items():
+        for variant, e in variants.items():
+            r = e["ratio_qps"]
+            lines.append(
+                f"| {protocol} | {variant} | {e['qps']:,.0f} | {e['p50_ms']} | "
+                f"{e['p99_ms']} | {r['median']} ({r['min']}–{r['max']}) |"
+            )
+    if stats.get("batches"):
+        lines += [
+            "",
+            f"The batcher merged {stats['requests']:,} requests into "
+            f"{stats['batches']:,} batches: {stats['rows'] / stats['batches']:.2f} "
+            "rows per model call on average (1.0 would be no merging).",
+        ]
+    return "\n".join(lines)
+
+
+def update_doc_section(path: Path, name: str, text: str) -> None:
+    """Replaces the ``name`` section (between its begin/end markers) of ``path``."""
+    doc = path.read_text()
+    begin, end = f"<!-- begin: {name} -->", f"<!-- end: {name} -->"
+    if begin not in doc or end not in doc:
+        doc = doc.rstrip("\n") + f"\n\n{begin}\n{end}\n"
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
+
+
+def run_batching(args: argparse.Namespace) -> int:
+    """``--batching``: the batching comparison (see the module docstring)."""
+    _import_mtrec()
+    import tensorflow as tf
+
+    load_start_avg = os.getloadavg()[0]
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="mtrec-serving-batching-") as tmp:
+        logger.info("training the shipped ESMM on %d rows", args.rows)
+        data, export_path, model = train_and_export(Path(tmp), args.rows)
+        servers = {
+            "none": Server(export_path.parent, ""),
+            "batching": Server(export_path.parent, str(args.batching_parameters)),
+        }
+        try:
+            for round_index in range(args.repeats):
+                order = VARIANTS if round_index % 2 == 0 else VARIANTS[::-1]
+                for protocol in args.protocols:
+                    for variant in order:
+                        logger.info(
+                            "round %d, %s, %s, %d clients, %.0fs",
+                            round_index,
+                            protocol,
+                            variant,
+                            args.clients,
+                            args.duration,
+                        )
+                        result = load(
+                            protocol,
+                            servers[variant].port(protocol),
+                            data,
+                            args.clients,
+                            args.duration,
+                            batch_size=1,
+                        )
+                        runs.append(
+                            {
+                                "round": round_index,
+                                "protocol": protocol,
+                                "variant": variant,
+                                "qps": result["qps"],
+                                "p50_ms": result["latency_ms"]["p50"],
+                                "p99_ms": result["latency_ms"]["p99"],
+                                "errors": result["errors"],
+                                "error_kinds": result["error_kinds"],
+                            }
+                        )
+        finally:
+            printed = {name: server.stop() for name, server in servers.items()}
+    stats = json.loads(printed["batching"].strip().splitlines()[-1])["batcher"]
+    report = {
+        "benchmark": "serving_batching",
+        "command": "python benchmarks/serving_overhead.py --batching "
+        + " ".join(
+            [
+                f"--rows {args.rows}",
+                f"--clients {args.clients}",
+                f"--duration {args.duration:g}",
+                f"--repeats {args.repeats}",
+            ]
+        ),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "load_average_1min": {"start": load_start_avg, "end": os.getloadavg()[0]},
+            "note": "load generator and both servers share the machine's CPUs",
+        },
+        "model": model,
+        "rows": args.rows,
+        "clients": args.clients,
+        "batch_size": 1,
+        "duration_s": args.duration,
+        "repeats": args.repeats,
+        "batching_parameters": str(
+            Path(args.batching_parameters).resolve().relative_to(REPO)
+            if Path(args.batching_parameters).resolve().is_relative_to(REPO)
+            else args.batching_parameters
+        ),
+        "batcher": stats,
+        "summary": batching_summary(runs, args.protocols),
+        "runs": runs,
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    out = Path(args.out or BATCHING_RESULTS)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    markdown = batching_markdown(report)
+    print(markdown)
+    if args.doc:
+        update_doc_section(Path(args.doc), DOC_SECTION, markdown)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=50_000)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--clients", type=int, default=None)
+    parser.add_argument("--duration", type=float, default=None)
     parser.add_argument("--latency-duration", type=float, default=15.0)
     parser.add_argument("--in-process-calls", type=int, default=500)
-    parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--batching", action="store_true", help="compare batching with none"
+    )
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--protocols", nargs="+", default=["rest", "grpc"], choices=["rest", "grpc"]
+    )
+    parser.add_argument("--batching-parameters", default=str(BATCHING_PARAMETERS))
+    parser.add_argument("--doc", default=str(DOC), help="'' to leave docs alone")
+    parser.add_argument("--serve-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if args.serve_child:
+        return serve_child(args.serve_child, args.batching_parameters)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for noisy in ("absl", "tensorflow", "httpx", "mtrec"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.batching:
+        args.rows = args.rows or 20_000
+        args.clients = args.clients or 8
+        args.duration = args.duration or 15.0
+        if args.repeats < 1 or args.clients < 1 or args.duration <= 0:
+            raise SystemExit(
+                "Need --repeats >= 1, --clients >= 1 and --duration > 0. Received: "
+                f"--repeats {args.repeats}, --clients {args.clients}, "
+                f"--duration {args.duration:g}"
+            )
+        return run_batching(args)
+    args.rows = args.rows or 50_000
+    args.clients = args.clients or 4
+    args.duration = args.duration or 60.0
+    args.out = args.out or str(RESULTS)
     _import_mtrec()
     import tensorflow as tf
 
