@@ -9,6 +9,8 @@ from mtrec.checks import check_int
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.features.tokens import split_tokens
+from mtrec.features.transforms import signed_log1p
 from mtrec.layers.target_attention import TargetAttention
 
 
@@ -343,7 +345,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             x = tf.where(tf.math.is_nan(x), tf.constant(spec.fill_value, x.dtype), x)
         x = checked_finite(spec.name, x)
         if spec.log1p:
-            x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+            x = signed_log1p(x)
         stats = self.dense_stats.get(spec.name, {})
         if stats.get("min") is not None and stats.get("max") is not None:
             x = tf.clip_by_value(x, stats["min"], stats["max"])
@@ -413,15 +415,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         query_raw=None,
         training=None,
     ) -> tf.Tensor:
-        tokens = tf.strings.split(raw, sep=spec.separator)
-        tokens = tf.ragged.map_flat_values(tf.strings.strip, tokens)
-        tokens = tf.ragged.boolean_mask(tokens, tf.strings.length(tokens) > 0)
-        if spec.max_length is not None:
-            tokens = tokens[:, : spec.max_length]
-        if spec.dtype == "int64":
-            tokens = tf.ragged.map_flat_values(
-                tf.strings.to_number, tokens, out_type=tf.int64
-            )
+        tokens = split_tokens(raw, spec.separator, spec.max_length, spec.dtype)
         match = None
         if spec.query_match:
             hits = tf.cast(tokens == query_raw[:, None], tf.float32)

@@ -13,18 +13,16 @@ import numpy as np
 import pandas as pd
 
 from mtrec.features.feature_set import FeatureSet
+from mtrec.features.moments import RunningMoments
 from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.features.tokens import token_array
+from mtrec.features.transforms import signed_log1p
 
 logger = logging.getLogger(__name__)
 
 #: Values kept for quantile bucket boundaries (a uniform sample of the split).
 QUANTILE_SAMPLE_SIZE = 200_000
 _RESERVED_TOKENS = {"string": "[UNK]", "int64": -1}
-
-
-def signed_log1p(x: np.ndarray) -> np.ndarray:
-    """``sign(x) * log(1 + |x|)``, the dense-feature log transform."""
-    return np.sign(x) * np.log1p(np.abs(x))
 
 
 @dataclasses.dataclass
@@ -93,16 +91,13 @@ def _safe_filename(name: str) -> str:
 
 
 def _tokens(values: np.ndarray, spec) -> pd.Series:
-    series = pd.Series(values, dtype=object)
     if isinstance(spec, MultiValuedFeature):
-        series = series.astype(str).str.split(spec.separator, regex=False)
-        if spec.max_length is not None:
-            series = series.str[: spec.max_length]
-        series = series.explode().str.strip()
-        series = series[series.notna() & (series != "")]
-        if spec.dtype == "int64":
-            series = pd.to_numeric(series, errors="raise").astype("int64")
-    elif spec.dtype == "string":
+        # The model's own tokeniser: fitted tokens are the served tokens.
+        return pd.Series(
+            token_array(values, spec.separator, spec.max_length, spec.dtype)
+        )
+    series = pd.Series(values, dtype=object)
+    if spec.dtype == "string":
         series = series[series != ""]
     return series
 
@@ -152,7 +147,7 @@ def fit_preprocessing(
         and members[0].vocabulary_file is None
     }
     counts: dict[str, collections.Counter] = {t: collections.Counter() for t in to_fit}
-    moments = {s.name: np.zeros(3) for s in feature_set.dense}
+    moments = {s.name: RunningMoments() for s in feature_set.dense}
     ranges = {s.name: [np.inf, -np.inf] for s in feature_set.dense}
     samples = {
         s.name: (np.empty(0), np.empty(0)) for s in feature_set.dense if s.num_buckets
@@ -173,7 +168,7 @@ def fit_preprocessing(
             x = np.asarray(chunk[spec.name], dtype=np.float64)
             if spec.log1p:
                 x = signed_log1p(x)
-            moments[spec.name] += (x.size, x.sum(), np.square(x).sum())
+            moments[spec.name].add(x)
             if x.size:
                 low, high = ranges[spec.name]
                 ranges[spec.name] = [min(low, x.min()), max(high, x.max())]
@@ -247,9 +242,7 @@ def fit_preprocessing(
         state.vocabularies[table] = tokens
 
     for spec in feature_set.dense:
-        n, total, total_sq = moments[spec.name]
-        mean = total / n
-        std = float(np.sqrt(max(total_sq / n - mean * mean, 0.0)))
+        mean, std = moments[spec.name].mean, moments[spec.name].std
         if std < 1e-12:
             logger.warning("dense feature %r is constant on the train split", spec.name)
             std = 1.0
