@@ -41,6 +41,7 @@ class _Task:
         self.done = threading.Event()
         self._lock = threading.Lock()
         self._missing = 0
+        self._delivered: set[int] = set()
 
     def add_part(self) -> int:
         self.parts.append(None)
@@ -49,6 +50,9 @@ class _Task:
 
     def deliver(self, index: int, outputs=None, error=None) -> None:
         with self._lock:
+            if index in self._delivered:
+                return
+            self._delivered.add(index)
             if error is not None and self.error is None:
                 self.error = error
             self.parts[index] = outputs
@@ -274,9 +278,8 @@ class Batcher:
                 error = ServingError(
                     grpc.StatusCode.INTERNAL, f"{type(err).__name__}: {err}"
                 )
-                for piece in batch.pieces:
-                    if not piece.task.done.is_set():
-                        piece.task.deliver(piece.index, error=error)
+                for piece in batch.pieces:  # those not answered yet
+                    piece.task.deliver(piece.index, error=error)
 
     def _take(self) -> _Batch | None:
         """The next schedulable batch (round-robin over queues), or None."""
