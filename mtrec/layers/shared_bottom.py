@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import validation
 from mtrec.layers.mlp import MLP
 
 
@@ -59,7 +60,7 @@ class SharedBottom(tf.keras.layers.Layer):
                 f"`task_names` must be unique. Received: `task_names={task_names}`"
             )
         self.task_names = task_names
-        self.units = [int(u) for u in units]
+        self.units = validation.check_units("units", units, allow_empty=True)
         self.activation = activation
         self.dropout = float(dropout)
         self.l2 = float(l2)

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import validation
 from mtrec.layers.mlp import MLP
 
 NORMALIZATIONS = ("none", "softmax")
@@ -68,7 +69,7 @@ class TargetAttention(tf.keras.layers.Layer):
                 f"`normalization` must be one of {NORMALIZATIONS}. "
                 f"Received: `normalization={normalization!r}`"
             )
-        self.units = [int(u) for u in units]
+        self.units = validation.check_units("units", units, allow_empty=True)
         self.activation = activation
         self.normalization = normalization
         self.mlp = MLP(self.units, activation=activation, name="mlp")

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import validation
 from mtrec.layers.mlp import MLP
 
 
@@ -40,7 +41,7 @@ class Tower(tf.keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = [int(u) for u in units]
+        self.units = validation.check_units("units", units, allow_empty=True)
         self.activation = activation
         self.dropout = float(dropout)
         self.l2 = float(l2)

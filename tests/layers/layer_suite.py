@@ -19,6 +19,14 @@ import tensorflow as tf
 
 SEEDED_INITIALIZER = {"class_name": "GlorotUniform", "config": {"seed": 1}}
 
+# (hidden sizes, the error's message with the argument's name as {0}).
+BAD_UNITS = [
+    (2.7, "`{0}` must be a sequence of ints. Received: `{0}=2.7`"),
+    ("64", "`{0}` must be a sequence of ints. Received: `{0}='64'`"),
+    ([0], "`{0}` must all be >= 1. Received: `{0}=[0]`"),
+    ([True], "`{0}` must be a sequence of ints. Received: `{0}=[True]`"),
+]
+
 
 def as_dict(outputs) -> dict:
     """Layer outputs as a dict (a single tensor becomes ``{"output": tensor}``)."""
@@ -193,6 +201,16 @@ class LayerSuite:
         overrides, message = bad_case
         with pytest.raises(ValueError, match=re.escape(message)):
             self.make_layer(**overrides)
+
+    @pytest.mark.parametrize("value, message", BAD_UNITS, ids=repr)
+    def test_units_must_be_positive_ints(self, value, message):
+        # Every hidden-size argument (`units`, `*_units`): not truncated
+        # (2.7 -> 2), not split ("64" -> [6, 4]), no zero, no bool.
+        params = inspect.signature(self.layer_class.__init__).parameters
+        names = [p for p in params if p == "units" or p.endswith("_units")]
+        for name in names:
+            with pytest.raises(ValueError, match=re.escape(message.format(name))):
+                self.make_layer(**{name: value})
 
     def test_sublayers_start_different(self):
         groups = self.distinct_groups(self.built_layer())
