@@ -26,16 +26,8 @@ class CGC(mixture.MixtureOfExperts):
       num_shared_experts: ``m_s``, experts shared by all tasks. Default ``1``.
       num_task_experts: ``m_k``, experts owned by each task. Default ``1``.
         ``num_shared_experts + num_task_experts`` must be >= 1.
-      expert_units: hidden sizes of every expert MLP. Default ``(64, 32)``.
-      gate_units: hidden sizes of an MLP inside each gate. Default ``()``, the
-        paper's linear softmax gate.
-      activation: activation of the expert (and gate) hidden layers. Default
-        ``"relu"``.
-      dropout: dropout rate after each expert layer. Default ``0.0``.
-      l2: L2 penalty on all kernels. Default ``0.0``.
-      kernel_initializer: initialiser of all kernels; every expert and gate gets
-        its own copy (seeded initialisers get derived seeds). Default
-        ``"glorot_uniform"``.
+      expert_units, gate_units, activation, dropout, l2, kernel_initializer:
+        keyword-only, as in :class:`MixtureOfExperts`.
       return_shared: also compute the shared gate and output ``"shared"``, as
         the non-final levels of PLE do. Default ``False``.
 
@@ -65,13 +57,18 @@ class CGC(mixture.MixtureOfExperts):
 
     Example:
 
-    >>> cgc = CGC(["ctr", "cvr"], num_shared_experts=2, expert_units=[8, 4])
-    >>> {k: v.shape for k, v in cgc(tf.ones((2, 3))).items()}
-    {'ctr': TensorShape([2, 4]), 'cvr': TensorShape([2, 4])}
+    >>> cgc = CGC(["ctr", "cvr"], num_shared_experts=2, return_shared=True,
+    ...           expert_units=[8, 4])
+    >>> outputs, gates = cgc(tf.ones((2, 3)), return_gates=True)
+    >>> {k: tuple(v.shape) for k, v in outputs.items()}
+    {'ctr': (2, 4), 'cvr': (2, 4), 'shared': (2, 4)}
+    >>> {k: g.shape[-1] for k, g in gates.items()}  # own + shared, all experts
+    {'ctr': 3, 'cvr': 3, 'shared': 4}
 
     References:
       Tang et al., "Progressive Layered Extraction (PLE): A Novel Multi-Task
-      Learning (MTL) Model for Personalized Recommendations", RecSys 2020.
+      Learning (MTL) Model for Personalized Recommendations", RecSys 2020,
+      section 4.1 (CGC).
     """
 
     reserved_task_names = (mixture.SHARED,)
@@ -81,38 +78,15 @@ class CGC(mixture.MixtureOfExperts):
         task_names: Sequence[str],
         num_shared_experts: int = 1,
         num_task_experts: int = 1,
-        expert_units: Sequence[int] = (64, 32),
-        gate_units: Sequence[int] = (),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        l2: float = 0.0,
-        kernel_initializer: str | dict = "glorot_uniform",
+        *,
         return_shared: bool = False,
         **kwargs,
     ):
-        super().__init__(
-            task_names,
-            expert_units=expert_units,
-            gate_units=gate_units,
-            activation=activation,
-            dropout=dropout,
-            l2=l2,
-            kernel_initializer=kernel_initializer,
-            **kwargs,
+        super().__init__(task_names, **kwargs)
+        self.num_shared_experts, self.num_task_experts = check_expert_counts(
+            num_shared_experts, num_task_experts
         )
-        self.num_shared_experts = validation.check_count(
-            "num_shared_experts", num_shared_experts, 0
-        )
-        self.num_task_experts = validation.check_count(
-            "num_task_experts", num_task_experts, 0
-        )
-        if self.num_shared_experts + self.num_task_experts < 1:
-            raise ValueError(
-                "`num_shared_experts + num_task_experts` must be >= 1. Received: "
-                f"`num_shared_experts={num_shared_experts}`, "
-                f"`num_task_experts={num_task_experts}`"
-            )
-        self.return_shared = bool(return_shared)
+        self.return_shared = validation.check_bool("return_shared", return_shared)
         self.task_experts = (
             [
                 self.make_experts(self.num_task_experts, f"{t}_experts")
@@ -152,17 +126,13 @@ class CGC(mixture.MixtureOfExperts):
             return None
         return self.task_experts[self.task_names.index(task)]
 
-    def build(self, input_shape):
+    def sublayer_input_shapes(self, input_shape):
         keys = [*self.task_names, mixture.SHARED]
         shapes = mixture.as_shapes(input_shape, keys)
         layers = [(t, self.experts_of(t)) for t in keys]
         layers += list(zip(self.task_names, self.task_gates))
         layers.append((mixture.SHARED, self.shared_gate))
-        for key, layer in layers:
-            if layer is not None:
-                with tf.name_scope(layer.name):
-                    layer.build(shapes[key])
-        super().build(input_shape)
+        return [(layer, shapes[key]) for key, layer in layers if layer is not None]
 
     def call(self, inputs, training=None, return_gates=False):
         shared_key = mixture.SHARED
@@ -196,16 +166,20 @@ class CGC(mixture.MixtureOfExperts):
             return outputs, gates
         return outputs
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_shared_experts": self.num_shared_experts,
-                "num_task_experts": self.num_task_experts,
-                "return_shared": self.return_shared,
-            }
+
+def check_expert_counts(
+    num_shared_experts: int, num_task_experts: int
+) -> tuple[int, int]:
+    """Validated ``(num_shared_experts, num_task_experts)``: each >= 0, sum >= 1."""
+    shared = validation.check_count("num_shared_experts", num_shared_experts, 0)
+    task = validation.check_count("num_task_experts", num_task_experts, 0)
+    if shared + task < 1:
+        raise ValueError(
+            "`num_shared_experts + num_task_experts` must be >= 1. Received: "
+            f"`num_shared_experts={num_shared_experts}`, "
+            f"`num_task_experts={num_task_experts}`"
         )
-        return config
+    return shared, task
 
 
 def _concat(groups: list[tf.Tensor]) -> tf.Tensor:

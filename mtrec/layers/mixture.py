@@ -1,6 +1,7 @@
 """The base class of the mixture-of-experts layers (OMoE, MMoE, CGC, PLE)."""
 
 import contextlib
+import inspect
 import threading
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -152,17 +153,51 @@ def as_shapes(
     return {k: tf.TensorShape(input_shape) for k in keys}
 
 
+def _signature_with_inherited_arguments(cls) -> inspect.Signature:
+    """``cls.__init__``'s signature plus the parent's arguments it forwards.
+
+    A subclass ``__init__(self, task_names, <own>, **kwargs)`` passes the
+    expert arguments on in ``**kwargs``; its signature lists them anyway,
+    keyword-only, after its own positional ones, so ``inspect.signature``
+    (the layer suite's config check, config validation of backbone
+    arguments) sees every argument the class takes.
+    """
+    own = inspect.signature(cls.__dict__["__init__"])
+    parent = inspect.signature(super(cls, cls).__init__)
+    keyword_only = inspect.Parameter.KEYWORD_ONLY
+    params = list(own.parameters.values())
+    names = {p.name for p in params}
+    inherited = [
+        p.replace(kind=keyword_only)
+        for p in parent.parameters.values()
+        if p.name not in names and p.kind in (p.POSITIONAL_OR_KEYWORD, keyword_only)
+    ]
+    positional = [p for p in params if p.kind < keyword_only]
+    rest = [p for p in params if p.kind >= keyword_only]
+    return own.replace(parameters=positional + inherited + rest)
+
+
 class MixtureOfExperts(tf.keras.layers.Layer):
     """Base class of the layers that mix MLP experts with softmax gates.
 
     Owns what :class:`OMoE`, :class:`MMoE`, :class:`CGC` and :class:`PLE`
     share: the task names, the expert and gate arguments and their validation,
     the factories of expert groups (:class:`Experts`, each expert's initialiser
-    derived by name) and gates, and the common ``get_config`` entries. A
-    subclass calls ``super().__init__`` with these arguments first, then builds
-    its experts with :meth:`make_experts` and gates with :meth:`make_gate`, and
-    adds its own arguments to ``get_config``. Subclasses whose outputs include
-    the shared experts' key set ``reserved_task_names = (SHARED,)``.
+    derived by name) and gates, the name-scoped ``build`` and ``get_config``.
+
+    A subclass:
+
+    - defines ``__init__(self, task_names, <own arguments>, **kwargs)`` and
+      calls ``super().__init__(task_names, **kwargs)`` first; the expert
+      arguments below arrive in ``**kwargs``, and the class's signature lists
+      them (keyword-only) after its own;
+    - keeps each own argument as an attribute of the same name, which
+      ``get_config`` returns with the expert arguments;
+    - builds its experts with :meth:`make_experts` and gates with
+      :meth:`make_gate`, and lists them with their input shapes in
+      :meth:`sublayer_input_shapes` (``build`` builds each in its name scope);
+    - sets ``reserved_task_names = (SHARED,)`` if its outputs include the
+      shared experts' key.
 
     Every gate is its own :class:`Gate` and every group of experts its own
     :class:`Experts`, so a variable belongs to one task's gate or one group
@@ -177,21 +212,41 @@ class MixtureOfExperts(tf.keras.layers.Layer):
 
     Args:
       task_names: names of the tasks, the keys of the output dict.
-      expert_units: hidden sizes of every expert MLP. Default ``(64, 32)``.
+      expert_units: hidden sizes of every expert MLP, positive ints. Default
+        ``(64, 32)``.
       gate_units: hidden sizes of an MLP inside each gate. Default ``()``, the
         paper's linear softmax gate.
       activation: activation of the expert (and gate) hidden layers. Default
         ``"relu"``.
-      dropout: dropout rate after each expert layer. Default ``0.0``.
+      dropout: dropout rate after each expert layer, in ``[0, 1)``. Default
+        ``0.0``.
       l2: L2 penalty on all kernels. Default ``0.0``.
       kernel_initializer: initialiser of all kernels; every expert group and
         gate gets a copy derived by its name, and every expert within a group
         one derived from that (seeded runs are reproducible, experts start
         different). Default ``"glorot_uniform"``.
+
+    Example:
+
+    >>> layer = mtrec.MMoE(["ctr"], num_experts=2, expert_units=[4])
+    >>> sorted(inspect.signature(type(layer)).parameters)[:4]
+    ['activation', 'dropout', 'expert_units', 'gate_units']
+    >>> config = layer.get_config()
+    >>> config["num_experts"], list(config["expert_units"])
+    (2, [4])
+
+    References:
+      Ma et al., "Modeling Task Relationships in Multi-task Learning with
+      Multi-gate Mixture-of-Experts", KDD 2018.
     """
 
     #: Names no task may take (e.g. ``SHARED`` for CGC and PLE).
     reserved_task_names: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:
+            cls.__init__.__signature__ = _signature_with_inherited_arguments(cls)
 
     def __init__(
         self,
@@ -214,10 +269,29 @@ class MixtureOfExperts(tf.keras.layers.Layer):
         self.gate_units = validation.check_units(
             "gate_units", gate_units, allow_empty=True
         )
-        self.activation = tf.keras.activations.get(activation)
+        self.activation = validation.check_activation("activation", activation)
         self.dropout = validation.check_rate("dropout", dropout)
         self.l2 = validation.check_non_negative("l2", l2)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
+
+    def expert_arguments(self, salt: str | None = None) -> dict:
+        """The expert arguments, e.g. to build a nested mixture (a PLE level).
+
+        With ``salt``, ``kernel_initializer`` is a copy derived by ``salt``.
+        """
+        initializer = self.kernel_initializer
+        if salt is not None:
+            initializer = mlp_lib.derive_initializer(initializer, salt)
+        return {
+            "expert_units": self.expert_units,
+            "gate_units": self.gate_units,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "l2": self.l2,
+            "kernel_initializer": initializer,
+        }
 
     def make_experts(self, num_experts: int, name: str) -> experts_lib.Experts:
         """``num_experts`` experts with the layer's settings, salted by ``name``."""
@@ -246,19 +320,31 @@ class MixtureOfExperts(tf.keras.layers.Layer):
             name=name,
         )
 
+    def sublayer_input_shapes(
+        self, input_shape
+    ) -> list[tuple[tf.keras.layers.Layer, tf.TensorShape | dict]]:
+        """``(sublayer, its input shape)`` for every sublayer, in build order."""
+        raise NotImplementedError(
+            f"{type(self).__name__} must implement `sublayer_input_shapes`."
+        )
+
+    def build(self, input_shape):
+        for layer, shape in self.sublayer_input_shapes(input_shape):
+            with tf.name_scope(layer.name):
+                layer.build(shape)
+        super().build(input_shape)
+
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "task_names": self.task_names,
-                "expert_units": self.expert_units,
-                "gate_units": self.gate_units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "l2": self.l2,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-            }
+        config["task_names"] = self.task_names
+        config.update(self.expert_arguments())
+        config["activation"] = tf.keras.activations.serialize(self.activation)
+        config["kernel_initializer"] = tf.keras.initializers.serialize(
+            self.kernel_initializer
         )
+        # The subclass's own arguments, kept as attributes of the same name.
+        inherited = inspect.signature(MixtureOfExperts.__init__).parameters
+        for name, param in inspect.signature(type(self).__init__).parameters.items():
+            if name not in inherited and param.kind != param.VAR_KEYWORD:
+                config[name] = getattr(self, name)
         return config

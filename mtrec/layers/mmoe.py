@@ -23,17 +23,10 @@ class MMoE(mixture.MixtureOfExperts):
       task_names: names of the tasks, the keys of the output dict.
       num_experts: number of shared experts. Default ``4``, small enough for CPU
         training; the paper uses up to 8.
-      expert_units: hidden sizes of every expert MLP. Default ``(64, 32)``.
-      gate_units: hidden sizes of an MLP inside each gate. Default ``()``, the
-        paper's linear softmax gate.
-      activation: activation of the expert (and gate) hidden layers. Default
-        ``"relu"``.
-      dropout: dropout rate after each expert layer. Default ``0.0``.
-      l2: L2 penalty on all kernels. Default ``0.0``.
-      kernel_initializer: initialiser of all kernels. Each expert and gate gets
-        its own copy; a seeded initialiser gets a derived seed per sublayer, so
-        runs are reproducible and experts still start different. Default
-        ``"glorot_uniform"``.
+      expert_units, gate_units, activation, dropout, l2, kernel_initializer:
+        keyword-only, as in :class:`MixtureOfExperts` (one gate per task; a
+        seeded initialiser gets a derived seed per expert and gate, so runs
+        are reproducible and experts still start different).
 
     Call arguments:
       inputs: float tensor ``(batch, input_dim)``.
@@ -59,39 +52,16 @@ class MMoE(mixture.MixtureOfExperts):
       Multi-gate Mixture-of-Experts", KDD 2018.
     """
 
-    def __init__(
-        self,
-        task_names: Sequence[str],
-        num_experts: int = 4,
-        expert_units: Sequence[int] = (64, 32),
-        gate_units: Sequence[int] = (),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        l2: float = 0.0,
-        kernel_initializer: str | dict = "glorot_uniform",
-        **kwargs,
-    ):
-        super().__init__(
-            task_names,
-            expert_units=expert_units,
-            gate_units=gate_units,
-            activation=activation,
-            dropout=dropout,
-            l2=l2,
-            kernel_initializer=kernel_initializer,
-            **kwargs,
-        )
+    def __init__(self, task_names: Sequence[str], num_experts: int = 4, **kwargs):
+        super().__init__(task_names, **kwargs)
         self.num_experts = validation.check_count("num_experts", num_experts, 1)
         self.experts = self.make_experts(self.num_experts, "experts")
         self.gates = [
             self.make_gate(self.num_experts, f"gate_{task}") for task in self.task_names
         ]
 
-    def build(self, input_shape):
-        for layer in [self.experts, *self.gates]:
-            with tf.name_scope(layer.name):
-                layer.build(input_shape)
-        super().build(input_shape)
+    def sublayer_input_shapes(self, input_shape):
+        return [(layer, input_shape) for layer in [self.experts, *self.gates]]
 
     def call(self, inputs, training=None, return_gates=False):
         # The experts and linear gates read `inputs`: one matmul for all.
@@ -105,8 +75,3 @@ class MMoE(mixture.MixtureOfExperts):
         if return_gates:
             return outputs, gates
         return outputs
-
-    def get_config(self):
-        config = super().get_config()
-        config["num_experts"] = self.num_experts
-        return config

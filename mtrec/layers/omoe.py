@@ -20,16 +20,9 @@ class OMoE(mixture.MixtureOfExperts):
     Args:
       task_names: names of the tasks, the keys of the output dict.
       num_experts: number of experts. Default ``4``.
-      expert_units: hidden sizes of every expert MLP. Default ``(64, 32)``.
-      gate_units: hidden sizes of an MLP inside the gate. Default ``()``, a
-        linear softmax gate.
-      activation: activation of the expert (and gate) hidden layers. Default
-        ``"relu"``.
-      dropout: dropout rate after each expert layer. Default ``0.0``.
-      l2: L2 penalty on all kernels. Default ``0.0``.
-      kernel_initializer: initialiser of all kernels; each expert and the gate
-        get their own copy (seeded initialisers get derived seeds). Default
-        ``"glorot_uniform"``.
+      expert_units, gate_units, activation, dropout, l2, kernel_initializer:
+        keyword-only, as in :class:`MixtureOfExperts` (``gate_units`` of the
+        single gate).
 
     Call arguments:
       inputs: float tensor ``(batch, input_dim)``.
@@ -46,45 +39,23 @@ class OMoE(mixture.MixtureOfExperts):
     Example:
 
     >>> omoe = OMoE(["ctr", "cvr"], num_experts=2, expert_units=[8, 4])
-    >>> {k: v.shape for k, v in omoe(tf.ones((2, 3))).items()}
-    {'ctr': TensorShape([2, 4]), 'cvr': TensorShape([2, 4])}
+    >>> outputs = omoe(tf.ones((2, 3)))
+    >>> outputs["ctr"].shape, outputs["ctr"] is outputs["cvr"]
+    (TensorShape([2, 4]), True)
 
     References:
       Ma et al., "Modeling Task Relationships in Multi-task Learning with
       Multi-gate Mixture-of-Experts", KDD 2018 (the OMoE baseline).
     """
 
-    def __init__(
-        self,
-        task_names: Sequence[str],
-        num_experts: int = 4,
-        expert_units: Sequence[int] = (64, 32),
-        gate_units: Sequence[int] = (),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        l2: float = 0.0,
-        kernel_initializer: str | dict = "glorot_uniform",
-        **kwargs,
-    ):
-        super().__init__(
-            task_names,
-            expert_units=expert_units,
-            gate_units=gate_units,
-            activation=activation,
-            dropout=dropout,
-            l2=l2,
-            kernel_initializer=kernel_initializer,
-            **kwargs,
-        )
+    def __init__(self, task_names: Sequence[str], num_experts: int = 4, **kwargs):
+        super().__init__(task_names, **kwargs)
         self.num_experts = validation.check_count("num_experts", num_experts, 1)
         self.experts = self.make_experts(self.num_experts, "experts")
         self.gate = self.make_gate(self.num_experts, "gate")
 
-    def build(self, input_shape):
-        for layer in [self.experts, self.gate]:
-            with tf.name_scope(layer.name):
-                layer.build(input_shape)
-        super().build(input_shape)
+    def sublayer_input_shapes(self, input_shape):
+        return [(self.experts, input_shape), (self.gate, input_shape)]
 
     def call(self, inputs, training=None, return_gates=False):
         experts, gate = mixture.apply_layers(
@@ -95,8 +66,3 @@ class OMoE(mixture.MixtureOfExperts):
         if return_gates:
             return outputs, {task: gate for task in self.task_names}
         return outputs
-
-    def get_config(self):
-        config = super().get_config()
-        config["num_experts"] = self.num_experts
-        return config

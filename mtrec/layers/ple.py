@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from mtrec.layers import cgc as cgc_lib
 from mtrec.layers import mixture
-from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
 
 
@@ -29,17 +28,9 @@ class PLE(mixture.MixtureOfExperts):
       num_levels: number of extraction levels. Default ``2``, as in the paper.
       num_shared_experts: shared experts per level. Default ``1``.
       num_task_experts: experts per task per level. Default ``1``.
-      expert_units: hidden sizes of every expert MLP (all levels). Default
-        ``(64, 32)``.
-      gate_units: hidden sizes of an MLP inside each gate. Default ``()``, a
-        linear softmax gate.
-      activation: activation of the expert (and gate) hidden layers. Default
-        ``"relu"``.
-      dropout: dropout rate after each expert layer. Default ``0.0``.
-      l2: L2 penalty on all kernels. Default ``0.0``.
-      kernel_initializer: initialiser of all kernels; every level, expert and
-        gate gets its own copy (seeded initialisers get derived seeds). Default
-        ``"glorot_uniform"``.
+      expert_units, gate_units, activation, dropout, l2, kernel_initializer:
+        keyword-only, as in :class:`MixtureOfExperts`, for every level (each
+        level's initialiser is derived from ``kernel_initializer`` by its name).
 
     Call arguments:
       inputs: float tensor ``(batch, input_dim)``.
@@ -55,12 +46,16 @@ class PLE(mixture.MixtureOfExperts):
     Example:
 
     >>> ple = PLE(["ctr", "cvr"], num_levels=2, expert_units=[8, 4])
-    >>> {k: v.shape for k, v in ple(tf.ones((2, 3))).items()}
+    >>> outputs, gates = ple(tf.ones((2, 3)), return_gates=True)
+    >>> {k: v.shape for k, v in outputs.items()}
     {'ctr': TensorShape([2, 4]), 'cvr': TensorShape([2, 4])}
+    >>> sorted(gates)
+    ['ctr', 'cvr', 'level_0/ctr', 'level_0/cvr', 'level_0/shared']
 
     References:
       Tang et al., "Progressive Layered Extraction (PLE): A Novel Multi-Task
-      Learning (MTL) Model for Personalized Recommendations", RecSys 2020.
+      Learning (MTL) Model for Personalized Recommendations", RecSys 2020,
+      section 4.2 (stacking CGC levels into PLE).
     """
 
     reserved_task_names = (mixture.SHARED,)
@@ -71,60 +66,34 @@ class PLE(mixture.MixtureOfExperts):
         num_levels: int = 2,
         num_shared_experts: int = 1,
         num_task_experts: int = 1,
-        expert_units: Sequence[int] = (64, 32),
-        gate_units: Sequence[int] = (),
-        activation: str = "relu",
-        dropout: float = 0.0,
-        l2: float = 0.0,
-        kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
-        super().__init__(
-            task_names,
-            expert_units=expert_units,
-            gate_units=gate_units,
-            activation=activation,
-            dropout=dropout,
-            l2=l2,
-            kernel_initializer=kernel_initializer,
-            **kwargs,
-        )
+        super().__init__(task_names, **kwargs)
         self.num_levels = validation.check_count("num_levels", num_levels, 1)
-        self.num_shared_experts = validation.check_count(
-            "num_shared_experts", num_shared_experts, 0
+        self.num_shared_experts, self.num_task_experts = cgc_lib.check_expert_counts(
+            num_shared_experts, num_task_experts
         )
-        self.num_task_experts = validation.check_count(
-            "num_task_experts", num_task_experts, 0
-        )
-        # CGC validates num_shared_experts + num_task_experts >= 1.
         self.levels = [
             cgc_lib.CGC(
                 self.task_names,
                 num_shared_experts=self.num_shared_experts,
                 num_task_experts=self.num_task_experts,
-                expert_units=self.expert_units,
-                gate_units=self.gate_units,
-                activation=self.activation,
-                dropout=self.dropout,
-                l2=self.l2,
-                kernel_initializer=mlp_lib.derive_initializer(
-                    self.kernel_initializer, f"level_{level}"
-                ),
                 return_shared=level < self.num_levels - 1,
                 name=f"level_{level}",
+                **self.expert_arguments(salt=f"level_{level}"),
             )
             for level in range(self.num_levels)
         ]
 
-    def build(self, input_shape):
+    def sublayer_input_shapes(self, input_shape):
+        # Level 0 reads the inputs; every later level the previous level's
+        # outputs, "shared" included, each (batch, expert_units[-1]).
         shape = tf.TensorShape(input_shape)
-        # Every output of a level, "shared" included, is (batch, units[-1]).
         out = shape[:-1].concatenate([self.expert_units[-1]])
-        for level in self.levels:
-            with tf.name_scope(level.name):
-                level.build(shape)
-            shape = {key: out for key in [*self.task_names, mixture.SHARED]}
-        super().build(input_shape)
+        deeper = {key: out for key in [*self.task_names, mixture.SHARED]}
+        return [
+            (level, shape if i == 0 else deeper) for i, level in enumerate(self.levels)
+        ]
 
     def call(self, inputs, training=None, return_gates=False):
         x = inputs
@@ -138,14 +107,3 @@ class PLE(mixture.MixtureOfExperts):
         if return_gates:
             return x, gates
         return x
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_levels": self.num_levels,
-                "num_shared_experts": self.num_shared_experts,
-                "num_task_experts": self.num_task_experts,
-            }
-        )
-        return config

@@ -3,6 +3,8 @@
 # Keras 2 switch: mtrec must be imported before TensorFlow.
 import mtrec.layers  # isort: split
 
+import inspect
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -211,3 +213,76 @@ def test_mix_experts_per_gate_equals_one_mix_per_gate(num_gates):
         strict=True,
     ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+EXPERT_ARGUMENTS = [
+    "expert_units",
+    "gate_units",
+    "activation",
+    "dropout",
+    "l2",
+    "kernel_initializer",
+]
+
+
+@pytest.mark.parametrize(
+    "layer_class, own",
+    [
+        (OMoE, ["num_experts"]),
+        (MMoE, ["num_experts"]),
+        (CGC, ["num_shared_experts", "num_task_experts"]),
+        (PLE, ["num_levels", "num_shared_experts", "num_task_experts"]),
+    ],
+)
+def test_signature_lists_the_inherited_expert_arguments(layer_class, own):
+    # Each subclass declares only its own arguments and forwards the rest;
+    # its signature still lists every argument (config checks read it).
+    params = inspect.signature(layer_class).parameters
+    extra = ["return_shared"] if layer_class is CGC else []
+    assert list(params) == ["task_names", *own, *EXPERT_ARGUMENTS, *extra, "kwargs"]
+    for name in EXPERT_ARGUMENTS:
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+        default = inspect.signature(MixtureOfExperts).parameters[name].default
+        assert params[name].default == default
+    with pytest.raises(TypeError):
+        layer_class(["ctr"], *[1] * len(own), [4])  # expert_units is keyword-only
+
+
+def test_a_new_subclass_gets_the_signature_build_and_config():
+    class Single(MixtureOfExperts):
+        def __init__(self, task_names, num_experts=2, **kwargs):
+            super().__init__(task_names, **kwargs)
+            self.num_experts = num_experts
+            self.experts = self.make_experts(num_experts, "experts")
+
+        def sublayer_input_shapes(self, input_shape):
+            return [(self.experts, input_shape)]
+
+    assert list(inspect.signature(Single).parameters)[:3] == [
+        "task_names",
+        "num_experts",
+        "expert_units",
+    ]
+    layer = Single(["a"], num_experts=3, expert_units=[4], name="single")
+    layer.build((None, 5))
+    # Built in its name scope, as MMoE's experts are.
+    assert [w.name for w in layer.weights] == [
+        "experts/kernel_0:0",
+        "experts/bias_0:0",
+    ]
+    config = layer.get_config()
+    assert config["num_experts"] == 3
+    assert {"task_names", *EXPERT_ARGUMENTS} <= config.keys()
+
+
+def test_expert_arguments_derive_the_initializer_by_salt():
+    seeded = {"class_name": "GlorotUniform", "config": {"seed": 5}}
+    layer = MMoE(["ctr"], expert_units=[3], kernel_initializer=seeded)
+    plain = layer.expert_arguments()
+    assert plain["kernel_initializer"] is layer.kernel_initializer
+    assert plain["expert_units"] == [3]
+    salted = layer.expert_arguments(salt="level_0")["kernel_initializer"]
+    again = layer.expert_arguments(salt="level_0")["kernel_initializer"]
+    other = layer.expert_arguments(salt="level_1")["kernel_initializer"]
+    seeds = [i.get_config()["seed"] for i in (salted, again, other)]
+    assert seeds[0] == seeds[1] != seeds[2] != 5
