@@ -1,7 +1,6 @@
 """Score a held-out split and report per-task metrics."""
 
 import logging
-import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -11,42 +10,53 @@ from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
 from mtrec.models.ranker import MultiTaskRanker
-from mtrec.training.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
 
-# One traced prediction function per model, reused by every evaluation of it
-# (each epoch's validation, the final evaluation, gate reports).
-_PREDICT_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+class MissingColumnError(ValueError):
+    """A column the evaluation needs is not in the batches."""
 
 
-def _predict_function(model: MultiTaskRanker):
-    """``batch -> {output: (batch,)}``, traced once per model and input signature."""
-    if model not in _PREDICT_FUNCTIONS:
-        # A weak reference, so the cached function does not keep the model alive.
-        model_ref = weakref.ref(model)
+class Predictor:
+    """``batch -> {output: (batch,)}`` of one model, traced once per input
+    signature and reused by every evaluation that is given it (each epoch's
+    selection, the final evaluation); it lives as long as its owner keeps it.
+
+    Args:
+      model: the model to run (``training=False``).
+    """
+
+    def __init__(self, model: MultiTaskRanker):
+        self.model = model
 
         @tf.function(reduce_retracing=True)
         def step(batch):
-            outputs = model_ref()(batch, training=False)
+            outputs = model(batch, training=False)
             return {k: tf.reshape(v, [-1]) for k, v in outputs.items()}
 
-        _PREDICT_FUNCTIONS[model] = step
-    return _PREDICT_FUNCTIONS[model]
+        self.step = step
+
+    def __call__(self, batch: dict) -> dict[str, tf.Tensor]:
+        return self.step(batch)
 
 
 def predict_dataset(
-    model: MultiTaskRanker, dataset: tf.data.Dataset, keep: list[str]
+    model: MultiTaskRanker,
+    dataset: tf.data.Dataset,
+    keep: list[str],
+    predictor: Predictor | None = None,
 ) -> dict[str, np.ndarray]:
     """Runs the model over a dataset: every output and the ``keep`` columns.
+
+    ``predictor``: reuse its traced function (default: a new one, traced now).
 
     Returns:
       ``{output: predictions}`` plus ``{column: values}`` for the kept columns;
       a kept column named like an output is returned as ``"column:<name>"``.
     """
 
-    step = _predict_function(model)
+    step = predictor or Predictor(model)
     collected: dict[str, list] = {}
     for batch in dataset:
         for name, value in step(batch).items():
@@ -64,6 +74,7 @@ def evaluate_model(
     dataset: tf.data.Dataset,
     oracle: dict | None = None,
     group: str | None = None,
+    predictor: Predictor | None = None,
 ) -> dict:
     """Per-output metrics on the rows each output is defined on.
 
@@ -74,10 +85,11 @@ def evaluate_model(
     regression. With ``oracle = {output: column}`` also the oracle AUC of the
     true probabilities on the same rows: the ceiling any model can reach.
     With ``group`` (a column such as ``user_id``) also the group AUC
-    (``gauc``, ``gauc_mean``, ``gauc_groups``).
+    (``gauc``, ``gauc_mean``, ``gauc_groups``). ``predictor``: reuse its
+    traced function (:class:`Predictor`) across evaluations of one model.
 
     Raises:
-      ConfigError: ``group`` is not a column of the batches.
+      MissingColumnError: ``group`` is not a column of the batches.
     """
     oracle = dict(oracle or {})
     targets = model.evaluation_targets()
@@ -87,14 +99,14 @@ def evaluate_model(
         | set(oracle.values())
         | ({group} if group else set())
     )
-    data = predict_dataset(model, dataset, keep)
+    data = predict_dataset(model, dataset, keep, predictor)
 
     def column(name: str) -> np.ndarray:
         return data.get(f"column:{name}", data.get(name))
 
     if group and column(group) is None:
-        raise ConfigError(
-            f"'eval.gauc_group': column {group!r} is not in the evaluation data"
+        raise MissingColumnError(
+            f"the group column {group!r} is not in the evaluation data"
         )
     report = {}
     for target in targets:
@@ -136,7 +148,7 @@ def selection_score(report: dict, terms: dict[str, float]) -> float:
     """``Σ weight · report[output][metric]`` over ``{"output.metric": weight}``.
 
     Raises:
-      ConfigError: an unknown output or metric, or a metric that is undefined
+      ValueError: an unknown output or metric, or a metric that is undefined
         (e.g. an AUC on rows of one class).
     """
     score = 0.0
@@ -149,15 +161,14 @@ def selection_score(report: dict, terms: dict[str, float]) -> float:
                 for m, v in entry.items()
                 if isinstance(v, float)
             )
-            raise ConfigError(
-                f"'train.selection.metric': {key!r} is not in the evaluation "
-                f"report; available: {available}"
+            raise ValueError(
+                f"{key!r} is not in the evaluation report; available: {available}"
             )
         value = report[output][metric]
         if value is None:
-            raise ConfigError(
-                f"'train.selection.metric': {key!r} is undefined on the held-out "
-                "rows (e.g. an AUC where one class is missing)"
+            raise ValueError(
+                f"{key!r} is undefined on the held-out rows (e.g. an AUC where "
+                "one class is missing)"
             )
         score += float(weight) * float(value)
     return score

@@ -18,11 +18,14 @@ from mtrec.training.callbacks import NonFiniteLossGuard
 from mtrec.training.callbacks import ProgressBar
 from mtrec.training.callbacks import RunState
 from mtrec.training.callbacks import WeightingUpdate
+from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import selection_mode
 from mtrec.training.config import selection_terms
 from mtrec.training.distribution import coordinated
 from mtrec.training.distribution import multi_process
+from mtrec.training.evaluate import MissingColumnError
+from mtrec.training.evaluate import Predictor
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import selection_score
 from mtrec.training.inputs import Datasets
@@ -151,11 +154,10 @@ def fit(
             sc.metric, {name: t.kind for name, t in model.supervised_tasks().items()}
         )
         select_ds = datasets.eval if datasets.selection is None else datasets.selection
+        predictor = Predictor(model)  # traced once for every epoch's selection
         selection = EpochSelection(
-            evaluate=lambda: evaluate_model(
-                model, select_ds, config.eval.oracle, config.eval.gauc_group
-            ),
-            score=lambda report: selection_score(report, terms),
+            evaluate=lambda: evaluated(model, select_ds, config, predictor),
+            score=lambda report: _selection_score(report, terms),
             best_manager=tf.train.CheckpointManager(
                 tf.train.Checkpoint(model=model),
                 str(run_dir / BEST_CHECKPOINT_DIR),
@@ -253,6 +255,28 @@ def _training_input(
     # One stream over the remaining epochs: Keras keeps the iterator across
     # epochs when told the steps of each.
     return datasets.train_from(state.epochs_done), steps
+
+
+def evaluated(model, dataset, config: RunConfig, predictor=None) -> dict:
+    """``evaluate_model`` with the run's ``eval`` settings; its errors in the
+    config's terms.
+
+    Raises:
+      ConfigError: ``eval.gauc_group`` is not a column of the data.
+    """
+    try:
+        return evaluate_model(
+            model, dataset, config.eval.oracle, config.eval.gauc_group, predictor
+        )
+    except MissingColumnError as err:
+        raise ConfigError(f"'eval.gauc_group': {err}") from err
+
+
+def _selection_score(report: dict, terms: dict) -> float:
+    try:
+        return selection_score(report, terms)
+    except ValueError as err:
+        raise ConfigError(f"'train.selection.metric': {err}") from err
 
 
 def _finish_epoch(model, datasets, state, steps, mid, loop, step_checkpoint, run_dir):

@@ -33,12 +33,12 @@ from mtrec.training.distribution import distribution_report
 from mtrec.training.distribution import is_chief
 from mtrec.training.distribution import make_strategy
 from mtrec.training.distribution import multi_process
-from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets as make_datasets
 from mtrec.training.loop import CHECKPOINT_DIR
 from mtrec.training.loop import TRAINING_STATE_FILE
+from mtrec.training.loop import evaluated
 from mtrec.training.loop import fit
 from mtrec.training.loop import selection_report
 from mtrec.training.model import build_model
@@ -306,9 +306,7 @@ def _evaluate_export(
 ) -> RunResult:
     with surface_data_errors():
         logger.info("evaluating")
-        evaluation = evaluate_model(
-            model, data.eval, oracle=config.eval.oracle, group=config.eval.gauc_group
-        )
+        evaluation = evaluated(model, data.eval, config)
         gates = gate_report(model, data.eval) if model.has_gates else None
     metrics = {
         "eval": evaluation,

@@ -4,6 +4,7 @@ import gc
 import weakref
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from mtrec.features import FeatureEmbedding
@@ -11,6 +12,10 @@ from mtrec.layers import SharedBottom
 from mtrec.models import ESMM
 from mtrec.models import Task
 from mtrec.training import evaluate
+from mtrec.training.config import ConfigError
+from mtrec.training.config import EvalConfig
+from mtrec.training.config import RunConfig
+from mtrec.training.loop import evaluated
 
 
 def _model():
@@ -50,27 +55,45 @@ def test_predictions_match_the_model_and_keep_columns():
     assert list(data["city"]) == list(batch["city"].numpy())
 
 
-def test_repeated_evaluations_reuse_one_traced_function():
+def test_a_predictor_is_traced_once_for_repeated_evaluations():
     model = _model()
-    first = evaluate.predict_dataset(model, _dataset(), [])
-    step = evaluate._predict_function(model)
-    traces = step.experimental_get_tracing_count()
+    predictor = evaluate.Predictor(model)
+    first = evaluate.predict_dataset(model, _dataset(), [], predictor)
+    traces = predictor.step.experimental_get_tracing_count()
     assert traces >= 1
     for _ in range(3):
-        again = evaluate.predict_dataset(model, _dataset(), [])
-    assert evaluate._predict_function(model) is step
-    assert step.experimental_get_tracing_count() == traces
+        again = evaluate.predict_dataset(model, _dataset(), [], predictor)
+        report = evaluate.evaluate_model(model, _dataset(), predictor=predictor)
+    assert predictor.step.experimental_get_tracing_count() == traces
+    assert set(report) == {"ctr", "cvr", "ctcvr"}
     for name, values in first.items():
         np.testing.assert_array_equal(again[name], values)
 
 
-def test_the_cached_function_does_not_keep_the_model_alive():
+def test_evaluation_keeps_no_module_level_state_alive():
     model = _model()
-    evaluate.predict_dataset(model, _dataset(), [])
+    evaluate.evaluate_model(model, _dataset())
     ref = weakref.ref(model)
     del model
     gc.collect()
     assert ref() is None
+
+
+def test_evaluation_errors_are_plain_and_the_run_names_the_key():
+    model = _model()
+    with pytest.raises(
+        evaluate.MissingColumnError,
+        match="the group column 'nope' is not in the evaluation data",
+    ):
+        evaluate.evaluate_model(model, _dataset(), group="nope")
+    report = evaluate.evaluate_model(model, _dataset())
+    with pytest.raises(ValueError, match=r"'ctr.nope' is not in the evaluation report"):
+        evaluate.selection_score(report, {"ctr.nope": 1.0})
+    assert not issubclass(evaluate.MissingColumnError, ConfigError)
+    # The training layer says it in the config's terms.
+    config = RunConfig(eval=EvalConfig(gauc_group="nope"))
+    with pytest.raises(ConfigError, match="^'eval.gauc_group': the group column"):
+        evaluated(model, _dataset(), config)
 
 
 def test_an_undefined_auc_is_reported_per_output_and_logged(caplog):
