@@ -2,6 +2,8 @@
 results the unbatched server gives; errors stay with their request."""
 
 import json
+import threading
+import time
 from concurrent import futures
 
 import numpy as np
@@ -159,3 +161,52 @@ def test_batching_options_are_checked_up_front(tmp_path):
     assert ServerOptions(enable_batching=True).batching_parameters.max_batch_size == (
         1000
     )
+
+
+def test_a_full_queue_is_503_over_rest_and_unavailable_over_grpc(run, rows, tmp_path):
+    params = tmp_path / "batching_parameters.txt"
+    params.write_text(
+        "max_batch_size { value: 1 }\nmax_enqueued_batches { value: 1 }\n"
+        "num_batch_threads { value: 1 }\n"
+    )
+    manager = ModelManager(MODEL, run.export_path.parent, poll_seconds=0)
+    options = ServerOptions(
+        rest_port=0, grpc_port=0, enable_batching=True, batching_parameters_file=params
+    )
+    one = {k: v[:1] for k, v in rows.items()}
+    with ModelServer(manager, options) as server:
+        servable = manager.get(MODEL)
+        gate, entered = threading.Event(), threading.Event()
+        call = servable.call
+
+        def gated(signature, inputs):
+            entered.set()
+            assert gate.wait(60)
+            return call(signature, inputs)
+
+        servable.call = gated
+        with futures.ThreadPoolExecutor(2) as pool:
+            try:
+                first = pool.submit(_grpc, server.grpc_target, one)
+                assert entered.wait(60)  # the only thread is busy
+                queued = pool.submit(_grpc, server.grpc_target, one)
+                deadline = time.monotonic() + 60
+                while server.batcher.num_enqueued_tasks() < 1:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)  # the queue's one batch is full
+                response = httpx.post(
+                    f"{server.rest_url}/v1/models/{MODEL}:predict",
+                    content=json.dumps({"instances": json_rows(one)}).encode(),
+                    timeout=60,
+                )
+                with pytest.raises(grpc.RpcError) as info:
+                    _grpc(server.grpc_target, one)
+            finally:
+                gate.set()
+            assert first.result(60) and queued.result(60)
+    assert response.status_code == 503, response.text
+    assert (
+        "The batch scheduling queue to which this task was submitted is full"
+        in (response.json()["error"])
+    )
+    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
