@@ -274,6 +274,8 @@ def cmd_serve(args) -> int:
             max_batch_size=args.max_batch_size or None,
             grpc_workers=args.grpc_workers,
             body_timeout_seconds=args.body_timeout_seconds,
+            enable_batching=args.enable_batching,
+            batching_parameters_file=args.batching_parameters_file,
         )
         server = serve(
             args.export_base,
@@ -469,6 +471,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     srv.add_argument(
         "--num-versions", type=int, default=1, help="serve the N newest versions (1)"
+    )
+    srv.add_argument(
+        "--enable_batching",
+        action="store_true",
+        help="merge concurrent predict requests into one model call (as TF Serving)",
+    )
+    srv.add_argument(
+        "--batching_parameters_file",
+        default=None,
+        help="BatchingParameters text proto, e.g. serving/batching_parameters.txt",
     )
     srv.add_argument(
         "--poll-seconds",

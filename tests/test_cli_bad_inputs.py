@@ -508,6 +508,16 @@ CASES = [
         "g.txt",
     ),
     Case(
+        "serve-batching-file-missing",
+        lambda w: _serve_batching(w, None),
+        "batching parameters file not found",
+    ),
+    Case(
+        "serve-batching-file-bad",
+        lambda w: _serve_batching(w, "max_batch_size { value: 0 }\n"),
+        "bad_batching.txt",
+    ),
+    Case(
         "serve-missing-base",
         lambda w: [
             "serve",
@@ -520,6 +530,25 @@ CASES = [
         "no_models",
     ),
 ]
+
+
+def _serve_batching(work, text):
+    """``mtrec serve --enable_batching`` with a missing (None) or bad file."""
+    (work / "models").mkdir()
+    params = work / ("bad_batching.txt" if text else "no_batching.txt")
+    if text:
+        params.write_text(text)
+    return [
+        "serve",
+        str(work / "models"),
+        "--rest-port",
+        "0",
+        "--grpc-port",
+        "0",
+        "--enable_batching",
+        "--batching_parameters_file",
+        str(params),
+    ]
 
 
 def _text(path, text):

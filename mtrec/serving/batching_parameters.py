@@ -142,6 +142,8 @@ def read_batching_parameters(path: str | os.PathLike) -> BatchingParameters:
     64
     """
     path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"batching parameters file not found: {path}")
     fields: dict[str, object] = {}
     allowed: list[int] = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
