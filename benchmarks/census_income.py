@@ -55,10 +55,10 @@ from throughput import run_child
 from throughput import timed_run
 from throughput import update_doc_section
 
-from mtrec.data.census import COLLEGE_EDUCATION
-from mtrec.data.census import TASK_GROUPS
-from mtrec.data.census import census_features
-from mtrec.data.census import prepare_census_income
+from mtrec.data import COLLEGE_EDUCATION
+from mtrec.data import TASK_GROUPS
+from mtrec.data import census_features
+from mtrec.data import prepare_census_income
 from mtrec.training import load_config
 
 CENSUS_FILE = (

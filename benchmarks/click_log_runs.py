@@ -30,8 +30,8 @@ def check_sizes(args: argparse.Namespace) -> None:
 
 def synthetic_click_log(work: pathlib.Path, rows: int, seed: int) -> pathlib.Path:
     """Writes ``rows`` synthetic impressions to ``work/click_log.csv``."""
-    from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
+    from mtrec.data import generate_click_log
+    from mtrec.data import write_table
 
     csv = work / "click_log.csv"
     write_table(generate_click_log(rows, seed=seed), csv)

@@ -8,10 +8,10 @@ machine falls on both alike. The result is the ratio mtrec ÷ DeepCTR per pair,
 summarised as min/median/max over the pairs.
 
 Data: ``census-income.test.gz`` split once by
-``mtrec.data.census.prepare_census_income`` (group 1, split seed 0, 50/25/25:
+``mtrec.data.prepare_census_income`` (group 1, split seed 0, 50/25/25:
 the split of ``census_income.py``); the 49,881 training rows are permuted once
 (seed 0) and the 24,941 test rows score the models. Inputs: the 38 columns of
-``mtrec.data.census.input_columns`` (31 categorical, 7 dense; the label sources
+``mtrec.data.census_features`` (31 categorical, 7 dense; the label sources
 education and marital status, the income and the instance weight removed; the
 issue's probe used 39 census-like features). Categorical columns are encoded
 once to integer ids ``1..V-1`` by frequency on the train split (0: unseen in
@@ -856,21 +856,23 @@ def prepare_data(out_dir: pathlib.Path, split_dir: pathlib.Path = SPLIT_DIR) -> 
     """
     import pandas as pd
 
-    from mtrec.data import census
+    from mtrec.data import census_features
+    from mtrec.data import prepare_census_income
 
-    paths = census.prepare_census_income(
+    paths = prepare_census_income(
         CENSUS_FILE, split_dir, group=1, seed=SPLIT_SEED
     )
     train = pd.read_parquet(paths["train"])
     test = pd.read_parquet(paths["test"])
     train = train.iloc[np.random.default_rng(SEED).permutation(len(train))]
     arrays, features = {}, []
-    for column in census.input_columns():
-        if column in census.NUMERIC_COLUMNS:
+    for spec in census_features():
+        column = spec["name"]
+        if spec["kind"] == "dense":
             values = {}
             for split, frame in (("train", train), ("test", test)):
                 x = frame[column].to_numpy(np.float64)
-                if column in census.LOG1P_COLUMNS:
+                if spec["log1p"]:
                     x = np.sign(x) * np.log1p(np.abs(x))
                 values[split] = x
             mean, std = values["train"].mean(), values["train"].std()
@@ -1004,7 +1006,7 @@ def run_worker_process(command: list[str], pythonpath: str | None = None) -> dic
 
 def score(run: dict, arrays: dict) -> dict:
     """Test AUC per task from the worker's saved predictions."""
-    from mtrec.metrics.ranking import auc
+    from mtrec.metrics import auc
 
     with np.load(run["predictions"]) as predicted:
         return {

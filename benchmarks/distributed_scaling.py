@@ -156,7 +156,7 @@ def _report(process: subprocess.Popen, name: str) -> dict | None:
 
 def measure(variant: str, csv, work, epochs) -> dict:
     """One run of a variant in fresh processes; the chief's epoch times."""
-    from mtrec.training.local_cluster import LocalCluster
+    from mtrec.training import LocalCluster
 
     strategy, workers, ps = VARIANTS[variant]
     if strategy == "none":

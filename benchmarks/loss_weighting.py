@@ -54,8 +54,8 @@ def _import_mtrec() -> None:
 
 def census_setup(workdir: Path) -> dict:
     """Config and files of the census-income benchmark."""
-    from mtrec.data.census import census_features
-    from mtrec.data.census import prepare_census_income
+    from mtrec.data import census_features
+    from mtrec.data import prepare_census_income
 
     paths = prepare_census_income(CENSUS_RAW, workdir / "census", group=1, seed=0)
     config = {
@@ -84,8 +84,8 @@ def census_setup(workdir: Path) -> dict:
 
 def click_log_setup(workdir: Path, rows: int) -> dict:
     """Config and files of the synthetic click-log benchmark."""
-    from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
+    from mtrec.data import generate_click_log
+    from mtrec.data import write_table
 
     path = workdir / f"click_log_{rows}.parquet"
     if not path.is_file():
@@ -129,7 +129,7 @@ class DataSet:
     """
 
     def __init__(self, raw_config: dict, workdir: Path):
-        from mtrec.data.reader import read_frame
+        from mtrec.data import read_frame
         from mtrec.training import load_config
         from mtrec.training import prepare
 
@@ -172,9 +172,9 @@ def run_one(data: DataSet, strategy: str, seed: int) -> dict:
 
     from mtrec.training import build_model
     from mtrec.training import evaluate_model
-    from mtrec.training.callbacks import NonFiniteLossGuard
-    from mtrec.training.callbacks import WeightingUpdate
-    from mtrec.training.config import WeightingConfig
+    from mtrec.training import NonFiniteLossGuard
+    from mtrec.training import WeightingUpdate
+    from mtrec.training import WeightingConfig
 
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(seed)

@@ -93,8 +93,8 @@ from throughput import parameter_counts
 from throughput import peak_rss_mb
 from throughput import update_doc_section
 
-from mtrec.data.mmoe_synthetic import generate_mmoe_regression
-from mtrec.data.mmoe_synthetic import standardize_labels
+from mtrec.data import generate_mmoe_regression
+from mtrec.data import standardize_labels
 from mtrec.training import Prepared
 from mtrec.training import build_model
 from mtrec.training import compile_model

@@ -64,7 +64,7 @@ def _import_mtrec() -> None:
 
 def schema():
     """The benchmark's column schema (15 columns read, 1 ignored)."""
-    from mtrec.data.schema import ColumnSchema
+    from mtrec.data import ColumnSchema
 
     return ColumnSchema(
         string_columns=("user_id", "category", "city", "device"),
@@ -119,8 +119,8 @@ def measure(method: str, path: Path, batch_size: int, seed: int, repeats: int) -
     _import_mtrec()
     import pandas as pd
 
-    from mtrec.data.reader import iter_chunks
-    from mtrec.data.reader import make_dataset
+    from mtrec.data import iter_chunks
+    from mtrec.data import make_dataset
 
     if method not in METHODS:
         raise ValueError(f"`method` must be one of {METHODS}. Received: {method!r}")
@@ -187,9 +187,9 @@ def measure_native(path: Path, batch_size: int, seed: int, pairs: int) -> dict:
     """
     core = _pin_to_one_core()
     _import_mtrec()
-    from mtrec.data.native import native_dataset
-    from mtrec.data.prepare import prepare_data
-    from mtrec.data.reader import make_dataset
+    from mtrec.data import native_dataset
+    from mtrec.data import prepare_data
+    from mtrec.data import make_dataset
 
     with tempfile.TemporaryDirectory() as cache:
         start, cpu_start = time.perf_counter(), time.process_time()

@@ -75,16 +75,16 @@ def _import_mtrec() -> None:
 
 def train_and_export(workdir: Path, rows: int) -> tuple[Path, Path, dict]:
     """Generates a click log, trains the shipped ESMM for one epoch, exports."""
-    from mtrec.cli import _shipped_config
-    from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
+    from mtrec import shipped_config
+    from mtrec.data import generate_click_log
+    from mtrec.data import write_table
     from mtrec.training import load_config
     from mtrec.training import train
 
     data = workdir / "click_log.csv"
     write_table(generate_click_log(rows, seed=7), data)
     config = load_config(
-        _shipped_config("esmm"),
+        shipped_config("esmm"),
         [
             f"data.train={data}",
             f"runs_dir={workdir / 'runs'}",
@@ -113,7 +113,7 @@ def in_process_latency(export_path: Path, batch: dict, calls: int) -> dict:
     """p50/p95 of the SavedModel's ``serving_default`` on one prebuilt batch."""
     import tensorflow as tf
 
-    from mtrec.serving.loadtest import percentiles_ms
+    from mtrec.serving import percentiles_ms
 
     serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
     specs = serve.structured_input_signature[1]
@@ -482,8 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     _import_mtrec()
     import tensorflow as tf
 
-    from mtrec.serving.loadtest import read_rows
-    from mtrec.serving.loadtest import sample_batches
+    from mtrec.serving import read_rows
+    from mtrec.serving import sample_batches
 
     load_start_avg = os.getloadavg()[0]  # other jobs on the machine skew latency
     with tempfile.TemporaryDirectory(prefix="mtrec-serving-bench-") as tmp:

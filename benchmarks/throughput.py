@@ -57,11 +57,11 @@ import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
-from mtrec.data.reader import make_dataset
-from mtrec.data.reader import surface_data_errors
-from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
-from mtrec.metrics.ranking import auc
+from mtrec.data import make_dataset
+from mtrec.data import surface_data_errors
+from mtrec.data import generate_click_log
+from mtrec.data import write_table
+from mtrec.metrics import auc
 from mtrec.training import build_model
 from mtrec.training import compile_model
 from mtrec.training import datasets

@@ -35,6 +35,7 @@ _PUBLIC = {
     "ESMM": "mtrec.models",
     "MultiTaskRanker": "mtrec.models",
     "Task": "mtrec.models",
+    "shipped_config": "mtrec.shipped",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"], key=str.upper)

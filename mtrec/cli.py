@@ -1,65 +1,21 @@
 """The ``mtrec`` command line: thin wrappers over library functions."""
 
 import argparse
-import importlib.resources
 import logging
 import os
 import pathlib
 import sys
 import time
 
-SHIPPED_CONFIGS = ("esmm", "shared_bottom", "single_task_ctr")
-
-
-def _shipped_config(name: str) -> pathlib.Path:
-    return pathlib.Path(
-        str(importlib.resources.files("mtrec") / "configs" / f"{name}.yaml")
-    )
+from mtrec.shipped import SHIPPED_CONFIGS
+from mtrec.shipped import shipped_config
 
 
 def _resolve_config(arg: str) -> pathlib.Path:
     path = pathlib.Path(arg)
     if path.is_file() or arg not in SHIPPED_CONFIGS:
         return path
-    return _shipped_config(arg)
-
-
-def format_metrics(report: dict) -> str:
-    """A table of per-output metrics (AUC next to the oracle AUC)."""
-    header = (
-        f"{'output':<8} {'rows':>9} {'pos rate':>9} {'AUC':>7} {'oracle':>7} "
-        f"{'gap':>7} {'logloss':>8} {'calib':>6}  rows used"
-    )
-    lines = [header, "-" * len(header)]
-
-    def num(value, width, digits=4):
-        return (
-            f"{value:>{width}.{digits}f}"
-            if isinstance(value, (int, float))
-            else f"{'-':>{width}}"
-        )
-
-    for output, m in report.items():
-        oracle = m.get("oracle_auc")
-        gap = (
-            oracle - m["auc"]
-            if oracle is not None and m.get("auc") is not None
-            else None
-        )
-        rows = (
-            f"{m['label']} where {m['condition']}=1"
-            if m.get("condition")
-            else f"{m['label']}, all impressions"
-        )
-        lines.append(
-            f"{output:<8} {m['rows']:>9d} {num(m.get('label_mean'), 9)} "
-            f"{num(m.get('auc'), 7)} {num(oracle, 7)} {num(gap, 7)} "
-            f"{num(m.get('logloss'), 8)} {num(m.get('calibration'), 6, 3)}  {rows}"
-        )
-    for output, m in report.items():
-        if m.get("auc_undefined"):
-            lines.append(f"WARNING {output}: {m['auc_undefined']}")
-    return "\n".join(lines)
+    return shipped_config(arg)
 
 
 def cmd_generate(args) -> int:
@@ -115,6 +71,8 @@ def cmd_train(args) -> int:
 
 
 def _report(result) -> int:
+    from mtrec.training import format_metrics
+
     if not result.chief:
         print("trained as a worker of multi_worker_mirrored; the chief writes the run")
         return 0
@@ -204,6 +162,7 @@ def cmd_demo(args) -> int:
 
     from mtrec.data.synthetic import generate_click_log
     from mtrec.data.synthetic import write_table
+    from mtrec.training import format_metrics
     from mtrec.training import load_config
     from mtrec.training import train
 
@@ -221,7 +180,7 @@ def cmd_demo(args) -> int:
         "export.publish=true",  # the demo serves what it trained
         *(args.set or []),
     ]
-    config = load_config(_shipped_config("esmm"), overrides)
+    config = load_config(shipped_config("esmm"), overrides)
     print(
         f"[2/4] training ESMM ({config.model.backbone} backbone, "
         f"{config.train.epochs} epochs)"

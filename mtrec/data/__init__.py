@@ -1,5 +1,15 @@
 """Click-log readers, validation, the prepare pass and synthetic generators."""
 
+from mtrec.data.census import COLLEGE_EDUCATION
+from mtrec.data.census import TASK_GROUPS
+from mtrec.data.census import census_features
+from mtrec.data.census import census_input_columns
+from mtrec.data.census import census_labels
+from mtrec.data.census import load_census_income
+from mtrec.data.census import prepare_census_income
+from mtrec.data.mmoe_synthetic import generate_mmoe_regression
+from mtrec.data.mmoe_synthetic import mmoe_task_params
+from mtrec.data.mmoe_synthetic import standardize_labels
 from mtrec.data.native import native_dataset
 from mtrec.data.prepare import PreparedData
 from mtrec.data.prepare import PreparedPart
@@ -10,12 +20,15 @@ from mtrec.data.reader import Split
 from mtrec.data.reader import iter_chunks
 from mtrec.data.reader import make_dataset
 from mtrec.data.reader import read_frame
+from mtrec.data.reader import surface_data_errors
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
 from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
 
 __all__ = [
+    "COLLEGE_EDUCATION",
+    "TASK_GROUPS",
     "ColumnSchema",
     "DataError",
     "PreparedData",
@@ -23,11 +36,20 @@ __all__ = [
     "ReadStats",
     "Split",
     "iter_chunks",
+    "census_features",
+    "census_input_columns",
+    "census_labels",
     "generate_click_log",
+    "generate_mmoe_regression",
+    "load_census_income",
     "load_prepared",
     "make_dataset",
+    "mmoe_task_params",
     "native_dataset",
+    "prepare_census_income",
     "prepare_data",
     "read_frame",
+    "standardize_labels",
+    "surface_data_errors",
     "write_table",
 ]

@@ -246,7 +246,7 @@ def census_labels(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def input_columns() -> list[str]:
+def census_input_columns() -> list[str]:
     """The model inputs: every column but :data:`REMOVED_COLUMNS`, in file order."""
     return [c for c in CENSUS_COLUMNS if c not in REMOVED_COLUMNS]
 
@@ -265,7 +265,7 @@ def census_features(embedding_dim: int = 4) -> list[dict]:
         largest vocabulary has 52 values.
     """
     specs = []
-    for column in input_columns():
+    for column in census_input_columns():
         if column in NUMERIC_COLUMNS:
             specs.append(
                 {
@@ -296,7 +296,7 @@ def prepare_census_income(
     consecutive parts of ``round(f * rows)`` rows (the test part takes the
     remainder), so the split depends only on the file, the seed and the
     fractions (not on ``group``). Each file holds the input columns
-    (:func:`input_columns`; strings and float64), the ``instance_weight``
+    (:func:`census_input_columns`; strings and float64), the ``instance_weight``
     (not a feature) and the group's two int8 label columns
     (:data:`TASK_GROUPS`).
 
@@ -359,7 +359,7 @@ def prepare_census_income(
 
     frame = load_census_income(path)
     labels = census_labels(frame)
-    table = frame[input_columns() + ["instance_weight"]].copy()
+    table = frame[census_input_columns() + ["instance_weight"]].copy()
     for label in TASK_GROUPS[group]:
         table[label] = labels[label]
     order = np.random.default_rng(seed).permutation(len(table))

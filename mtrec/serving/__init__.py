@@ -11,7 +11,10 @@ try:
     from mtrec.serving.batching_parameters import read_batching_parameters
     from mtrec.serving.errors import ServingError
     from mtrec.serving.loadtest import LoadTestConfig
+    from mtrec.serving.loadtest import percentiles_ms
+    from mtrec.serving.loadtest import read_rows
     from mtrec.serving.loadtest import run_load_test
+    from mtrec.serving.loadtest import sample_batches
     from mtrec.serving.manager import ModelManager
     from mtrec.serving.servable import Servable
     from mtrec.serving.server import ModelServer
@@ -31,7 +34,10 @@ __all__ = [
     "Servable",
     "ServerOptions",
     "ServingError",
+    "percentiles_ms",
     "read_batching_parameters",
+    "read_rows",
     "run_load_test",
+    "sample_batches",
     "serve",
 ]

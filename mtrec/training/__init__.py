@@ -14,12 +14,15 @@ The steps of a run are public and compose::
 from mtrec.training.builders import build_optimizer
 from mtrec.training.builders import dummy_inputs
 from mtrec.training.callbacks import NonFiniteLossError
+from mtrec.training.callbacks import NonFiniteLossGuard
+from mtrec.training.callbacks import WeightingUpdate
 from mtrec.training.cluster import ClusterSpec
 from mtrec.training.cluster import cluster_server
 from mtrec.training.cluster import cluster_spec
 from mtrec.training.cluster import parse_tf_config
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
+from mtrec.training.config import WeightingConfig
 from mtrec.training.config import load_config
 from mtrec.training.config import validate_config
 from mtrec.training.distribution import make_strategy
@@ -27,6 +30,7 @@ from mtrec.training.distribution import variable_partitioner
 from mtrec.training.evaluate import evaluate_model
 from mtrec.training.evaluate import gate_report
 from mtrec.training.evaluate import predict_dataset
+from mtrec.training.evaluate import Predictor
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets
 from mtrec.training.inputs import file_datasets
@@ -34,6 +38,7 @@ from mtrec.training.inputs import memory_batches
 from mtrec.training.loop import compile_model
 from mtrec.training.loop import fit
 from mtrec.training.loop import steps_per_epoch
+from mtrec.training.local_cluster import LocalCluster
 from mtrec.training.model import build_model
 from mtrec.training.prepared import FileSource
 from mtrec.training.prepared import MemorySource
@@ -41,6 +46,7 @@ from mtrec.training.prepared import Prepared
 from mtrec.training.prepared import PreparedFiles
 from mtrec.training.prepared import prepare
 from mtrec.training.prepared import prepare_files
+from mtrec.training.report import format_metrics
 from mtrec.training.run import resume_run
 from mtrec.training.run import train
 from mtrec.training.run_dir import RunResult
@@ -61,7 +67,10 @@ __all__ = [
     "Datasets",
     "FileSource",
     "MemorySource",
+    "LocalCluster",
     "NonFiniteLossError",
+    "NonFiniteLossGuard",
+    "Predictor",
     "Prepared",
     "PreparedFiles",
     "RunConfig",
@@ -69,6 +78,8 @@ __all__ = [
     "RunStatus",
     "SelectionState",
     "TrainingState",
+    "WeightingConfig",
+    "WeightingUpdate",
     "build_model",
     "build_optimizer",
     "cluster_server",
@@ -81,6 +92,7 @@ __all__ = [
     "export_run",
     "file_datasets",
     "fit",
+    "format_metrics",
     "gate_report",
     "inspect_run",
     "list_runs",

@@ -2,8 +2,8 @@
 
 import pytest
 
-from mtrec.cli import SHIPPED_CONFIGS
-from mtrec.cli import _shipped_config
+from mtrec import shipped_config
+from mtrec.shipped import SHIPPED_CONFIGS
 from mtrec.training import ConfigError
 from mtrec.training import load_config
 from mtrec.training.builders import build_feature_set
@@ -18,7 +18,7 @@ BASE = {
 
 @pytest.mark.parametrize("name", SHIPPED_CONFIGS)
 def test_every_shipped_config_parses_and_builds(name):
-    config = load_config(_shipped_config(name))
+    config = load_config(shipped_config(name))
     assert len(build_feature_set(config)) > 0
     assert build_tasks(config)
 
