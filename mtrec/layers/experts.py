@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
 from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
 
@@ -186,21 +187,7 @@ class Experts(tf.keras.layers.Layer):
         return shape[:-1].concatenate([self.num_experts, self.units[-1]])
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_experts": self.num_experts,
-                "units": self.units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "l2": self.l2,
-            }
-        )
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}
 
 
 class _StackedInitializer:

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
 from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
 
@@ -68,20 +69,13 @@ class Gate(tf.keras.layers.Layer):
             ),
             name="mlp",
         )
-        self.logits = tf.keras.layers.Dense(
-            self.num_experts,
-            kernel_initializer=mlp_lib.derive_initializer(
-                self.kernel_initializer, "logits"
-            ),
-            kernel_regularizer=tf.keras.regularizers.L2(self.l2) if self.l2 else None,
-            name="logits",
+        self.logits = mlp_lib.linear_head(
+            self.num_experts, self.kernel_initializer, name="logits", l2=self.l2
         )
 
     def build(self, input_shape):
-        with tf.name_scope(self.mlp.name):
-            self.mlp.build(input_shape)
-        with tf.name_scope(self.logits.name):
-            self.logits.build(self.mlp.compute_output_shape(input_shape))
+        hidden = mlp_lib.build_in_scope(self.mlp, input_shape)
+        mlp_lib.build_in_scope(self.logits, hidden)
         super().build(input_shape)
 
     def call(self, inputs, training=None):
@@ -108,16 +102,4 @@ class Gate(tf.keras.layers.Layer):
         return tf.TensorShape(input_shape)[:-1].concatenate([self.num_experts])
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "num_experts": self.num_experts,
-                "units": self.units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "l2": self.l2,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-            }
-        )
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}

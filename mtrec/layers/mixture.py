@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
 from mtrec.layers import experts as experts_lib
 from mtrec.layers import gate as gate_lib
 from mtrec.layers import mlp as mlp_lib
@@ -335,16 +336,4 @@ class MixtureOfExperts(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def get_config(self):
-        config = super().get_config()
-        config["task_names"] = self.task_names
-        config.update(self.expert_arguments())
-        config["activation"] = tf.keras.activations.serialize(self.activation)
-        config["kernel_initializer"] = tf.keras.initializers.serialize(
-            self.kernel_initializer
-        )
-        # The subclass's own arguments, kept as attributes of the same name.
-        inherited = inspect.signature(MixtureOfExperts.__init__).parameters
-        for name, param in inspect.signature(type(self).__init__).parameters.items():
-            if name not in inherited and param.kind != param.VAR_KEYWORD:
-                config[name] = getattr(self, name)
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}

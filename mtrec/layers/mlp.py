@@ -5,6 +5,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
 from mtrec.layers import validation
 
 
@@ -34,6 +35,36 @@ def derive_initializer(
         key = f"{config['seed']}/{salt}".encode()
         config["seed"] = zlib.crc32(key) & 0x7FFFFFFF
     return initializer.__class__.from_config(config)
+
+
+def linear_head(
+    units: int,
+    kernel_initializer: tf.keras.initializers.Initializer,
+    name: str,
+    l2: float = 0.0,
+) -> tf.keras.layers.Dense:
+    """The linear ``Dense(units)`` on top of an MLP (a logit, a score, gate logits).
+
+    Its kernel initialiser is derived from ``kernel_initializer`` by ``name``
+    (see :func:`derive_initializer`); an ``l2 > 0`` penalises its kernel.
+    """
+    return tf.keras.layers.Dense(
+        units,
+        kernel_initializer=derive_initializer(kernel_initializer, name),
+        kernel_regularizer=tf.keras.regularizers.L2(l2) if l2 else None,
+        name=name,
+    )
+
+
+def build_in_scope(layer: tf.keras.layers.Layer, input_shape) -> tf.TensorShape:
+    """Builds ``layer`` inside its name scope; returns its output shape.
+
+    Variables then carry the sublayer's name (``tower/logit/kernel``), as
+    they do when Keras builds a sublayer on its first call.
+    """
+    with tf.name_scope(layer.name):
+        layer.build(input_shape)
+    return layer.compute_output_shape(input_shape)
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -142,18 +173,4 @@ class MLP(tf.keras.layers.Layer):
         return shape[:-1].concatenate([self.units[-1] if self.units else shape[-1]])
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": tf.keras.activations.serialize(self.activation),
-                "dropout": self.dropout,
-                "use_bias": self.use_bias,
-                "kernel_initializer": tf.keras.initializers.serialize(
-                    self.kernel_initializer
-                ),
-                "l2": self.l2,
-                "batch_norm": self.batch_norm,
-            }
-        )
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}

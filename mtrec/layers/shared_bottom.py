@@ -4,36 +4,48 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
+from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
-from mtrec.layers.mlp import MLP
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
 class SharedBottom(tf.keras.layers.Layer):
     """Hard parameter sharing: every task reads the same bottom representation.
 
-    ``h = f(x)``, ``h_k = h`` for every task ``k``, where ``f`` is an MLP.
+    ``h = f(x)``, ``h_k = h`` for every task ``k``, where ``f`` is an MLP,
+    ``h_l = dropout(act(W_l h_{l-1} + b_l))``. It is MMoE with one expert
+    (whose gate is always 1).
 
     Args:
       task_names: names of the tasks, the keys of the output dict.
-      units: hidden sizes of the shared MLP. Default ``(256, 128)``.
+      units: hidden sizes of the shared MLP, positive ints. Default
+        ``(256, 128)``; empty makes the bottom the identity.
       activation: activation of the MLP. Default ``"relu"``.
-      dropout: dropout rate. Default ``0.0``.
+      dropout: dropout rate after each layer, in ``[0, 1)``. Default ``0.0``.
       l2: L2 penalty on the kernels. Default ``0.0``.
-      batch_norm: batch normalisation in the MLP. Default ``False``.
+      batch_norm: batch normalisation before each activation. Default
+        ``False``.
+      kernel_initializer: initialiser of the kernels; the bottom MLP gets a
+        copy derived by its name and each of its layers one derived from that
+        (see ``derive_initializer``). Default ``"glorot_uniform"``.
 
     Call arguments:
       inputs: float tensor ``(batch, input_dim)``.
-      training: Python bool.
+      training: Python bool, whether dropout and batch norm run in training
+        mode.
 
     Returns:
       Dict ``{task_name: (batch, units[-1])}``; all values are the same tensor.
 
+    Sublayers: ``bottom``, an :class:`MLP`.
+
     Example:
 
     >>> bottom = SharedBottom(task_names=["ctr", "cvr"], units=[8])
-    >>> {k: v.shape for k, v in bottom(tf.ones((2, 3))).items()}
-    {'ctr': TensorShape([2, 8]), 'cvr': TensorShape([2, 8])}
+    >>> outputs = bottom(tf.ones((2, 3)))
+    >>> outputs["ctr"].shape, outputs["ctr"] is outputs["cvr"]
+    (TensorShape([2, 8]), True)
 
     References:
       Caruana, "Multitask Learning", Machine Learning 28, 1997.
@@ -47,51 +59,42 @@ class SharedBottom(tf.keras.layers.Layer):
         dropout: float = 0.0,
         l2: float = 0.0,
         batch_norm: bool = False,
+        kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        task_names = list(task_names)
-        if not task_names:
-            raise ValueError(
-                f"`task_names` must not be empty. Received: `task_names={task_names}`"
-            )
-        if len(set(task_names)) != len(task_names):
-            raise ValueError(
-                f"`task_names` must be unique. Received: `task_names={task_names}`"
-            )
-        self.task_names = task_names
+        self.task_names = validation.check_task_names(task_names)
         self.units = validation.check_units("units", units, allow_empty=True)
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.l2 = float(l2)
-        self.batch_norm = batch_norm
-        self.bottom = MLP(
+        self.activation = validation.check_activation("activation", activation)
+        self.dropout = validation.check_rate("dropout", dropout)
+        self.l2 = validation.check_non_negative("l2", l2)
+        self.batch_norm = validation.check_bool("batch_norm", batch_norm)
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
+        self.bottom = mlp_lib.MLP(
             units=self.units,
-            activation=activation,
-            dropout=dropout,
-            l2=l2,
-            batch_norm=batch_norm,
+            activation=self.activation,
+            dropout=self.dropout,
+            l2=self.l2,
+            batch_norm=self.batch_norm,
+            kernel_initializer=mlp_lib.derive_initializer(
+                self.kernel_initializer, "bottom"
+            ),
             name="bottom",
         )
 
     def build(self, input_shape):
-        self.bottom.build(input_shape)
+        mlp_lib.build_in_scope(self.bottom, input_shape)
         super().build(input_shape)
 
     def call(self, inputs, training=None):
         h = self.bottom(inputs, training=training)
         return {name: h for name in self.task_names}
 
+    def compute_output_shape(self, input_shape):
+        shape = self.bottom.compute_output_shape(input_shape)
+        return {name: shape for name in self.task_names}
+
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "task_names": self.task_names,
-                "units": self.units,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "l2": self.l2,
-                "batch_norm": self.batch_norm,
-            }
-        )
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}

@@ -4,8 +4,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
+from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
-from mtrec.layers.mlp import MLP
 
 NORMALIZATIONS = ("none", "softmax")
 
@@ -31,18 +32,26 @@ class TargetAttention(tf.keras.layers.Layer):
     mean of the sequence hides.
 
     Args:
-      units: hidden sizes of the attention MLP. Default ``(32,)``.
-      activation: hidden activation. Default ``"relu"``.
+      units: hidden sizes of the attention MLP, positive ints. Default
+        ``(32,)``; empty makes the score linear in the features.
+      activation: activation of the hidden layers. Default ``"relu"``.
       normalization: ``"none"`` (default) or ``"softmax"`` over valid keys.
+      kernel_initializer: initialiser of the kernels; the MLP and the score
+        layer each get a copy derived by their names (see
+        ``derive_initializer``). Default ``"glorot_uniform"``.
 
     Call arguments:
       inputs: ``[query, keys]`` with ``query`` ``(batch, d)`` and ``keys``
         ``(batch, n, d)``.
       mask: optional ``(batch, n)`` boolean, True for valid keys. Default all
         valid.
+      training: Python bool; passed to the MLP (which has no dropout).
 
     Returns:
       ``(batch, d)`` pooled keys.
+
+    Sublayers: ``mlp`` (an :class:`MLP` on ``(batch, n, 4 d)``) and
+    ``score`` (a one-unit ``Dense``).
 
     Example:
 
@@ -54,6 +63,10 @@ class TargetAttention(tf.keras.layers.Layer):
     TensorShape([2, 4])
     >>> float(tf.reduce_sum(tf.abs(out[1])))
     0.0
+
+    References:
+      Zhou et al., "Deep Interest Network for Click-Through Rate Prediction",
+      KDD 2018.
     """
 
     def __init__(
@@ -61,19 +74,27 @@ class TargetAttention(tf.keras.layers.Layer):
         units: Sequence[int] = (32,),
         activation: str = "relu",
         normalization: str = "none",
+        kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"`normalization` must be one of {NORMALIZATIONS}. "
-                f"Received: `normalization={normalization!r}`"
-            )
         self.units = validation.check_units("units", units, allow_empty=True)
-        self.activation = activation
-        self.normalization = normalization
-        self.mlp = MLP(self.units, activation=activation, name="mlp")
-        self.score = tf.keras.layers.Dense(1, name="score")
+        self.activation = validation.check_activation("activation", activation)
+        self.normalization = validation.check_choice(
+            "normalization", normalization, NORMALIZATIONS
+        )
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
+        self.mlp = mlp_lib.MLP(
+            self.units,
+            activation=self.activation,
+            kernel_initializer=mlp_lib.derive_initializer(
+                self.kernel_initializer, "mlp"
+            ),
+            name="mlp",
+        )
+        self.score = mlp_lib.linear_head(1, self.kernel_initializer, name="score")
 
     def build(self, input_shape):
         query_shape, keys_shape = input_shape
@@ -81,12 +102,12 @@ class TargetAttention(tf.keras.layers.Layer):
         keys_shape = tf.TensorShape(keys_shape)
         if query_shape[-1] != keys_shape[-1]:
             raise ValueError(
-                "TargetAttention needs query and keys of the same width. "
-                f"Received: query {query_shape}, keys {keys_shape}"
+                f"The query and keys of `{self.name}` must have the same width. "
+                f"Received: query shape {query_shape}, keys shape {keys_shape}"
             )
         features_shape = keys_shape[:-1].concatenate([4 * keys_shape[-1]])
-        self.mlp.build(features_shape)
-        self.score.build(self.mlp.compute_output_shape(features_shape))
+        hidden = mlp_lib.build_in_scope(self.mlp, features_shape)
+        mlp_lib.build_in_scope(self.score, hidden)
         super().build(input_shape)
 
     def call(self, inputs, mask=None, training=None):
@@ -112,12 +133,4 @@ class TargetAttention(tf.keras.layers.Layer):
         return tf.TensorShape(query_shape)
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": self.activation,
-                "normalization": self.normalization,
-            }
-        )
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}

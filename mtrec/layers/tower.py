@@ -4,32 +4,51 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import arguments
+from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
-from mtrec.layers.mlp import MLP
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
 class Tower(tf.keras.layers.Layer):
     """Task-specific head emitting a logit (or a regression value).
 
-    ``z = w^T MLP(h) + b``.
+    ``z = w^T MLP(h) + b``, with ``MLP`` the hidden layers
+    ``h_l = dropout(act(W_l h_{l-1} + b_l))``. Towers emit logits; the
+    probability ``sigmoid(z)`` appears only in a model's outputs.
 
     Args:
-      units: hidden sizes of the MLP. Default ``(64,)``.
-      activation: hidden activation. Default ``"relu"``.
-      dropout: dropout rate. Default 0.
-      l2: L2 penalty on the kernels. Default 0.
+      units: hidden sizes of the MLP, positive ints. Default ``(64,)``; empty
+        makes the tower the linear map ``w^T h + b``.
+      activation: activation of the hidden layers. Default ``"relu"``.
+      dropout: dropout rate after each hidden layer, in ``[0, 1)``. Default
+        ``0.0``.
+      l2: L2 penalty on every kernel, the logit's included. Default ``0.0``.
+      kernel_initializer: initialiser of the kernels; the MLP and the logit
+        each get a copy derived by their names (see ``derive_initializer``).
+        Default ``"glorot_uniform"``.
 
     Call arguments:
-      inputs: ``(batch, d)`` task representation.
+      inputs: float tensor ``(batch, d)``, the task's representation.
+      training: Python bool, whether dropout is active.
 
     Returns:
-      ``(batch, 1)`` logit.
+      Float tensor ``(batch, 1)``, the logit.
+
+    Sublayers: ``mlp`` (an :class:`MLP`) and ``logit`` (a one-unit ``Dense``).
 
     Example:
 
-    >>> Tower(units=[4])(tf.ones((2, 3))).shape
+    >>> tower = Tower(units=[4])
+    >>> tower.build((None, 3))
+    >>> [w.name for w in tower.weights]
+    ['mlp/kernel:0', 'mlp/bias:0', 'logit/kernel:0', 'logit/bias:0']
+    >>> tower(tf.ones((2, 3))).shape
     TensorShape([2, 1])
+
+    References:
+      Caruana, "Multitask Learning", Machine Learning 28, 1997 (task-specific
+      heads over a shared representation).
     """
 
     def __init__(
@@ -38,38 +57,41 @@ class Tower(tf.keras.layers.Layer):
         activation: str = "relu",
         dropout: float = 0.0,
         l2: float = 0.0,
+        kernel_initializer: str | dict = "glorot_uniform",
         **kwargs,
     ):
         super().__init__(**kwargs)
         self.units = validation.check_units("units", units, allow_empty=True)
-        self.activation = activation
-        self.dropout = float(dropout)
-        self.l2 = float(l2)
-        self.mlp = MLP(
-            self.units, activation=activation, dropout=dropout, l2=l2, name="mlp"
+        self.activation = validation.check_activation("activation", activation)
+        self.dropout = validation.check_rate("dropout", dropout)
+        self.l2 = validation.check_non_negative("l2", l2)
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
         )
-        self.logit = tf.keras.layers.Dense(
-            1,
-            kernel_regularizer=tf.keras.regularizers.L2(self.l2) if self.l2 else None,
-            name="logit",
+        self.mlp = mlp_lib.MLP(
+            self.units,
+            activation=self.activation,
+            dropout=self.dropout,
+            l2=self.l2,
+            kernel_initializer=mlp_lib.derive_initializer(
+                self.kernel_initializer, "mlp"
+            ),
+            name="mlp",
+        )
+        self.logit = mlp_lib.linear_head(
+            1, self.kernel_initializer, name="logit", l2=self.l2
         )
 
     def build(self, input_shape):
-        self.mlp.build(input_shape)
-        self.logit.build(self.mlp.compute_output_shape(input_shape))
+        hidden = mlp_lib.build_in_scope(self.mlp, input_shape)
+        mlp_lib.build_in_scope(self.logit, hidden)
         super().build(input_shape)
 
     def call(self, inputs, training=None):
         return self.logit(self.mlp(inputs, training=training))
 
+    def compute_output_shape(self, input_shape):
+        return tf.TensorShape(input_shape)[:-1].concatenate([1])
+
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "units": self.units,
-                "activation": self.activation,
-                "dropout": self.dropout,
-                "l2": self.l2,
-            }
-        )
-        return config
+        return {**super().get_config(), **arguments.constructor_config(self)}

@@ -82,6 +82,10 @@ class LayerSuite:
     # Constructor arguments of the layer under test (keep dims tiny).
     layer_kwargs: dict = {}
     input_dim: int = 3
+    # Shapes (without the batch) of a layer's inputs, one per input; a layer
+    # with several (TargetAttention: query and keys) is called with a list.
+    # Default: one input of shape (input_dim,).
+    input_shapes: list[tuple[int, ...]] | None = None
     batch_size: int = 4
     # {output key: shape}; a layer returning one tensor has the key "output".
     expected_output_shapes: dict[str, tuple[int, ...]] = {}
@@ -103,10 +107,33 @@ class LayerSuite:
     def make_layer(self, **overrides) -> tf.keras.layers.Layer:
         return self.layer_class(**{**self.layer_kwargs, **overrides})
 
-    def inputs(self, seed: int = 0) -> tf.Tensor:
+    def example_shapes(self) -> list[tuple[int, ...]]:
+        return list(self.input_shapes or [(self.input_dim,)])
+
+    @staticmethod
+    def pack(items: list):
+        """One input as itself, several as a list (``layer([query, keys])``)."""
+        return items[0] if len(items) == 1 else list(items)
+
+    def inputs(self, seed: int = 0):
+        """Random inputs: a tensor, or a list of tensors for several inputs."""
         rng = np.random.default_rng(seed)
-        x = rng.normal(size=(self.batch_size, self.input_dim)).astype("float32")
-        return tf.constant(x)
+        shapes = [(self.batch_size, *shape) for shape in self.example_shapes()]
+        return self.pack(
+            [tf.constant(rng.normal(size=s).astype("float32")) for s in shapes]
+        )
+
+    def build_shape(self):
+        return self.pack([(None, *shape) for shape in self.example_shapes()])
+
+    def call_kwargs(self) -> dict[str, tf.Tensor]:
+        """Tensor call arguments besides the inputs (e.g. TargetAttention's mask)."""
+        return {}
+
+    def run_layer(self, layer, inputs=None, **kwargs):
+        """``layer(inputs, **call_kwargs, **kwargs)``; default inputs ``inputs()``."""
+        inputs = self.inputs() if inputs is None else inputs
+        return layer(inputs, **self.call_kwargs(), **kwargs)
 
     def distinct_groups(self, layer) -> dict[str, dict[str, np.ndarray]]:
         """Groups of sublayers (name -> flat kernels) that must start different."""
@@ -114,7 +141,7 @@ class LayerSuite:
 
     def built_layer(self, **overrides):
         layer = self.make_layer(**overrides)
-        layer.build((None, self.input_dim))
+        layer.build(self.build_shape())
         return layer
 
     # -- the checks ---------------------------------------------------------
@@ -127,7 +154,7 @@ class LayerSuite:
         assert registered is self.layer_class
 
     def test_output_shapes(self):
-        outputs = as_dict(self.make_layer()(self.inputs()))
+        outputs = as_dict(self.run_layer(self.make_layer()))
         shapes = {k: tuple(v.shape) for k, v in outputs.items()}
         assert shapes == self.expected_output_shapes
 
@@ -136,12 +163,12 @@ class LayerSuite:
         assert layer.built
         assert len(layer.trainable_weights) == self.expected_num_trainable_weights
         # Calling must not create further weights.
-        layer(self.inputs())
+        self.run_layer(layer)
         assert len(layer.trainable_weights) == self.expected_num_trainable_weights
 
     def test_get_config_round_trip(self):
         layer = self.make_layer()
-        expected = layer(self.inputs())
+        expected = self.run_layer(layer)
         config = layer.get_config()
         params = inspect.signature(self.layer_class.__init__).parameters
         arguments = {p for p in params if p not in ("self", "kwargs")}
@@ -149,15 +176,23 @@ class LayerSuite:
 
         clone = self.layer_class.from_config(config)
         assert clone.get_config() == config
-        clone.build((None, self.input_dim))
+        clone.build(self.build_shape())
         clone.set_weights(layer.get_weights())
-        assert_outputs_close(clone(self.inputs()), expected, atol=0.0)
+        assert_outputs_close(self.run_layer(clone), expected, atol=0.0)
 
     @pytest.mark.parametrize("save_format", ["tf", "keras"])
     def test_save_and_load_give_identical_outputs(self, tmp_path, save_format):
-        inputs = tf.keras.Input((self.input_dim,))
-        model = tf.keras.Model(inputs, self.make_layer()(inputs))
-        expected = model(self.inputs())
+        inputs = [tf.keras.Input(shape) for shape in self.example_shapes()]
+        kwargs = {
+            key: tf.keras.Input(value.shape[1:], dtype=value.dtype)
+            for key, value in self.call_kwargs().items()
+        }
+        outputs = self.make_layer()(self.pack(inputs), **kwargs)
+        model = tf.keras.Model(self.pack([*inputs, *kwargs.values()]), outputs)
+        tensors = self.inputs()
+        tensors = tensors if isinstance(tensors, list) else [tensors]
+        data = self.pack([*tensors, *self.call_kwargs().values()])
+        expected = model(data)
         if save_format == "tf":
             path = str(tmp_path / "model")
             model.save(path, save_format="tf")
@@ -167,18 +202,18 @@ class LayerSuite:
         loaded = tf.keras.models.load_model(path)
         # Revived from the registered class, not as a generic restored layer.
         assert isinstance(loaded.layers[-1], self.layer_class)
-        assert_outputs_close(loaded(self.inputs()), expected, atol=1e-6)
+        assert_outputs_close(loaded(data), expected, atol=1e-6)
 
     def test_one_sgd_step_changes_every_weight(self):
         layer = self.make_layer()
         x = self.inputs()
         rng = np.random.default_rng(1)
-        shapes = {k: v.shape for k, v in as_dict(layer(x)).items()}
+        shapes = {k: v.shape for k, v in as_dict(self.run_layer(layer, x)).items()}
         # Random targets: a plain sum would give softmax gates zero gradient.
         targets = {k: rng.normal(size=s).astype("float32") for k, s in shapes.items()}
         weights = layer.trainable_weights
         with tf.GradientTape() as tape:
-            outputs = as_dict(layer(x, training=True))
+            outputs = as_dict(self.run_layer(layer, x, training=True))
             loss = tf.add_n([tf.reduce_sum(outputs[k] * targets[k]) for k in targets])
         grads = tape.gradient(loss, weights)
         no_gradient = [
@@ -232,15 +267,28 @@ class LayerSuite:
 
     def test_dropout_only_active_in_training(self):
         x = self.inputs()
+        params = inspect.signature(self.layer_class.__init__).parameters
+        if "dropout" not in params:
+            # No dropout (Gate, TargetAttention): training mode changes nothing.
+            layer = self.make_layer()
+            assert_outputs_close(
+                self.run_layer(layer, x, training=True),
+                self.run_layer(layer, x, training=False),
+                atol=0.0,
+            )
+        else:
+            self.check_dropout(x)
+
+    def check_dropout(self, x):
         layer = self.make_layer(dropout=0.5)
         without = self.make_layer(dropout=0.0)
-        inference = layer(x, training=False)
-        without.build((None, self.input_dim))
+        inference = self.run_layer(layer, x, training=False)
+        without.build(self.build_shape())
         without.set_weights(layer.get_weights())
         # Inference (explicit or default) ignores dropout entirely.
-        assert_outputs_close(inference, without(x), atol=0.0)
-        assert_outputs_close(layer(x), inference, atol=0.0)
-        trained = to_numpy(layer(x, training=True))
+        assert_outputs_close(inference, self.run_layer(without, x), atol=0.0)
+        assert_outputs_close(self.run_layer(layer, x), inference, atol=0.0)
+        trained = to_numpy(self.run_layer(layer, x, training=True))
         assert any(
             not np.allclose(trained[k], v) for k, v in to_numpy(inference).items()
         )

@@ -34,10 +34,6 @@ class TestGate(LayerSuite):
             }
         }
 
-    @pytest.mark.skip(reason="Gate has no dropout")
-    def test_dropout_only_active_in_training(self):
-        pass
-
     @pytest.mark.parametrize("units", [(), (4,)])
     def test_rows_are_softmax_weights(self, units):
         gates = self.make_layer(units=units)(self.inputs() * 10.0)

@@ -1,13 +1,13 @@
 """Tests of the TargetAttention (DIN) layer."""
 
 # Keras 2 switch: mtrec must be imported before TensorFlow.
-import mtrec  # isort: split
+from mtrec.layers import TargetAttention  # isort: split
 
 import numpy as np
 import pytest
 import tensorflow as tf
-
-from mtrec.layers import TargetAttention
+from layer_suite import LayerSuite
+from layer_suite import flat_kernels
 
 BATCH, LENGTH, DIM = 3, 4, 5
 
@@ -38,12 +38,63 @@ def np_target_attention(layer, query, keys, mask, normalization="none"):
     return np.einsum("bn,bnd->bd", scores, keys)
 
 
-def test_exported_and_registered():
-    assert mtrec.TargetAttention is TargetAttention
-    assert mtrec.layers.TargetAttention is TargetAttention
-    assert (
-        tf.keras.utils.get_registered_object("mtrec>TargetAttention") is TargetAttention
-    )
+class TestTargetAttention(LayerSuite):
+    layer_class = TargetAttention
+    layer_kwargs = {"units": [4]}
+    # Two inputs, query (batch, d) and keys (batch, n, d), and a mask.
+    input_shapes = [(DIM,), (LENGTH, DIM)]
+    batch_size = BATCH
+    expected_output_shapes = {"output": (BATCH, DIM)}
+    expected_num_trainable_weights = 4  # hidden (kernel, bias) + score
+    bad_arguments = [
+        (
+            {"normalization": "max"},
+            "`normalization` must be one of ('none', 'softmax'). "
+            "Received: `normalization='max'`",
+        ),
+        (
+            {"activation": "nope"},
+            "`activation` must be an activation name, config or callable. "
+            "Received: `activation='nope'`",
+        ),
+        (
+            {"kernel_initializer": "nope"},
+            "`kernel_initializer` must be an initializer name, config or "
+            "instance. Received: `kernel_initializer='nope'`",
+        ),
+    ]
+
+    def call_kwargs(self):
+        return {"mask": tf.constant(make_inputs()[2])}
+
+    def distinct_groups(self, layer):
+        return {
+            "attention layers": {
+                "mlp": flat_kernels(layer.mlp),
+                "score": flat_kernels(layer.score),
+            }
+        }
+
+    def test_sublayers_are_built_in_their_name_scopes(self):
+        layer = self.built_layer()
+        assert [w.name for w in layer.weights] == [
+            "mlp/kernel:0",
+            "mlp/bias:0",
+            "score/kernel:0",
+            "score/bias:0",
+        ]
+        # The MLP reads [q, k, q - k, q * k] of every key.
+        assert layer.weights[0].shape == (4 * DIM, 4)
+
+    def test_masked_rows_pool_to_zero_in_a_functional_model(self):
+        # The mask is a model input, as in the suite's saved model.
+        inputs = [tf.keras.Input((DIM,)), tf.keras.Input((LENGTH, DIM))]
+        mask = tf.keras.Input((LENGTH,), dtype=tf.bool)
+        model = tf.keras.Model([*inputs, mask], self.make_layer()(inputs, mask=mask))
+        query, keys, valid = make_inputs()
+        out = model([query, keys, valid]).numpy()
+        np.testing.assert_array_equal(out[2], np.zeros(DIM))
+        assert np.all(np.abs(out[:2]).sum(axis=-1) > 0)
 
 
 @pytest.mark.parametrize("normalization", ["none", "softmax"])
@@ -107,57 +158,13 @@ def test_no_mask_means_every_key_is_valid():
     )
 
 
-def test_get_config_round_trip():
-    query, keys, mask = make_inputs()
+def test_config_serialises_the_activation_and_normalization():
     layer = TargetAttention(units=[6], activation="tanh", normalization="softmax")
-    expected = layer([query, keys], mask=mask)
+    assert layer.activation is tf.keras.activations.tanh
     config = layer.get_config()
     assert {"units": [6], "activation": "tanh", "normalization": "softmax"}.items() <= (
         config.items()
     )
-    clone = TargetAttention.from_config(config)
-    assert clone.get_config() == config
-    clone([query, keys], mask=mask)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_array_equal(clone([query, keys], mask=mask), expected)
-
-
-def test_save_and_load_give_identical_outputs(tmp_path):
-    query, keys, _ = make_inputs()
-    q_in = tf.keras.Input((DIM,))
-    k_in = tf.keras.Input((LENGTH, DIM))
-    model = tf.keras.Model([q_in, k_in], TargetAttention(units=[4])([q_in, k_in]))
-    expected = model([query, keys])
-    model.save(str(tmp_path / "model"), save_format="tf")
-    loaded = tf.keras.models.load_model(str(tmp_path / "model"))
-    assert isinstance(loaded.layers[-1], TargetAttention)
-    np.testing.assert_allclose(loaded([query, keys]), expected, atol=1e-6)
-
-
-def test_one_sgd_step_changes_every_weight():
-    query, keys, mask = make_inputs()
-    layer = TargetAttention(units=[4])
-    layer([query, keys], mask=mask)
-    target = np.random.default_rng(1).normal(size=(BATCH, DIM)).astype("float32")
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(layer([query, keys], mask=mask) * target)
-    grads = tape.gradient(loss, layer.trainable_weights)
-    assert all(g is not None and np.any(np.asarray(g)) for g in grads)
-
-
-@pytest.mark.parametrize(
-    "kwargs, message",
-    [
-        (
-            {"normalization": "max"},
-            "`normalization` must be one of ('none', 'softmax'). "
-            "Received: `normalization='max'`",
-        ),
-    ],
-)
-def test_bad_arguments_raise(kwargs, message):
-    with pytest.raises(ValueError, match=__import__("re").escape(message)):
-        TargetAttention(**kwargs)
 
 
 def test_query_and_keys_of_different_width_raise():
