@@ -130,6 +130,29 @@ def cmd_inspect(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from mtrec.affinity.gain import compare
+    from mtrec.affinity.gain import gain_table
+    from mtrec.training import load_config
+
+    if args.seeds < 1:
+        print(
+            f"mtrec compare: error: --seeds must be >= 1. Received: {args.seeds}",
+            file=sys.stderr,
+        )
+        return 2
+    config = load_config(_resolve_config(args.config), args.set or [])
+    seeds = [config.seed + i for i in range(args.seeds)]
+    out = args.out or str(
+        pathlib.Path(config.runs_dir)
+        / f"compare-{config.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    report = compare(config, seeds=seeds, out_dir=out, metric=args.metric)
+    print(gain_table(report))
+    print(f"report: {pathlib.Path(out) / 'report.md'} (and report.json)")
+    return 0
+
+
 def cmd_runs(args) -> int:
     from mtrec.training import list_runs
 
@@ -381,6 +404,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ins.add_argument("run_dir")
     ins.set_defaults(func=cmd_inspect)
+
+    cmp = sub.add_parser(
+        "compare",
+        help="MTL gain: the multi-task model against one single-task model per task",
+    )
+    cmp.add_argument(
+        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
+    )
+    cmp.add_argument(
+        "--seeds", type=int, default=3, help="seeds per side (3): config seed + 0..N-1"
+    )
+    cmp.add_argument("--metric", default="auc", help="held-out metric per task (auc)")
+    cmp.add_argument(
+        "--out", default=None, help="default: <runs_dir>/compare-<name>-<time>"
+    )
+    cmp.add_argument("--set", action="append", metavar="KEY=VALUE")
+    cmp.set_defaults(func=cmd_compare)
 
     runs = sub.add_parser(
         "runs", help="list the runs of a runs directory: finished, failed, unfinished"

@@ -291,6 +291,11 @@ CASES = [
         train_set("data.on_label_violation=ignore"),
         "on_label_violation",
     ),
+    Case(
+        "label-requires-not-a-label",
+        train_with({"data": {"label_requires": {"conversion": "clicked"}}}),
+        "'data.label_requires'",
+    ),
     Case("no-tasks", train_with({"tasks": []}), "tasks"),
     Case(
         "task-kind-multiclass",

@@ -45,6 +45,7 @@ def preflight(config: RunConfig, run_dir: str | os.PathLike | None = None) -> No
         raise
     except ValueError as err:
         raise ConfigError(f"'tasks': {err}") from err
+    check_label_requires(config, tasks)
     check_model_values(config)
     check_optimizer_names(config)
     outputs = [t.name for t in tasks]
@@ -70,6 +71,22 @@ def _non_negative(value) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
+
+
+def check_label_requires(config: RunConfig, tasks) -> None:
+    """``data.label_requires`` pairs binary label (or condition) columns."""
+    binary = sorted(
+        {t.label for t in tasks if t.kind == "binary"}
+        | {t.condition for t in tasks if t.condition}
+    )
+    for child, parent in config.data.label_requires.items():
+        for column in (child, parent):
+            if column not in binary:
+                raise ConfigError(
+                    f"'data.label_requires': {child!r} -> {parent!r} must pair "
+                    f"binary label columns of the tasks; {column!r} is not one. "
+                    f"Binary labels: {binary}"
+                )
 
 
 def check_model_values(config: RunConfig) -> None:
