@@ -24,12 +24,14 @@ Hidden model (``sigma(z) = 1 / (1 + exp(-z))``; ``u`` user, ``i`` item,
               + q_i                                              # item quality
               + activity_ctr * z_act(u) + e_u                    # user propensity
               - price_ctr * (ln price_i - mu[c]) / price_sigma   # cheap for its kind
+              + selection_bias * a_i                 # shared appeal (off by default)
     logit_cvr = b_cvr
               - price_cvr * ln(price_i / price_median) / price_scale
               + K_cvr[c] + T_cvr[age(u), c]
               + quality_cvr * q_i + f_i
               + recent_bonus_cvr * 1[c in recent_categories]
               + activity_cvr * z_act(u) + device_cvr[device] + e'_u
+              + selection_bias * a_i                 # shared appeal (off by default)
     true_ctr = sigma(logit_ctr),  true_cvr = sigma(logit_cvr)
     true_ctcvr = true_ctr * true_cvr
     click ~ Bernoulli(true_ctr)
@@ -65,6 +67,22 @@ category, price, ``item_hist_ctr``, ``user_activity``); the interactions
 category) are real but moderate, and the hidden per-id effects (``e_u``, ``e'_u``,
 ``f_i``, the preferred-category bonus and the noise of ``item_hist_ctr``) are
 small, so such a model can get within about 0.01 of the oracle CTR AUC.
+
+Selection bias. A CVR model trained on clicked rows only (the naive baseline of
+ESMM, Ma et al., SIGIR 2018) scores all impressions at serving time. By default
+the clicked rows differ little from all impressions in what drives conversion;
+``generate_click_log(..., selection_bias=s)`` adds a hidden item appeal
+``a_i ~ N(0, 1)`` with weight ``s`` to both logits, so the items that get
+clicked are the items that convert, and the clicked rows over-represent them:
+the higher ``s``, the more the clicked sample's conversion propensity and item
+mix differ from the impression space. ``a_i`` is visible to a model only
+through the item id (``item_hist_ctr`` is built from ``q_i`` alone), so a CVR
+model learns it for an item from that item's clicks, while a model trained on
+all impressions also sees it in the item's click-through rate.
+``a_i`` is drawn from its own random stream and the term is skipped at
+``s = 0``, so the default log is bit for bit what it was without the option.
+:func:`selection_bias_report` measures how far the clicked rows are from all
+impressions.
 """
 
 import dataclasses
@@ -75,6 +93,8 @@ import time
 
 import numpy as np
 import pandas as pd
+
+from mtrec.metrics import auc
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +152,18 @@ def _check_int(name: str, value: object, minimum: int) -> None:
         raise ValueError(f"`{name}` must be an integer. Received: `{name}={value!r}`")
     if value < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}. Received: `{name}={value!r}`")
+
+
+def _check_selection_bias(value: object) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | np.integer | np.floating)
+        or not 0.0 <= value < np.inf
+    ):
+        raise ValueError(
+            "`selection_bias` must be a finite number >= 0. "
+            f"Received: `selection_bias={value!r}`"
+        )
 
 
 def _check_per_device(name: str, value: tuple) -> None:
@@ -301,6 +333,7 @@ def generate_click_log(
     num_items: int = 200_000,
     num_categories: int = 50,
     model: ClickModel | None = None,
+    selection_bias: float = 0.0,
 ) -> pd.DataFrame:
     """Draws a click log with known click and conversion probabilities.
 
@@ -316,6 +349,10 @@ def generate_click_log(
       num_items: number of item ids ``0..num_items-1``. Default 200,000.
       num_categories: number of item categories ``"c0".."c{n-1}"``. Default 50.
       model: the hidden model's coefficients. Default ``DEFAULT_CLICK_MODEL``.
+      selection_bias: ``s >= 0``, the weight of the hidden item appeal ``a_i``
+        shared by the click and conversion logits (module docstring): the
+        strength of the clicked rows' selection bias for CVR. Default 0, the
+        log without the term (identical to the log before the option existed).
 
     Returns:
       A DataFrame with the columns ``CLICK_LOG_COLUMNS``, in that order: int64
@@ -344,12 +381,16 @@ def generate_click_log(
         raise ValueError(
             f"`model` must be a ClickModel or None. Received: `model={model!r}`"
         )
+    _check_selection_bias(selection_bias)
 
     start = time.perf_counter()
-    world_seq, calibration_seq, rows_seq = np.random.SeedSequence(seed).spawn(3)
+    # The fourth stream (appeal) leaves the first three as they always were.
+    streams = np.random.SeedSequence(seed).spawn(4)
+    world_seq, calibration_seq, rows_seq, appeal_seq = streams
     world = _World(
         np.random.default_rng(world_seq), num_users, num_items, num_categories, model
     )
+    world.add_appeal(np.random.default_rng(appeal_seq), float(selection_bias))
     calibration = world.impressions(
         np.random.default_rng(calibration_seq), model.calibration_rows
     )
@@ -392,10 +433,11 @@ def generate_click_log(
     }
     df = pd.DataFrame(columns, columns=list(CLICK_LOG_COLUMNS))
     logger.info(
-        "Generated %d rows (seed=%d) in %.1fs: CTR %.4f, CVR|click %.4f, "
-        "b_ctr=%.3f, b_cvr=%.3f",
+        "Generated %d rows (seed=%d, selection_bias=%g) in %.1fs: CTR %.4f, "
+        "CVR|click %.4f, b_ctr=%.3f, b_cvr=%.3f",
         num_rows,
         seed,
+        selection_bias,
         time.perf_counter() - start,
         float(click.mean()),
         float(conversion.sum() / max(int(click.sum()), 1)),
@@ -459,6 +501,113 @@ def write_table(
     return path
 
 
+SELECTION_BIAS_FEATURES: tuple[str, ...] = (
+    "position",
+    "log_item_price",
+    "log1p_user_activity",
+    "item_hist_ctr",
+)
+"""The features compared by :func:`selection_bias_report` (logs of skewed ones)."""
+
+
+def selection_bias_report(frame: pd.DataFrame) -> dict:
+    """Measures how far a log's clicked rows are from all its impressions.
+
+    A CVR model trained on clicked rows and served on all impressions sees a
+    sample selected by the click. The report says how strongly that selection
+    bears on conversion (from the true probabilities of the synthetic log) and
+    how it shifts the features a model sees:
+
+    * ``true_cvr_lift = E[true_cvr | click] / E[true_cvr]`` and
+      ``true_cvr_gap = E[true_cvr | click] - E[true_cvr]`` (1 and 0 when the
+      click says nothing about conversion propensity);
+    * ``true_cvr_click_auc``: the AUC of ``true_cvr`` for predicting ``click``
+      over all rows (0.5 when unrelated);
+    * ``ctr_cvr_spearman``: the rank correlation of ``true_ctr`` and
+      ``true_cvr`` over all rows;
+    * ``smd[f] = (mean_f(clicked) - mean_f(all)) / std_f(all)``, the
+      standardized mean difference of each of ``SELECTION_BIAS_FEATURES``
+      (``log_item_price = ln item_price``, ``log1p_user_activity =
+      ln(1 + user_activity)``), and ``max_abs_smd`` (> 0.1 is a notable shift
+      by the usual rule of thumb).
+
+    Args:
+      frame: a click log with the columns of :func:`generate_click_log` (at
+        least ``click``, ``true_ctr``, ``true_cvr`` and the features), with
+        clicked and unclicked rows.
+
+    Returns:
+      A dict with ``rows``, ``clicked_rows``, ``click_rate``,
+      ``mean_true_cvr_all``, ``mean_true_cvr_clicked``, ``true_cvr_lift``,
+      ``true_cvr_gap``, ``true_cvr_click_auc``, ``ctr_cvr_spearman``, ``smd``
+      (a dict by feature) and ``max_abs_smd``; plain Python numbers.
+
+    Raises:
+      ValueError: a column is missing, or every row has the same ``click``.
+
+    Example:
+
+    >>> sizes = dict(num_users=300, num_items=1_000, num_categories=10)
+    >>> plain = selection_bias_report(generate_click_log(20_000, seed=1, **sizes))
+    >>> biased = selection_bias_report(
+    ...     generate_click_log(20_000, seed=1, selection_bias=1.5, **sizes)
+    ... )
+    >>> biased["true_cvr_lift"] > plain["true_cvr_lift"]
+    True
+    >>> sorted(plain["smd"])
+    ['item_hist_ctr', 'log1p_user_activity', 'log_item_price', 'position']
+
+    References:
+      Ma et al. "Entire Space Multi-Task Model: An Effective Approach for
+      Estimating Post-Click Conversion Rate". SIGIR 2018 (sample selection
+      bias); Austin. "Balance diagnostics for comparing the distribution of
+      baseline covariates between treatment groups in propensity-score matched
+      samples". Statistics in Medicine 2009 (the standardized mean difference).
+    """
+    needed = ["click", "true_ctr", "true_cvr", "position", "item_price"]
+    needed += ["user_activity", "item_hist_ctr"]
+    missing = [column for column in needed if column not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"`frame` must have the columns {needed}. Received: a frame without "
+            f"{missing}"
+        )
+    clicked = frame["click"].to_numpy() == 1
+    if clicked.all() or not clicked.any():
+        raise ValueError(
+            "`frame` must have clicked and unclicked rows. Received: "
+            f"{int(clicked.sum())} clicks in {len(frame)} rows"
+        )
+    true_cvr = frame["true_cvr"].to_numpy(dtype=np.float64)
+    features = {
+        "position": frame["position"].to_numpy(dtype=np.float64),
+        "log_item_price": np.log(frame["item_price"].to_numpy(dtype=np.float64)),
+        "log1p_user_activity": np.log1p(frame["user_activity"].to_numpy(float)),
+        "item_hist_ctr": frame["item_hist_ctr"].to_numpy(dtype=np.float64),
+    }
+    smd = {}
+    for name, values in features.items():
+        std = values.std()
+        gap = values[clicked].mean() - values.mean()
+        smd[name] = float(gap / std) if std > 0 else 0.0
+    mean_all, mean_clicked = float(true_cvr.mean()), float(true_cvr[clicked].mean())
+    return {
+        "rows": len(frame),
+        "clicked_rows": int(clicked.sum()),
+        "click_rate": float(clicked.mean()),
+        "mean_true_cvr_all": mean_all,
+        "mean_true_cvr_clicked": mean_clicked,
+        "true_cvr_lift": mean_clicked / mean_all,
+        "true_cvr_gap": mean_clicked - mean_all,
+        "true_cvr_click_auc": auc(clicked.astype(np.int64), true_cvr),
+        "ctr_cvr_spearman": float(
+            frame["true_ctr"].rank().corr(frame["true_cvr"].rank())
+        ),
+        "smd": smd,
+        "max_abs_smd": max(abs(value) for value in smd.values()),
+    }
+
+
 class _World:
     """The users, items and interaction tables of one seed."""
 
@@ -472,6 +621,9 @@ class _World:
     ):
         self.model = model
         self.num_categories = num_categories
+        self.num_items = num_items
+        self.selection_bias = 0.0
+        self.item_appeal = None
 
         # Categories: Zipf-like share of items, a mean log price each.
         category_probs = _zipf_probs(num_categories, model.category_zipf_exponent)
@@ -580,6 +732,12 @@ class _World:
         position_weights = positions ** (-model.position_exponent)
         self.position_probs = position_weights / position_weights.sum()
 
+    def add_appeal(self, rng: np.random.Generator, selection_bias: float) -> None:
+        """Draws the hidden item appeal ``a_i`` when ``selection_bias > 0``."""
+        self.selection_bias = selection_bias
+        if selection_bias > 0.0:
+            self.item_appeal = rng.standard_normal(self.num_items)
+
     def _build_category_sampler(self, item_probs: np.ndarray) -> None:
         """Prepares inverse-CDF draws of an item within a given category.
 
@@ -687,6 +845,10 @@ class _World:
             + np.asarray(model.device_cvr)[device]
             + self.user_cvr_effect[user]
         )
+        if self.item_appeal is not None:
+            shared = self.selection_bias * self.item_appeal[item]
+            ctr_score = ctr_score + shared
+            cvr_score = cvr_score + shared
         return {
             "user": user,
             "item": item,

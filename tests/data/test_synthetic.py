@@ -1,6 +1,7 @@
 """Tests of the synthetic click log with known true probabilities."""
 
 import dataclasses
+import hashlib
 import pathlib
 import re
 
@@ -13,8 +14,10 @@ from mtrec.data.synthetic import AGE_BUCKETS
 from mtrec.data.synthetic import CLICK_LOG_COLUMNS
 from mtrec.data.synthetic import DEVICES
 from mtrec.data.synthetic import GENDERS
+from mtrec.data.synthetic import SELECTION_BIAS_FEATURES
 from mtrec.data.synthetic import ClickModel
 from mtrec.data.synthetic import generate_click_log
+from mtrec.data.synthetic import selection_bias_report
 from mtrec.data.synthetic import write_table
 
 EXPECTED_DTYPES = {
@@ -293,3 +296,148 @@ class TestArguments:
     def test_bad_model(self, field, value, message):
         with pytest.raises(ValueError, match=re.escape(message)):
             dataclasses.replace(ClickModel(), **{field: value})
+
+
+def _checksum(df: pd.DataFrame) -> str:
+    """SHA-256 of the column names, dtypes and exact values of a frame."""
+    digest = hashlib.sha256()
+    for name in df.columns:
+        column = df[name]
+        digest.update(f"{name}:{column.dtype};".encode())
+        if column.dtype.kind in "iufb":
+            digest.update(np.ascontiguousarray(column.to_numpy()).tobytes())
+        else:
+            digest.update("\x00".join(column.tolist()).encode())
+    return digest.hexdigest()
+
+
+class TestDefaultLogIsPinned:
+    """The default log stays bit for bit what it was (options must not move it).
+
+    The digests were taken before ``selection_bias`` existed; a change to the
+    hidden model that is meant to change the log updates them on purpose.
+    """
+
+    def test_small_world(self):
+        df = generate_click_log(
+            2_000, seed=5, num_users=300, num_items=1_000, num_categories=10
+        )
+        expected = "a701d5dc4ade93eb0b63d8b13532f882dba1e81059b4c174f67342d334226537"
+        assert _checksum(df) == expected
+
+    def test_default_world(self):
+        df = generate_click_log(2_000, seed=5)
+        expected = "bcee4bef20b13d914fb8249ad210496dcc9001dcb0c4709702cfce63d060c093"
+        assert _checksum(df) == expected
+
+    def test_zero_selection_bias_is_the_default(self, small_log):
+        again = generate_click_log(3_000, seed=11, selection_bias=0.0, **SMALL)
+        pd.testing.assert_frame_equal(again, small_log)
+
+
+BIAS_LEVELS = (0.0, 0.5, 1.0, 2.0)
+
+
+@pytest.fixture(scope="module")
+def biased_logs() -> dict[float, pd.DataFrame]:
+    """One small world and seed at increasing selection bias."""
+    return {
+        level: generate_click_log(60_000, seed=21, selection_bias=level, **SMALL)
+        for level in BIAS_LEVELS
+    }
+
+
+class TestSelectionBias:
+    @pytest.mark.parametrize(
+        "key",
+        ["true_cvr_lift", "true_cvr_gap", "true_cvr_click_auc", "ctr_cvr_spearman"],
+    )
+    def test_the_measure_grows_with_the_option(self, biased_logs, key):
+        values = [selection_bias_report(biased_logs[s])[key] for s in BIAS_LEVELS]
+        assert all(a < b for a, b in zip(values, values[1:])), values
+
+    def test_strong_bias_is_strong(self, biased_logs):
+        report = selection_bias_report(biased_logs[2.0])
+        assert report["true_cvr_lift"] > 3.0
+        assert report["true_cvr_click_auc"] > 0.8
+
+    def test_only_labels_and_probabilities_change(self, biased_logs):
+        plain, biased = biased_logs[0.0], biased_logs[2.0]
+        features = [c for c in CLICK_LOG_COLUMNS if c not in LABEL_COLUMNS]
+        pd.testing.assert_frame_equal(plain[features], biased[features])
+        assert not np.allclose(plain["true_cvr"], biased["true_cvr"])
+
+    @pytest.mark.parametrize("level", BIAS_LEVELS)
+    def test_labels_stay_consistent(self, biased_logs, level):
+        df = biased_logs[level]
+        assert (df["conversion"] <= df["click"]).all()
+        np.testing.assert_array_equal(
+            df["true_ctcvr"].to_numpy(),
+            df["true_ctr"].to_numpy() * df["true_cvr"].to_numpy(),
+        )
+        clicked = df["click"] == 1
+        # The intercepts are still solved for the targets.
+        assert 0.035 <= df["true_ctr"].mean() <= 0.045
+        assert 0.12 <= df.loc[clicked, "true_cvr"].mean() <= 0.18
+        assert 0.10 <= df.loc[clicked, "conversion"].mean() <= 0.20
+
+    def test_deterministic(self, biased_logs):
+        again = generate_click_log(60_000, seed=21, selection_bias=1.0, **SMALL)
+        pd.testing.assert_frame_equal(again, biased_logs[1.0])
+
+    @pytest.mark.parametrize("value", [-0.5, float("nan"), float("inf"), True, "1"])
+    def test_bad_values(self, value):
+        message = "`selection_bias` must be a finite number >= 0. "
+        message += f"Received: `selection_bias={value!r}`"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            generate_click_log(10, seed=1, selection_bias=value, **SMALL)
+
+
+LABEL_COLUMNS = ("click", "conversion", "true_ctr", "true_cvr", "true_ctcvr")
+
+
+class TestSelectionBiasReport:
+    def test_default_log(self, log):
+        report = selection_bias_report(log)
+        assert report["rows"] == len(log)
+        assert report["clicked_rows"] == int(log["click"].sum())
+        assert set(report["smd"]) == set(SELECTION_BIAS_FEATURES)
+        clicked = log["click"] == 1
+        assert report["mean_true_cvr_clicked"] == pytest.approx(
+            log.loc[clicked, "true_cvr"].mean()
+        )
+        assert report["true_cvr_lift"] == pytest.approx(
+            report["mean_true_cvr_clicked"] / report["mean_true_cvr_all"]
+        )
+        assert 0.5 < report["true_cvr_click_auc"] < 1.0
+        # Clicked rows sit higher on the page and on items with a higher CTR.
+        assert report["smd"]["position"] < 0 < report["smd"]["item_hist_ctr"]
+        assert report["max_abs_smd"] == max(map(abs, report["smd"].values()))
+
+    def test_smd_by_hand(self):
+        frame = pd.DataFrame(
+            {
+                "click": [1, 0, 0, 0],
+                "true_ctr": [0.4, 0.1, 0.2, 0.1],
+                "true_cvr": [0.3, 0.1, 0.1, 0.1],
+                "position": [1, 2, 3, 4],
+                "item_price": [10.0, 10.0, 10.0, 10.0],
+                "user_activity": [0.0, 0.0, 0.0, 0.0],
+                "item_hist_ctr": [0.1, 0.1, 0.1, 0.1],
+            }
+        )
+        report = selection_bias_report(frame)
+        # position: mean 2.5, population std sqrt(1.25); clicked mean 1.
+        assert report["smd"]["position"] == pytest.approx(-1.5 / np.sqrt(1.25))
+        assert report["smd"]["log_item_price"] == 0.0
+        assert report["true_cvr_gap"] == pytest.approx(0.3 - 0.15)
+        assert report["true_cvr_click_auc"] == 1.0
+
+    def test_missing_columns(self, small_log):
+        with pytest.raises(ValueError, match=re.escape("a frame without ['true_cvr']")):
+            selection_bias_report(small_log.drop(columns="true_cvr"))
+
+    def test_needs_both_classes(self, small_log):
+        message = "`frame` must have clicked and unclicked rows. Received: 0 clicks"
+        with pytest.raises(ValueError, match=re.escape(message)):
+            selection_bias_report(small_log[small_log["click"] == 0])
