@@ -9,6 +9,17 @@ from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
 
 
+def esmm_supervised_tasks(
+    ctr_task: Task, cvr_task: Task, extra_tasks: Sequence[Task], ctcvr_name: str
+) -> dict[str, Task]:
+    """ESMM's loss outputs: CTR, CTCVR (the CVR label over all impressions,
+    with the CVR task's weight), then the extra tasks."""
+    ctcvr = Task(ctcvr_name, cvr_task.label, weight=cvr_task.weight)
+    out = {ctr_task.name: ctr_task, ctcvr_name: ctcvr}
+    out.update({t.name: t for t in extra_tasks})
+    return out
+
+
 @tf.keras.utils.register_keras_serializable(package="mtrec")
 class ESMM(MultiTaskRanker):
     """Entire Space Multi-task Model over any backbone.
@@ -67,18 +78,23 @@ class ESMM(MultiTaskRanker):
         names = [ctr_task.name, cvr_task.name, *(t.name for t in extra_tasks)]
         if ctcvr_name in names:
             raise ValueError(f"`ctcvr_name` {ctcvr_name!r} clashes with a task name.")
-        # Set before Model.__init__ (which reads supervised_tasks()); Keras allows
-        # plain, non-container attributes there. Extras come from self.tasks.
+        super().__init__(
+            feature_layer,
+            backbone,
+            [ctr_task, cvr_task, *extra_tasks],
+            supervised=esmm_supervised_tasks(
+                ctr_task, cvr_task, extra_tasks, ctcvr_name
+            ),
+            **kwargs,
+        )
         self.ctr_task = ctr_task
         self.cvr_task = cvr_task
         self.ctcvr_name = ctcvr_name
-        super().__init__(
-            feature_layer, backbone, [ctr_task, cvr_task, *extra_tasks], **kwargs
-        )
 
     def get_config(self) -> dict:
+        """ESMM's own arguments replace the base's ``tasks`` and ``supervised``."""
         config = super().get_config()
-        del config["tasks"]
+        del config["tasks"], config["supervised"]
         config.update(
             {
                 "ctr_task": self.ctr_task.to_dict(),
@@ -102,11 +118,15 @@ class ESMM(MultiTaskRanker):
             *(t.name for t in self.extra_tasks),
         ]
 
-    def supervised_tasks(self) -> dict[str, Task]:
-        ctcvr = Task(self.ctcvr_name, self.cvr_task.label, weight=self.cvr_task.weight)
-        out = {self.ctr_task.name: self.ctr_task, self.ctcvr_name: ctcvr}
-        out.update({t.name: t for t in self.extra_tasks})
-        return out
+    @classmethod
+    def _deserialize_arguments(cls, config: dict) -> dict:
+        config = super()._deserialize_arguments(config)
+        for key in ("ctr_task", "cvr_task"):
+            if isinstance(config.get(key), dict):
+                config[key] = Task.from_dict(config[key])
+        if "extra_tasks" in config:
+            config["extra_tasks"] = [Task.from_dict(t) for t in config["extra_tasks"]]
+        return config
 
     def evaluation_targets(self) -> list[EvalTarget]:
         ctr, cvr = self.ctr_task, self.cvr_task

@@ -1,19 +1,26 @@
 """The multi-task ranker: features -> backbone -> one tower per task."""
 
-import inspect
+import logging
 from collections.abc import Callable
+from collections.abc import Mapping
 from collections.abc import Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from mtrec.layers import Tower
 from mtrec.layers import separate_matmuls
-from mtrec.layers.tower import Tower
+from mtrec.models.backbones import GatedBackbone
+from mtrec.models.backbones import shared_layer_variables
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
+from mtrec.weighting import FixedWeighting
+from mtrec.weighting import LossWeighting
+from mtrec.weighting import build_weighting
 from mtrec.weighting import gradients
-from mtrec.weighting.base import LossWeighting
-from mtrec.weighting.fixed import FixedWeighting
+from mtrec.weighting.epoch_update import with_epoch_update
+
+logger = logging.getLogger(__name__)
 
 
 def ranking_task(
@@ -63,6 +70,36 @@ def ranking_task(
     )
 
 
+def resolve_weighting(weighting, supervised: Mapping[str, Task]) -> LossWeighting:
+    """The model's ``LossWeighting`` from its ``weighting`` argument.
+
+    Args:
+      weighting: an instance (kept), a registry name (built with
+        ``mtrec.weighting.build_weighting`` for ``supervised``), ``None``
+        (``"fixed"``), or, deprecated, a function of ``supervised``.
+      supervised: ``{output: Task}``.
+
+    Raises:
+      ValueError: an unknown name, or a value of another type.
+    """
+    if weighting is None:
+        return FixedWeighting.from_tasks(supervised)
+    if isinstance(weighting, LossWeighting):
+        return weighting
+    if isinstance(weighting, str):
+        return build_weighting(weighting, supervised)
+    if callable(weighting):  # deprecated: mtrec.training.builders passes one
+        return weighting(supervised)
+    raise ValueError(
+        "`weighting` must be a LossWeighting, a name of mtrec.weighting.WEIGHTINGS "
+        f"or None. Received: `weighting={weighting!r}`"
+    )
+
+
+#: Position of ``callbacks`` in ``tf.keras.Model.fit``'s arguments.
+_FIT_CALLBACKS = 5
+
+
 @tf.keras.utils.register_keras_serializable(package="mtrec")
 class MultiTaskRanker(tfrs.Model):
     """A multi-task ranking model on ``tfrs.Model``.
@@ -87,7 +124,11 @@ class MultiTaskRanker(tfrs.Model):
     parameters are the variables of the embeddings, cross layers and backbone
     that at least two tasks reach (``shared_candidates``). Every step updates
     the metrics ``<output>_loss`` and ``weight_<output>`` (the effective
-    weight), averaged over the epoch.
+    weight), averaged over the epoch. ``fit`` attaches the weighting's epoch
+    callback (``mtrec.weighting.EpochUpdate``) unless one is given, so the
+    epoch-based strategies (``dwa``, ``lbtw``, ``dtp``) work under a plain
+    ``model.fit``. GradNorm's ``W`` is the backbone's last shared layer
+    (``mtrec.models.backbones.shared_layer_variables``).
 
     Args:
       feature_layer: maps the raw input dict to ``(batch, d)``
@@ -96,9 +137,12 @@ class MultiTaskRanker(tfrs.Model):
         (``SharedBottom``, ``MMoE``, ...), with one key per tower.
       tasks: the tasks.
       tower_units, tower_activation, tower_dropout, tower_l2: the towers.
-      weighting: a ``LossWeighting``, or a function of the supervised tasks
-        ``{output: Task}`` returning one (``mtrec.weighting.build_weighting``
-        with a name); default fixed weights from ``Task.weight``.
+      weighting: a ``LossWeighting`` for the supervised outputs, or a name
+        of ``mtrec.weighting.WEIGHTINGS`` (built for the supervised tasks,
+        default arguments); default ``"fixed"`` (the ``Task.weight`` s).
+        A function of ``{output: Task}`` returning a ``LossWeighting`` is
+        still accepted (deprecated; ``mtrec.training.build_model`` passes
+        one).
       cross_layers: DCN-v2 cross layers (``tfrs.layers.dcn.Cross``) applied to
         the embeddings before the backbone. Default 0.
       cross_projection_dim: low-rank projection of the cross layers (``None``:
@@ -107,6 +151,9 @@ class MultiTaskRanker(tfrs.Model):
         every training and evaluation step (``<output>_auc``). Default
         ``True``; ``False`` reports only the losses and weights, a smaller and
         faster step.
+      supervised: keyword only, for subclasses whose loss outputs are not
+        their towers (ESMM): ``{output: Task}``, the outputs the loss is
+        computed on, each an output of ``call``. Default one per task.
 
     Call arguments:
       inputs: the raw feature dict (labels may be present and are ignored).
@@ -127,10 +174,12 @@ class MultiTaskRanker(tfrs.Model):
         tower_activation: str = "relu",
         tower_dropout: float = 0.0,
         tower_l2: float = 0.0,
-        weighting: LossWeighting | Callable[[dict], LossWeighting] | None = None,
+        weighting: LossWeighting | str | Callable | None = None,
         cross_layers: int = 0,
         cross_projection_dim: int | None = None,
         training_metrics: bool = True,
+        *,
+        supervised: Mapping[str, Task] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -179,14 +228,23 @@ class MultiTaskRanker(tfrs.Model):
                 l2=tower_l2,
                 name=f"tower_{t.name}",
             )
-            for t in self.tower_tasks
+            for t in tasks
         }
-        supervised = self.supervised_tasks()
+        # No overridable method is called here: what a subclass changes
+        # (the supervised outputs) arrives as an argument.
+        self.supervised = None if supervised is None else dict(supervised)
+        supervised = dict(supervised or {t.name: t for t in tasks})
+        self._supervised = supervised
+        self._logit_outputs = {
+            out
+            for out, task in supervised.items()
+            if task.kind == "binary" and out in set(names)
+        }
         self.ranking_tasks = {
             out: ranking_task(
                 task,
                 out,
-                from_logits=out in self.logit_outputs,
+                from_logits=out in self._logit_outputs,
                 metrics=training_metrics,
             )
             for out, task in supervised.items()
@@ -197,12 +255,7 @@ class MultiTaskRanker(tfrs.Model):
         self.weight_trackers = {
             out: tf.keras.metrics.Mean(name=f"weight_{out}") for out in supervised
         }
-        if weighting is not None and not isinstance(weighting, LossWeighting):
-            weighting = weighting(supervised)
-        self.weighting = weighting or FixedWeighting(
-            list(supervised),
-            weights={out: task.weight for out, task in supervised.items()},
-        )
+        self.weighting = resolve_weighting(weighting, supervised)
         if list(self.weighting.task_names) != list(supervised):
             raise ValueError(
                 f"The weighting is for {self.weighting.task_names}, the model trains "
@@ -225,21 +278,25 @@ class MultiTaskRanker(tfrs.Model):
             "cross_layers": self.cross_layers,
             "cross_projection_dim": self.cross_projection_dim,
             "training_metrics": self.training_metrics,
+            "supervised": None
+            if self.supervised is None
+            else {out: t.to_dict() for out, t in self.supervised.items()},
         }
 
-    @staticmethod
-    def _deserialize_arguments(config: dict) -> dict:
+    @classmethod
+    def _deserialize_arguments(cls, config: dict) -> dict:
+        """Constructor arguments from ``get_config``; subclasses add their keys."""
         config = dict(config)
         deserialize = tf.keras.layers.deserialize
         for key in ("feature_layer", "backbone", "weighting"):
             if isinstance(config.get(key), dict):
                 config[key] = deserialize(config[key])
-        for key in ("tasks", "extra_tasks"):
-            if key in config:
-                config[key] = [Task.from_dict(t) for t in config[key]]
-        for key in ("ctr_task", "cvr_task"):
-            if isinstance(config.get(key), dict):
-                config[key] = Task.from_dict(config[key])
+        if "tasks" in config:
+            config["tasks"] = [Task.from_dict(t) for t in config["tasks"]]
+        if isinstance(config.get("supervised"), dict):
+            config["supervised"] = {
+                out: Task.from_dict(t) for out, t in config["supervised"].items()
+            }
         return config
 
     @classmethod
@@ -258,17 +315,12 @@ class MultiTaskRanker(tfrs.Model):
 
     def supervised_tasks(self) -> dict[str, Task]:
         """Output name -> the task (label, mask) its loss is computed against."""
-        return {t.name: t for t in self.tasks}
+        return dict(self._supervised)
 
     @property
     def logit_outputs(self) -> set[str]:
         """Binary outputs whose log loss is computed from the tower logit."""
-        towers = {t.name for t in self.tower_tasks}
-        return {
-            out
-            for out, task in self.supervised_tasks().items()
-            if task.kind == "binary" and out in towers
-        }
+        return set(self._logit_outputs)
 
     def evaluation_targets(self) -> list[EvalTarget]:
         """What evaluation scores: each output against its label and rows."""
@@ -288,8 +340,8 @@ class MultiTaskRanker(tfrs.Model):
 
     @property
     def has_gates(self) -> bool:
-        """Whether the backbone is a gated mixture of experts (``return_gates``)."""
-        return "return_gates" in inspect.signature(self.backbone.call).parameters
+        """Whether the backbone is gated (``mtrec.models.GatedBackbone``)."""
+        return isinstance(self.backbone, GatedBackbone)
 
     def gate_weights(self, inputs, training=None) -> dict[str, tf.Tensor]:
         """The backbone's softmax gate weights ``{gate: (batch, n_experts)}``.
@@ -384,21 +436,37 @@ class MultiTaskRanker(tfrs.Model):
         self._track_weights(weights)
         return total
 
+    def shared_layer_variables(self) -> list[tf.Variable]:
+        """GradNorm's ``W``: the variables of the last shared layer.
+
+        The backbone's (``mtrec.models.backbones.shared_layer_variables``);
+        for a backbone with no shared layer, the last cross layer's kernel,
+        or else the embedding tables (the last layer every task reads).
+        """
+        variables = shared_layer_variables(self.backbone)
+        if variables:
+            return variables
+        if self.crosses:
+            return [
+                v for v in self.crosses[-1].trainable_variables if v.shape.rank == 2
+            ][-1:]
+        return list(self.feature_layer.trainable_variables)
+
     def shared_layout(
         self, variables: Sequence[tf.Variable], task_grads: dict
-    ) -> tuple[list[bool], int | None]:
-        """Which of ``variables`` are shared, and GradNorm's kernel ``W``.
+    ) -> tuple[list[bool], list[int]]:
+        """Which of ``variables`` are shared, and where GradNorm's ``W`` is.
 
         A variable is shared when it belongs to the embeddings, a cross layer
         or the backbone (``shared_candidates``) and at least two tasks reach
         it (a non-``None`` gradient in ``task_grads``; an MMoE gate reached by
-        one task is not shared). ``W`` is the last such variable of rank >= 2
-        (a kernel), in embeddings -> cross -> backbone order, that every task
-        reaches: for ``SharedBottom`` its last dense kernel.
+        one task is not shared). ``W`` is ``shared_layer_variables()``, asked
+        for only when the weighting uses it (``uses_shared_layer``).
 
         Returns:
-          ``(shared, last_shared)``: one flag per variable, and the index of
-          ``W`` in ``variables`` (``None`` if there is none).
+          ``(shared, shared_layer)``: one flag per variable, and the indices
+          in ``variables`` of ``W``'s variables (empty if the weighting does
+          not use it, or with a single task).
         """
         names = list(task_grads)
         reached = [
@@ -406,18 +474,32 @@ class MultiTaskRanker(tfrs.Model):
             for i in range(len(variables))
         ]
         index = {v.ref(): i for i, v in enumerate(variables)}
-        candidates = [
-            index[v.ref()] for v in self.shared_candidates() if v.ref() in index
-        ]
         shared = [False] * len(variables)
-        for i in candidates:
-            shared[i] = reached[i] >= 2
-        kernels = [
-            i
-            for i in candidates
-            if reached[i] == len(names) and len(variables[i].shape) >= 2
-        ]
-        return shared, (kernels[-1] if kernels and len(names) > 1 else None)
+        for v in self.shared_candidates():
+            if v.ref() in index:
+                shared[index[v.ref()]] = reached[index[v.ref()]] >= 2
+        layer = []
+        if len(names) > 1 and getattr(self.weighting, "uses_shared_layer", False):
+            layer = [
+                index[v.ref()]
+                for v in self.shared_layer_variables()
+                if v.ref() in index
+            ]
+        return shared, layer
+
+    def fit(self, *args, **kwargs):
+        """``tf.keras.Model.fit`` with the weighting's epoch callback attached.
+
+        An ``mtrec.weighting.EpochUpdate`` goes first in ``callbacks`` unless
+        one (or ``mtrec.training.callbacks.WeightingUpdate``) is there, so
+        ``dwa``, ``lbtw`` and ``dtp`` see every epoch exactly once.
+        """
+        if len(args) > _FIT_CALLBACKS:
+            args = list(args)
+            args[_FIT_CALLBACKS] = with_epoch_update(args[_FIT_CALLBACKS])
+        else:
+            kwargs["callbacks"] = with_epoch_update(kwargs.get("callbacks"))
+        return super().fit(*args, **kwargs)
 
     def train_step(self, inputs):
         if self.weighting.uses_gradients:
@@ -470,9 +552,9 @@ class MultiTaskRanker(tfrs.Model):
         variables = [v for v in self.trainable_variables if v.ref() not in own]
         names = list(losses)
         task_grads = {k: tape.gradient(losses[k], variables) for k in names}
-        shared, last_shared = self.shared_layout(variables, task_grads)
-        grads, total, weights, own_grads = self.weighting.combine_gradients(
-            losses, task_grads, shared, last_shared
+        shared, shared_layer = self.shared_layout(variables, task_grads)
+        grads, total, weights, own_grads = self.weighting.gradient_update(
+            losses, task_grads, shared, shared_layer
         )
         if self.losses:
             grads = [
@@ -485,7 +567,6 @@ class MultiTaskRanker(tfrs.Model):
         pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         self.optimizer.apply_gradients(pairs + list(own_grads))
         self.weighting.after_apply()
-        self.weighting.last_weights.assign(self.weighting._stack(weights))
         self._track_weights(weights)
         metrics = {metric.name: metric.result() for metric in self.metrics}
         metrics["loss"] = total

@@ -14,6 +14,7 @@ from tqdm.auto import tqdm
 from mtrec.training.state import SelectionState
 from mtrec.training.state import TrainingState
 from mtrec.training.state import write_json
+from mtrec.weighting import EpochUpdate
 
 logger = logging.getLogger(__name__)
 
@@ -22,20 +23,14 @@ class NonFiniteLossError(ArithmeticError):
     """A task's training loss became NaN or infinite; the message names it."""
 
 
-class WeightingUpdate(tf.keras.callbacks.Callback):
-    """Feeds the epoch logs to the model's loss weighting.
+class WeightingUpdate(EpochUpdate):
+    """Feeds the epoch logs to the model's loss weighting (``EpochUpdate``).
 
-    Calls ``model.weighting.on_epoch_begin(epoch)`` and
-    ``model.weighting.on_epoch_end(epoch, logs)``: the epoch-based strategies
-    (``dwa``, ``lbtw``, ``dtp``) update their history there; the others
-    ignore it. Put it first, before callbacks that checkpoint the model.
+    ``MultiTaskRanker.fit`` attaches an ``EpochUpdate`` itself unless its
+    callbacks hold one; this subclass, first in the training loop's list,
+    is that one, so each epoch is fed once. Put it first, before callbacks
+    that checkpoint the model.
     """
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.weighting.on_epoch_begin(epoch)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.model.weighting.on_epoch_end(epoch, dict(logs or {}))
 
 
 def _non_finite(task_names, logs) -> str | None:

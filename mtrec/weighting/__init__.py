@@ -7,6 +7,7 @@ from mtrec.weighting.base import GradientWeighting
 from mtrec.weighting.base import LossWeighting
 from mtrec.weighting.dtp import DynamicTaskPrioritization
 from mtrec.weighting.dwa import DynamicWeightAverage
+from mtrec.weighting.epoch_update import EpochUpdate
 from mtrec.weighting.equal import EqualWeighting
 from mtrec.weighting.fixed import FixedWeighting
 from mtrec.weighting.grad_norm_static import GradNormStatic
@@ -36,7 +37,9 @@ WEIGHTINGS: dict[str, type[LossWeighting]] = {
 
 
 #: Constructor parameters a strategy gets from the model, not from its args.
-_FROM_THE_MODEL = frozenset({"self", "task_names", "task_kinds", "seed", "name"})
+_FROM_THE_MODEL = frozenset(
+    {"self", "task_names", "task_kinds", "task_weight", "seed", "name"}
+)
 
 
 def weighting_arguments(name: str) -> list[str]:
@@ -82,6 +85,7 @@ __all__ = [
     "WEIGHTINGS",
     "DynamicTaskPrioritization",
     "DynamicWeightAverage",
+    "EpochUpdate",
     "EqualWeighting",
     "FixedWeighting",
     "GradNorm",

@@ -22,6 +22,20 @@ class LossWeighting(tf.keras.layers.Layer):
     ``{task: w_k}`` (gradient stopped), which ``MultiTaskRanker`` averages over
     each epoch and reports as the metrics ``weight_<task>``.
 
+    ``Task.weight`` (``task_weight``, filled in by ``from_tasks``) is part of
+    every strategy's contract: a strategy either multiplies it in,
+    ``w_k = task_weight_k · s_k`` with ``s_k`` the strategy's own weight
+    (``combines_task_weight = True``: ``fixed``, ``initial_loss``,
+    ``realtime``, ``dwa``, ``lbtw``, ``dtp``, ``rlw``, ``grad_norm_static``,
+    ``pcgrad``), or refuses a task weight other than 1 with a ``ValueError``
+    naming the task (``equal``, whose definition is "every weight is 1", and
+    the learned ``uncertainty`` and ``gradnorm``, whose learned weights would
+    absorb any constant factor: at their optimum the factor cancels).
+
+    The current effective weights live in one variable, ``last_weights``
+    (those of the last training step, or of the next one where the strategy
+    fixes them in advance); ``task_weights()`` reads it.
+
     Three families:
 
     - loss-based (``fixed``, ``equal``, ``initial_loss``, ``realtime``,
@@ -29,14 +43,16 @@ class LossWeighting(tf.keras.layers.Layer):
       the layer's own variables only;
     - epoch-based (``dwa``, ``lbtw``, ``dtp``): the weights also depend on a
       history of epoch-level losses or KPIs, which ``on_epoch_begin`` and
-      ``on_epoch_end`` update (``mtrec.training.callbacks.WeightingUpdate``
-      calls them from ``fit``);
+      ``on_epoch_end`` update (``MultiTaskRanker.fit`` attaches the
+      ``mtrec.weighting.EpochUpdate`` callback that calls them);
     - gradient-based (``grad_norm_static``, ``gradnorm``, ``pcgrad``,
       subclasses of ``GradientWeighting``): they need each task's gradient on
       the shared parameters; ``MultiTaskRanker.train_step`` computes them.
 
     Args:
       task_names: names of the supervised outputs, in a fixed order.
+      task_weight: ``{task: Task.weight}``; missing tasks get 1. Multiplied
+        into the strategy's weights, or refused (see above).
 
     Call arguments:
       losses: ``{task: scalar loss}`` with exactly the ``task_names``.
@@ -50,8 +66,19 @@ class LossWeighting(tf.keras.layers.Layer):
 
     #: Whether the strategy needs per-task gradients (``GradientWeighting``).
     uses_gradients = False
+    #: Whether ``Task.weight`` multiplies the strategy's weights; if not, a
+    #: task weight other than 1 is refused, for the reason below.
+    combines_task_weight = True
+    task_weight_refusal = ""
+    #: Whether the constructor takes ``seed`` (``from_tasks`` passes it on).
+    seeded = False
 
-    def __init__(self, task_names: Sequence[str], **kwargs):
+    def __init__(
+        self,
+        task_names: Sequence[str],
+        task_weight: Mapping[str, float] | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         task_names = list(task_names)
         if not task_names:
@@ -63,12 +90,44 @@ class LossWeighting(tf.keras.layers.Layer):
                 f"`task_names` must be unique. Received: `task_names={task_names}`"
             )
         self.task_names = task_names
+        self.task_weight = self._check_task_weight(task_weight)
         self.last_weights = self.add_weight(
             name="last_weights",
             shape=(len(task_names),),
-            initializer="ones",
+            initializer=tf.keras.initializers.Constant(
+                [self.task_weight[k] for k in task_names]
+            ),
             trainable=False,
         )
+
+    def _check_task_weight(self, task_weight) -> dict[str, float]:
+        task_weight = dict(task_weight or {})
+        unknown = sorted(set(task_weight) - set(self.task_names))
+        if unknown:
+            raise ValueError(
+                f"`task_weight` names unknown tasks {unknown}; tasks are "
+                f"{self.task_names}. Received: `task_weight={task_weight}`"
+            )
+        out = {}
+        for name in self.task_names:
+            value = task_weight.get(name, 1.0)
+            if not float(value) >= 0.0:
+                raise ValueError(
+                    f"`task_weight[{name!r}]` must be >= 0. Received: "
+                    f"`task_weight={task_weight}`"
+                )
+            if not self.combines_task_weight and float(value) != 1.0:
+                raise ValueError(
+                    f"{type(self).__name__} does not take `Task.weight` "
+                    f"({self.task_weight_refusal}): task {name!r} has "
+                    f"`weight={value}`. Set the task's weight to 1, or use a "
+                    "weighting that multiplies it in ('fixed', 'dwa', 'lbtw', "
+                    "'dtp', 'initial_loss', 'realtime', 'rlw', "
+                    "'grad_norm_static', 'pcgrad'). Received: "
+                    f"`task_weight={task_weight}`"
+                )
+            out[name] = float(value)
+        return out
 
     @property
     def num_tasks(self) -> int:
@@ -78,9 +137,12 @@ class LossWeighting(tf.keras.layers.Layer):
     def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
         """The strategy for ``{output: Task}`` (the model's supervised tasks).
 
-        Subclasses that need the tasks' kinds or weights, or a seed, read them
-        here; the others ignore ``seed``.
+        ``task_weight`` is ``{output: Task.weight}``. Subclasses that need the
+        tasks' kinds, or a seed, read them here; the others ignore ``seed``.
         """
+        kwargs.setdefault("task_weight", {out: t.weight for out, t in tasks.items()})
+        if cls.seeded:
+            kwargs.setdefault("seed", seed)
         return cls(list(tasks), **kwargs)
 
     def _seeded_stream(self, seed: int | None) -> None:
@@ -122,8 +184,17 @@ class LossWeighting(tf.keras.layers.Layer):
         return {k: vector[i] for i, k in enumerate(self.task_names)}
 
     def compute_weights(self, losses: Mapping, training=None) -> dict[str, tf.Tensor]:
-        """``{task: w_k}`` for these losses (may update state when training)."""
+        """``{task: s_k}``, the strategy's own weights for these losses (may
+        update state when training); ``call`` multiplies in ``task_weight``."""
         raise NotImplementedError
+
+    def with_task_weight(self, weights: Mapping) -> dict[str, tf.Tensor]:
+        """``{task: task_weight_k · s_k}``: the effective weights."""
+        return {k: self.task_weight[k] * weights[k] for k in self.task_names}
+
+    def _record(self, weights: Mapping) -> None:
+        """Stores the effective weights ``{task: w_k}`` in ``last_weights``."""
+        self.last_weights.assign(tf.stop_gradient(self._stack(weights)))
 
     def combine(self, losses: Mapping, weights: Mapping) -> tf.Tensor:
         """The total: ``Σ_k w_k L_k``."""
@@ -131,16 +202,20 @@ class LossWeighting(tf.keras.layers.Layer):
 
     def call(self, losses, training=None, return_weights=False):
         self._check(losses)
-        weights = self.compute_weights(losses, training=training)
+        weights = self.with_task_weight(self.compute_weights(losses, training))
         total = self.combine(losses, weights)
         if training:
-            self.last_weights.assign(tf.stop_gradient(self._stack(weights)))
+            self._record(weights)
         if return_weights:
             return total, {k: tf.stop_gradient(w) for k, w in weights.items()}
         return total
 
     def task_weights(self) -> dict[str, tf.Tensor]:
-        """The effective weights of the last training step."""
+        """The current effective weights ``{task: w_k}`` (``last_weights``).
+
+        Subclasses do not override this: every strategy keeps its current
+        weights in ``last_weights`` (``_record``).
+        """
         return self._unstack(tf.identity(self.last_weights))
 
     def on_epoch_begin(self, epoch: int) -> None:
@@ -153,6 +228,7 @@ class LossWeighting(tf.keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config["task_names"] = self.task_names
+        config["task_weight"] = self.task_weight
         return config
 
 
@@ -162,31 +238,54 @@ class GradientWeighting(LossWeighting):
     ``MultiTaskRanker.train_step`` computes ``g_k = ∇_θ L_k`` for every task
     and trainable model variable, marks which variables are shared (the
     embeddings, cross layers and backbone variables that at least two tasks
-    reach), and asks the strategy for the update direction with
-    ``combine_gradients``. ``call`` (used by evaluation and by a plain
-    ``compute_loss``) weighs the losses with the strategy's current weights.
+    reach) and, for strategies with ``uses_shared_layer`` (GradNorm), which
+    variables form the last shared layer ``W``
+    (``mtrec.models.backbones.shared_layer_variables``), and asks the
+    strategy for the update with ``gradient_update``. ``call`` (used by
+    evaluation and by a plain ``compute_loss``) weighs the losses with the
+    effective weights of the last step (``last_weights``).
+
+    Embedding tables get ``tf.IndexedSlices`` gradients; strategies keep them
+    sparse (``mtrec.weighting.gradients``): memory in the rows a batch
+    touches, never in the vocabulary.
     """
 
     uses_gradients = True
-
-    def compute_weights(self, losses, training=None):
-        return self._unstack(tf.identity(self.last_weights))
+    #: Whether ``gradient_update`` needs the last shared layer's variables.
+    uses_shared_layer = False
 
     def call(self, losses, training=None, return_weights=False):
         # The loss value outside the gradient step: weights of the last step.
         self._check(losses)
-        weights = self.compute_weights(losses, training=training)
+        weights = self.task_weights()
         total = self.combine(losses, weights)
         if return_weights:
             return total, {k: tf.stop_gradient(w) for k, w in weights.items()}
         return total
+
+    def gradient_update(
+        self,
+        losses: Mapping,
+        task_grads: Mapping,
+        shared: Sequence[bool],
+        shared_layer: Sequence[int] = (),
+    ):
+        """``combine_gradients``, recording the effective weights it used.
+
+        The model's train step calls this (the strategy owns its state).
+        """
+        grads, total, weights, own_grads = self.combine_gradients(
+            losses, task_grads, shared, shared_layer
+        )
+        self._record(weights)
+        return grads, total, weights, own_grads
 
     def combine_gradients(
         self,
         losses: Mapping,
         task_grads: Mapping,
         shared: Sequence[bool],
-        last_shared: int | None,
+        shared_layer: Sequence[int] = (),
     ):
         """The update direction from per-task gradients.
 
@@ -195,13 +294,15 @@ class GradientWeighting(LossWeighting):
           task_grads: ``{task: [g_k for each model variable]}`` with ``None``
             where the task does not reach a variable.
           shared: for each variable, whether it is a shared parameter.
-          last_shared: index of the last shared layer's kernel (GradNorm's
-            ``W``), or ``None`` if there is none.
+          shared_layer: indices of the variables of the last shared layer
+            (GradNorm's ``W``); empty when the strategy does not ask for them
+            or there is none.
 
         Returns:
           ``(grads, total, weights, own_grads)``: one gradient per model
-          variable, the weighted total loss (for reporting), ``{task: w_k}``
-          and ``[(gradient, variable)]`` for the strategy's own variables.
+          variable, the weighted total loss (for reporting), the effective
+          weights ``{task: w_k}`` and ``[(gradient, variable)]`` for the
+          strategy's own variables.
         """
         raise NotImplementedError
 

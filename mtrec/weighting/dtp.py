@@ -36,9 +36,11 @@ class DynamicTaskPrioritization(LossWeighting):
     (``<task>_auc``) for binary tasks, ``1 / (1 + RMSE)`` (``<task>_rmse``)
     for regression tasks, or any log key given in ``kpis`` (keys ending in
     ``rmse``, ``mse``, ``mae`` or ``loss`` are errors, mapped to
-    ``1 / (1 + x)``). ``on_epoch_end`` updates the averages and weights
-    (non-trainable variables, restored on resume); in ``fit`` it is called by
-    ``mtrec.training.callbacks.WeightingUpdate``.
+    ``1 / (1 + x)``). ``Task.weight`` multiplies ``w_k``. ``on_epoch_end``
+    updates the averages (non-trainable variables, restored on resume);
+    ``MultiTaskRanker.fit`` attaches the callback that calls it
+    (``mtrec.weighting.EpochUpdate``), so a plain ``model.fit`` trains with
+    DTP.
 
     Args:
       task_names: the supervised outputs.
@@ -98,12 +100,11 @@ class DynamicTaskPrioritization(LossWeighting):
             initializer="zeros",
             trainable=False,
         )
-        self.weights_now = self._task_state("weights_now", initializer="ones")
 
     @classmethod
     def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
         kwargs.setdefault("task_kinds", {out: t.kind for out, t in tasks.items()})
-        return cls(list(tasks), **kwargs)
+        return super().from_tasks(tasks, **kwargs)
 
     def epoch_kpis(self, logs: Mapping) -> np.ndarray:
         """``κ_k`` of every task from an epoch's logs."""
@@ -123,10 +124,13 @@ class DynamicTaskPrioritization(LossWeighting):
         return np.array(values, np.float32)
 
     def compute_weights(self, losses, training=None):
-        return self._unstack(tf.identity(self.weights_now))
-
-    def task_weights(self):
-        return self._unstack(tf.identity(self.weights_now))
+        """``-(1 - κ̄)^γ log κ̄`` of the KPI averages; 1 before the first epoch."""
+        weights = tf.where(
+            self.epochs_seen >= 1,
+            dtp_weights(self.kpi_average, self.gamma),
+            tf.ones([self.num_tasks]),
+        )
+        return self._unstack(weights)
 
     def on_epoch_end(self, epoch: int, logs: Mapping) -> None:
         kpi = self.epoch_kpis(logs)
@@ -134,7 +138,7 @@ class DynamicTaskPrioritization(LossWeighting):
             kpi = self.alpha * kpi + (1.0 - self.alpha) * self.kpi_average.numpy()
         self.kpi_average.assign(kpi)
         self.epochs_seen.assign_add(1)
-        self.weights_now.assign(dtp_weights(kpi, self.gamma))
+        self._record(self.with_task_weight(self.compute_weights({})))
 
     def get_config(self):
         config = super().get_config()

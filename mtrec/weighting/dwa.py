@@ -40,9 +40,11 @@ class DynamicWeightAverage(LossWeighting):
     two epochs. A task whose loss falls more slowly gets more weight; a
     higher temperature ``T`` makes the weights more even.
 
-    The loss history and the weights are non-trainable variables (restored on
-    resume), updated by ``on_epoch_end`` from the logs' ``<task>_loss``
-    (``mtrec.training.callbacks.WeightingUpdate`` calls it in ``fit``).
+    ``Task.weight`` multiplies ``w_k``. The loss history is a non-trainable
+    variable (restored on resume), updated by ``on_epoch_end`` from the logs'
+    ``<task>_loss``; ``MultiTaskRanker.fit`` attaches the callback that calls
+    it (``mtrec.weighting.EpochUpdate``), so a plain ``model.fit`` trains
+    with DWA.
 
     Args:
       task_names: the supervised outputs.
@@ -81,21 +83,22 @@ class DynamicWeightAverage(LossWeighting):
             initializer="zeros",
             trainable=False,
         )
-        self.weights_now = self._task_state("weights_now", initializer="ones")
 
     def compute_weights(self, losses, training=None):
-        return self._unstack(tf.identity(self.weights_now))
-
-    def task_weights(self):
-        return self._unstack(tf.identity(self.weights_now))
+        """``K · softmax(r / T)`` from the loss history; 1 before two epochs."""
+        weights = tf.where(
+            self.epochs_seen >= 2,
+            dwa_weights(self.loss_history[0], self.loss_history[1], self.temperature),
+            tf.ones([self.num_tasks]),
+        )
+        return self._unstack(weights)
 
     def on_epoch_end(self, epoch: int, logs: Mapping) -> None:
         current = epoch_losses(self.task_names, logs)
         previous = self.loss_history.numpy()[0]
         self.loss_history.assign(np.stack([current, previous]))
         self.epochs_seen.assign_add(1)
-        if int(self.epochs_seen.numpy()) >= 2:
-            self.weights_now.assign(dwa_weights(current, previous, self.temperature))
+        self._record(self.with_task_weight(self.compute_weights({})))
 
     def get_config(self):
         config = super().get_config()

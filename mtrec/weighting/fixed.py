@@ -1,6 +1,5 @@
 """Fixed per-task loss weights."""
 
-from collections.abc import Mapping
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -12,19 +11,23 @@ from mtrec.weighting.base import LossWeighting
 class FixedWeighting(LossWeighting):
     """A weighted sum with constant weights.
 
-    ``L = Σ_k w_k L_k``; with no weights given every ``w_k = 1`` (equal weighting).
-    From a config (``weighting: {name: fixed}``) the weights are the tasks'
-    ``weight`` fields unless ``args: {weights: {...}}`` names them.
+    ``L = Σ_k w_k L_k`` with ``w_k = Task.weight_k · weights_k``: the tasks'
+    ``weight`` fields (``task_weight``) times the ``weights`` argument
+    (``args: {weights: {...}}`` in a config), each 1 where not given.
 
     Args:
       task_names: the supervised outputs.
       weights: ``{task: w_k}``; missing tasks get 1.
+      task_weight: ``{task: Task.weight}``, multiplied in; missing tasks get 1.
 
     Example:
 
     >>> w = FixedWeighting(["ctr", "ctcvr"], weights={"ctcvr": 2.0})
     >>> float(w({"ctr": tf.constant(1.0), "ctcvr": tf.constant(0.5)}))
     2.0
+    >>> w = FixedWeighting(["ctr", "ctcvr"], {"ctcvr": 2.0}, task_weight={"ctcvr": 3})
+    >>> [float(v) for v in w.task_weights().values()]
+    [1.0, 6.0]
 
     References:
       Caruana, "Multitask Learning", Machine Learning 28, 1997.
@@ -48,17 +51,9 @@ class FixedWeighting(LossWeighting):
         self.weights_by_task = {
             name: float(weights.get(name, 1.0)) for name in self.task_names
         }
-
-    @classmethod
-    def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
-        if "weights" not in kwargs:
-            kwargs["weights"] = {out: task.weight for out, task in tasks.items()}
-        return cls(list(tasks), **kwargs)
+        self._record(self.with_task_weight(self.compute_weights({})))
 
     def compute_weights(self, losses, training=None):
-        return {k: tf.constant(v) for k, v in self.weights_by_task.items()}
-
-    def task_weights(self):
         return {k: tf.constant(v) for k, v in self.weights_by_task.items()}
 
     def get_config(self):

@@ -33,6 +33,8 @@ class GradNormStatic(GradientWeighting):
     every loss (``L_k -> a·L_k + b`` leaves ``∇L_k / ||∇L_k||`` unchanged),
     where ``initial_loss`` and ``realtime`` are only scale invariant. A task
     with no gradient in a batch (a masked task with no row) gets weight 0.
+    ``Task.weight`` multiplies ``w_k``: task ``k`` then moves the shared
+    parameters by a vector of norm ``Task.weight_k``.
 
     Args:
       task_names: the supervised outputs.
@@ -60,6 +62,7 @@ class GradNormStatic(GradientWeighting):
                 or [tf.zeros([])]
             )
         weights = inverse_norm_weights(shared_norms(per_task))
+        weights = self._stack(self.with_task_weight(self._unstack(weights)))
         grads = [
             G.add(
                 [

@@ -50,9 +50,15 @@ class GradNorm(GradientWeighting):
     (updated by the model's optimiser, saved in checkpoints); the initial
     losses are non-trainable variables.
 
-    ``W`` is the kernel of the last layer that every task reaches among the
-    embeddings, cross layers and backbone (for ``SharedBottom``: its last
-    dense layer), chosen by ``MultiTaskRanker``.
+    ``W`` is the paper's "last shared layer of weights", defined per backbone
+    by ``mtrec.models.backbones.shared_layer_variables`` (``SharedBottom``:
+    its last dense kernel; ``OMoE``/``MMoE``: every expert's last kernel;
+    ``CGC``/``PLE``: the (last level's) shared experts' last kernels); with
+    several variables, ``n_k`` is the norm of their concatenation.
+
+    A ``Task.weight`` other than 1 is refused (``ValueError``): GradNorm
+    learns ``w_k`` so that ``w_k ||∇_W L_k||`` meets its target, so a
+    constant factor on ``L_k`` is divided out by the learned weight.
 
     Args:
       task_names: the supervised outputs.
@@ -65,6 +71,10 @@ class GradNorm(GradientWeighting):
       ICML 2018.
     """
 
+    uses_shared_layer = True
+    combines_task_weight = False
+    task_weight_refusal = "the learned weights would divide a constant factor out"
+
     def __init__(self, task_names: Sequence[str], alpha: float = 1.5, **kwargs):
         super().__init__(task_names, **kwargs)
         if not float(alpha) >= 0:
@@ -76,25 +86,17 @@ class GradNorm(GradientWeighting):
         self.initial_losses = self._task_state("initial_losses")
         self.recorded = self._task_state("recorded")
 
-    def compute_weights(self, losses, training=None):
-        return self._unstack(tf.identity(self.loss_weights))
-
-    def task_weights(self):
-        return self._unstack(tf.identity(self.loss_weights))
-
-    def combine_gradients(self, losses, task_grads, shared, last_shared):
+    def combine_gradients(self, losses, task_grads, shared, shared_layer=()):
         self._check(losses)
-        if last_shared is None:
+        if not shared_layer:
             raise ValueError(
-                "GradNorm needs a shared layer kernel that every task reaches; "
-                "the model has none (a single task, or no shared variable)."
+                "GradNorm needs the last shared layer's variables `W`; the model "
+                "gave none (a single task, or a backbone with no shared layer)."
             )
         weights = tf.identity(self.loss_weights)
         norms = tf.stack(
             [
-                tf.norm(tf.convert_to_tensor(task_grads[k][last_shared]))
-                if task_grads[k][last_shared] is not None
-                else tf.constant(0.0)
+                tf.sqrt(G.squared_norm([task_grads[k][i] for i in shared_layer]))
                 for k in self.task_names
             ]
         )

@@ -13,12 +13,12 @@ from mtrec.weighting.base import reference_losses
 class InitialLossWeighting(LossWeighting):
     """Divides each task's loss by its loss at the start of training.
 
-    ``w_k = 1 / L_k(0)``, ``L = Σ_k L_k(t) / L_k(0)``, where ``L_k(0)`` is the
-    task's loss on its first training batch with a positive loss (a masked
-    task's first batches may have no row). Every term starts at 1, so the
-    total is invariant to the scale of each loss (``L_k -> c·L_k`` changes
-    nothing) but not to a shift (``L_k -> L_k + b``). ``L_k(0)`` is a
-    non-trainable variable, so a resumed run keeps the original reference.
+    ``w_k = 1 / L_k(0)`` (times ``Task.weight``), ``L = Σ_k w_k L_k(t)``, where
+    ``L_k(0)`` is the task's loss on its first training batch with a positive loss (a
+    masked task's first batches may have no row). Every term starts at 1, so the total
+    is invariant to the scale of each loss (``L_k -> c·L_k`` changes nothing) but not to
+    a shift (``L_k -> L_k + b``). ``L_k(0)`` is a non-trainable variable, so a resumed
+    run keeps the original reference.
 
     Args:
       task_names: the supervised outputs.

@@ -28,8 +28,10 @@ class LossBalancedTaskWeighting(LossWeighting):
     (``reference="start"``). A task whose loss has already fallen a lot is
     weighed down, which limits negative transfer from tasks that are learned
     quickly; ``α = 0`` is equal weighting. The references are
-    non-trainable variables; ``on_epoch_begin`` (called by
-    ``mtrec.training.callbacks.WeightingUpdate``) clears them for a new epoch.
+    non-trainable variables; ``on_epoch_begin`` clears them for a new epoch
+    (``MultiTaskRanker.fit`` attaches the callback that calls it,
+    ``mtrec.weighting.EpochUpdate``, so a plain ``model.fit`` resets the
+    reference every epoch). ``Task.weight`` multiplies ``w_k``.
 
     Args:
       task_names: the supervised outputs.

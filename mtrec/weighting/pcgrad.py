@@ -1,6 +1,5 @@
 """PCGrad: gradient surgery on conflicting task gradients."""
 
-from collections.abc import Mapping
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -59,7 +58,9 @@ class PCGrad(GradientWeighting):
     (``g_i · g_j < 0``): ``g_i -= (g_i · g_j) / ||g_j||² · g_j``, the other
     tasks taken in a random order (seeded by ``(seed, step)``); the update is
     ``Σ_i g_i^PC``. Task-specific parameters get the plain ``Σ_i g_i``. The
-    loss is the plain sum (every weight is 1).
+    loss is the plain sum (every weight is 1), or with ``Task.weight`` the
+    weighted sum: each ``g_i`` is then ``Task.weight_i ∇L_i``, before the
+    surgery.
 
     Args:
       task_names: the supervised outputs.
@@ -76,40 +77,33 @@ class PCGrad(GradientWeighting):
       Multi-Task Learning", NeurIPS 2020.
     """
 
+    seeded = True
+
     def __init__(self, task_names: Sequence[str], seed: int | None = None, **kwargs):
         super().__init__(task_names, **kwargs)
         self._seeded_stream(seed)
 
-    @classmethod
-    def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
-        kwargs.setdefault("seed", seed)
-        return cls(list(tasks), **kwargs)
-
-    def compute_weights(self, losses, training=None):
-        return self._unstack(tf.ones([self.num_tasks]))
-
-    def combine_gradients(self, losses, task_grads, shared, last_shared):
+    def combine_gradients(self, losses, task_grads, shared, shared_layer=()):
         self._check(losses)
+        # Task.weight scales each task's gradient before the surgery.
+        task_grads = {
+            k: [G.scale(g, self.task_weight[k]) for g in task_grads[k]]
+            for k in self.task_names
+        }
         at = [i for i, s in enumerate(shared) if s]
         grads = [
             G.add([task_grads[k][i] for k in self.task_names])
             for i in range(len(shared))
         ]
         if at and self.num_tasks > 1:
-            dense = [
-                [
-                    tf.convert_to_tensor(task_grads[k][i])
-                    if task_grads[k][i] is not None
-                    else None
-                    for i in at
-                ]
-                for k in self.task_names
+            # Each shared variable on the rows its tasks touch (embedding
+            # tables stay sparse); a task that does not reach it gives zeros.
+            supports = [
+                G.common_rows([task_grads[k][i] for k in self.task_names]) for i in at
             ]
-            # A task that does not reach a shared variable contributes zeros there.
-            for per_task in dense:
-                for n, i in enumerate(at):
-                    if per_task[n] is None:
-                        per_task[n] = tf.zeros(_shape_of(task_grads, i))
+            per_task = [
+                [tensors[j] for tensors, _ in supports] for j in range(self.num_tasks)
+            ]
             orders = None
             if self.num_tasks > 2:
                 noise = tf.random.stateless_uniform(
@@ -118,10 +112,11 @@ class PCGrad(GradientWeighting):
                 )
                 orders = tf.argsort(noise, axis=1)
             self.step.assign_add(1)
-            projected = pcgrad_project(dense, orders)
+            projected = pcgrad_project(per_task, orders)
             for n, i in enumerate(at):
-                grads[i] = tf.add_n([p[n] for p in projected])
-        by_task = self._unstack(tf.ones([self.num_tasks]))
+                to_gradient = supports[n][1]
+                grads[i] = to_gradient(tf.add_n([p[n] for p in projected]))
+        by_task = self.with_task_weight(self._unstack(tf.ones([self.num_tasks])))
         total = self.combine(losses, by_task)
         return grads, total, by_task, []
 
@@ -129,10 +124,3 @@ class PCGrad(GradientWeighting):
         config = super().get_config()
         config["seed"] = self.seed
         return config
-
-
-def _shape_of(task_grads: Mapping, index: int):
-    for grads in task_grads.values():
-        if grads[index] is not None:
-            return tf.shape(tf.convert_to_tensor(grads[index]))
-    raise ValueError(f"no task reaches variable {index}")

@@ -11,10 +11,10 @@ class RealtimeWeighting(LossWeighting):
     """Divides each loss by its own current value, gradient stopped.
 
     ``w_k = 1 / sg(L_k)``, ``L = Σ_k L_k / sg(L_k)``: every term's value is 1
-    (so the total is the number of tasks), but its gradient is
-    ``∇L_k / L_k = ∇ log L_k``. Invariant to the scale of each loss at every
-    step, not to a shift. A task with loss 0 in a batch (a masked task with no
-    row) contributes 0.
+    (so the total is the number of tasks; ``Task.weight`` multiplies each),
+    but its gradient is ``∇L_k / L_k = ∇ log L_k``. Invariant to the scale
+    of each loss at every step, not to a shift. A task with loss 0 in a
+    batch (a masked task with no row) contributes 0.
 
     Args:
       task_names: the supervised outputs.

@@ -1,6 +1,5 @@
 """Random loss weighting: fresh random weights at every step."""
 
-from collections.abc import Mapping
 from collections.abc import Sequence
 
 import tensorflow as tf
@@ -13,9 +12,9 @@ class RandomLossWeighting(LossWeighting):
     """Random loss weighting (RLW), a cheap baseline.
 
     At every training step ``z ~ N(0, I_K)`` and ``w = K · softmax(z)``,
-    ``L = Σ_k w_k L_k``. (The paper's weights sum to 1; the factor ``K`` makes
-    their mean 1, as in equal weighting, which only rescales the learning
-    rate.) Outside training the weights are 1. The draws are
+    ``L = Σ_k Task.weight_k · w_k L_k``. (The paper's weights sum to 1; the
+    factor ``K`` makes their mean 1, as in equal weighting, which only
+    rescales the learning rate.) Outside training the weights are 1. The draws are
     ``tf.random.stateless_normal`` seeded by ``(seed, step)``, with ``step``
     a checkpointed counter, so a seeded run, and a resumed one, draws the same
     sequence.
@@ -36,14 +35,11 @@ class RandomLossWeighting(LossWeighting):
       for Multi-Task Learning", TMLR 2022.
     """
 
+    seeded = True
+
     def __init__(self, task_names: Sequence[str], seed: int | None = None, **kwargs):
         super().__init__(task_names, **kwargs)
         self._seeded_stream(seed)
-
-    @classmethod
-    def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
-        kwargs.setdefault("seed", seed)
-        return cls(list(tasks), **kwargs)
 
     def compute_weights(self, losses, training=None):
         if not training:

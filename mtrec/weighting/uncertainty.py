@@ -26,6 +26,11 @@ class UncertaintyWeighting(LossWeighting):
     down. The ``s_k`` are trainable variables, updated by the model's
     optimiser and saved in checkpoints.
 
+    A ``Task.weight`` other than 1 is refused (``ValueError``): a constant
+    factor ``a_k`` on ``L_k`` moves the optimum to ``exp(s_k) = a_k L_k``,
+    where the effective weight times ``a_k`` is again ``c_k / L_k``, so the
+    factor would be learned away.
+
     Args:
       task_names: the supervised outputs.
       task_kinds: ``{task: "binary" | "regression"}``; missing tasks are
@@ -42,6 +47,9 @@ class UncertaintyWeighting(LossWeighting):
       Kendall, Gal & Cipolla, "Multi-Task Learning Using Uncertainty to Weigh
       Losses for Scene Geometry and Semantics", CVPR 2018.
     """
+
+    combines_task_weight = False
+    task_weight_refusal = "the learned variances would absorb a constant factor"
 
     def __init__(
         self,
@@ -78,7 +86,7 @@ class UncertaintyWeighting(LossWeighting):
     @classmethod
     def from_tasks(cls, tasks: Mapping, seed: int | None = None, **kwargs):
         kwargs.setdefault("task_kinds", {out: t.kind for out, t in tasks.items()})
-        return cls(list(tasks), **kwargs)
+        return super().from_tasks(tasks, **kwargs)
 
     def compute_weights(self, losses, training=None):
         return self._unstack(self.factors * tf.exp(-self.log_variance))

@@ -151,7 +151,6 @@ def test_cvr_task_must_be_conditioned_on_click():
 
 def test_get_config_round_trip_rebuilds_an_equal_model():
     from mtrec.layers import MMoE
-    from mtrec.weighting import build_weighting
 
     model = ESMM(
         _features(),
@@ -164,7 +163,7 @@ def test_get_config_round_trip_rebuilds_an_equal_model():
         tower_dropout=0.1,
         cross_layers=1,
         cross_projection_dim=2,
-        weighting=lambda tasks: build_weighting("uncertainty", tasks),
+        weighting="dwa",
         name="esmm_mmoe",
     )
     batch = _batch()

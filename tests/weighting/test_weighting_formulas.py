@@ -92,11 +92,11 @@ def test_unknown_name():
         build_weighting("nope", {"a": Task("a", "click")})
 
 
-def test_fixed_uses_task_weights_and_equal_ignores_them():
+def test_fixed_uses_task_weights_and_equal_sums():
     tasks = {"a": Task("a", "click", weight=0.5), "b": Task("b", "y", weight=3.0)}
     fixed = FixedWeighting.from_tasks(tasks)
     assert float(fixed(losses(2.0, 1.0))) == pytest.approx(0.5 * 2.0 + 3.0 * 1.0)
-    equal = EqualWeighting.from_tasks(tasks)
+    equal = EqualWeighting.from_tasks({k: Task(k, "y") for k in tasks})
     assert float(equal(losses(2.0, 1.0))) == pytest.approx(3.0)
     with pytest.raises(ValueError, match=r"`weights\['a'\]` must be >= 0"):
         FixedWeighting(TASKS, weights={"a": -1})
@@ -323,7 +323,7 @@ def test_gradnorm_step_updates_and_renormalises_the_weights():
     kernel = [tf.constant([[3.0], [4.0]]), tf.constant([[0.0], [1.0]])]  # norms 5, 1
     task_grads = {"a": [kernel[0], tf.constant([1.0])], "b": [kernel[1], None]}
     grads, total, weights, own = w.combine_gradients(
-        losses(0.7, 0.3), task_grads, [True, False], 0
+        losses(0.7, 0.3), task_grads, [True, False], [0]
     )
     np.testing.assert_allclose(grads[0].numpy(), [[3.0], [5.0]])
     ((weight_grad, variable),) = own
@@ -336,8 +336,8 @@ def test_gradnorm_step_updates_and_renormalises_the_weights():
     np.testing.assert_allclose(w.loss_weights.numpy(), [2 * 0.5 / 1.6, 2 * 1.1 / 1.6])
     assert w.recorded.numpy().tolist() == [1.0, 1.0]
     np.testing.assert_allclose(w.initial_losses.numpy(), [0.7, 0.3], rtol=1e-6)
-    with pytest.raises(ValueError, match="GradNorm needs a shared layer kernel"):
-        w.combine_gradients(losses(0.7, 0.3), task_grads, [False, False], None)
+    with pytest.raises(ValueError, match="GradNorm needs the last shared layer"):
+        w.combine_gradients(losses(0.7, 0.3), task_grads, [False, False], [])
 
 
 @pytest.mark.parametrize(

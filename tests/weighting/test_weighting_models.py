@@ -165,30 +165,31 @@ def test_gradient_step_applies_the_combined_gradients():
     assert history["weight_dwell"][0] == pytest.approx(1 / norms["dwell"], rel=1e-4)
 
 
-def test_shared_layout_excludes_single_task_gates_and_picks_the_last_kernel():
-    model = _model("masked", "pcgrad")
-    batch = {k: tf.constant(v[64:128]) for k, v in _data().items()}
+def _layout(model, batch):
     model(batch)
     variables = list(model.trainable_variables)
     with separate_matmuls(), tf.GradientTape(persistent=True) as tape:
         losses = model.task_losses(batch, training=True)
     grads = {k: tape.gradient(losses[k], variables) for k in losses}
-    shared, last = model.shared_layout(variables, grads)
+    return variables, *model.shared_layout(variables, grads)
+
+
+def test_shared_layout_excludes_single_task_gates_and_gives_gradnorm_its_layer():
+    batch = {k: tf.constant(v[64:128]) for k, v in _data().items()}
+    variables, shared, layer = _layout(_model("masked", "pcgrad"), batch)
     names = {v.name: s for v, s in zip(variables, shared, strict=True)}
     assert any(s for n, s in names.items() if "embedding" in n)
     assert not any(s for n, s in names.items() if "gate" in n)
     assert not any(s for n, s in names.items() if "tower" in n)
-    assert last is not None and "gate" not in variables[last].name
-    assert len(variables[last].shape) >= 2
+    assert layer == []  # PCGrad does not ask for W
+    model = _model("masked", "gradnorm")
+    variables, _, layer = _layout(model, batch)
+    assert len(layer) == 1
+    assert variables[layer[0]] is model.backbone.experts.kernels[-1]
     bottom = _model("regression", "gradnorm")
-    bottom(batch)
-    variables = list(bottom.trainable_variables)
-    with tf.GradientTape(persistent=True) as tape:
-        losses = bottom.task_losses(batch, training=True)
-    grads = {k: tape.gradient(losses[k], variables) for k in losses}
-    _, last = bottom.shared_layout(variables, grads)
+    variables, _, layer = _layout(bottom, batch)
     kernels = [v for v in bottom.backbone.trainable_variables if len(v.shape) == 2]
-    assert variables[last] is kernels[-1]
+    assert len(layer) == 1 and variables[layer[0]] is kernels[-1]
 
 
 def test_fused_matmul_gives_exact_zero_gradients_to_other_tasks_gates():
@@ -236,16 +237,17 @@ def test_gradient_step_sees_gates_as_task_specific(name):
     layout = model.shared_layout
 
     def spy(variables, task_grads):
-        shared, last = layout(variables, task_grads)
-        seen.append((list(variables), shared, last))
-        return shared, last
+        shared, layer = layout(variables, task_grads)
+        seen.append((list(variables), shared, layer))
+        return shared, layer
 
     model.shared_layout = spy
     _fit(model, epochs=1)
     assert seen
-    variables, shared, last = seen[-1]
+    variables, shared, layer = seen[-1]
     flags = {v.name: s for v, s in zip(variables, shared, strict=True)}
     gates = [n for n in flags if "gate" in n]
     assert gates and not any(flags[n] for n in gates)
     assert any(s for n, s in flags.items() if "experts" in n)
-    assert last is not None and "gate" not in variables[last].name
+    assert all("gate" not in variables[i].name for i in layer)
+    assert bool(layer) == (name == "gradnorm")
