@@ -188,6 +188,11 @@ class TrainConfig:
     #: a killed run at the next batch with the weights the uninterrupted run
     #: has there. A multiple of ``steps_per_execution``; one process only.
     checkpoint_every_steps: int | None = None
+    #: Measure inter-task affinity (TAG's lookahead, ``mtrec.affinity``) on
+    #: every this many training steps (``None``: off). Leaves the training
+    #: trajectory unchanged; costs about ``tasks + 1`` forward passes and
+    #: ``tasks`` backward passes per measurement. One process only.
+    affinity_every_steps: int | None = None
     #: Also force deterministic kernels (``enable_op_determinism``, process
     #: wide, slower). Runs on CPU with the same seed already give identical
     #: metrics without it; set it on GPUs.
@@ -526,6 +531,18 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             f"'train.steps_per_execution' must be an int >= 1. Received: {spe!r}"
         )
+    affinity = train.affinity_every_steps
+    if affinity is not None:
+        if isinstance(affinity, bool) or not isinstance(affinity, int) or affinity < 1:
+            raise ConfigError(
+                "'train.affinity_every_steps' must be an int >= 1 or null. "
+                f"Received: {affinity!r}"
+            )
+        if train.distribution.strategy != "none":
+            raise ConfigError(
+                "'train.affinity_every_steps' works in one process. Received: "
+                f"strategy={train.distribution.strategy!r}"
+            )
     every = train.checkpoint_every_steps
     if every is not None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:

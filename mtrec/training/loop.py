@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.affinity.tracking import AffinityTracker
 from mtrec.data.reader import surface_data_errors
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.training.builders import build_optimizer
@@ -180,6 +181,10 @@ def fit(
             steps=steps,
         )
         loop.append(step_checkpoint)
+    if tc.affinity_every_steps:
+        tracker = AffinityTracker(every=tc.affinity_every_steps)
+        tracker.attach(model)
+        loop.append(tracker)  # before RunState: its logs reach the history
     loop += [
         RunState(manager, run_dir / TRAINING_STATE_FILE, state, selection),
         tf.keras.callbacks.TensorBoard(

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.affinity.tracking import affinity_from_history
 from mtrec.data.reader import surface_data_errors
 from mtrec.features.feature_set import FeatureSet
 from mtrec.models.ranker import MultiTaskRanker
@@ -326,6 +327,9 @@ def _evaluate_export(
         metrics["selection"] = selection
     if gates is not None:
         metrics["gates"] = gates
+    affinity = affinity_from_history(state.history)
+    if affinity is not None:
+        metrics["affinity"] = affinity
     export_path = None
     if config.export.enabled:
         base = config.export.base if config.export.publish else run_dir / RUN_EXPORT_DIR

@@ -1,0 +1,117 @@
+"""TAG affinity tracking: the lookahead leaves training as it is."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtrec.affinity.tracking import AffinityTracker
+from mtrec.affinity.tracking import affinity_from_history
+from mtrec.data import generate_click_log
+from mtrec.data import write_table
+from mtrec.training import load_config
+from mtrec.training import train
+
+FEATURES = [
+    {"name": "user_id", "kind": "categorical", "dtype": "int64", "embedding_dim": 4},
+    {"name": "item_category", "kind": "categorical", "embedding_dim": 4},
+    {"name": "position", "kind": "categorical", "dtype": "int64", "embedding_dim": 2},
+    {"name": "item_price", "kind": "dense", "log1p": True},
+]
+
+
+@pytest.fixture(scope="module")
+def log_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("affinity") / "log.csv"
+    write_table(generate_click_log(8_000, seed=3, num_users=200, num_items=300), path)
+    return path
+
+
+def _config(tmp_path, log_path, backbone="shared_bottom", **train_args):
+    args = (
+        {"units": [8]}
+        if backbone == "shared_bottom"
+        else {
+            "num_experts": 2,
+            "expert_units": [8],
+        }
+    )
+    return load_config(
+        {
+            "name": "aff",
+            "seed": 4,
+            "runs_dir": str(tmp_path / "runs"),
+            "features": FEATURES,
+            "tasks": [
+                {"name": "ctr", "label": "click"},
+                {"name": "cvr", "label": "conversion", "condition": "click"},
+            ],
+            "data": {"train": str(log_path), "label_requires": {"conversion": "click"}},
+            "model": {
+                "backbone": backbone,
+                "backbone_args": args,
+                "tower_units": [4],
+                "tower_dropout": 0.0,
+            },
+            "train": {"batch_size": 512, "epochs": 2, "progress": False, **train_args},
+            "export": {"enabled": False},
+        }
+    )
+
+
+@pytest.mark.parametrize("backbone", ["shared_bottom", "mmoe"])
+def test_tracking_does_not_change_the_trajectory(tmp_path, log_path, backbone):
+    plain = train(_config(tmp_path / "a", log_path, backbone))
+    tracked = train(_config(tmp_path / "b", log_path, backbone, affinity_every_steps=3))
+    for a, b in zip(
+        plain.model.trainable_variables, tracked.model.trainable_variables, strict=True
+    ):
+        assert a.name == b.name
+        assert (a.numpy() == b.numpy()).all(), a.name
+    affinity = tracked.metrics["affinity"]
+    # ESMM's supervised outputs are the tasks: ctr and ctcvr.
+    assert affinity["tasks"] == ["ctr", "ctcvr"]
+    assert len(affinity["epochs"]) == 2
+    values = np.array(
+        [
+            [affinity["affinity"][i][j] for j in affinity["tasks"]]
+            for i in affinity["tasks"]
+        ]
+    )
+    assert np.isfinite(values).all()
+    # A step on a task lowers its own loss on the same batch.
+    assert values[0, 0] > 0 and values[1, 1] > 0
+    assert "affinity" not in plain.metrics
+
+
+def test_affinity_from_history_averages_the_epochs():
+    history = {
+        "loss": [1.0, 0.5],
+        "affinity/a->a": [0.2, 0.4],
+        "affinity/a->b": [0.1, -0.1],
+        "affinity/b->a": [0.0, 0.2],
+        "affinity/b->b": [0.3, 0.3],
+    }
+    result = affinity_from_history(history)
+    assert result["tasks"] == ["a", "b"]
+    assert result["affinity"]["a"]["a"] == pytest.approx(0.3)
+    assert result["affinity"]["a"]["b"] == pytest.approx(0.0)
+    assert result["epochs"][1]["affinity"]["b"]["a"] == pytest.approx(0.2)
+    assert affinity_from_history({"loss": [1.0]}) is None
+
+
+def test_tracker_errors():
+    with pytest.raises(ValueError, match=r"`every` must be an int >= 1"):
+        AffinityTracker(every=0)
+    tracker = AffinityTracker(every=1)
+    with pytest.raises(ValueError, match="not attached"):
+        tracker.on_epoch_begin(0)
+    with pytest.raises(ValueError, match="no affinity measured yet"):
+        tracker.matrix()
+
+
+def test_config_checks(tmp_path, log_path):
+    from mtrec.training import ConfigError
+
+    with pytest.raises(ConfigError, match="'train.affinity_every_steps' must be"):
+        _config(tmp_path, log_path, affinity_every_steps=0)
+    tf.keras.backend.clear_session()
