@@ -153,6 +153,47 @@ def cmd_compare(args) -> int:
     return 0
 
 
+def cmd_affinity(args) -> int:
+    import json
+
+    from mtrec.affinity import choose_groups
+    from mtrec.affinity.plot import affinity_heatmap
+    from mtrec.training import load_config
+    from mtrec.training import train
+
+    if args.every < 1 or args.max_groups < 1:
+        print(
+            "mtrec affinity: error: --every and --max-groups must be >= 1. "
+            f"Received: --every {args.every} --max-groups {args.max_groups}",
+            file=sys.stderr,
+        )
+        return 2
+    overrides = [*(args.set or []), f"train.affinity_every_steps={args.every}"]
+    config = load_config(_resolve_config(args.config), overrides)
+    result = train(config, run_dir=args.run_dir)
+    affinity = result.metrics["affinity"]
+    tasks = affinity["tasks"]
+    top = min(args.max_groups, len(tasks))
+    affinity["groups"] = {
+        str(k): choose_groups(affinity["affinity"], max_groups=k).to_dict()
+        for k in range(min(2, top), top + 1)
+    }
+    out = pathlib.Path(result.run_dir)
+    (out / "affinity.json").write_text(json.dumps(affinity, indent=2))
+    affinity_heatmap(affinity, out / "affinity.png")
+    width = max(len(t) for t in tasks) + 2
+    print("affinity Z(i->j), rows: the task stepped on, columns: the task helped")
+    print(" " * width + "".join(f"{t:>{width}}" for t in tasks))
+    for i in tasks:
+        row = "".join(f"{affinity['affinity'][i][j]:>{width}.4f}" for j in tasks)
+        print(f"{i:<{width}}{row}")
+    for k, grouping in affinity["groups"].items():
+        groups = " ".join("{" + ", ".join(g) + "}" for g in grouping["groups"])
+        print(f"{k} group(s): {groups}  (total {grouping['total']:.4f})")
+    print(f"written: {out / 'affinity.json'}, {out / 'affinity.png'}")
+    return 0
+
+
 def cmd_runs(args) -> int:
     from mtrec.training import list_runs
 
@@ -421,6 +462,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cmp.add_argument("--set", action="append", metavar="KEY=VALUE")
     cmp.set_defaults(func=cmd_compare)
+
+    aff = sub.add_parser(
+        "affinity",
+        help="train with inter-task affinity tracking (TAG): matrix, heatmap, groups",
+    )
+    aff.add_argument(
+        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
+    )
+    aff.add_argument(
+        "--every", type=int, default=10, help="measure every N training steps (10)"
+    )
+    aff.add_argument(
+        "--max-groups", type=int, default=3, help="suggest groupings of 2..K (3)"
+    )
+    aff.add_argument("--run-dir", default=None)
+    aff.add_argument("--set", action="append", metavar="KEY=VALUE")
+    aff.set_defaults(func=cmd_affinity)
 
     runs = sub.add_parser(
         "runs", help="list the runs of a runs directory: finished, failed, unfinished"

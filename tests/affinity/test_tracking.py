@@ -115,3 +115,30 @@ def test_config_checks(tmp_path, log_path):
     with pytest.raises(ConfigError, match="'train.affinity_every_steps' must be"):
         _config(tmp_path, log_path, affinity_every_steps=0)
     tf.keras.backend.clear_session()
+
+
+def test_cli_affinity_writes_the_matrix_heatmap_and_groups(tmp_path, log_path, capsys):
+    import json
+
+    import matplotlib.image
+    import yaml
+
+    from mtrec.cli import main
+
+    config = _config(tmp_path, log_path)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config.to_dict()))
+    assert main(["affinity", str(path), "--every", "0"]) == 2
+    assert "--every and --max-groups must be >= 1" in capsys.readouterr().err
+    run_dir = tmp_path / "aff-run"
+    args = ["affinity", str(path), "--every", "4", "--run-dir", str(run_dir)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "affinity Z(i->j)" in printed and "2 group(s):" in printed
+    written = json.loads((run_dir / "affinity.json").read_text())
+    assert written["tasks"] == ["ctr", "ctcvr"]
+    assert set(written["groups"]) == {"2"}
+    assert sorted(written["groups"]["2"]["assignment"]) == ["ctcvr", "ctr"]
+    image = matplotlib.image.imread(run_dir / "affinity.png")
+    assert image.ndim == 3 and image.shape[0] >= 200 and image.shape[1] >= 200
+    assert image[..., :3].std() > 0.05  # not a blank canvas
