@@ -21,9 +21,12 @@ from mtrec.data.reader import iter_chunks
 from mtrec.data.reader import make_dataset
 from mtrec.data.reader import read_frame
 from mtrec.data.reader import surface_data_errors
+from mtrec.data.related_tasks import RELATED_TASKS
+from mtrec.data.related_tasks import add_related_tasks
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
 from mtrec.data.synthetic import generate_click_log
+from mtrec.data.synthetic import selection_bias_report
 from mtrec.data.synthetic import write_table
 
 __all__ = [
@@ -33,9 +36,11 @@ __all__ = [
     "DataError",
     "PreparedData",
     "PreparedPart",
+    "RELATED_TASKS",
     "ReadStats",
     "Split",
     "iter_chunks",
+    "add_related_tasks",
     "census_features",
     "census_input_columns",
     "census_labels",
@@ -49,6 +54,7 @@ __all__ = [
     "prepare_census_income",
     "prepare_data",
     "read_frame",
+    "selection_bias_report",
     "standardize_labels",
     "surface_data_errors",
     "write_table",
