@@ -132,9 +132,11 @@ def choose_groups(
 
     References:
       Fifty, Amid, Zhao, Yu, Anil, Finn. "Efficiently Identifying Task Groupings
-      for Multi-Task Learning". NeurIPS 2021 (arXiv:2109.04617), Section 3.2
-      and google-research ``tag/network_selection/TAG_network_selection.ipynb``
-      (the per-group score divides by ``|G| - 1``; the best group per task).
+      for Multi-Task Learning". NeurIPS 2021 (arXiv:2109.04617), the network
+      selection step; its code, google-research
+      ``tag/network_selection/TAG_network_selection.ipynb`` (the per-group score
+      divides by ``|G| - 1``, a task counts its best chosen group, a group of
+      one scores ``-1e6``).
     """
     names, z = _affinity_matrix(affinity, tasks)
     serving = _serving_indices(names, serving_tasks)
@@ -159,59 +161,74 @@ def choose_groups(
 
 
 def _affinity_matrix(affinity, tasks) -> tuple[list[str], np.ndarray]:
-    """Validates ``affinity`` into task names and a matrix ``z[i, j] = Z(i->j)``."""
+    """Validates ``affinity`` into task names and a matrix ``z[i, j] = Z(i->j)``
+    with a zero diagonal."""
     if isinstance(affinity, Mapping):
         if tasks is not None:
             raise ValueError(
                 "`tasks` names the rows of an array `affinity`; a mapping names "
                 f"its tasks by its keys. Received: `tasks={tasks!r}`"
             )
-        names = list(affinity)
-        z = np.zeros((len(names), len(names)))
-        for i, source in enumerate(names):
-            row = affinity[source]
-            if not isinstance(row, Mapping):
-                raise ValueError(
-                    f"`affinity[{source!r}]` must be a mapping of task to "
-                    f"affinity. Received: `affinity[{source!r}]={row!r}`"
-                )
-            unknown = sorted(map(str, set(row) - set(names)))
-            if unknown:
-                raise ValueError(
-                    f"`affinity` must be square: `affinity[{source!r}]` names "
-                    f"tasks that have no row. Received: unknown tasks {unknown}"
-                )
-            for j, target in enumerate(names):
-                if j != i and target not in row:
-                    raise ValueError(
-                        "`affinity` must be square: an entry for every pair of "
-                        f"tasks. Received: no `affinity[{source!r}][{target!r}]`"
-                    )
-                if j != i:
-                    z[i, j] = _number(row[target], f"affinity[{source!r}][{target!r}]")
+        names, z = _mapping_matrix(affinity)
     else:
-        z = np.array(affinity, dtype=np.float64)
-        if z.ndim != 2 or z.shape[0] != z.shape[1]:
-            raise ValueError(
-                "`affinity` must be a square matrix or a mapping of mappings. "
-                f"Received: `affinity` of shape {z.shape}"
-            )
-        if tasks is None or len(tasks) != len(z) or len(set(tasks)) != len(tasks):
-            raise ValueError(
-                f"`tasks` must be {len(z)} distinct names, one per row of "
-                f"`affinity`. Received: `tasks={tasks!r}`"
-            )
-        names = list(tasks)
-        bad = ~np.isfinite(z) & ~np.eye(len(z), dtype=bool)
-        if bad.any():
-            i, j = np.argwhere(bad)[0]
-            _number(z[i, j], f"affinity[{names[i]!r}][{names[j]!r}]")
+        names, z = _array_matrix(affinity, tasks)
     if not 1 <= len(names) <= MAX_TASKS:
         raise ValueError(
             f"`affinity` must have 1 to {MAX_TASKS} tasks (the search is exact "
             f"and exponential). Received: {len(names)} tasks"
         )
     np.fill_diagonal(z, 0.0)
+    return names, z
+
+
+def _mapping_matrix(affinity: Mapping) -> tuple[list[str], np.ndarray]:
+    names = list(affinity)
+    z = np.zeros((len(names), len(names)))
+    for i, source in enumerate(names):
+        row = affinity[source]
+        if not isinstance(row, Mapping):
+            raise ValueError(
+                f"`affinity[{source!r}]` must be a mapping of task to "
+                f"affinity. Received: `affinity[{source!r}]={row!r}`"
+            )
+        unknown = sorted(map(str, set(row) - set(names)))
+        if unknown:
+            raise ValueError(
+                f"`affinity` must be square: `affinity[{source!r}]` names "
+                f"tasks that have no row. Received: unknown tasks {unknown}"
+            )
+        for j, target in enumerate(names):
+            if j == i:
+                continue
+            if target not in row:
+                raise ValueError(
+                    "`affinity` must be square: an entry for every pair of "
+                    f"tasks. Received: no `affinity[{source!r}][{target!r}]`"
+                )
+            z[i, j] = _number(row[target], f"affinity[{source!r}][{target!r}]")
+    return names, z
+
+
+def _array_matrix(affinity, tasks) -> tuple[list[str], np.ndarray]:
+    try:
+        z = np.array(affinity, dtype=np.float64)
+    except (TypeError, ValueError):
+        z = np.empty(0)
+    if z.ndim != 2 or z.shape[0] != z.shape[1]:
+        raise ValueError(
+            "`affinity` must be a square matrix of numbers or a mapping of "
+            f"mappings. Received: `affinity={affinity!r}`"
+        )
+    if tasks is None or len(tasks) != len(z) or len(set(tasks)) != len(tasks):
+        raise ValueError(
+            f"`tasks` must be {len(z)} distinct names, one per row of "
+            f"`affinity`. Received: `tasks={tasks!r}`"
+        )
+    names = list(tasks)
+    bad = ~np.isfinite(z) & ~np.eye(len(z), dtype=bool)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        _number(z[i, j], f"affinity[{names[i]!r}][{names[j]!r}]")
     return names, z
 
 

@@ -185,8 +185,8 @@ class TestArguments:
         [
             (
                 {"affinity": np.zeros((2, 3)), "tasks": ["a", "b"]},
-                "`affinity` must be a square matrix or a mapping of mappings. "
-                "Received: `affinity` of shape (2, 3)",
+                "`affinity` must be a square matrix of numbers or a mapping of "
+                "mappings. Received: `affinity=array([[0., 0., 0.],",
             ),
             (
                 {"affinity": {"a": {"b": 0.1}, "b": {"c": 0.2}}},
@@ -230,6 +230,11 @@ class TestArguments:
             ({"serving_tasks": []}, "Received: `serving_tasks=[]`"),
             ({"serving_tasks": ["a", "a"]}, "Received: `serving_tasks=['a', 'a']`"),
             ({"max_groups": 0}, "`max_groups` must be >= 1. Received: `max_groups=0`"),
+            (
+                {"affinity": [[0.0, "x"], [0.1, 0.0]], "tasks": ["a", "b"]},
+                "`affinity` must be a square matrix of numbers or a mapping of "
+                "mappings. Received: `affinity=[[0.0, 'x'], [0.1, 0.0]]`",
+            ),
             (
                 {"max_groups": True},
                 "`max_groups` must be an integer. Received: `max_groups=True`",
