@@ -194,6 +194,14 @@ def cmd_affinity(args) -> int:
     return 0
 
 
+def cmd_plot(args) -> int:
+    from mtrec.plots import plot_run
+
+    for path in plot_run(args.run_dir):
+        print(path)
+    return 0
+
+
 def cmd_runs(args) -> int:
     from mtrec.training import list_runs
 
@@ -479,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     aff.add_argument("--run-dir", default=None)
     aff.add_argument("--set", action="append", metavar="KEY=VALUE")
     aff.set_defaults(func=cmd_affinity)
+
+    plot = sub.add_parser(
+        "plot", help="draw a run's figures into <run>/plots/ (learning curves, ...)"
+    )
+    plot.add_argument("run_dir")
+    plot.set_defaults(func=cmd_plot)
 
     runs = sub.add_parser(
         "runs", help="list the runs of a runs directory: finished, failed, unfinished"

@@ -2,6 +2,7 @@
 
 from mtrec.metrics.calibration import calibration_ratio
 from mtrec.metrics.calibration import expected_calibration_error
+from mtrec.metrics.calibration import reliability_curve
 from mtrec.metrics.gauc import group_auc
 from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
@@ -17,5 +18,6 @@ __all__ = [
     "group_auc",
     "logloss",
     "missing_class",
+    "reliability_curve",
     "regression_report",
 ]

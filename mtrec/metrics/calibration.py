@@ -48,3 +48,37 @@ def expected_calibration_error(
     used = counts > 0
     gaps = np.abs(sum_p[used] - sum_y[used]) / counts[used]
     return float(np.sum(counts[used] / labels.size * gaps))
+
+
+def reliability_curve(labels, probabilities, num_bins: int = 10) -> dict | None:
+    """Mean prediction against the label rate in equal-count bins.
+
+    Rows are sorted by prediction and cut into ``num_bins`` bins of (nearly)
+    equal size, so a click model whose predictions all lie below 0.1 still
+    gets ``num_bins`` points (equal-width bins would put every row in the
+    first). A calibrated model's points lie on the diagonal. ``None`` when
+    there is no row.
+
+    Returns:
+      ``{"mean_prediction": [...], "label_rate": [...], "rows": [...]}``, one
+      entry per non-empty bin, by increasing prediction.
+
+    Example:
+
+    >>> curve = reliability_curve([0, 0, 1, 1], [0.1, 0.2, 0.7, 0.9], num_bins=2)
+    >>> [round(v, 2) for v in curve["mean_prediction"]], curve["label_rate"]
+    ([0.15, 0.8], [0.0, 1.0])
+    """
+    if int(num_bins) < 1:
+        raise ValueError(f"`num_bins` must be >= 1. Received: `num_bins={num_bins}`")
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    if labels.size == 0:
+        return None
+    order = np.argsort(p, kind="stable")
+    curve = {"mean_prediction": [], "label_rate": [], "rows": []}
+    for part in np.array_split(order, min(int(num_bins), labels.size)):
+        curve["mean_prediction"].append(float(p[part].mean()))
+        curve["label_rate"].append(float(labels[part].mean()))
+        curve["rows"].append(int(part.size))
+    return curve

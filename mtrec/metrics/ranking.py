@@ -6,6 +6,7 @@ from sklearn.metrics import roc_auc_score
 
 from mtrec.metrics.calibration import calibration_ratio
 from mtrec.metrics.calibration import expected_calibration_error
+from mtrec.metrics.calibration import reliability_curve
 from mtrec.metrics.gauc import group_auc
 
 
@@ -79,6 +80,7 @@ def binary_report(
         "prediction_mean": mean_pred,
         "calibration": calibration_ratio(labels, p),
         "ece": expected_calibration_error(labels, p, num_bins=10),
+        "reliability": reliability_curve(labels, p, num_bins=10),
     }
     if groups is not None:
         report.update(group_auc(labels, p, groups))

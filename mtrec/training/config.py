@@ -236,6 +236,9 @@ class EvalConfig:
     #: Column to group rows by for the group AUC (``gauc``), e.g. ``user_id``;
     #: a feature column or any other column of the data. ``None``: no GAUC.
     gauc_group: str | None = None
+    #: Draw the run's figures into ``<run>/plots/`` at the end
+    #: (``mtrec.plots.plot_run``; ``mtrec plot RUN`` draws them later too).
+    plots: bool = True
 
 
 @dataclasses.dataclass

@@ -24,6 +24,7 @@ from mtrec.affinity.tracking import affinity_from_history
 from mtrec.data.reader import surface_data_errors
 from mtrec.features.feature_set import FeatureSet
 from mtrec.models.ranker import MultiTaskRanker
+from mtrec.plots import plot_run
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.training.config import load_config
@@ -339,6 +340,11 @@ def _evaluate_export(
     state.save(run_dir / TRAINING_STATE_FILE)
     with open(run_dir / METRICS_FILE, "w") as f:
         json.dump(metrics, f, indent=2)
+    if config.eval.plots:
+        try:
+            plot_run(run_dir, metrics)
+        except Exception as err:  # noqa: BLE001 - figures never fail a trained run
+            logger.warning("the run's plots were not drawn: %s", err)
     return RunResult(run_dir, metrics, model, feature_set, export_path)
 
 
