@@ -96,10 +96,12 @@ class Experts(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_experts = validation.check_count("num_experts", num_experts, 1)
         self.units = validation.check_units("units", units, allow_empty=False)
-        self.activation = tf.keras.activations.get(activation)
+        self.activation = validation.check_activation("activation", activation)
         self.dropout = validation.check_rate("dropout", dropout)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.use_bias = validation.check_bool("use_bias", use_bias)
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
         self.l2 = validation.check_non_negative("l2", l2)
         self._dropout = (
             tf.keras.layers.Dropout(self.dropout) if self.dropout > 0 else None

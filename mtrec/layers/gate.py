@@ -57,9 +57,11 @@ class Gate(tf.keras.layers.Layer):
         super().__init__(**kwargs)
         self.num_experts = validation.check_count("num_experts", num_experts, 1)
         self.units = validation.check_units("units", units, allow_empty=True)
-        self.activation = tf.keras.activations.get(activation)
+        self.activation = validation.check_activation("activation", activation)
         self.l2 = validation.check_non_negative("l2", l2)
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
         self.mlp = mlp_lib.MLP(
             self.units,
             activation=self.activation,

@@ -114,17 +114,19 @@ class MLP(tf.keras.layers.Layer):
     ):
         super().__init__(**kwargs)
         self.units = validation.check_units("units", units, allow_empty=True)
-        self.activation = tf.keras.activations.get(activation)
+        self.activation = validation.check_activation("activation", activation)
         self.dropout = validation.check_rate("dropout", dropout)
-        self.use_bias = use_bias
-        self.kernel_initializer = tf.keras.initializers.get(kernel_initializer)
+        self.use_bias = validation.check_bool("use_bias", use_bias)
+        self.kernel_initializer = validation.check_initializer(
+            "kernel_initializer", kernel_initializer
+        )
         self.l2 = validation.check_non_negative("l2", l2)
-        self.batch_norm = batch_norm
+        self.batch_norm = validation.check_bool("batch_norm", batch_norm)
         regularizer = tf.keras.regularizers.L2(self.l2) if self.l2 > 0 else None
         self._dense = [
             tf.keras.layers.Dense(
                 u,
-                use_bias=use_bias,
+                use_bias=self.use_bias,
                 # Each dense layer gets its own initialiser instance (with a
                 # derived seed if seeded) so no two layers start from equal
                 # weights; layers holding several MLPs derive one per MLP.
@@ -141,7 +143,7 @@ class MLP(tf.keras.layers.Layer):
                 tf.keras.layers.BatchNormalization(name=f"batch_norm_{i}")
                 for i in range(len(self.units))
             ]
-            if batch_norm
+            if self.batch_norm
             else []
         )
         self._dropout = (

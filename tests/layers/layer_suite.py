@@ -247,6 +247,20 @@ class LayerSuite:
             with pytest.raises(ValueError, match=re.escape(message.format(name))):
                 self.make_layer(**{name: value})
 
+    @pytest.mark.parametrize(
+        "name, message",
+        [
+            ("activation", "an activation name, config or callable"),
+            ("kernel_initializer", "an initializer name, config or instance"),
+        ],
+    )
+    def test_activation_and_initializer_are_resolved_or_refused(self, name, message):
+        params = inspect.signature(self.layer_class.__init__).parameters
+        if name in params:
+            expected = f"`{name}` must be {message}. Received: `{name}='nope'`"
+            with pytest.raises(ValueError, match=re.escape(expected)):
+                self.make_layer(**{name: "nope"})
+
     def test_sublayers_start_different(self):
         groups = self.distinct_groups(self.built_layer())
         assert groups

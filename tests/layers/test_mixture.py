@@ -19,15 +19,15 @@ from mtrec.layers import OMoE
 from mtrec.layers.mixture import mix_experts
 from mtrec.layers.mixture import mix_experts_per_gate
 
-COMMON_KEYS = {
-    "task_names",
+EXPERT_ARGUMENTS = [
     "expert_units",
     "gate_units",
     "activation",
     "dropout",
     "l2",
     "kernel_initializer",
-}
+]
+COMMON_KEYS = {"task_names", *EXPERT_ARGUMENTS}
 
 
 def test_exported():
@@ -213,16 +213,6 @@ def test_mix_experts_per_gate_equals_one_mix_per_gate(num_gates):
         strict=True,
     ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-EXPERT_ARGUMENTS = [
-    "expert_units",
-    "gate_units",
-    "activation",
-    "dropout",
-    "l2",
-    "kernel_initializer",
-]
 
 
 @pytest.mark.parametrize(

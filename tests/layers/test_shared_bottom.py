@@ -31,11 +31,6 @@ class TestSharedBottom(LayerSuite):
             "Received: `task_names='ctr'`",
         ),
         (
-            {"activation": "nope"},
-            "`activation` must be an activation name, config or callable. "
-            "Received: `activation='nope'`",
-        ),
-        (
             {"batch_norm": "yes"},
             "`batch_norm` must be a bool. Received: `batch_norm='yes'`",
         ),

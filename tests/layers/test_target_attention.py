@@ -52,16 +52,6 @@ class TestTargetAttention(LayerSuite):
             "`normalization` must be one of ('none', 'softmax'). "
             "Received: `normalization='max'`",
         ),
-        (
-            {"activation": "nope"},
-            "`activation` must be an activation name, config or callable. "
-            "Received: `activation='nope'`",
-        ),
-        (
-            {"kernel_initializer": "nope"},
-            "`kernel_initializer` must be an initializer name, config or "
-            "instance. Received: `kernel_initializer='nope'`",
-        ),
     ]
 
     def call_kwargs(self):

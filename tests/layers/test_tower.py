@@ -22,16 +22,6 @@ class TestTower(LayerSuite):
         ({"dropout": 1.0}, "`dropout` must be in [0, 1). Received: `dropout=1.0`"),
         ({"dropout": "0.1"}, "`dropout` must be a number. Received: `dropout='0.1'`"),
         ({"l2": -1.0}, "`l2` must be >= 0. Received: `l2=-1.0`"),
-        (
-            {"activation": "nope"},
-            "`activation` must be an activation name, config or callable. "
-            "Received: `activation='nope'`",
-        ),
-        (
-            {"kernel_initializer": "nope"},
-            "`kernel_initializer` must be an initializer name, config or "
-            "instance. Received: `kernel_initializer='nope'`",
-        ),
     ]
 
     def distinct_groups(self, layer):
