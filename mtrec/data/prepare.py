@@ -78,6 +78,7 @@ from mtrec.data.schema import DataError
 from mtrec.data.split import Split
 from mtrec.data.stream import _end_of_file
 from mtrec.data.stream import _select
+from mtrec.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +395,12 @@ def _write(
     try:
         for info in infos:
             read = dropped = 0
-            for table in _read_tables(info, columns, chunk_rows):
+            chunks = progress(
+                _read_tables(info, columns, chunk_rows),
+                f"preparing {info.path.name}",
+                unit="chunk",
+            )
+            for table in chunks:
                 rows = table.num_rows
                 arrays = _convert_table(
                     table, info, read, kinds, schema, strings_as_arrow=True

@@ -17,6 +17,7 @@ from mtrec.features.moments import RunningMoments
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.tokens import token_array
 from mtrec.features.transforms import signed_log1p
+from mtrec.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def fit_preprocessing(
     }
     encoded = [spec for spec in feature_set.categorical if spec.encoded]
     rows = 0
-    for chunk in chunks:
+    for chunk in progress(chunks, "fitting vocabularies and statistics", unit="chunk"):
         first_row = rows
         rows += len(next(iter(chunk.values()))) if chunk else 0
         for spec in encoded:

@@ -10,6 +10,7 @@ from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
 from mtrec.models.ranker import MultiTaskRanker
+from mtrec.progress import progress
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def predict_dataset(
 
     step = predictor or Predictor(model)
     collected: dict[str, list] = {}
-    for batch in dataset:
+    for batch in progress(dataset, "scoring", unit="batch"):
         for name, value in step(batch).items():
             collected.setdefault(name, []).append(value.numpy())
         outputs = set(model.prediction_names)
