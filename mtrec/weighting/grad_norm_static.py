@@ -9,8 +9,9 @@ from mtrec.weighting.base import EPSILON
 from mtrec.weighting.base import GradientWeighting
 
 
-def shared_norms(task_grads: Sequence[Sequence[tf.Tensor]]) -> tf.Tensor:
-    """``||g_k||`` of each task's dense gradient list, as a ``(K,)`` vector."""
+def shared_norms(task_grads: Sequence[Sequence[G.Gradient]]) -> tf.Tensor:
+    """``||g_k||`` of each task's gradient list (dense, sparse or ``None``
+    entries), as a ``(K,)`` vector."""
     return tf.sqrt(tf.stack([G.squared_norm(g) for g in task_grads]))
 
 
@@ -53,14 +54,8 @@ class GradNormStatic(GradientWeighting):
         for k in self.task_names:
             grads = task_grads[k]
             indices = variables_at or [i for i, g in enumerate(grads) if g is not None]
-            per_task.append(
-                [
-                    tf.convert_to_tensor(grads[i])
-                    for i in indices
-                    if grads[i] is not None
-                ]
-                or [tf.zeros([])]
-            )
+            # Sparse (embedding) gradients stay sparse: the norm reads their rows.
+            per_task.append([grads[i] for i in indices])
         weights = inverse_norm_weights(shared_norms(per_task))
         weights = self._stack(self.with_task_weight(self._unstack(weights)))
         grads = [
