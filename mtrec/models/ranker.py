@@ -1,6 +1,5 @@
 """The multi-task ranker: features -> backbone -> one tower per task."""
 
-import logging
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -19,8 +18,6 @@ from mtrec.weighting import LossWeighting
 from mtrec.weighting import build_weighting
 from mtrec.weighting import gradients
 from mtrec.weighting.epoch_update import with_epoch_update
-
-logger = logging.getLogger(__name__)
 
 
 def ranking_task(
