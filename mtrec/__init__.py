@@ -44,8 +44,8 @@ __all__ = sorted([*_PUBLIC, "__version__"], key=str.upper)
 # Subpackages reachable as attributes (``mtrec.training.train``) without an
 # explicit ``import mtrec.training``, as when the public names loaded eagerly.
 _SUBPACKAGES = frozenset(
-    {"data", "export", "features", "layers", "metrics", "models", "serving"}
-    | {"training", "weighting"}
+    {"affinity", "data", "export", "features", "layers", "metrics", "models"}
+    | {"plots", "serving", "training", "weighting"}
 )
 
 

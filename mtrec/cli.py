@@ -131,8 +131,8 @@ def cmd_inspect(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from mtrec.affinity.gain import compare
-    from mtrec.affinity.gain import gain_table
+    from mtrec.affinity import compare
+    from mtrec.affinity import gain_table
     from mtrec.training import load_config
 
     if args.seeds < 1:
@@ -156,8 +156,8 @@ def cmd_compare(args) -> int:
 def cmd_affinity(args) -> int:
     import json
 
+    from mtrec.affinity import affinity_heatmap
     from mtrec.affinity import choose_groups
-    from mtrec.affinity.plot import affinity_heatmap
     from mtrec.training import load_config
     from mtrec.training import train
 

@@ -36,12 +36,14 @@ def test_every_backbone_is_exported_and_registered():
 
 PUBLIC_MODULES = (
     "mtrec",
+    "mtrec.affinity",
     "mtrec.data",
     "mtrec.export",
     "mtrec.features",
     "mtrec.layers",
     "mtrec.metrics",
     "mtrec.models",
+    "mtrec.plots",
     "mtrec.serving",
     "mtrec.training",
     "mtrec.weighting",

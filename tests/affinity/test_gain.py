@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from mtrec.affinity.gain import compare
-from mtrec.affinity.gain import gain_report
-from mtrec.affinity.gain import gain_table
-from mtrec.affinity.gain import single_task_config
+from mtrec.affinity import compare
+from mtrec.affinity import gain_report
+from mtrec.affinity import gain_table
+from mtrec.affinity import single_task_config
 from mtrec.cli import main
 from mtrec.data import generate_click_log
 from mtrec.data import write_table

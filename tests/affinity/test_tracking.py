@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtrec.affinity.tracking import AffinityTracker
-from mtrec.affinity.tracking import affinity_from_history
+from mtrec.affinity import AffinityTracker
+from mtrec.affinity import affinity_from_history
 from mtrec.data import generate_click_log
 from mtrec.data import write_table
 from mtrec.training import load_config
