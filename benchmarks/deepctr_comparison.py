@@ -859,9 +859,7 @@ def prepare_data(out_dir: pathlib.Path, split_dir: pathlib.Path = SPLIT_DIR) -> 
     from mtrec.data import census_features
     from mtrec.data import prepare_census_income
 
-    paths = prepare_census_income(
-        CENSUS_FILE, split_dir, group=1, seed=SPLIT_SEED
-    )
+    paths = prepare_census_income(CENSUS_FILE, split_dir, group=1, seed=SPLIT_SEED)
     train = pd.read_parquet(paths["train"])
     test = pd.read_parquet(paths["test"])
     train = train.iloc[np.random.default_rng(SEED).permutation(len(train))]

@@ -52,11 +52,11 @@ from throughput import REPO
 from throughput import machine
 from throughput import update_doc_section
 
+from mtrec.data import census_features
 from mtrec.data import generate_click_log
 from mtrec.data import native_dataset
-from mtrec.data import write_table
-from mtrec.data import census_features
 from mtrec.data import prepare_census_income
+from mtrec.data import write_table
 from mtrec.training import evaluate_model
 from mtrec.training import load_config
 from mtrec.training import prepare_files

@@ -170,11 +170,11 @@ def run_one(data: DataSet, strategy: str, seed: int) -> dict:
 
     import tensorflow as tf
 
+    from mtrec.training import NonFiniteLossGuard
+    from mtrec.training import WeightingConfig
+    from mtrec.training import WeightingUpdate
     from mtrec.training import build_model
     from mtrec.training import evaluate_model
-    from mtrec.training import NonFiniteLossGuard
-    from mtrec.training import WeightingUpdate
-    from mtrec.training import WeightingConfig
 
     tf.keras.backend.clear_session()
     tf.keras.utils.set_random_seed(seed)

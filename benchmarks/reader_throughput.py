@@ -187,9 +187,9 @@ def measure_native(path: Path, batch_size: int, seed: int, pairs: int) -> dict:
     """
     core = _pin_to_one_core()
     _import_mtrec()
+    from mtrec.data import make_dataset
     from mtrec.data import native_dataset
     from mtrec.data import prepare_data
-    from mtrec.data import make_dataset
 
     with tempfile.TemporaryDirectory() as cache:
         start, cpu_start = time.perf_counter(), time.process_time()

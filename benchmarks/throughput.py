@@ -57,9 +57,9 @@ import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 import numpy as np
 import tensorflow as tf
 
+from mtrec.data import generate_click_log
 from mtrec.data import make_dataset
 from mtrec.data import surface_data_errors
-from mtrec.data import generate_click_log
 from mtrec.data import write_table
 from mtrec.metrics import auc
 from mtrec.training import build_model
