@@ -7,7 +7,7 @@ silent when stderr is not one (CI logs, pipes, notebooks' captured output):
 
 import os
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 
 def progress(iterable, desc: str, total: int | None = None, unit: str = "it"):
