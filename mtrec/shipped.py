@@ -4,7 +4,14 @@ import importlib.resources
 import pathlib
 
 #: Names of the shipped configs: ``mtrec train <name>``.
-SHIPPED_CONFIGS = ("esmm", "shared_bottom", "single_task_ctr")
+SHIPPED_CONFIGS = (
+    "esmm",
+    "shared_bottom",
+    "single_task_ctr",
+    "aliccp",
+    "aliexpress",
+    "kuairand",
+)
 
 
 def shipped_config(name: str) -> pathlib.Path:

@@ -7,6 +7,12 @@ from mtrec.data.census import census_input_columns
 from mtrec.data.census import census_labels
 from mtrec.data.census import load_census_income
 from mtrec.data.census import prepare_census_income
+from mtrec.data.loaders import aliccp_features
+from mtrec.data.loaders import aliexpress_features
+from mtrec.data.loaders import kuairand_features
+from mtrec.data.loaders import prepare_aliccp
+from mtrec.data.loaders import prepare_aliexpress
+from mtrec.data.loaders import prepare_kuairand
 from mtrec.data.mmoe_synthetic import generate_mmoe_regression
 from mtrec.data.mmoe_synthetic import mmoe_task_params
 from mtrec.data.mmoe_synthetic import standardize_labels
@@ -41,18 +47,24 @@ __all__ = [
     "Split",
     "iter_chunks",
     "add_related_tasks",
+    "aliccp_features",
+    "aliexpress_features",
     "census_features",
     "census_input_columns",
     "census_labels",
     "generate_click_log",
     "generate_mmoe_regression",
+    "kuairand_features",
     "load_census_income",
     "load_prepared",
     "make_dataset",
     "mmoe_task_params",
     "native_dataset",
+    "prepare_aliccp",
+    "prepare_aliexpress",
     "prepare_census_income",
     "prepare_data",
+    "prepare_kuairand",
     "read_frame",
     "selection_bias_report",
     "standardize_labels",
