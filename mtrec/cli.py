@@ -366,6 +366,12 @@ def cmd_loadtest(args) -> int:
     return 0 if report["errors"] == 0 else 1
 
 
+def _add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mtrec", description="Multi-task ranking on TensorFlow."
@@ -387,9 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     tr = sub.add_parser("train", help="train, evaluate and export from a YAML config")
-    tr.add_argument(
-        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
-    )
+    _add_config_argument(tr)
     tr.add_argument(
         "--set",
         action="append",
@@ -418,9 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate a config's data files and write them as TFRecord shards "
         "(mtrec train runs it; cached by content)",
     )
-    prep.add_argument(
-        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
-    )
+    _add_config_argument(prep)
     prep.add_argument(
         "--set", action="append", metavar="KEY=VALUE", help="override a config key"
     )
@@ -458,9 +460,7 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         help="MTL gain: the multi-task model against one single-task model per task",
     )
-    cmp.add_argument(
-        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
-    )
+    _add_config_argument(cmp)
     cmp.add_argument(
         "--seeds", type=int, default=3, help="seeds per side (3): config seed + 0..N-1"
     )
@@ -475,9 +475,7 @@ def build_parser() -> argparse.ArgumentParser:
         "affinity",
         help="train with inter-task affinity tracking (TAG): matrix, heatmap, groups",
     )
-    aff.add_argument(
-        "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
-    )
+    _add_config_argument(aff)
     aff.add_argument(
         "--every", type=int, default=10, help="measure every N training steps (10)"
     )

@@ -225,6 +225,14 @@ CASES = [
         train_set("train.checkpoint_every_steps=5", "train.steps_per_execution=2"),
         "multiple of 'train.steps_per_execution'",
     ),
+    Case(
+        "affinity-on-a-cluster",
+        train_set(
+            "train.affinity_every_steps=5",
+            "train.distribution.strategy=multi_worker_mirrored",
+        ),
+        "'train.affinity_every_steps' works in one process",
+    ),
     Case("selection-mode", train_set("train.selection.mode=best"), "selection.mode"),
     Case(
         "selection-metric-output",

@@ -15,6 +15,13 @@ def calibration_ratio(labels, probabilities) -> float | None:
     return float(p.mean() / labels.mean())
 
 
+def _binned_inputs(labels, probabilities, num_bins) -> tuple[np.ndarray, np.ndarray]:
+    if int(num_bins) < 1:
+        raise ValueError(f"`num_bins` must be >= 1. Received: `num_bins={num_bins}`")
+    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
+    return labels, np.asarray(probabilities, dtype=np.float64).reshape(-1)
+
+
 def expected_calibration_error(
     labels, probabilities, num_bins: int = 10
 ) -> float | None:
@@ -34,10 +41,7 @@ def expected_calibration_error(
       Using Bayesian Binning", AAAI 2015; Guo et al., "On Calibration of
       Modern Neural Networks", ICML 2017.
     """
-    if int(num_bins) < 1:
-        raise ValueError(f"`num_bins` must be >= 1. Received: `num_bins={num_bins}`")
-    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
-    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    labels, p = _binned_inputs(labels, probabilities, num_bins)
     if labels.size == 0:
         return None
     bins = np.minimum((p * num_bins).astype(np.int64), num_bins - 1)
@@ -69,10 +73,7 @@ def reliability_curve(labels, probabilities, num_bins: int = 10) -> dict | None:
     >>> [round(v, 2) for v in curve["mean_prediction"]], curve["label_rate"]
     ([0.15, 0.8], [0.0, 1.0])
     """
-    if int(num_bins) < 1:
-        raise ValueError(f"`num_bins` must be >= 1. Received: `num_bins={num_bins}`")
-    labels = np.asarray(labels, dtype=np.float64).reshape(-1)
-    p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
+    labels, p = _binned_inputs(labels, probabilities, num_bins)
     if labels.size == 0:
         return None
     order = np.argsort(p, kind="stable")

@@ -534,37 +534,15 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             f"'train.steps_per_execution' must be an int >= 1. Received: {spe!r}"
         )
-    affinity = train.affinity_every_steps
-    if affinity is not None:
-        if isinstance(affinity, bool) or not isinstance(affinity, int) or affinity < 1:
-            raise ConfigError(
-                "'train.affinity_every_steps' must be an int >= 1 or null. "
-                f"Received: {affinity!r}"
-            )
-        if train.distribution.strategy != "none":
-            raise ConfigError(
-                "'train.affinity_every_steps' works in one process. Received: "
-                f"strategy={train.distribution.strategy!r}"
-            )
+    _check_one_process_steps(train, "affinity_every_steps")
+    _check_one_process_steps(train, "checkpoint_every_steps")
     every = train.checkpoint_every_steps
     if every is not None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ConfigError(
-                "'train.checkpoint_every_steps' must be an int >= 1 or null. "
-                f"Received: {every!r}"
-            )
         if every % spe:
             raise ConfigError(
                 "'train.checkpoint_every_steps' must be a multiple of "
                 f"'train.steps_per_execution' (the callbacks see every {spe}th "
                 f"step). Received: checkpoint_every_steps={every}"
-            )
-        if train.distribution.strategy != "none":
-            raise ConfigError(
-                "'train.checkpoint_every_steps' works in one process; under "
-                f"'train.distribution.strategy: {train.distribution.strategy}' "
-                "checkpoints are written at epoch ends. Received: "
-                f"checkpoint_every_steps={every}"
             )
     freq = train.tensorboard_update_freq
     if freq != "epoch" and (
@@ -573,6 +551,23 @@ def _check_train(train: TrainConfig) -> None:
         raise ConfigError(
             "'train.tensorboard_update_freq' must be 'epoch' or an int >= 1. "
             f"Received: {freq!r}"
+        )
+
+
+def _check_one_process_steps(train: TrainConfig, key: str) -> None:
+    """``train.<key>``: null, or an int >= 1 of a one-process run."""
+    value = getattr(train, key)
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(
+            f"'train.{key}' must be an int >= 1 or null. Received: {value!r}"
+        )
+    if train.distribution.strategy != "none":
+        raise ConfigError(
+            f"'train.{key}' works in one process; under "
+            f"'train.distribution.strategy: {train.distribution.strategy}' it is "
+            f"not supported. Received: {key}={value}"
         )
 
 

@@ -104,10 +104,13 @@ def test_resume_gives_the_weights_of_the_uninterrupted_run(tmp_path, log_path):
     assert (
         resumed.metrics["optimizer_steps"] == uninterrupted.metrics["optimizer_steps"]
     )
+    _assert_same_weights(uninterrupted.model, resumed.model)
+
+
+def _assert_same_weights(a_model, b_model):
+    """Bit for bit, variable by variable."""
     for a, b in zip(
-        uninterrupted.model.trainable_variables,
-        resumed.model.trainable_variables,
-        strict=True,
+        a_model.trainable_variables, b_model.trainable_variables, strict=True
     ):
         assert a.name == b.name
         assert (a.numpy() == b.numpy()).all(), a.name
@@ -160,13 +163,7 @@ def test_resume_mid_epoch_gives_the_weights_of_the_uninterrupted_run(
     # The epoch logs (the dwa weights read them) are the uninterrupted ones.
     for key in ("loss", "ctr_loss", "weight_ctr", "weight_ctcvr"):
         assert resumed.metrics["train"][key] == uninterrupted.metrics["train"][key]
-    for a, b in zip(
-        uninterrupted.model.trainable_variables,
-        resumed.model.trainable_variables,
-        strict=True,
-    ):
-        assert a.name == b.name
-        assert (a.numpy() == b.numpy()).all(), a.name
+    _assert_same_weights(uninterrupted.model, resumed.model)
     final = json.loads((run_dir / "training_state.json").read_text())
     assert "mid_epoch" not in final  # cleared at the epoch end
 
