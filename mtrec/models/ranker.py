@@ -1,6 +1,5 @@
 """The multi-task ranker: features -> backbone -> one tower per task."""
 
-from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 
@@ -73,7 +72,7 @@ def resolve_weighting(weighting, supervised: Mapping[str, Task]) -> LossWeightin
     Args:
       weighting: an instance (kept), a registry name (built with
         ``mtrec.weighting.build_weighting`` for ``supervised``), ``None``
-        (``"fixed"``), or, deprecated, a function of ``supervised``.
+        (``"fixed"``).
       supervised: ``{output: Task}``.
 
     Raises:
@@ -85,8 +84,6 @@ def resolve_weighting(weighting, supervised: Mapping[str, Task]) -> LossWeightin
         return weighting
     if isinstance(weighting, str):
         return build_weighting(weighting, supervised)
-    if callable(weighting):  # deprecated: mtrec.training.builders passes one
-        return weighting(supervised)
     raise ValueError(
         "`weighting` must be a LossWeighting, a name of mtrec.weighting.WEIGHTINGS "
         f"or None. Received: `weighting={weighting!r}`"
@@ -137,9 +134,9 @@ class MultiTaskRanker(tfrs.Model):
       weighting: a ``LossWeighting`` for the supervised outputs, or a name
         of ``mtrec.weighting.WEIGHTINGS`` (built for the supervised tasks,
         default arguments); default ``"fixed"`` (the ``Task.weight`` s).
-        A function of ``{output: Task}`` returning a ``LossWeighting`` is
-        still accepted (deprecated; ``mtrec.training.build_model`` passes
-        one).
+        With arguments, build it first: ``mtrec.weighting.build_weighting(
+        name, {output: Task}, args)`` (ESMM's outputs:
+        ``mtrec.models.esmm_supervised_tasks``).
       cross_layers: DCN-v2 cross layers (``tfrs.layers.dcn.Cross``) applied to
         the embeddings before the backbone. Default 0.
       cross_projection_dim: low-rank projection of the cross layers (``None``:
@@ -171,7 +168,7 @@ class MultiTaskRanker(tfrs.Model):
         tower_activation: str = "relu",
         tower_dropout: float = 0.0,
         tower_l2: float = 0.0,
-        weighting: LossWeighting | str | Callable | None = None,
+        weighting: LossWeighting | str | None = None,
         cross_layers: int = 0,
         cross_projection_dim: int | None = None,
         training_metrics: bool = True,

@@ -15,6 +15,7 @@ from mtrec.layers.omoe import OMoE
 from mtrec.layers.ple import PLE
 from mtrec.layers.shared_bottom import SharedBottom
 from mtrec.models.esmm import ESMM
+from mtrec.models.esmm import esmm_supervised_tasks
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.models.task import Task
 from mtrec.training.config import ConfigError
@@ -128,18 +129,8 @@ def build_model(
             f"from {sorted(WEIGHTINGS)}"
         )
 
-    def make_weighting(supervised):
-        try:
-            return build_weighting(
-                weighting.name, supervised, weighting.args, seed=config.seed
-            )
-        except ValueError as err:
-            raise ConfigError(
-                f"'weighting.args' for {weighting.name!r}: {err}"
-            ) from err
-
     towers = dict(
-        weighting=make_weighting,
+        weighting=None,  # built below, once the loss outputs are known
         tower_units=mc.tower_units,
         tower_activation=mc.tower_activation,
         tower_dropout=mc.tower_dropout,
@@ -150,7 +141,20 @@ def build_model(
     )
     try:
         if mc.architecture == "esmm":
-            return _build_esmm(tasks, features, backbone, mc.ctcvr_name, towers)
+            ctr, cvr, extras = _esmm_tasks(tasks)
+            supervised = esmm_supervised_tasks(ctr, cvr, extras, mc.ctcvr_name)
+            towers["weighting"] = _weighting(config, supervised)
+            return ESMM(
+                features,
+                backbone,
+                ctr,
+                cvr,
+                extra_tasks=extras,
+                ctcvr_name=mc.ctcvr_name,
+                name="esmm",
+                **towers,
+            )
+        towers["weighting"] = _weighting(config, {t.name: t for t in tasks})
         return MultiTaskRanker(features, backbone, tasks, name="multi_task", **towers)
     except ConfigError:  # already names its key (weighting, esmm's tasks)
         raise
@@ -187,7 +191,19 @@ def dry_build(config: RunConfig) -> None:
     build_model(config, feature_set, tasks, vocabularies, dense_stats)
 
 
-def _build_esmm(tasks, features, backbone, ctcvr_name, towers) -> ESMM:
+def _weighting(config: RunConfig, supervised: dict):
+    """The run's loss weighting for the model's loss outputs ``supervised``."""
+    weighting = config.weighting
+    try:
+        return build_weighting(
+            weighting.name, supervised, weighting.args, seed=config.seed
+        )
+    except ValueError as err:
+        raise ConfigError(f"'weighting.args' for {weighting.name!r}: {err}") from err
+
+
+def _esmm_tasks(tasks) -> tuple:
+    """``(ctr, cvr, extra tasks)``: ESMM's one task conditioned on another's label."""
     conditioned = [t for t in tasks if t.condition]
     labels = {t.label: t for t in tasks}
     pairs = [(labels[t.condition], t) for t in conditioned if t.condition in labels]
@@ -199,17 +215,7 @@ def _build_esmm(tasks, features, backbone, ctcvr_name, towers) -> ESMM:
             f"{[t.to_dict() for t in tasks]}"
         )
     ctr, cvr = pairs[0]
-    extras = [t for t in tasks if t is not ctr and t is not cvr]
-    return ESMM(
-        features,
-        backbone,
-        ctr,
-        cvr,
-        extra_tasks=extras,
-        ctcvr_name=ctcvr_name,
-        name="esmm",
-        **towers,
-    )
+    return ctr, cvr, [t for t in tasks if t is not ctr and t is not cvr]
 
 
 OPTIMIZERS = ("adam", "adagrad", "sgd", "rmsprop")

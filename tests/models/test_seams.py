@@ -109,10 +109,10 @@ def test_bad_weighting_values():
         _ranker(weighting=3)
 
 
-def test_a_weighting_function_is_still_accepted():
-    """Deprecated: mtrec.training.build_model still passes one."""
-    model = _ranker(weighting=lambda tasks: build_weighting("dwa", tasks))
-    assert isinstance(model.weighting, DynamicWeightAverage)
+def test_a_weighting_function_is_refused():
+    """The weighting is an instance or a registry name, not a callback."""
+    with pytest.raises(ValueError, match=r"`weighting` must be a LossWeighting"):
+        _ranker(weighting=lambda tasks: build_weighting("dwa", tasks))
 
 
 def test_one_source_of_truth_for_the_current_weights():

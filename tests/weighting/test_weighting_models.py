@@ -13,6 +13,7 @@ from mtrec.layers import separate_matmuls
 from mtrec.models import ESMM
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
+from mtrec.models import esmm_supervised_tasks
 from mtrec.training.callbacks import WeightingUpdate
 from mtrec.weighting import WEIGHTINGS
 from mtrec.weighting import build_weighting
@@ -32,17 +33,16 @@ def _features():
 
 
 def _model(kind: str, name: str) -> MultiTaskRanker:
-    def weighting(supervised):
-        return build_weighting(name, supervised, seed=1)
-
     if kind == "esmm":
+        ctr, cvr = Task("ctr", "click"), Task("cvr", "conversion", condition="click")
+        supervised = esmm_supervised_tasks(ctr, cvr, [], "ctcvr")
         return ESMM(
             _features(),
             SharedBottom(["ctr", "cvr"], units=[8]),
-            Task("ctr", "click"),
-            Task("cvr", "conversion", condition="click"),
+            ctr,
+            cvr,
             tower_units=[4],
-            weighting=weighting,
+            weighting=build_weighting(name, supervised, seed=1),
         )
     if kind == "regression":
         tasks = [Task("ctr", "click"), Task("dwell", "dwell", kind="regression")]
@@ -50,6 +50,7 @@ def _model(kind: str, name: str) -> MultiTaskRanker:
     else:  # a CVR head trained on clicked rows only, on a gated backbone
         tasks = [Task("ctr", "click"), Task("cvr", "conversion", condition="click")]
         backbone = MMoE(["ctr", "cvr"], num_experts=2, expert_units=[8])
+    weighting = build_weighting(name, {t.name: t for t in tasks}, seed=1)
     return MultiTaskRanker(
         _features(), backbone, tasks, tower_units=[4], weighting=weighting
     )
