@@ -31,8 +31,8 @@ from mtrec.data.related_tasks import RELATED_TASKS
 from mtrec.data.related_tasks import add_related_tasks
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
+from mtrec.data.selection_bias import selection_bias_report
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import selection_bias_report
 from mtrec.data.synthetic import write_table
 
 __all__ = [

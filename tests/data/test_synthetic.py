@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from mtrec.data.selection_bias import SELECTION_BIAS_FEATURES
+from mtrec.data.selection_bias import selection_bias_report
 from mtrec.data.synthetic import AGE_BUCKETS
 from mtrec.data.synthetic import CLICK_LOG_COLUMNS
 from mtrec.data.synthetic import DEVICES
 from mtrec.data.synthetic import GENDERS
-from mtrec.data.synthetic import SELECTION_BIAS_FEATURES
 from mtrec.data.synthetic import ClickModel
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import selection_bias_report
 from mtrec.data.synthetic import write_table
 
 EXPECTED_DTYPES = {
