@@ -3,6 +3,7 @@
 from mtrec.layers.cgc import CGC
 from mtrec.layers.experts import Experts
 from mtrec.layers.gate import Gate
+from mtrec.layers.gated import GatedBackbone
 from mtrec.layers.mixture import MixtureOfExperts
 from mtrec.layers.mixture import apply_layers
 from mtrec.layers.mixture import separate_matmuls
@@ -18,9 +19,10 @@ __all__ = [
     "CGC",
     "Experts",
     "Gate",
+    "GatedBackbone",
     "MLP",
-    "MixtureOfExperts",
     "MMoE",
+    "MixtureOfExperts",
     "OMoE",
     "PLE",
     "SharedBottom",

@@ -134,6 +134,13 @@ class CGC(mixture.MixtureOfExperts):
         layers.append((mixture.SHARED, self.shared_gate))
         return [(layer, shapes[key]) for key, layer in layers if layer is not None]
 
+    def shared_layer_variables(self) -> list:
+        """The variables of the last shared layer (GradNorm's ``W``, Chen et al.,
+        ICML 2018): the last kernel of its shared experts (task experts and
+        gates belong to one task each); empty without shared experts.
+        """
+        return [] if self.shared_experts is None else [self.shared_experts.kernels[-1]]
+
     def call(self, inputs, training=None, return_gates=False):
         shared_key = mixture.SHARED
         keys = [*self.task_names, shared_key]

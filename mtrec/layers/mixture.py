@@ -13,6 +13,7 @@ from mtrec.layers import experts as experts_lib
 from mtrec.layers import gate as gate_lib
 from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
+from mtrec.layers.gated import GatedBackbone
 
 # Key of the shared experts' output (CGC, PLE); no task may use it.
 SHARED = "shared"
@@ -337,3 +338,6 @@ class MixtureOfExperts(tf.keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), **arguments.constructor_config(self)}
+
+
+GatedBackbone.register(MixtureOfExperts)

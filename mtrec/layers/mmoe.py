@@ -63,6 +63,13 @@ class MMoE(mixture.MixtureOfExperts):
     def sublayer_input_shapes(self, input_shape):
         return [(layer, input_shape) for layer in [self.experts, *self.gates]]
 
+    def shared_layer_variables(self) -> list:
+        """The variables of the last shared layer (GradNorm's ``W``, Chen et al.,
+        ICML 2018): the last kernel of its experts, all experts together: the
+        representation every task's gate mixes (the gates are per task).
+        """
+        return [self.experts.kernels[-1]]
+
     def call(self, inputs, training=None, return_gates=False):
         # The experts and linear gates read `inputs`: one matmul for all.
         experts, *task_gates = mixture.apply_layers(

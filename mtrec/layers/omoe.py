@@ -57,6 +57,13 @@ class OMoE(mixture.MixtureOfExperts):
     def sublayer_input_shapes(self, input_shape):
         return [(self.experts, input_shape), (self.gate, input_shape)]
 
+    def shared_layer_variables(self) -> list:
+        """The variables of the last shared layer (GradNorm's ``W``, Chen et al.,
+        ICML 2018): the last kernel of its experts, all experts together (its
+        one gate only weighs them).
+        """
+        return [self.experts.kernels[-1]]
+
     def call(self, inputs, training=None, return_gates=False):
         experts, gate = mixture.apply_layers(
             [(inputs, self.experts), (inputs, self.gate)], training=training

@@ -95,6 +95,13 @@ class PLE(mixture.MixtureOfExperts):
             (level, shape if i == 0 else deeper) for i, level in enumerate(self.levels)
         ]
 
+    def shared_layer_variables(self) -> list:
+        """The variables of the last shared layer (GradNorm's ``W``, Chen et al.,
+        ICML 2018): the shared experts' last kernel of its last level (as
+        ``CGC``); empty without shared experts.
+        """
+        return self.levels[-1].shared_layer_variables()
+
     def call(self, inputs, training=None, return_gates=False):
         x = inputs
         gates = {}

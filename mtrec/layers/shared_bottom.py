@@ -88,6 +88,12 @@ class SharedBottom(tf.keras.layers.Layer):
         mlp_lib.build_in_scope(self.bottom, input_shape)
         super().build(input_shape)
 
+    def shared_layer_variables(self) -> list:
+        """The variables of the last shared layer (GradNorm's ``W``, Chen et al.,
+        ICML 2018): the kernel of its last dense layer; empty with no units.
+        """
+        return [v for v in self.bottom.trainable_variables if v.shape.rank == 2][-1:]
+
     def call(self, inputs, training=None):
         h = self.bottom(inputs, training=training)
         return {name: h for name in self.task_names}
