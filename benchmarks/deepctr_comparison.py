@@ -101,6 +101,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from doc_sections import update_doc_section
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "deepctr_comparison.json"
@@ -488,20 +489,8 @@ def markdown(report: dict) -> str:
 
 
 def write_doc_section(path: pathlib.Path, name: str, text: str) -> None:
-    """Replaces section ``name`` (between its markers) of ``path``.
-
-    The section is appended (markers included) when the file lacks it; a
-    missing file is created.
-    """
-    path = pathlib.Path(path)
-    doc = path.read_text() if path.is_file() else "# Benchmarks\n"
-    begin, end = f"<!-- begin: {name} -->", f"<!-- end: {name} -->"
-    if begin not in doc or end not in doc:
-        doc = doc.rstrip("\n") + f"\n\n{begin}\n{end}\n"
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
+    """Replaces section ``name`` of ``path`` (``doc_sections.update_doc_section``)."""
+    update_doc_section(path, name, text)
 
 
 # --------------------------------------------------------------------------

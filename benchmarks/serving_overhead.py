@@ -52,6 +52,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from doc_sections import update_doc_section
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "serving_overhead.json"
@@ -330,17 +331,6 @@ def batching_markdown(report: dict) -> str:
             "rows per model call on average (1.0 would be no merging).",
         ]
     return "\n".join(lines)
-
-
-def update_doc_section(path: Path, name: str, text: str) -> None:
-    """Replaces the ``name`` section (between its begin/end markers) of ``path``."""
-    doc = path.read_text()
-    begin, end = f"<!-- begin: {name} -->", f"<!-- end: {name} -->"
-    if begin not in doc or end not in doc:
-        doc = doc.rstrip("\n") + f"\n\n{begin}\n{end}\n"
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
 
 
 def run_batching(args: argparse.Namespace) -> int:

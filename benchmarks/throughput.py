@@ -54,6 +54,7 @@ import time
 import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
 # isort: split
+import doc_sections
 import numpy as np
 import tensorflow as tf
 
@@ -329,23 +330,14 @@ moment (recorded as `load_average_at_start` in the JSON).
 
 
 def update_doc_section(path: pathlib.Path, name: str, text: str) -> None:
-    """Replaces section ``name`` of the markdown file ``path`` (created if missing)."""
+    """Replaces section ``name`` of the markdown file ``path`` (created if missing,
+    with every section of :data:`DOC_SECTIONS` in order)."""
     if name not in DOC_SECTIONS:
         raise ValueError(f"`name` must be one of {DOC_SECTIONS}. Received: {name!r}")
-    path = pathlib.Path(path)
-    if path.is_file():
-        doc = path.read_text()
-    else:
-        doc = DOC_HEADER + "".join(
-            f"\n<!-- begin: {n} -->\n<!-- end: {n} -->\n" for n in DOC_SECTIONS
-        )
-    begin, end = f"<!-- begin: {name} -->", f"<!-- end: {name} -->"
-    if begin not in doc or end not in doc:
-        doc = doc.rstrip("\n") + f"\n\n{begin}\n{end}\n"
-    head, rest = doc.split(begin, 1)
-    _, tail = rest.split(end, 1)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(f"{head}{begin}\n{text.strip()}\n{end}{tail}")
+    skeleton = DOC_HEADER + "".join(
+        f"\n<!-- begin: {n} -->\n<!-- end: {n} -->\n" for n in DOC_SECTIONS
+    )
+    doc_sections.update_doc_section(path, name, text, new_doc=skeleton)
 
 
 def run_child(argv: list[str]) -> dict:
