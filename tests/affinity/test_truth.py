@@ -1,4 +1,4 @@
-"""Truth test of the gain report on tasks of designed relation to the click.
+"""Truth tests of the gain report and of affinity on tasks of designed relation.
 
 Two tasks squeezed through a two-unit shared bottom: the click with a task
 driven by the same interest (``related``) shares it at no loss, the click
@@ -14,6 +14,7 @@ from mtrec.data import add_related_tasks
 from mtrec.data import generate_click_log
 from mtrec.data import write_table
 from mtrec.training import load_config
+from mtrec.training import train
 
 FEATURES = [
     {"name": "user_id", "kind": "categorical", "dtype": "int64", "embedding_dim": 8},
@@ -70,3 +71,58 @@ def test_compare_flags_the_conflicting_task_and_not_the_related_one(tmp_path, lo
     assert related["tasks"]["click"]["negative_transfer"] is False
     assert conflicting["tasks"]["independent"]["negative_transfer"] is True
     assert conflicting["delta_m"] < 0 < related["delta_m"]
+
+
+def _pair_affinity(tmp_path, seed: int, other: str) -> float:
+    """``Z(click→other) + Z(other→click)`` of a click + ``other`` model."""
+    frame = generate_click_log(60_000, seed=seed, num_users=500, num_items=500)
+    path = tmp_path / f"log-{seed}.parquet"
+    if not path.exists():
+        write_table(add_related_tasks(frame, seed=seed), path)
+    config = load_config(
+        {
+            "name": f"affinity-{other}",
+            "seed": seed,
+            "runs_dir": str(tmp_path / "runs"),
+            "features": FEATURES,
+            "tasks": [
+                {"name": "click", "label": "click"},
+                {"name": other, "label": other},
+            ],
+            "data": {"train": str(path)},
+            "model": {
+                "architecture": "multi_task",
+                "backbone_args": {"units": [2]},
+                "tower_units": [4],
+            },
+            "train": {
+                "batch_size": 1024,
+                "epochs": 4,
+                "learning_rate": 0.01,
+                "progress": False,
+                "affinity_every_steps": 2,
+                "selection": {"metric": None},
+            },
+            "export": {"enabled": False},
+            "eval": {"plots": False},
+        }
+    )
+    z = train(config, run_dir=tmp_path / "runs" / f"{other}-{seed}")
+    z = z.metrics["affinity"]["affinity"]
+    return z["click"][other] + z[other]["click"]
+
+
+@pytest.mark.slow
+def test_affinity_ranks_the_related_task_above_the_independent_one_over_seeds(
+    tmp_path,
+):
+    # The mean over three seeds of the symmetric affinity with the click:
+    # related 1.9e-5, independent 8.3e-6. Per seed the estimate is noisy
+    # (related -2.0e-5 / -9.8e-6 / 8.7e-5, independent -3.0e-5 / -9.3e-6 /
+    # 6.4e-5: seed 1 is a near tie the other way); see docs/affinity.md.
+    related = [_pair_affinity(tmp_path, seed, "related") for seed in range(3)]
+    independent = [_pair_affinity(tmp_path, seed, "independent") for seed in range(3)]
+    mean_related = sum(related) / 3
+    mean_independent = sum(independent) / 3
+    assert mean_related > 1.5 * mean_independent
+    assert sum(r > i for r, i in zip(related, independent, strict=True)) >= 2
