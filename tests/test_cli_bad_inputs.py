@@ -302,7 +302,12 @@ CASES = [
     Case(
         "label-requires-not-a-label",
         train_with({"data": {"label_requires": {"conversion": "clicked"}}}),
-        "'data.label_requires'",
+        "'data': `label_requires` 'conversion' -> 'clicked' must name binary label",
+    ),
+    Case(
+        "feature-is-a-label",
+        train_with(features=[*FEATURES, {"name": "click", "kind": "dense"}]),
+        "columns ['click'] are both features and labels",
     ),
     Case("no-tasks", train_with({"tasks": []}), "tasks"),
     Case(

@@ -162,17 +162,17 @@ def build_model(
         raise ConfigError(f"'model': {err}") from err
 
 
-def dry_build(config: RunConfig) -> None:
+def dry_build(config: RunConfig, feature_set: FeatureSet, tasks: list[Task]) -> None:
     """Builds the config's model on placeholder preprocessing, reading no data.
 
     Surfaces every model, backbone, tower and weighting argument error as a
     ``ConfigError`` naming its key before the prepare pass reads the files.
+    ``feature_set`` and ``tasks`` are the config's, already parsed
+    (:func:`build_feature_set`, :func:`build_tasks`).
 
     Raises:
       ConfigError: a bad model, backbone, tower or weighting argument.
     """
-    feature_set = build_feature_set(config)
-    tasks = build_tasks(config)
     vocabularies = {
         table: [0] if members[0].dtype == "int64" else ["<dry-build>"]
         for table, members in feature_set.tables.items()
@@ -234,6 +234,35 @@ def _optimizer_class(name: str, legacy: bool):
 LR_SCHEDULES = ("constant", "cosine", "cosine_epoch")
 
 
+def _check_schedule(name: str) -> None:
+    if name not in LR_SCHEDULES:
+        raise ConfigError(
+            f"'train.lr_schedule': unknown schedule {name!r}; choose from "
+            f"{list(LR_SCHEDULES)}"
+        )
+
+
+def check_optimizer_names(config: RunConfig) -> None:
+    """``train.optimizer``, ``train.embedding_optimizer``, ``train.lr_schedule``.
+
+    Raises:
+      ConfigError: an unknown name, naming its key and the choices.
+    """
+    tc = config.train
+    choices = sorted([*OPTIMIZERS, "composite"])
+    if str(tc.optimizer).lower() not in choices:
+        raise ConfigError(
+            f"'train.optimizer': unknown optimizer {tc.optimizer!r}; choose from "
+            f"{choices}"
+        )
+    if str(tc.embedding_optimizer).lower() not in OPTIMIZERS:
+        raise ConfigError(
+            f"'train.embedding_optimizer': unknown optimizer "
+            f"{tc.embedding_optimizer!r}; choose from {sorted(OPTIMIZERS)}"
+        )
+    _check_schedule(tc.lr_schedule)
+
+
 def learning_rate(
     config: RunConfig,
     rate: float,
@@ -250,11 +279,7 @@ def learning_rate(
     are constant without the step counts.
     """
     tc = config.train
-    if tc.lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(
-            f"'train.lr_schedule': unknown schedule {tc.lr_schedule!r}; choose from "
-            f"{list(LR_SCHEDULES)}"
-        )
+    _check_schedule(tc.lr_schedule)
     if not 0.0 <= tc.lr_final_fraction <= 1.0:
         raise ConfigError(
             "'train.lr_final_fraction' must be in [0, 1]. "
@@ -288,15 +313,11 @@ def build_optimizer(
     ``model.embedding_variables()`` and Adam on ``model.dense_variables()``
     (everything else, learnable loss weights included); it needs the model.
     """
+    check_optimizer_names(config)
     tc = config.train
     name = tc.optimizer.lower()
     if name == "composite":
         embedding = tc.embedding_optimizer.lower()
-        if embedding not in OPTIMIZERS:
-            raise ConfigError(
-                f"'train.embedding_optimizer': unknown optimizer {embedding!r}; "
-                f"choose from {sorted(OPTIMIZERS)}"
-            )
         if model is None:
             raise ValueError("the composite optimizer needs the model")
         embedding_lr = tc.embedding_learning_rate or tc.learning_rate
@@ -319,11 +340,6 @@ def build_optimizer(
                     model.dense_variables,
                 ),
             ]
-        )
-    if name not in OPTIMIZERS:
-        raise ConfigError(
-            f"'train.optimizer': unknown optimizer {name!r}; choose from "
-            f"{sorted([*OPTIMIZERS, 'composite'])}"
         )
     return _optimizer_class(name, legacy=False)(
         learning_rate=learning_rate(config, tc.learning_rate, total_steps, epoch_steps)

@@ -2,10 +2,12 @@
 
 ``validate_config`` checks each value by itself; :func:`preflight` checks the
 rest that needs the features, the tasks or the file system: the feature specs
-and tasks parse, the model builds on placeholder preprocessing (every model,
-backbone, tower and weighting argument), the optimiser and schedule exist, the
-selection metric names an output the model has, and the directories the run
-writes can be written. Each failure is a ``ConfigError`` naming its key.
+and tasks parse, the columns make a reader schema (``label_requires`` pairs
+labels, no column is both a feature and a label), the model builds on
+placeholder preprocessing (every model, backbone, tower and weighting
+argument), the optimiser and schedule exist, the selection metric names an
+output the model has, and the directories the run writes can be written.
+Each failure is a ``ConfigError`` naming its key.
 """
 
 import math
@@ -14,10 +16,10 @@ import pathlib
 
 import tensorflow as tf
 
-from mtrec.training.builders import LR_SCHEDULES
-from mtrec.training.builders import OPTIMIZERS
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
+from mtrec.training.builders import check_optimizer_names
+from mtrec.training.builders import column_schema
 from mtrec.training.builders import dry_build
 from mtrec.training.config import AUTO_SELECTION
 from mtrec.training.config import ConfigError
@@ -36,7 +38,7 @@ def preflight(config: RunConfig, run_dir: str | os.PathLike | None = None) -> No
       ConfigError: the first problem, naming its config key (and file).
     """
     try:
-        build_feature_set(config)
+        feature_set = build_feature_set(config)
     except (OSError, ValueError) as err:
         raise ConfigError(f"'features': {err}") from err
     try:
@@ -45,14 +47,19 @@ def preflight(config: RunConfig, run_dir: str | os.PathLike | None = None) -> No
         raise
     except ValueError as err:
         raise ConfigError(f"'tasks': {err}") from err
-    check_label_requires(config, tasks)
+    try:  # the reader's contract: label_requires, feature/label clashes
+        column_schema(config, feature_set, tasks)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"'data': {err}") from err
     check_model_values(config)
     check_optimizer_names(config)
     outputs = [t.name for t in tasks]
     if config.model.architecture == "esmm":
         outputs.append(config.model.ctcvr_name)
     check_selection_outputs(config, outputs)
-    dry_build(config)
+    dry_build(config, feature_set, tasks)
     check_writable("runs_dir", config.runs_dir)
     if run_dir is not None:
         check_writable("--run-dir", run_dir)
@@ -71,22 +78,6 @@ def _non_negative(value) -> bool:
         and math.isfinite(value)
         and value >= 0
     )
-
-
-def check_label_requires(config: RunConfig, tasks) -> None:
-    """``data.label_requires`` pairs binary label (or condition) columns."""
-    binary = sorted(
-        {t.label for t in tasks if t.kind == "binary"}
-        | {t.condition for t in tasks if t.condition}
-    )
-    for child, parent in config.data.label_requires.items():
-        for column in (child, parent):
-            if column not in binary:
-                raise ConfigError(
-                    f"'data.label_requires': {child!r} -> {parent!r} must pair "
-                    f"binary label columns of the tasks; {column!r} is not one. "
-                    f"Binary labels: {binary}"
-                )
 
 
 def check_model_values(config: RunConfig) -> None:
@@ -124,27 +115,6 @@ def check_model_values(config: RunConfig) -> None:
             f"'model.tower_activation': unknown activation {mc.tower_activation!r} "
             "(a tf.keras activation name, e.g. 'relu', 'gelu', 'swish')"
         ) from err
-
-
-def check_optimizer_names(config: RunConfig) -> None:
-    """``train.optimizer``, ``train.embedding_optimizer``, ``train.lr_schedule``."""
-    tc = config.train
-    choices = sorted([*OPTIMIZERS, "composite"])
-    if str(tc.optimizer).lower() not in choices:
-        raise ConfigError(
-            f"'train.optimizer': unknown optimizer {tc.optimizer!r}; choose from "
-            f"{choices}"
-        )
-    if str(tc.embedding_optimizer).lower() not in OPTIMIZERS:
-        raise ConfigError(
-            f"'train.embedding_optimizer': unknown optimizer "
-            f"{tc.embedding_optimizer!r}; choose from {sorted(OPTIMIZERS)}"
-        )
-    if tc.lr_schedule not in LR_SCHEDULES:
-        raise ConfigError(
-            f"'train.lr_schedule': unknown schedule {tc.lr_schedule!r}; choose from "
-            f"{list(LR_SCHEDULES)}"
-        )
 
 
 def check_selection_outputs(config: RunConfig, outputs: list[str]) -> None:
