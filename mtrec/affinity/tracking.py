@@ -66,7 +66,7 @@ class AffinityTracker(tf.keras.callbacks.Callback):
     ``attach(model)`` decorates the model's ``train_step`` (before ``fit``
     builds its train function) so the lookahead sees each step's batch; as a
     callback it closes each epoch's matrix. Results:
-    :meth:`matrix` (the run's mean), :attr:`epochs` (one matrix per epoch)
+    :meth:`matrix` (the mean over epochs), :attr:`epochs` (one matrix per epoch)
     and ``logs["affinity/<i>-><j>"]`` at every epoch end (TensorBoard,
     ``metrics.json``'s history).
 
@@ -91,8 +91,6 @@ class AffinityTracker(tf.keras.callbacks.Callback):
         self.tasks: list[str] = []
         self.epochs: list[dict] = []
         self._sums = None
-        self._run_sum = None
-        self._run_count = 0
 
     def attach(self, model) -> None:
         """Wraps ``model.train_step``; call before ``model.fit``."""
@@ -103,7 +101,6 @@ class AffinityTracker(tf.keras.callbacks.Callback):
         self._step = tf.Variable(
             0, trainable=False, dtype=tf.int64, name="affinity_step"
         )
-        self._run_sum = np.zeros((n, n))
         train_step = model.train_step
 
         def tracked_train_step(batch):
@@ -169,28 +166,32 @@ class AffinityTracker(tf.keras.callbacks.Callback):
         count = int(self._count.numpy())
         if not count:
             return
-        sums = self._sums.numpy().astype(np.float64)
-        self._run_sum += sums
-        self._run_count += count
-        matrix = self._as_dict(sums / count)
+        matrix = affinity_dict(
+            self.tasks, self._sums.numpy().astype(np.float64) / count
+        )
         self.epochs.append({"epoch": epoch + 1, "measurements": count, **matrix})
         if logs is not None:
             for i, row in matrix["affinity"].items():
                 for j, value in row.items():
                     logs[f"affinity/{i}->{j}"] = value
 
-    def _as_dict(self, values: np.ndarray) -> dict:
-        return affinity_dict(self.tasks, values)
-
     def matrix(self) -> dict:
-        """``{"tasks", "affinity": {i: {j: Z(i→j)}}, "measurements"}``, the
-        mean over every measurement of the run so far."""
-        if not self._run_count:
+        """``{"tasks", "affinity": {i: {j: Z(i→j)}}, "measurements"}``: the mean
+        of the epochs' matrices, as ``metrics.json``'s ``affinity`` (see
+        :func:`affinity_from_history`)."""
+        if not self.epochs:
             raise ValueError("no affinity measured yet (train at least one epoch)")
+        mean = np.mean(
+            [
+                [[e["affinity"][i][j] for j in self.tasks] for i in self.tasks]
+                for e in self.epochs
+            ],
+            axis=0,
+        )
         return {
             "tasks": list(self.tasks),
-            "measurements": self._run_count,
-            **self._as_dict(self._run_sum / self._run_count),
+            "measurements": sum(e["measurements"] for e in self.epochs),
+            **affinity_dict(self.tasks, mean),
         }
 
 

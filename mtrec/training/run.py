@@ -256,8 +256,8 @@ def resume_run(
             f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
             "version of mtrec train"
         )
-    saved = TrainingState.load(state_path)
-    checkpoint = saved.mid_epoch.checkpoint if saved.mid_epoch else saved.checkpoint
+    state = TrainingState.load(state_path)
+    checkpoint = state.mid_epoch.checkpoint if state.mid_epoch else state.checkpoint
     index = run_dir / CHECKPOINT_DIR / f"{checkpoint}.index"
     if checkpoint is not None and not index.is_file():
         raise FileNotFoundError(
@@ -282,7 +282,6 @@ def resume_run(
         scratch = pathlib.Path(tempfile.mkdtemp(prefix="mtrec-worker-"))
         shutil.copytree(run_dir, scratch, dirs_exist_ok=True)
         run_dir = scratch
-    state = TrainingState.load(state_path)
     if state.epochs_done < config.train.epochs:
         state.finished = False  # a finished run trained longer is not finished
     prepared = dataclasses.replace(

@@ -19,12 +19,13 @@ import pathlib
 from mtrec.training.callbacks import write_json
 from mtrec.training.config import ConfigError
 from mtrec.training.loop import TRAINING_STATE_FILE
+from mtrec.training.run_dir import CONFIG_FILE
+from mtrec.training.run_dir import METRICS_FILE
+from mtrec.training.run_dir import checked_run_dir
 from mtrec.training.state import TrainingState
 
 #: Written into a run directory whose training or evaluation raised.
 FAILED_FILE = "failed.json"
-_CONFIG_FILE = "config.yaml"
-_METRICS_FILE = "metrics.json"
 
 
 @contextlib.contextmanager
@@ -77,9 +78,7 @@ def run_status(run_dir: str | os.PathLike) -> RunStatus:
     Raises:
       FileNotFoundError: not a run directory (no ``config.yaml``).
     """
-    run_dir = pathlib.Path(run_dir)
-    if not (run_dir / _CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml)")
+    run_dir = checked_run_dir(run_dir)
     epochs, finished = 0, False
     try:
         state = TrainingState.load(run_dir / TRAINING_STATE_FILE)
@@ -98,7 +97,7 @@ def run_status(run_dir: str | os.PathLike) -> RunStatus:
         return RunStatus(run_dir, "unfinished", epochs)
     metrics = {}
     try:
-        report = json.loads((run_dir / _METRICS_FILE).read_text())["eval"]
+        report = json.loads((run_dir / METRICS_FILE).read_text())["eval"]
         metrics = {output: m.get("auc") for output, m in report.items()}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -117,5 +116,5 @@ def list_runs(runs_dir: str | os.PathLike) -> list[RunStatus]:
     return [
         run_status(path)
         for path in sorted(runs_dir.iterdir())
-        if path.is_dir() and (path / _CONFIG_FILE).is_file()
+        if path.is_dir() and (path / CONFIG_FILE).is_file()
     ]

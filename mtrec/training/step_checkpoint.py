@@ -74,10 +74,6 @@ class StepCheckpoint(tf.keras.callbacks.Callback):
         #: Batches of the epoch done before this ``fit`` began (a resumed epoch).
         self.offset = 0
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch > self.state.epochs_done:  # pragma: no cover - Keras order
-            self.offset = 0
-
     def on_epoch_end(self, epoch, logs=None):
         self.offset = 0
 
