@@ -33,11 +33,12 @@ def log_path(tmp_path_factory):
     return path
 
 
-def _gain(tmp_path, log_path, other: str) -> dict:
-    config = load_config(
+def _pair_config(tmp_path, log_path, other: str, seed: int = 0, **train_args):
+    """The click and ``other`` through a two-unit shared bottom."""
+    return load_config(
         {
             "name": f"click-{other}",
-            "seed": 0,
+            "seed": seed,
             "runs_dir": str(tmp_path / "runs"),
             "features": FEATURES,
             "tasks": [
@@ -55,11 +56,16 @@ def _gain(tmp_path, log_path, other: str) -> dict:
                 "epochs": 4,
                 "learning_rate": 0.01,
                 "progress": False,
+                **train_args,
             },
             "export": {"enabled": False},
             "eval": {"plots": False},
         }
     )
+
+
+def _gain(tmp_path, log_path, other: str) -> dict:
+    config = _pair_config(tmp_path, log_path, other)
     return compare(config, seeds=[0, 1, 2], out_dir=tmp_path / other)
 
 
@@ -75,37 +81,17 @@ def test_compare_flags_the_conflicting_task_and_not_the_related_one(tmp_path, lo
 
 def _pair_affinity(tmp_path, seed: int, other: str) -> float:
     """``Z(click→other) + Z(other→click)`` of a click + ``other`` model."""
-    frame = generate_click_log(60_000, seed=seed, num_users=500, num_items=500)
     path = tmp_path / f"log-{seed}.parquet"
-    if not path.exists():
+    if not path.exists():  # one log per seed, for both pairs
+        frame = generate_click_log(60_000, seed=seed, num_users=500, num_items=500)
         write_table(add_related_tasks(frame, seed=seed), path)
-    config = load_config(
-        {
-            "name": f"affinity-{other}",
-            "seed": seed,
-            "runs_dir": str(tmp_path / "runs"),
-            "features": FEATURES,
-            "tasks": [
-                {"name": "click", "label": "click"},
-                {"name": other, "label": other},
-            ],
-            "data": {"train": str(path)},
-            "model": {
-                "architecture": "multi_task",
-                "backbone_args": {"units": [2]},
-                "tower_units": [4],
-            },
-            "train": {
-                "batch_size": 1024,
-                "epochs": 4,
-                "learning_rate": 0.01,
-                "progress": False,
-                "affinity_every_steps": 2,
-                "selection": {"metric": None},
-            },
-            "export": {"enabled": False},
-            "eval": {"plots": False},
-        }
+    config = _pair_config(
+        tmp_path,
+        path,
+        other,
+        seed,
+        affinity_every_steps=2,
+        selection={"metric": None},
     )
     z = train(config, run_dir=tmp_path / "runs" / f"{other}-{seed}")
     z = z.metrics["affinity"]["affinity"]
