@@ -16,6 +16,7 @@ from mtrec.affinity.grouping import choose_groups
 from mtrec.affinity.plot import affinity_heatmap
 from mtrec.affinity.tracking import AffinityTracker
 from mtrec.affinity.tracking import affinity_from_history
+from mtrec.affinity.tracking import gradient_cosines
 
 # Loaded on first use (PEP 562): mtrec.affinity.gain imports mtrec.training.
 _GAIN = ("compare", "gain_report", "gain_table", "single_task_config")
@@ -30,6 +31,7 @@ __all__ = [
     "compare",
     "gain_report",
     "gain_table",
+    "gradient_cosines",
     "single_task_config",
 ]
 

@@ -13,6 +13,19 @@ unchanged:
 ``Z(i→j) > 0``: a step on ``i`` lowers ``j``'s loss (``i`` helps ``j``).
 Averaged over the run (and per epoch) into the affinity matrix.
 
+Two further statistics are reported beside the paper's matrix, never instead
+of it (docs/affinity.md has the measurements behind them):
+
+- ``cosine``: the cosine of the two tasks' gradients on the shared
+  parameters, ``cos(∇_{θ_s} L_i, ∇_{θ_s} L_j)``, from the same gradients as
+  the lookahead (no extra pass). ``Z(i→j) ≈ η ∇L_i·∇L_j / L_j`` to first
+  order, so it has ``Z``'s sign, but each measurement counts alike: the large
+  gradients of the first steps do not dominate the mean.
+- ``after_first_epoch``: both matrices averaged over the epochs after the
+  first. At initialisation the task towers are random, so which way the
+  shared representation should move for each task, and hence the early
+  affinities, reflect the draw of the towers more than the tasks.
+
 The shared parameters are the embeddings, the cross layers and the backbone
 (``MultiTaskRanker.shared_candidates``); the task-specific ones (towers,
 ESMM's heads) do not move. Losses are each task's training loss (binary
@@ -97,6 +110,9 @@ class AffinityTracker(tf.keras.callbacks.Callback):
         self.tasks = list(model.supervised_tasks())
         n = len(self.tasks)
         self._sums = tf.Variable(tf.zeros((n, n)), trainable=False, name="affinity_sum")
+        self._cosine_sums = tf.Variable(
+            tf.zeros((n, n)), trainable=False, name="affinity_cosine_sum"
+        )
         self._count = tf.Variable(0, trainable=False, dtype=tf.int64, name="affinity_n")
         self._step = tf.Variable(
             0, trainable=False, dtype=tf.int64, name="affinity_step"
@@ -123,11 +139,12 @@ class AffinityTracker(tf.keras.callbacks.Callback):
         rate = _current_learning_rate(model.optimizer)
         with tf.GradientTape(persistent=True) as tape:
             before = _task_losses(model, batch)
+        grads = [tape.gradient(before[source], shared) for source in self.tasks]
+        del tape
         rows = []
-        for source in self.tasks:
-            grads = tape.gradient(before[source], shared)
+        for task_grads in grads:
             restore = []
-            for variable, grad in zip(shared, grads, strict=True):
+            for variable, grad in zip(shared, task_grads, strict=True):
                 if grad is None:
                     continue
                 if isinstance(grad, tf.IndexedSlices):
@@ -148,8 +165,8 @@ class AffinityTracker(tf.keras.callbacks.Callback):
                     variable.assign(saved)
                 else:
                     variable.scatter_update(tf.IndexedSlices(saved, ids))
-        del tape
         self._sums.assign_add(tf.stack([tf.stack(r) for r in rows]))
+        self._cosine_sums.assign_add(gradient_cosines(shared, grads))
         self._count.assign_add(1)
         return tf.constant(True)
 
@@ -160,39 +177,113 @@ class AffinityTracker(tf.keras.callbacks.Callback):
                 "before model.fit"
             )
         self._sums.assign(tf.zeros_like(self._sums))
+        self._cosine_sums.assign(tf.zeros_like(self._cosine_sums))
         self._count.assign(0)
 
     def on_epoch_end(self, epoch, logs=None):
         count = int(self._count.numpy())
         if not count:
             return
-        matrix = affinity_dict(
-            self.tasks, self._sums.numpy().astype(np.float64) / count
-        )
-        self.epochs.append({"epoch": epoch + 1, "measurements": count, **matrix})
+        matrices = {
+            key: affinity_dict(self.tasks, sums.numpy().astype(np.float64) / count)[
+                "affinity"
+            ]
+            for key, sums in (("affinity", self._sums), ("cosine", self._cosine_sums))
+        }
+        self.epochs.append({"epoch": epoch + 1, "measurements": count, **matrices})
         if logs is not None:
-            for i, row in matrix["affinity"].items():
-                for j, value in row.items():
-                    logs[f"affinity/{i}->{j}"] = value
+            for key, prefix in _LOG_PREFIXES.items():
+                for i, row in matrices[key].items():
+                    for j, value in row.items():
+                        logs[f"{prefix}{i}->{j}"] = value
 
     def matrix(self) -> dict:
-        """``{"tasks", "affinity": {i: {j: Z(i→j)}}, "measurements"}``: the mean
-        of the epochs' matrices, as ``metrics.json``'s ``affinity`` (see
-        :func:`affinity_from_history`)."""
+        """The run's matrices, as ``metrics.json``'s ``affinity`` (see
+        :func:`affinity_from_history`), plus ``measurements``: the count of
+        lookaheads."""
         if not self.epochs:
             raise ValueError("no affinity measured yet (train at least one epoch)")
-        mean = np.mean(
-            [
-                [[e["affinity"][i][j] for j in self.tasks] for i in self.tasks]
-                for e in self.epochs
-            ],
-            axis=0,
-        )
         return {
-            "tasks": list(self.tasks),
+            **_summary(self.tasks, self.epochs),
             "measurements": sum(e["measurements"] for e in self.epochs),
-            **affinity_dict(self.tasks, mean),
         }
+
+
+# The history keys of each per-epoch matrix: "affinity/<i>-><j>", ...
+_LOG_PREFIXES = {"affinity": "affinity/", "cosine": "affinity_cosine/"}
+
+
+def gradient_cosines(variables, grads) -> tf.Tensor:
+    """The ``(T, T)`` cosines of ``T`` tasks' gradients over ``variables``.
+
+    ``grads[t][k]`` is task ``t``'s gradient of ``variables[k]``: a tensor, a
+    ``tf.IndexedSlices`` (embedding rows; repeated rows are summed) or
+    ``None`` (zero). A task whose gradient is zero has cosine 0 with every
+    task, itself included.
+    """
+    n = len(grads)
+    gram = tf.zeros((n, n))
+    for k, variable in enumerate(variables):
+        per_task = [g[k] for g in grads]
+        present = [g for g in per_task if g is not None]
+        if not present:
+            continue
+        if all(isinstance(g, tf.IndexedSlices) for g in present):
+            ids, position = tf.unique(tf.concat([g.indices for g in present], 0))
+            width = tf.reduce_prod(tf.shape(variable)[1:])
+            rows, start = [], 0
+            for g in per_task:
+                if g is None:
+                    rows.append(tf.zeros((tf.size(ids), width)))
+                    continue
+                end = start + tf.size(g.indices)
+                rows.append(
+                    tf.reshape(
+                        tf.math.unsorted_segment_sum(
+                            tf.cast(g.values, tf.float32),
+                            position[start:end],
+                            tf.size(ids),
+                        ),
+                        (tf.size(ids), width),
+                    )
+                )
+                start = end
+            flat = tf.reshape(tf.stack(rows), (n, -1))
+        else:
+            flat = tf.stack(
+                [
+                    tf.reshape(
+                        tf.zeros(variable.shape)
+                        if g is None
+                        else tf.cast(tf.convert_to_tensor(g), tf.float32),
+                        [-1],
+                    )
+                    for g in per_task
+                ]
+            )
+        gram += tf.matmul(flat, flat, transpose_b=True)
+    norms = tf.sqrt(tf.linalg.diag_part(gram))
+    return tf.math.divide_no_nan(gram, norms[:, None] * norms[None, :])
+
+
+def _summary(tasks: list[str], epochs: list[dict]) -> dict:
+    """The run's matrices from its per-epoch ones (every key a mean of epochs).
+
+    ``affinity`` (the paper's matrix, over all epochs), ``cosine`` (when the
+    epochs have it), ``after_first_epoch`` (both over epochs 2..E, when
+    ``E >= 2``) and ``epochs``.
+    """
+
+    def mean(key: str, chosen: list[dict]) -> dict:
+        values = [[[e[key][i][j] for j in tasks] for i in tasks] for e in chosen]
+        return affinity_dict(tasks, np.mean(values, axis=0))["affinity"]
+
+    keys = [k for k in _LOG_PREFIXES if all(k in e for e in epochs)]
+    summary = {"tasks": list(tasks), **{k: mean(k, epochs) for k in keys}}
+    if len(epochs) >= 2:
+        summary["after_first_epoch"] = {k: mean(k, epochs[1:]) for k in keys}
+    summary["epochs"] = epochs
+    return summary
 
 
 def affinity_dict(tasks: list[str], values) -> dict:
@@ -206,33 +297,42 @@ def affinity_dict(tasks: list[str], values) -> dict:
 
 
 def affinity_from_history(history: dict) -> dict | None:
-    """The run's affinity matrix from a run's per-epoch history.
+    """The run's affinity matrices from a run's per-epoch history.
 
-    ``fit`` logs ``affinity/<i>-><j>`` every epoch (the epoch's mean); the
-    run's matrix is their mean over epochs, with the per-epoch matrices.
-    ``None`` when the run did not track affinity.
+    ``fit`` logs ``affinity/<i>-><j>`` and ``affinity_cosine/<i>-><j>`` every
+    epoch (the epoch's means). Returns ``{"tasks", "affinity": {i: {j:
+    Z(i→j)}}, "cosine", "after_first_epoch": {"affinity", "cosine"},
+    "epochs"}``: the paper's matrix and the gradient cosines averaged over the
+    epochs, both again over the epochs after the first (with at least two),
+    and the per-epoch matrices (module docstring). ``cosine`` is absent from a
+    history without it. ``None`` when the run did not track affinity.
     """
-    pairs = {}
-    for key, values in history.items():
-        if key.startswith("affinity/") and "->" in key:
-            source, target = key[len("affinity/") :].split("->", 1)
-            pairs[(source, target)] = values
-    if not pairs:
+    pairs = {key: {} for key in _LOG_PREFIXES}
+    for name, values in history.items():
+        for key, prefix in _LOG_PREFIXES.items():
+            if name.startswith(prefix) and "->" in name:
+                source, target = name[len(prefix) :].split("->", 1)
+                pairs[key][(source, target)] = values
+    if not pairs["affinity"]:
         return None
-    tasks = list(dict.fromkeys([s for s, _ in pairs] + [t for _, t in pairs]))
-    epochs = len(next(iter(pairs.values())))
-    mean = [[float(np.mean(pairs.get((i, j), [np.nan]))) for j in tasks] for i in tasks]
-    per_epoch = [
+    found = pairs["affinity"]
+    tasks = list(dict.fromkeys([s for s, _ in found] + [t for _, t in found]))
+    num_epochs = len(next(iter(found.values())))
+    keys = [key for key in _LOG_PREFIXES if pairs[key]]
+    epochs = [
         {
             "epoch": e + 1,
-            **affinity_dict(
-                tasks,
-                [
-                    [pairs.get((i, j), [np.nan] * epochs)[e] for j in tasks]
+            **{
+                key: {
+                    i: {
+                        j: float(pairs[key].get((i, j), [np.nan] * num_epochs)[e])
+                        for j in tasks
+                    }
                     for i in tasks
-                ],
-            ),
+                }
+                for key in keys
+            },
         }
-        for e in range(epochs)
+        for e in range(num_epochs)
     ]
-    return {"tasks": tasks, **affinity_dict(tasks, mean), "epochs": per_epoch}
+    return _summary(tasks, epochs)

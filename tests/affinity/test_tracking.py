@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from mtrec.affinity import AffinityTracker
 from mtrec.affinity import affinity_from_history
+from mtrec.affinity import gradient_cosines
 from mtrec.data import generate_click_log
 from mtrec.data import write_table
 from mtrec.training import load_config
@@ -80,6 +81,19 @@ def test_tracking_does_not_change_the_trajectory(tmp_path, log_path, backbone):
     assert np.isfinite(values).all()
     # A step on a task lowers its own loss on the same batch.
     assert values[0, 0] > 0 and values[1, 1] > 0
+    cosine = np.array(
+        [
+            [affinity["cosine"][i][j] for j in affinity["tasks"]]
+            for i in affinity["tasks"]
+        ]
+    )
+    np.testing.assert_allclose(np.diag(cosine), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(cosine, cosine.T, rtol=1e-5)
+    assert (np.abs(cosine) <= 1.0 + 1e-6).all()
+    # Two epochs: the epochs after the first are the second.
+    assert affinity["after_first_epoch"] == {
+        key: affinity["epochs"][1][key] for key in ("affinity", "cosine")
+    }
     assert "affinity" not in plain.metrics
 
 
@@ -96,7 +110,66 @@ def test_affinity_from_history_averages_the_epochs():
     assert result["affinity"]["a"]["a"] == pytest.approx(0.3)
     assert result["affinity"]["a"]["b"] == pytest.approx(0.0)
     assert result["epochs"][1]["affinity"]["b"]["a"] == pytest.approx(0.2)
+    assert "cosine" not in result  # a history from before the cosine
+    assert result["after_first_epoch"]["affinity"]["a"]["b"] == pytest.approx(-0.1)
     assert affinity_from_history({"loss": [1.0]}) is None
+    history.update(
+        {
+            "affinity/a->a": [0.2, 0.4, 0.6],
+            "affinity/a->b": [0.1, -0.1, 0.3],
+            "affinity/b->a": [0.0, 0.2, 0.1],
+            "affinity/b->b": [0.3, 0.3, 0.3],
+            "affinity_cosine/a->a": [1.0, 1.0, 1.0],
+            "affinity_cosine/a->b": [-0.9, 0.2, 0.4],
+            "affinity_cosine/b->a": [-0.9, 0.2, 0.4],
+            "affinity_cosine/b->b": [1.0, 1.0, 1.0],
+        }
+    )
+    result = affinity_from_history(history)
+    assert result["affinity"]["a"]["b"] == pytest.approx(0.1)
+    assert result["cosine"]["b"]["a"] == pytest.approx(-0.1)
+    assert result["after_first_epoch"]["affinity"]["a"]["b"] == pytest.approx(0.1)
+    assert result["after_first_epoch"]["affinity"]["b"]["a"] == pytest.approx(0.15)
+    assert result["after_first_epoch"]["cosine"]["a"]["b"] == pytest.approx(0.3)
+    assert result["epochs"][0]["cosine"]["a"]["b"] == pytest.approx(-0.9)
+    one_epoch = {k: v[:1] for k, v in history.items()}
+    assert "after_first_epoch" not in affinity_from_history(one_epoch)
+
+
+def test_gradient_cosines_by_hand():
+    # Task a: dense gradient [1, 0]; embedding rows 0, 0, 2 (row 0 twice, so
+    # its gradient is [2, 0]) and [0, 1] on row 2. Task b: dense [0, 1], row 2
+    # [0, 3]. Task c: no gradient. Flattened: a = [1, 0, 2, 0, 0, 1] and
+    # b = [0, 1, 0, 0, 0, 3], a·b = 3, |a|² = 6, |b|² = 10.
+    dense = tf.Variable(tf.zeros(2))
+    table = tf.Variable(tf.zeros((3, 2)))
+    grads = [
+        [
+            tf.constant([1.0, 0.0]),
+            tf.IndexedSlices(
+                tf.constant([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+                tf.constant([0, 0, 2]),
+                tf.constant([3, 2]),
+            ),
+        ],
+        [
+            tf.constant([0.0, 1.0]),
+            tf.IndexedSlices(
+                tf.constant([[0.0, 3.0]]), tf.constant([2]), tf.constant([3, 2])
+            ),
+        ],
+        [None, None],
+    ]
+    cosine = gradient_cosines([dense, table], grads).numpy()
+    expected = np.array(
+        [[1.0, 3.0 / np.sqrt(60.0), 0.0], [3.0 / np.sqrt(60.0), 1.0, 0.0], [0, 0, 0]]
+    )
+    np.testing.assert_allclose(cosine, expected, rtol=1e-6, atol=1e-7)
+    # A dense gradient of the table from one task: both are compared densely.
+    grads[1][1] = tf.constant([[0.0, 0.0], [0.0, 0.0], [0.0, 3.0]])
+    np.testing.assert_allclose(
+        gradient_cosines([dense, table], grads).numpy(), expected, rtol=1e-6, atol=1e-7
+    )
 
 
 def test_tracker_errors():
