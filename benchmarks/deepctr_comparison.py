@@ -74,8 +74,15 @@ stdout when that fails, so the worker makes ``requests.get`` raise during the
 import, waits for that thread, and sends its output to stderr (no network
 traffic, stdout stays JSON).
 
+``--mtrec-precision mixed_bfloat16`` builds mtrec's model under
+``mtrec.precision_scope`` (float32 weights, bfloat16 products; DeepCTR has no
+such option and stays float32); the precision is recorded in
+``mtrec_options``.
+
 Writes ``benchmarks/results/deepctr_comparison.json`` and the
-"deepctr-comparison" section of ``docs/benchmarks.md``.
+"deepctr-comparison" section of ``docs/benchmarks.md`` (with another
+precision: ``deepctr_comparison_<precision>.json`` and the section
+"deepctr-comparison-<precision>").
 
 Usage (from the repository root, with mtrec's ``.venv``)::
 
@@ -85,6 +92,7 @@ Usage (from the repository root, with mtrec's ``.venv``)::
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import logging
@@ -107,6 +115,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "deepctr_comparison.json"
 DOC = REPO / "docs" / "benchmarks.md"
 DOC_SECTION = "deepctr-comparison"
+#: mtrec's ``--mtrec-precision`` choices (``mtrec.precision.PRECISIONS``; not
+#: imported: this module imports neither TensorFlow nor mtrec at load time).
+PRECISIONS = ("float32", "mixed_bfloat16")
 CENSUS_FILE = (
     REPO.parent / "shared" / "data" / "census-income" / "census-income.test.gz"
 )
@@ -398,8 +409,10 @@ def markdown(report: dict) -> str:
             if not ok
         ]
         met = "**not met** (below 2.0: " + ", ".join(missed) + ")"
+    precision = report["mtrec_options"].get("precision", "float32")
     lines = [
-        "## mtrec vs DeepCTR 0.9.4",
+        "## mtrec vs DeepCTR 0.9.4"
+        + ("" if precision == "float32" else f" (mtrec in {precision})"),
         "",
         *(
             []
@@ -611,10 +624,19 @@ def mtrec_options(mtrec) -> dict:
     }
 
 
-def _build_mtrec(model_name: str, meta: dict, tf) -> tuple:
-    """mtrec's model, built with the public API as a user would for encoded ids."""
+def _build_mtrec(model_name: str, meta: dict, tf, precision: str = "float32"):
+    """mtrec's model, built with the public API as a user would for encoded ids,
+    under the compute ``precision`` (``mtrec.precision_scope``)."""
     import mtrec
 
+    if precision == "float32":
+        return _build_mtrec_model(model_name, meta, tf, mtrec)
+    with mtrec.precision_scope(precision):
+        model, options = _build_mtrec_model(model_name, meta, tf, mtrec)
+    return model, {**options, "precision": precision}
+
+
+def _build_mtrec_model(model_name: str, meta: dict, tf, mtrec) -> tuple:
     options = mtrec_options(mtrec)
     features, vocabularies, stats = [], {}, {}
     for f in meta["features"]:
@@ -707,7 +729,10 @@ def run_worker(args) -> dict:
     tf.config.threading.set_inter_op_parallelism_threads(args.num_cores)
     if args.worker == "deepctr":
         _import_deepctr()
-    build = _build_mtrec if args.worker == "mtrec" else _build_deepctr
+    if args.worker == "mtrec":
+        build = functools.partial(_build_mtrec, precision=args.mtrec_precision)
+    else:
+        build = _build_deepctr
     import_seconds = time.perf_counter() - started
 
     meta, arrays = load_arrays(args.data, args.rows)
@@ -974,6 +999,8 @@ def worker_command(
     command += ["--predict-passes", str(args.predict_passes)]
     if args.rows:
         command += ["--rows", str(args.rows)]
+    if side == "mtrec":
+        command += ["--mtrec-precision", args.mtrec_precision]
     return command
 
 
@@ -1095,7 +1122,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="commit of mtrec to measure (default HEAD: its committed package, "
         "not the working tree's edits); 'worktree' for the working tree",
     )
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    parser.add_argument(
+        "--mtrec-precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="mtrec's compute precision (DeepCTR stays float32); other than "
+        "float32, the default --out and docs section get the precision's suffix",
+    )
+    parser.add_argument("--out", type=pathlib.Path, default=None)
     parser.add_argument("--doc", type=pathlib.Path, default=DOC)
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
@@ -1111,6 +1145,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.rows, args.epochs, args.predict_passes = 1, 4096, 2, 1
+    if args.out is None:
+        args.out = results_path(args.mtrec_precision)
     for name, minimum in (("repeats", 1), ("epochs", 2), ("predict_passes", 1)):
         value = getattr(args, name)
         if value < minimum:
@@ -1191,6 +1227,19 @@ def run(args) -> dict:
     return report
 
 
+def results_path(precision: str) -> pathlib.Path:
+    """The default JSON: ``RESULTS``, suffixed by a precision other than float32."""
+    if precision == "float32":
+        return RESULTS
+    return RESULTS.with_name(f"{RESULTS.stem}_{precision}.json")
+
+
+def doc_section(report: dict) -> str:
+    """``DOC_SECTION``, suffixed by mtrec's precision when not float32."""
+    precision = report["mtrec_options"].get("precision", "float32")
+    return DOC_SECTION if precision == "float32" else f"{DOC_SECTION}-{precision}"
+
+
 def publish(report: dict, out: pathlib.Path, doc: pathlib.Path) -> bool:
     """Writes the JSON (atomically) and the docs section once a pair is complete.
 
@@ -1202,7 +1251,7 @@ def publish(report: dict, out: pathlib.Path, doc: pathlib.Path) -> bool:
     tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(report, indent=2) + "\n")
     os.replace(tmp, out)
-    write_doc_section(doc, DOC_SECTION, markdown(report))
+    write_doc_section(doc, doc_section(report), markdown(report))
     return True
 
 
@@ -1279,7 +1328,7 @@ def make_report(
         "mtrec_options": {
             k: v
             for k, v in (of_first("mtrec", "options") or {}).items()
-            if k in ("training_metrics", "encoded_ids")
+            if k in ("training_metrics", "encoded_ids", "precision")
         },
         "paths": {side: of_first(side, "options") for side in SIDES},
         "training_metrics": {

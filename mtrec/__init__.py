@@ -36,6 +36,7 @@ _PUBLIC = {
     "MultiTaskRanker": "mtrec.models",
     "Task": "mtrec.models",
     "shipped_config": "mtrec.shipped",
+    "precision_scope": "mtrec.precision",
 }
 
 __all__ = sorted([*_PUBLIC, "__version__"], key=str.upper)

@@ -274,6 +274,7 @@ CASES = [
         "units",
     ),
     Case("tower-dropout", train_set("model.tower_dropout=1.5"), "tower_dropout"),
+    Case("precision", train_set("model.precision=bf16"), "model.precision"),
     Case("tower-units-negative", train_set("model.tower_units=[-4]"), "tower_units"),
     Case("cross-layers-negative", train_set("model.cross_layers=-1"), "cross_layers"),
     Case(

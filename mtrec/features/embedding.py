@@ -501,6 +501,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 )
         pieces = _split_runs(blocks, [run for run in runs if isinstance(run, list)])
         parts = [pieces.pop(0) if isinstance(run, list) else run for run in runs]
+        # Under a mixed policy the tables are gathered in the compute dtype
+        # already; dense values and pooled vectors are cast to it here.
+        parts = [tf.cast(part, self.compute_dtype) for part in parts]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
     def compute_output_shape(self, input_shape):

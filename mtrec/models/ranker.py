@@ -12,6 +12,7 @@ from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
+from mtrec.precision import precision_scope
 from mtrec.weighting import FixedWeighting
 from mtrec.weighting import LossWeighting
 from mtrec.weighting import build_weighting
@@ -38,7 +39,18 @@ def ranking_task(
     weight): ``MultiTaskRanker.task_losses`` averages them over the batch
     itself, which is what lets the model train under a ``tf.distribute``
     strategy (Keras refuses automatic reduction there).
+
+    Built as a float32 layer whatever the global precision policy
+    (``mtrec.precision``): under ``mixed_bfloat16`` it would cast labels and
+    predictions to bfloat16, losing the loss's and the AUC's precision.
     """
+    with precision_scope("float32"):
+        return _ranking_task(task, output, from_logits, metrics)
+
+
+def _ranking_task(
+    task: Task, output: str, from_logits: bool, metrics: bool
+) -> tfrs.tasks.Ranking:
     if task.kind == "binary":
         return tfrs.tasks.Ranking(
             loss=tf.keras.losses.BinaryCrossentropy(
@@ -353,10 +365,17 @@ class MultiTaskRanker(tfrs.Model):
         return gates
 
     def tower_logits(self, inputs, training=None) -> dict[str, tf.Tensor]:
-        """``{task: z_k}``: each tower's logit (its output, for regression)."""
+        """``{task: z_k}``: each tower's logit (its output, for regression).
+
+        float32 whatever the compute precision (``mtrec.precision``): the
+        sigmoid, the losses and the outputs are computed in float32.
+        """
         hidden = self.backbone(self.shared_input(inputs), training=training)
         return {
-            task.name: self.towers[task.name](hidden[task.name], training=training)
+            task.name: tf.cast(
+                self.towers[task.name](hidden[task.name], training=training),
+                tf.float32,
+            )
             for task in self.tower_tasks
         }
 

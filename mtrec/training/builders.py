@@ -18,6 +18,7 @@ from mtrec.models.esmm import ESMM
 from mtrec.models.esmm import esmm_supervised_tasks
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.models.task import Task
+from mtrec.precision import precision_scope
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
 from mtrec.weighting import WEIGHTINGS
@@ -85,7 +86,19 @@ def build_model(
     vocabularies: dict,
     dense_stats: dict,
 ) -> MultiTaskRanker:
-    """The model the config describes (not yet compiled)."""
+    """The model the config describes (not yet compiled), every layer built
+    under ``model.precision`` (:func:`mtrec.precision.precision_scope`)."""
+    with precision_scope(config.model.precision):
+        return _build_model(config, feature_set, tasks, vocabularies, dense_stats)
+
+
+def _build_model(
+    config: RunConfig,
+    feature_set: FeatureSet,
+    tasks: list[Task],
+    vocabularies: dict,
+    dense_stats: dict,
+) -> MultiTaskRanker:
     mc = config.model
     if mc.backbone not in BACKBONES:
         raise ConfigError(

@@ -80,6 +80,10 @@ class ModelConfig:
     cross_projection_dim: int | None = None
     #: Name of ESMM's product output.
     ctcvr_name: str = "ctcvr"
+    #: Compute precision (``mtrec.precision``): ``float32`` or
+    #: ``mixed_bfloat16`` (float32 weights, bfloat16 matrix products; faster
+    #: on CPUs with AMX/AVX512-BF16, slower on others; outputs stay float32).
+    precision: str = "float32"
 
 
 SELECTION_MODES = ("max", "min")

@@ -16,6 +16,7 @@ import pathlib
 
 import tensorflow as tf
 
+from mtrec.precision import PRECISIONS
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
 from mtrec.training.builders import check_optimizer_names
@@ -107,6 +108,11 @@ def check_model_values(config: RunConfig) -> None:
         raise ConfigError(
             "'model.cross_projection_dim' must be an int >= 1 or null. "
             f"Received: {mc.cross_projection_dim!r}"
+        )
+    if mc.precision not in PRECISIONS:
+        raise ConfigError(
+            f"'model.precision' must be one of {list(PRECISIONS)}. "
+            f"Received: {mc.precision!r}"
         )
     try:
         tf.keras.activations.get(mc.tower_activation)

@@ -79,6 +79,8 @@ class LossWeighting(tf.keras.layers.Layer):
         task_weight: Mapping[str, float] | None = None,
         **kwargs,
     ):
+        # Losses are float32 under any precision policy (``mtrec.precision``).
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         task_names = list(task_names)
         if not task_names:

@@ -433,3 +433,24 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     # 4 steps of training (2 epochs of 2 batches) already rank better than
     # chance (0.72 for marital status when written).
     assert aucs["marital"] > 0.6
+
+
+def test_mtrec_precision_reaches_the_mtrec_worker_and_names_its_outputs(tmp_path):
+    args = bench.parse_args(["--cores", "1"])
+    assert args.mtrec_precision == "float32" and args.out == bench.RESULTS
+    args = bench.parse_args(["--cores", "1", "--mtrec-precision", "mixed_bfloat16"])
+    assert args.out.name == "deepctr_comparison_mixed_bfloat16.json"
+    data, predictions = tmp_path / "d", tmp_path / "p.npz"
+    mtrec = bench.worker_command("py", "mtrec", "mmoe", 1, data, predictions, args)
+    deepctr = bench.worker_command("py", "deepctr", "mmoe", 1, data, predictions, args)
+    assert mtrec[-2:] == ["--mtrec-precision", "mixed_bfloat16"]
+    assert "--mtrec-precision" not in deepctr
+    report = _report(_fake_runs(2.0))
+    assert bench.doc_section(report) == "deepctr-comparison"
+    report["mtrec_options"]["precision"] = "mixed_bfloat16"
+    assert bench.doc_section(report) == "deepctr-comparison-mixed_bfloat16"
+    assert bench.markdown(report).startswith(
+        "## mtrec vs DeepCTR 0.9.4 (mtrec in mixed_bfloat16)"
+    )
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--cores", "1", "--mtrec-precision", "float16"])
