@@ -22,9 +22,9 @@ of it (docs/affinity.md has the measurements behind them):
   order, so it has ``Z``'s sign, but each measurement counts alike: the large
   gradients of the first steps do not dominate the mean.
 - ``after_first_epoch``: both matrices averaged over the epochs after the
-  first. At initialisation the task towers are random, so which way the
-  shared representation should move for each task, and hence the early
-  affinities, reflect the draw of the towers more than the tasks.
+  first. Early on, every task pulls its predictions to its base rate through
+  random towers, so which way each task moves the shared representation,
+  and hence the early affinities, reflects the start more than the tasks.
 
 The shared parameters are the embeddings, the cross layers and the backbone
 (``MultiTaskRanker.shared_candidates``); the task-specific ones (towers,
