@@ -74,13 +74,15 @@ def _current_learning_rate(optimizer) -> tf.Tensor:
 
 
 class AffinityTracker(tf.keras.callbacks.Callback):
-    """Measures ``Z(i→j)`` every ``every`` training steps (module docstring).
+    """Measures ``Z(i→j)`` and the gradient cosines every ``every`` training
+    steps (module docstring).
 
     ``attach(model)`` decorates the model's ``train_step`` (before ``fit``
     builds its train function) so the lookahead sees each step's batch; as a
-    callback it closes each epoch's matrix. Results:
-    :meth:`matrix` (the mean over epochs), :attr:`epochs` (one matrix per epoch)
-    and ``logs["affinity/<i>-><j>"]`` at every epoch end (TensorBoard,
+    callback it closes each epoch's matrices. Results:
+    :meth:`matrix` (the means over epochs), :attr:`epochs` (the matrices of
+    each epoch) and ``logs["affinity/<i>-><j>"]`` and
+    ``logs["affinity_cosine/<i>-><j>"]`` at every epoch end (TensorBoard,
     ``metrics.json``'s history).
 
     Args:
