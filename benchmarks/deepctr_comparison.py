@@ -56,8 +56,14 @@ Timed, per worker: ``import_seconds`` (TensorFlow and the library),
 ``on_epoch_begin`` to ``on_epoch_end``), ``inference_examples_per_second``
 (``model.predict`` on the same cached batches, passes after a first one that
 traces), ``peak_rss_mb`` (``VmHWM``). The training batches are
-``from_tensor_slices(...).batch(1024).cache().prefetch(AUTOTUNE)`` on both
-sides, materialised before timing. After the timed epochs the test AUC of each
+``from_tensor_slices(...).batch(1024).cache().prefetch(2)`` on both sides,
+with tf.data's autotuning off, materialised before timing. Autotuning has
+nothing to tune in that pipeline, and it added a fixed cost to every pass:
+destroying an iterator waits for the autotuner's thread, 0 or about 0.16 s
+at random (measured on this machine, both libraries alike). That is as long
+as a whole 49-batch predict pass, so with it on the inference ratios read
+about 1.0 or about 2.1 depending on which passes drew the wait (results
+committed before this note had it on). After the timed epochs the test AUC of each
 task is computed (the orchestrator scores the saved predictions with
 ``mtrec.metrics.ranking.auc``), so that nobody wins by training a broken model.
 
@@ -115,6 +121,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "deepctr_comparison.json"
 DOC = REPO / "docs" / "benchmarks.md"
 DOC_SECTION = "deepctr-comparison"
+#: Batches prefetched by both sides' pipelines (tf.data autotuning is off).
+PREFETCH = 2
 #: mtrec's ``--mtrec-precision`` choices (``mtrec.precision.PRECISIONS``; not
 #: imported: this module imports neither TensorFlow nor mtrec at load time).
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -444,7 +452,9 @@ def markdown(report: dict) -> str:
         "threads = cores); DeepCTR and mtrec alternate which runs first. "
         "Ratios are mtrec ÷ DeepCTR per pair, median (min–max); train ex/s "
         "over epochs 2.. of `model.fit` on cached in-memory batches, inference "
-        "ex/s of `model.predict` on the same batches.",
+        "ex/s of `model.predict` on the same batches; tf.data autotuning off "
+        "on both sides (its iterator teardown added 0 or ~0.16 s per pass at "
+        "random, as long as a predict pass).",
         "",
         f"**Target** (issue 11: mtrec ÷ DeepCTR ≥ {TARGET_RATIO} median for "
         f"training and inference on MMoE, PLE and ESMM, one core): {met}.",
@@ -767,14 +777,16 @@ def run_worker(args) -> dict:
         elements = {**train_x, **train_y}
     else:
         elements = (train_x, tuple(train_y[label] for label in labels))
-    autotune = tf.data.AUTOTUNE
+    # No autotuning (see the module docstring): its iterator teardown is a
+    # random fixed cost per pass, not model work.
+    fixed = tf.data.Options()
+    fixed.autotune.enabled = False
     train = tf.data.Dataset.from_tensor_slices(elements).batch(BATCH_SIZE)
-    train = train.cache().prefetch(autotune)
+    train = train.cache().prefetch(PREFETCH).with_options(fixed)
     for _ in train:  # fills the cache before anything is timed
         pass
-    test = (
-        tf.data.Dataset.from_tensor_slices(test_x).batch(BATCH_SIZE).prefetch(autotune)
-    )
+    test = tf.data.Dataset.from_tensor_slices(test_x).batch(BATCH_SIZE)
+    test = test.prefetch(PREFETCH).with_options(fixed)
 
     class EpochTimer(tf.keras.callbacks.Callback):
         def __init__(self):
