@@ -212,6 +212,10 @@ def test_cli_affinity_writes_the_matrix_heatmap_and_groups(tmp_path, log_path, c
     assert written["tasks"] == ["ctr", "ctcvr"]
     assert set(written["groups"]) == {"2"}
     assert sorted(written["groups"]["2"]["assignment"]) == ["ctcvr", "ctr"]
+    # Two epochs: the groups on the cosine after the first are given too.
+    assert "groups on the gradient cosine after epoch 1" in printed
+    steady = written["groups_after_first_epoch_cosine"]["2"]
+    assert sorted(steady["assignment"]) == ["ctcvr", "ctr"]
     image = matplotlib.image.imread(run_dir / "affinity.png")
     assert image.ndim == 3 and image.shape[0] >= 200 and image.shape[1] >= 200
     assert image[..., :3].std() > 0.05  # not a blank canvas
