@@ -1,8 +1,12 @@
-"""Offline ranking metrics on numpy arrays (scikit-learn for AUC and log loss)."""
+"""Offline ranking metrics on numpy arrays (scikit-learn for AUC and log loss).
+
+scikit-learn is imported when a metric is first computed, not with this
+module: ``mtrec.data``, and through it the feature specs, import these
+metrics, and scikit-learn costs about 0.5 s and 60 MB of resident memory that
+building, training or serving a model does not need.
+"""
 
 import numpy as np
-from sklearn.metrics import log_loss
-from sklearn.metrics import roc_auc_score
 
 from mtrec.metrics.calibration import calibration_ratio
 from mtrec.metrics.calibration import expected_calibration_error
@@ -15,6 +19,8 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
     labels = np.asarray(labels)
     if labels.size == 0 or np.unique(labels).size < 2:
         return None
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(labels, scores))
 
 
@@ -54,6 +60,8 @@ def logloss(labels: np.ndarray, probabilities: np.ndarray) -> float | None:
     if labels.size == 0:
         return None
     p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-7, 1 - 1e-7)
+    from sklearn.metrics import log_loss
+
     return float(log_loss(labels, p, labels=[0, 1]))
 
 

@@ -96,3 +96,22 @@ def test_binary_report_has_every_metric():
         expected_calibration_error(labels, p), abs=1e-12
     )
     assert "gauc" not in binary_report(labels, p)
+
+
+def test_building_and_training_code_does_not_import_scikit_learn():
+    # scikit-learn (about 60 MB resident) loads with the first metric only.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import mtrec.features, mtrec.models, mtrec.training, mtrec.serving\n"
+        "print('sklearn' in sys.modules)\n"
+        "from mtrec.metrics import auc\n"
+        "print(auc([0, 1, 1], [0.1, 0.9, 0.3]), 'sklearn' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["False", "1.0", "True"]
