@@ -204,11 +204,14 @@ def memory_batches(
 ) -> tf.data.Dataset:
     """Batches of in-memory columns, shuffled over the whole table with ``seed``.
 
-    The row indices are shuffled (a new order every epoch) and batched, and
-    each batch gathers its rows from every column at once: the same batches as
-    slicing the columns into rows, shuffling them with ``seed`` and batching,
-    without tf.data's per-row work on every column (which made the in-memory
-    path run at a third of the step's speed in ``benchmarks/input_path.py``).
+    Each pass draws one permutation of the row indices as a single tensor op
+    (``stateless_shuffle`` seeded by ``tf.data.Dataset.random(seed,
+    rerandomize_each_iteration=True)``: a new order every pass, the same
+    orders for the same ``seed``), cuts it into batches of ``batch_size``
+    rows (the last one may be smaller), and each batch gathers its rows from
+    every column at once. No tf.data work runs per row: shuffling indices
+    row by row cost as much as the gathers in ``benchmarks/input_path.py``,
+    and slicing every column into rows three times that.
 
     Args:
       columns: ``{name: 1-D array}`` of equal lengths.
@@ -219,23 +222,39 @@ def memory_batches(
     """
     tensors = {name: tf.constant(values) for name, values in columns.items()}
     rows = int(next(iter(tensors.values())).shape[0]) if tensors else 0
-    index = tf.data.Dataset.range(rows)
+    first, step = 0, 1
     if input_context is not None and input_context.num_input_pipelines > 1:
-        pipelines = input_context.num_input_pipelines
-        pipeline = input_context.input_pipeline_id
-        index = index.shard(pipelines, pipeline)
-        rows = len(range(pipeline, rows, pipelines))
-    if seed is not None:
-        index = index.shuffle(rows, seed=seed, reshuffle_each_iteration=True)
+        first, step = input_context.input_pipeline_id, input_context.num_input_pipelines
+    index = tf.range(first, rows, step, dtype=tf.int64)
+    count = len(range(first, rows, step))
+    lengths = [batch_size] * (count // batch_size)
+    lengths += [count % batch_size] if count % batch_size else []
+
+    def cut(order):
+        order = tf.RaggedTensor.from_row_lengths(order, tf.constant(lengths, tf.int64))
+        return tf.data.Dataset.from_tensor_slices(order)
+
+    if seed is None:
+        plan = cut(index)
+    else:
+        draws = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+        plan = draws.take(1).flat_map(
+            lambda draw: cut(
+                tf.random.experimental.stateless_shuffle(
+                    index, seed=tf.stack([draw, tf.constant(seed, tf.int64)])
+                )
+            )
+        )
 
     def gather(rows_of_batch):
         return {name: tf.gather(t, rows_of_batch) for name, t in tensors.items()}
 
-    return (
-        index.batch(batch_size)
-        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    # Known to Keras (``flat_map`` hides it): with an unknown cardinality
+    # ``fit`` counts one optimizer step too many per epoch.
+    plan = plan.apply(tf.data.experimental.assert_cardinality(len(lengths)))
+    return plan.map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    ).prefetch(tf.data.AUTOTUNE)
 
 
 def _selection(

@@ -320,9 +320,10 @@ def test_training_metrics_can_be_switched_off(tmp_path, frame):
 
 
 @pytest.mark.parametrize("seed", [None, 42])
-def test_memory_batches_equal_row_slicing_shuffle_and_batch(seed):
-    """Gathering batches of shuffled row indices gives the batches of the
-    per-row pipeline (same seed, same order, every epoch)."""
+def test_memory_batches_gather_the_rows_of_one_permutation_per_pass(seed):
+    """Each pass is a permutation of the rows (in order without a seed), cut
+    into batches, every column gathered at the same rows; a new order every
+    pass, the same orders for the same seed."""
     from mtrec.training import memory_batches
 
     rng = np.random.default_rng(0)
@@ -331,19 +332,45 @@ def test_memory_batches_equal_row_slicing_shuffle_and_batch(seed):
         "city": np.array([f"c{i % 7}" for i in range(1000)]),
         "price": rng.random(1000).astype(np.float32),
     }
-    rows = tf.data.Dataset.from_tensor_slices(columns)
-    if seed is not None:
-        rows = rows.shuffle(1000, seed=seed, reshuffle_each_iteration=True)
-    rows = rows.batch(128)
+
+    def passes(dataset, count):
+        orders = []
+        for _ in range(count):
+            batches = list(dataset)
+            assert [len(b["id"]) for b in batches] == [128] * 7 + [104]
+            for batch in batches:
+                assert sorted(batch) == sorted(columns)
+                for name in columns:
+                    expected = tf.constant(columns[name]).numpy()[batch["id"].numpy()]
+                    np.testing.assert_array_equal(batch[name].numpy(), expected)
+            orders.append(np.concatenate([b["id"].numpy() for b in batches]))
+        return orders
+
     batches = memory_batches(columns, 128, seed=seed)
-    orders = []
-    for _ in range(2):  # a new order every epoch, the same on both sides
-        seen = []
-        for expected, got in zip(rows, batches, strict=True):
-            assert sorted(got) == sorted(columns)
-            for name in columns:
-                np.testing.assert_array_equal(got[name], expected[name])
-            seen.append(got["id"].numpy())
-        orders.append(np.concatenate(seen))
-    assert sorted(orders[0].tolist()) == list(range(1000))
-    assert (orders[0] == orders[1]).all() == (seed is None)
+    assert batches.cardinality() == 8  # known to Keras: one step per batch
+    orders = passes(batches, 3)
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(1000))
+    if seed is None:
+        assert all(order.tolist() == list(range(1000)) for order in orders)
+    else:
+        assert len({tuple(order) for order in orders}) == 3
+        again = passes(memory_batches(columns, 128, seed=seed), 3)
+        assert all((a == b).all() for a, b in zip(orders, again, strict=True))
+        other = passes(memory_batches(columns, 128, seed=seed + 1), 1)
+        assert not (other[0] == orders[0]).all()
+
+
+def test_memory_batches_shard_the_rows_over_input_pipelines():
+    from mtrec.training import memory_batches
+
+    columns = {"id": np.arange(1000)}
+    seen = []
+    for pipeline in range(3):
+        context = tf.distribute.InputContext(3, pipeline, 1)
+        batches = memory_batches(columns, 100, seed=1, input_context=context)
+        ids = np.concatenate([b["id"].numpy() for b in batches])
+        assert sorted(ids.tolist()) == list(range(pipeline, 1000, 3))
+        seen.extend(ids.tolist())
+    assert sorted(seen) == list(range(1000))
+    assert list(memory_batches({"id": np.arange(0)}, 10, seed=1)) == []
