@@ -23,7 +23,8 @@ max) and the input share ``1 - files / cached`` (the fraction of a training
 step's wall time the file path adds); issue 11's target is a share below 0.10
 on one core. Also the prepare pass's seconds (paid once per file content).
 
-Writes ``benchmarks/results/input_path.json`` and a markdown table.
+Writes ``benchmarks/results/input_path.json``, the "input-path" section of
+``docs/benchmarks.md`` and prints the markdown table.
 
 Usage (from the repository root)::
 
@@ -42,12 +43,14 @@ import sys
 import tempfile
 import time
 
+import doc_sections
 from click_log_runs import add_size_arguments
 from click_log_runs import check_sizes
 from click_log_runs import epoch_timer
 from click_log_runs import synthetic_click_log
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+DOC_SECTION = "input-path"
 RESULTS = REPO / "benchmarks" / "results" / "input_path.json"
 CONFIG = REPO / "mtrec" / "configs" / "esmm.yaml"
 SIDES = ("cached", "files", "memory")
@@ -239,6 +242,9 @@ def main(argv: list[str] | None = None) -> dict:
     add_size_arguments(parser)
     parser.add_argument("--cores", default="1,2")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    parser.add_argument(
+        "--doc", type=pathlib.Path, default=REPO / "docs" / "benchmarks.md"
+    )
     parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--num-cores", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--csv", type=pathlib.Path, help=argparse.SUPPRESS)
@@ -290,8 +296,24 @@ def main(argv: list[str] | None = None) -> dict:
         None if one_core is None else one_core["input_share"]["median"] < TARGET_SHARE
     )
     args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
+    text = markdown(report)
+    doc_sections.update_doc_section(args.doc, DOC_SECTION, doc_section(text, args))
+    print(text)
     return report
+
+
+def doc_section(table: str, args) -> str:
+    """The "input-path" section of ``docs/benchmarks.md``: the command and table."""
+    command = (
+        f"python benchmarks/input_path.py --rows {args.rows} --repeats "
+        f"{args.repeats} --cores {args.cores}"
+    )
+    return (
+        "## Input path: `mtrec train` from files against in-memory and cached "
+        f"batches\n\n`{command}` (`results/input_path.json`). The input share is "
+        "`1 - files / cached` per round: the part of a training step's wall time "
+        "the native file path adds.\n\n" + table
+    )
 
 
 if __name__ == "__main__":
