@@ -35,22 +35,21 @@ def log_path(tmp_path_factory):
     return path
 
 
-def _pair_config(tmp_path, log_path, other: str, seed: int = 0, **train_args):
-    """The click and ``other`` through a two-unit shared bottom."""
+def _truth_config(
+    tmp_path, log_path, name: str, tasks: list[str], units: int, seed: int, **train_args
+):
+    """``tasks`` (label columns of the log) through a shared bottom of ``units``."""
     return load_config(
         {
-            "name": f"click-{other}",
+            "name": name,
             "seed": seed,
             "runs_dir": str(tmp_path / "runs"),
             "features": FEATURES,
-            "tasks": [
-                {"name": "click", "label": "click"},
-                {"name": other, "label": other},
-            ],
+            "tasks": [{"name": t, "label": t} for t in tasks],
             "data": {"train": str(log_path)},
             "model": {
                 "architecture": "multi_task",
-                "backbone_args": {"units": [2]},
+                "backbone_args": {"units": [units]},
                 "tower_units": [4],
             },
             "train": {
@@ -63,6 +62,13 @@ def _pair_config(tmp_path, log_path, other: str, seed: int = 0, **train_args):
             "export": {"enabled": False},
             "eval": {"plots": False},
         }
+    )
+
+
+def _pair_config(tmp_path, log_path, other: str, seed: int = 0, **train_args):
+    """The click and ``other`` through a two-unit shared bottom."""
+    return _truth_config(
+        tmp_path, log_path, f"click-{other}", ["click", other], 2, seed, **train_args
     )
 
 
@@ -125,30 +131,15 @@ def _four_task_affinity(tmp_path, seed: int) -> dict:
     frame = generate_click_log(60_000, seed=seed, num_users=500, num_items=500)
     path = tmp_path / f"four-{seed}.parquet"
     write_table(add_related_tasks(frame, seed=seed), path)
-    config = load_config(
-        {
-            "name": "four",
-            "seed": seed,
-            "runs_dir": str(tmp_path / "runs"),
-            "features": FEATURES,
-            "tasks": [{"name": t, "label": t} for t in FOUR_TASKS],
-            "data": {"train": str(path)},
-            "model": {
-                "architecture": "multi_task",
-                "backbone_args": {"units": [4]},
-                "tower_units": [4],
-            },
-            "train": {
-                "batch_size": 1024,
-                "epochs": 4,
-                "learning_rate": 0.01,
-                "progress": False,
-                "affinity_every_steps": 2,
-                "selection": {"metric": None},
-            },
-            "export": {"enabled": False},
-            "eval": {"plots": False},
-        }
+    config = _truth_config(
+        tmp_path,
+        path,
+        "four",
+        FOUR_TASKS,
+        4,
+        seed,
+        affinity_every_steps=2,
+        selection={"metric": None},
     )
     return train(config, run_dir=tmp_path / "runs" / f"four-{seed}").metrics["affinity"]
 
