@@ -119,6 +119,10 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         dense_gradient_rows: int = 8192,
         **kwargs,
     ):
+        # Raw inputs keep their dtype under a mixed precision policy (Keras
+        # would cast dense values to bfloat16 before the fill, log1p and
+        # z-score, 8 bits of mantissa); the output is cast at the end.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.features = [dict(f) for f in features]
         self.vocabularies = dict(vocabularies or {})
@@ -421,7 +425,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             hits = tf.cast(tokens == query_raw[:, None], tf.float32)
             match = tf.reduce_sum(hits, axis=1, keepdims=True)
         pooled = self._pool_tokens(spec, tokens, query, training)
-        return pooled if match is None else tf.concat([pooled, match], axis=-1)
+        if match is None:
+            return pooled
+        return tf.concat([pooled, tf.cast(match, pooled.dtype)], axis=-1)
 
     def _token_vectors(self, spec: MultiValuedFeature, tokens) -> tf.RaggedTensor:
         if spec.encoded:

@@ -29,6 +29,7 @@ def _rows(seed=0, n=ROWS):
         "city": city,
         "price": price,
         "tags": tags,
+        "category": rng.choice(list("xyz"), n),
         "click": click,
         "conversion": conversion.astype(np.int64),
     }
@@ -51,7 +52,20 @@ def _config(backbone, backbone_args, architecture="multi_task", precision=None):
             "features": [
                 {"name": "city", "kind": "categorical", "embedding_dim": 4},
                 {"name": "price", "kind": "dense", "log1p": True},
-                {"name": "tags", "kind": "multi_valued", "embedding_dim": 4},
+                {
+                    "name": "category",
+                    "kind": "categorical",
+                    "embedding_dim": 4,
+                    "table": "tag",
+                },
+                {
+                    "name": "tags",
+                    "kind": "multi_valued",
+                    "embedding_dim": 4,
+                    "table": "tag",
+                    "query": "category",
+                    "query_match": True,
+                },
             ],
             "tasks": tasks,
             "model": model,
@@ -143,6 +157,22 @@ def test_bfloat16_training_learns_like_float32(tmp_path):
     oracle = auc(held_out["click"], signal)
     assert aucs["float32"] > oracle - 0.02, (aucs, oracle)
     assert abs(aucs["mixed_bfloat16"] - aucs["float32"]) < 0.01, (aucs, oracle)
+
+
+def test_dense_inputs_are_transformed_in_float32_under_bfloat16():
+    # 1000.3 in bfloat16 is 1000.0: the z-score must see the float32 value.
+    from mtrec.features import FeatureEmbedding
+
+    with precision_scope("mixed_bfloat16"):
+        layer = FeatureEmbedding(
+            [{"name": "price", "kind": "dense"}],
+            dense_stats={"price": {"mean": 1000.0, "std": 0.1, "boundaries": None}},
+        )
+    out = layer({"price": tf.constant([1000.3, 1000.0])})
+    assert out.dtype == tf.bfloat16
+    np.testing.assert_allclose(
+        out.numpy().astype(np.float32)[:, 0], [3.0, 0.0], atol=0.02
+    )
 
 
 def test_precision_scope_restores_the_policy_after_an_error():
