@@ -15,8 +15,10 @@ honour the policy they were built under:
   for a loss or a calibrated probability.
 
 bfloat16 has float32's exponent range, so no loss scaling is needed. On a CPU
-without bfloat16 instructions it is usually slower than float32: measure
-before switching (``benchmarks/deepctr_comparison.py --mtrec-precision``).
+without bfloat16 instructions it is usually slower than float32, and where
+embeddings and small layers dominate the step it gains little and can cost
+AUC: measure before switching (``benchmarks/precision.py`` on the main job,
+``benchmarks/deepctr_comparison.py --mtrec-precision`` on census-income).
 
 Example:
 

@@ -82,7 +82,8 @@ class ModelConfig:
     ctcvr_name: str = "ctcvr"
     #: Compute precision (``mtrec.precision``): ``float32`` or
     #: ``mixed_bfloat16`` (float32 weights, bfloat16 matrix products; faster
-    #: on CPUs with AMX/AVX512-BF16, slower on others; outputs stay float32).
+    #: on CPUs with AMX/AVX512-BF16 where wide products dominate, slower on
+    #: others, and it can cost AUC: measure first; outputs stay float32).
     precision: str = "float32"
 
 
