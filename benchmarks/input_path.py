@@ -45,14 +45,16 @@ import time
 
 import doc_sections
 from click_log_runs import add_size_arguments
+from click_log_runs import add_worker_arguments
 from click_log_runs import check_sizes
 from click_log_runs import epoch_timer
+from click_log_runs import main_job_config
+from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC_SECTION = "input-path"
 RESULTS = REPO / "benchmarks" / "results" / "input_path.json"
-CONFIG = REPO / "mtrec" / "configs" / "esmm.yaml"
 SIDES = ("cached", "files", "memory")
 BASELINE = "cached"
 TARGET_SHARE = 0.10
@@ -81,39 +83,17 @@ def input_share(files_eps: float, cached_eps: float) -> float:
     return round(1.0 - files_eps / cached_eps, 4)
 
 
-def _config(csv: pathlib.Path, work: pathlib.Path, epochs: int):
-    from mtrec.training import load_config
-
-    return load_config(
-        CONFIG,
-        overrides=[
-            f"data.train={csv}",
-            f"data.prepared_dir={work / 'prepared'}",
-            f"train.epochs={epochs}",
-            "train.lr_schedule=constant",
-            "train.selection.metric=null",
-        ],
-    )
-
-
 def run_worker(args) -> dict:
     """Child process: one side; returns its epoch times."""
-    os.sched_setaffinity(0, list(range(args.num_cores)))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
-
-    # isort: split
+    tf = pinned_tensorflow(args.num_cores)
     import pandas as pd
-    import tensorflow as tf
 
     from mtrec.training import build_model
     from mtrec.training import compile_model
     from mtrec.training import datasets
     from mtrec.training import prepare
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.num_cores)
-    tf.config.threading.set_inter_op_parallelism_threads(args.num_cores)
-    config = _config(args.csv, args.work, args.epochs)
+    config = main_job_config(args.csv, args.work, args.epochs)
     work = pathlib.Path(tempfile.mkdtemp(dir=args.work))
     if args.worker == "memory":
         frame = pd.read_csv(args.csv)
@@ -245,10 +225,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument(
         "--doc", type=pathlib.Path, default=REPO / "docs" / "benchmarks.md"
     )
-    parser.add_argument("--worker", choices=SIDES, help=argparse.SUPPRESS)
-    parser.add_argument("--num-cores", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--csv", type=pathlib.Path, help=argparse.SUPPRESS)
-    parser.add_argument("--work", type=pathlib.Path, help=argparse.SUPPRESS)
+    add_worker_arguments(parser, SIDES)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(run_worker(args)))
@@ -265,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
         work = pathlib.Path(tmp)
         csv = synthetic_click_log(work, args.rows, SEED)
         begun = time.perf_counter()
-        prepare_files(_config(csv, work, args.epochs))  # cached for every side
+        prepare_files(main_job_config(csv, work, args.epochs))  # cached for every side
         prepare_seconds = round(time.perf_counter() - begun, 2)
         for repeat in range(args.repeats):
             for n in cores:

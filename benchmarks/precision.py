@@ -37,8 +37,11 @@ import time
 
 import doc_sections
 from click_log_runs import add_size_arguments
+from click_log_runs import add_worker_arguments
 from click_log_runs import check_sizes
 from click_log_runs import epoch_timer
+from click_log_runs import main_job_config
+from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
 from click_log_runs import write_report
 
@@ -46,7 +49,6 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "precision.json"
 DOC = REPO / "docs" / "benchmarks.md"
 DOC_SECTION = "precision"
-CONFIG = REPO / "mtrec" / "configs" / "esmm.yaml"
 SEED = 7
 PRECISIONS = ("float32", "mixed_bfloat16")
 BASELINE = "float32"
@@ -56,39 +58,20 @@ logger = logging.getLogger("precision")
 
 
 def _config(csv: pathlib.Path, work: pathlib.Path, epochs: int, precision: str):
-    from mtrec.training import load_config
-
-    return load_config(
-        CONFIG,
-        overrides=[
-            f"data.train={csv}",
-            f"data.prepared_dir={work / 'prepared'}",
-            f"model.precision={precision}",
-            f"train.epochs={epochs}",
-            "train.lr_schedule=constant",
-            "train.selection.metric=null",
-            "train.progress=false",
-        ],
+    return main_job_config(
+        csv, work, epochs, f"model.precision={precision}", "train.progress=false"
     )
 
 
 def run_worker(args) -> dict:
     """Child process: one precision; returns its timings and AUCs."""
-    os.sched_setaffinity(0, list(range(args.num_cores)))
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
-
-    # isort: split
-    import tensorflow as tf
-
+    tf = pinned_tensorflow(args.num_cores)
     from mtrec.training import build_model
     from mtrec.training import compile_model
     from mtrec.training import datasets
     from mtrec.training import evaluate_model
     from mtrec.training import prepare
 
-    tf.config.threading.set_intra_op_parallelism_threads(args.num_cores)
-    tf.config.threading.set_inter_op_parallelism_threads(args.num_cores)
     config = _config(args.csv, args.work, args.epochs, args.worker)
     prepared = prepare(config, preprocessing_dir=tempfile.mkdtemp(dir=args.work))
     data = datasets(prepared, config)
@@ -220,10 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--cores", default="1")
     parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
     parser.add_argument("--doc", type=pathlib.Path, default=DOC)
-    parser.add_argument("--worker", choices=PRECISIONS, help=argparse.SUPPRESS)
-    parser.add_argument("--num-cores", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--csv", type=pathlib.Path, help=argparse.SUPPRESS)
-    parser.add_argument("--work", type=pathlib.Path, help=argparse.SUPPRESS)
+    add_worker_arguments(parser, PRECISIONS)
     args = parser.parse_args(argv)
     if args.worker:
         print(json.dumps(run_worker(args)))
