@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import city_price_features
 
-from mtrec.features import FeatureEmbedding
 from mtrec.layers import CGC
 from mtrec.layers import PLE
 from mtrec.layers import MMoE
@@ -17,17 +17,6 @@ from mtrec.models import Task
 from mtrec.models.backbones import shared_layer_variables
 
 TASKS = ["ctr", "cvr"]
-
-
-def _features():
-    return FeatureEmbedding(
-        [
-            {"name": "city", "kind": "categorical", "embedding_dim": 4},
-            {"name": "price", "kind": "dense"},
-        ],
-        vocabularies={"city": ["a", "b", "c"]},
-        dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
-    )
 
 
 def _batch(n=32):
@@ -43,7 +32,7 @@ def _batch(n=32):
 
 def _model(backbone, weighting="gradnorm", cross_layers=0):
     return MultiTaskRanker(
-        _features(),
+        city_price_features(),
         backbone,
         [Task("ctr", "click"), Task("cvr", "conversion")],
         tower_units=[4],

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import city_price_features
 
-from mtrec.features import FeatureEmbedding
 from mtrec.layers import SharedBottom
 from mtrec.models import ESMM
 from mtrec.models import Task
@@ -13,20 +13,9 @@ CTR = Task("ctr", "click")
 CVR = Task("cvr", "conversion", condition="click")
 
 
-def _features():
-    return FeatureEmbedding(
-        [
-            {"name": "city", "kind": "categorical", "embedding_dim": 4},
-            {"name": "price", "kind": "dense"},
-        ],
-        vocabularies={"city": ["a", "b", "c"]},
-        dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
-    )
-
-
 def _model(**kwargs):
     return ESMM(
-        _features(),
+        city_price_features(),
         SharedBottom(["ctr", "cvr"], units=[8]),
         CTR,
         CVR,
@@ -124,7 +113,7 @@ def test_training_reduces_the_loss_and_reports_task_metrics():
 def test_extra_tasks_and_targets():
     backbone = SharedBottom(["ctr", "cvr", "like"], units=[8])
     model = ESMM(
-        _features(),
+        city_price_features(),
         backbone,
         CTR,
         CVR,
@@ -144,16 +133,27 @@ def test_extra_tasks_and_targets():
 
 def test_cvr_task_must_be_conditioned_on_click():
     with pytest.raises(ValueError, match="must be conditioned on the click label"):
-        ESMM(_features(), SharedBottom(["ctr", "cvr"]), CTR, Task("cvr", "conversion"))
+        ESMM(
+            city_price_features(),
+            SharedBottom(["ctr", "cvr"]),
+            CTR,
+            Task("cvr", "conversion"),
+        )
     with pytest.raises(ValueError, match="clashes with a task name"):
-        ESMM(_features(), SharedBottom(["ctr", "cvr"]), CTR, CVR, ctcvr_name="ctr")
+        ESMM(
+            city_price_features(),
+            SharedBottom(["ctr", "cvr"]),
+            CTR,
+            CVR,
+            ctcvr_name="ctr",
+        )
 
 
 def test_get_config_round_trip_rebuilds_an_equal_model():
     from mtrec.layers import MMoE
 
     model = ESMM(
-        _features(),
+        city_price_features(),
         MMoE(["ctr", "cvr", "dwell"], num_experts=2, expert_units=[4]),
         CTR,
         Task("cvr", "conversion", condition="click", weight=2.0),

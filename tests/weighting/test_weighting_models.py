@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import city_price_features
 
-from mtrec.features import FeatureEmbedding
 from mtrec.layers import MMoE
 from mtrec.layers import SharedBottom
 from mtrec.layers import separate_matmuls
@@ -21,23 +21,12 @@ from mtrec.weighting import build_weighting
 KINDS = ("esmm", "regression", "masked")
 
 
-def _features():
-    return FeatureEmbedding(
-        [
-            {"name": "city", "kind": "categorical", "embedding_dim": 4},
-            {"name": "price", "kind": "dense"},
-        ],
-        vocabularies={"city": ["a", "b", "c"]},
-        dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
-    )
-
-
 def _model(kind: str, name: str) -> MultiTaskRanker:
     if kind == "esmm":
         ctr, cvr = Task("ctr", "click"), Task("cvr", "conversion", condition="click")
         supervised = esmm_supervised_tasks(ctr, cvr, [], "ctcvr")
         return ESMM(
-            _features(),
+            city_price_features(),
             SharedBottom(["ctr", "cvr"], units=[8]),
             ctr,
             cvr,
@@ -52,7 +41,7 @@ def _model(kind: str, name: str) -> MultiTaskRanker:
         backbone = MMoE(["ctr", "cvr"], num_experts=2, expert_units=[8])
     weighting = build_weighting(name, {t.name: t for t in tasks}, seed=1)
     return MultiTaskRanker(
-        _features(), backbone, tasks, tower_units=[4], weighting=weighting
+        city_price_features(), backbone, tasks, tower_units=[4], weighting=weighting
     )
 
 
