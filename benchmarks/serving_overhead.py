@@ -243,6 +243,19 @@ def load(
     )
 
 
+def machine(tf, load_start: float, note: str) -> dict:
+    """The report's ``machine``: CPUs, platform, versions, the 1-minute load
+    average at the start (``load_start``) and now, and ``note``."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
+        "note": note,
+    }
+
+
 def memory_report(samples: list[tuple[float, float]], start: float) -> dict:
     """RSS over the concurrent load: first vs last 10 s, and the fitted slope."""
     window = [(t - start, rss) for t, rss in samples if t >= start]
@@ -394,14 +407,11 @@ def run_batching(args: argparse.Namespace) -> int:
                 f"--repeats {args.repeats}",
             ]
         ),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "load_average_1min": {"start": load_start_avg, "end": os.getloadavg()[0]},
-            "note": "load generator and both servers share the machine's CPUs",
-        },
+        "machine": machine(
+            tf,
+            load_start_avg,
+            "load generator and both servers share the machine's CPUs",
+        ),
         "model": model,
         "rows": args.rows,
         "clients": args.clients,
@@ -511,14 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     base = in_process["latency_ms"]["p50"]
     report = {
         "benchmark": "serving_overhead",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "load_average_1min": {"start": load_start_avg, "end": os.getloadavg()[0]},
-            "note": "load generator and server share the machine's CPUs",
-        },
+        "machine": machine(
+            tf, load_start_avg, "load generator and server share the machine's CPUs"
+        ),
         "model": model,
         "batch_size": BATCH_SIZE,
         "in_process": in_process,
