@@ -19,21 +19,6 @@ def shared_data() -> pathlib.Path:
     return SHARED_DATA
 
 
-def city_price_features():
-    """A fresh two-feature layer (categorical ``city`` in a, b, c; dense
-    ``price``, standard) for model tests that need any feature layer."""
-    from mtrec.features import FeatureEmbedding
-
-    return FeatureEmbedding(
-        [
-            {"name": "city", "kind": "categorical", "embedding_dim": 4},
-            {"name": "price", "kind": "dense"},
-        ],
-        vocabularies={"city": ["a", "b", "c"]},
-        dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
-    )
-
-
 #: Mark for tests that read ../shared/data.
 requires_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real sample data not found at {SHARED_DATA}"

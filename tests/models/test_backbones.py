@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import city_price_features
+from feature_helpers import city_price_features
 
 from mtrec.layers import CGC
 from mtrec.layers import PLE

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import city_price_features
+from feature_helpers import city_price_features
 
 from mtrec.layers import MMoE
 from mtrec.layers import SharedBottom
