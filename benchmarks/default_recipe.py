@@ -13,7 +13,9 @@ log's CTR gap to the oracle <= 0.006. This script trains, on each data set,
 
 and, on census-income, a logistic regression (scikit-learn, one-hot
 categoricals and z-scored numerics, the features mtrec gets) as the
-reference a peer would beat.
+reference a peer would beat, and gradient-boosted trees (scikit-learn's
+histogram GBDT) as the strongest tabular reference on the same inputs: the
+AUC these inputs and this split allow.
 
 Census-income: ``mtrec.data.census.prepare_census_income`` group 1 (income,
 never married) with fractions 0.8/0.1/0.1 and split seed 0; the 38 inputs of
@@ -22,10 +24,11 @@ inputs); MMoE 8 experts × [32], towers [16] (the issue's sizes); selection on
 the validation file, AUC on the test file; seeds 1, 2, 3.
 
 Click log: ``mtrec generate --rows 1000000 --seed 7``, the shipped ``esmm``
-config (its features, tasks and model); both recipes are scored on the same
-rows, the ``eval`` part of the defaults' split (the held-out 10% less the 5%
-the defaults keep for selection), with the oracle AUC of the true CTR on those
-rows.
+config (its features, tasks and model); once per seed (the
+config's seed draws the weights and the hash split); both recipes are scored
+on the same rows, the ``eval`` part of that seed's defaults split (the
+held-out 10% less the 5% the defaults keep for selection), with the oracle AUC
+of the true CTR on those rows; the target is judged on the mean gap.
 
 Writes ``benchmarks/results/default_recipe.json`` and the "default-recipe"
 section of ``docs/benchmarks.md``; prints the JSON.
@@ -148,6 +151,48 @@ def logistic_regression(paths: dict) -> dict[str, float]:
     return out
 
 
+def gradient_boosting(paths: dict) -> dict[str, float]:
+    """Test AUC of gradient-boosted trees per label: the strongest tabular
+    reference on these inputs (scikit-learn's histogram GBDT, categoricals as
+    native categories coded on the train file, numerics raw, early stopping on
+    10% of the train file, random_state 0)."""
+    import pandas as pd
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    train_rows, test_rows = (pd.read_parquet(paths[k]) for k in ("train", "test"))
+    specs = census_features()
+    categorical = [f["name"] for f in specs if f["kind"] == "categorical"]
+    numeric = [f["name"] for f in specs if f["kind"] == "dense"]
+
+    def encoded(rows: pd.DataFrame) -> pd.DataFrame:
+        out = {}
+        for name in categorical:  # unseen test values become -1 (missing)
+            known = pd.Categorical(train_rows[name].astype(str)).categories
+            codes = pd.Categorical(rows[name].astype(str), categories=known).codes
+            out[name] = codes.astype("float64")
+        for name in numeric:
+            out[name] = rows[name].astype("float64")
+        frame = pd.DataFrame(out)
+        frame[categorical] = frame[categorical].where(frame[categorical] >= 0)
+        return frame
+
+    x_train, x_test = encoded(train_rows), encoded(test_rows)
+    out = {}
+    for task, label in (("income", "income_50k"), ("marital", "never_married")):
+        model = HistGradientBoostingClassifier(
+            categorical_features=list(range(len(categorical))),
+            max_iter=500,
+            learning_rate=0.05,
+            early_stopping=True,
+            random_state=0,
+        )
+        model.fit(x_train, train_rows[label])
+        scores = model.predict_proba(x_test)[:, 1]
+        out[task] = round(float(roc_auc_score(test_rows[label], scores)), 4)
+    return out
+
+
 def run_census(args, workdir: pathlib.Path) -> dict:
     paths = prepare_census_income(
         CENSUS_FILE,
@@ -186,10 +231,18 @@ def run_census(args, workdir: pathlib.Path) -> dict:
             },
         }
     out["logistic_regression"] = logistic_regression(paths)
+    out["gradient_boosting"] = gradient_boosting(paths)
     return out
 
 
 def run_click_log(args, workdir: pathlib.Path) -> dict:
+    """Both recipes on the click log, once per seed.
+
+    The config's ``seed`` draws both the initial weights and the hash split
+    of the rows, so each seed is scored on its own held-out rows (the
+    ``eval`` part of the defaults' split for that seed): one seed's gap moves
+    by about 0.001 with the split alone, more than the target's margin.
+    """
     data = workdir / f"click_log_{args.rows}.csv"
     write_table(generate_click_log(args.rows, seed=7), data)
     shipped = REPO / "mtrec" / "configs" / "esmm.yaml"
@@ -199,31 +252,46 @@ def run_click_log(args, workdir: pathlib.Path) -> dict:
         "export.enabled=false",
         "train.progress=false",
     ]
-    scored = load_config(shipped, base)  # the defaults' split: its eval part
-    eval_data, part = prepare_files(scored).eval
-    rows = native_dataset(eval_data, 8192, part=part, shuffle=False)
+    runs = {recipe: [] for recipe in RECIPES}
+    for seed in args.seeds:
+        seeded = [*base, f"seed={seed}"]
+        scored = load_config(shipped, seeded)  # the defaults' split: its eval part
+        eval_data, part = prepare_files(scored).eval
+        rows = native_dataset(eval_data, 8192, part=part, shuffle=False)
+        for recipe, train_args in RECIPES.items():
+            overrides = seeded + [
+                f"train.{k}={json.dumps(v)}" for k, v in train_args.items()
+            ]
+            config = load_config(shipped, overrides)
+            start = time.perf_counter()
+            result = train(config)
+            seconds = time.perf_counter() - start
+            report = evaluate_model(result.model, rows, config.eval.oracle)
+            ctr = report["ctr"]
+            record = {
+                "seed": seed,
+                "ctr_auc": round(ctr["auc"], 4),
+                "ctr_oracle_auc": round(ctr["oracle_auc"], 4),
+                "ctr_gap": round(ctr["oracle_auc"] - ctr["auc"], 4),
+                "ctr_calibration": round(ctr["calibration"], 3),
+                "cvr_auc": round(report["cvr"]["auc"], 4),
+                "ctcvr_auc": round(report["ctcvr"]["auc"], 4),
+                "eval_rows": ctr["rows"],
+                "epochs_trained": result.metrics["epochs_trained"],
+                "best_epoch": result.metrics.get("selection", {}).get("best_epoch"),
+                "seconds": round(seconds, 1),
+            }
+            logger.info("click log %s: %s", recipe, record)
+            runs[recipe].append(record)
     out = {"data": f"synthetic click log, {args.rows} rows, seed 7 (CSV)"}
-    for recipe, train_args in RECIPES.items():
-        overrides = base + [f"train.{k}={json.dumps(v)}" for k, v in train_args.items()]
-        config = load_config(shipped, overrides)
-        start = time.perf_counter()
-        result = train(config)
-        seconds = time.perf_counter() - start
-        report = evaluate_model(result.model, rows, config.eval.oracle)
-        ctr = report["ctr"]
+    for recipe, records in runs.items():
         out[recipe] = {
-            "ctr_auc": round(ctr["auc"], 4),
-            "ctr_oracle_auc": round(ctr["oracle_auc"], 4),
-            "ctr_gap": round(ctr["oracle_auc"] - ctr["auc"], 4),
-            "ctr_calibration": round(ctr["calibration"], 3),
-            "cvr_auc": round(report["cvr"]["auc"], 4),
-            "ctcvr_auc": round(report["ctcvr"]["auc"], 4),
-            "eval_rows": ctr["rows"],
-            "epochs_trained": result.metrics["epochs_trained"],
-            "best_epoch": result.metrics.get("selection", {}).get("best_epoch"),
-            "seconds": round(seconds, 1),
+            "runs": records,
+            **{
+                key: summary([r[key] for r in records])
+                for key in ("ctr_gap", "ctr_auc", "cvr_auc", "ctcvr_auc")
+            },
         }
-        logger.info("click log %s: %s", recipe, out[recipe])
     return out
 
 
@@ -235,7 +303,7 @@ def verdict(report: dict) -> dict[str, bool | None]:
         for task in ("income", "marital"):
             met[task] = census["defaults"][task]["mean"] >= TARGETS[task]
     if click:
-        met["ctr_gap"] = click["defaults"]["ctr_gap"] <= TARGETS["ctr_gap"]
+        met["ctr_gap"] = click["defaults"]["ctr_gap"]["mean"] <= TARGETS["ctr_gap"]
     return met
 
 
@@ -273,25 +341,37 @@ def markdown(report: dict) -> str:
         lines += [
             f"| logistic regression (scikit-learn) | {lr['income']:.4f} | "
             f"{lr['marital']:.4f} | |",
-            "",
         ]
+        gb = census.get("gradient_boosting")
+        if gb:
+            lines.append(
+                "| gradient-boosted trees (scikit-learn, the strongest reference) "
+                f"| {gb['income']:.4f} | {gb['marital']:.4f} | |"
+            )
+        lines.append("")
     click = report.get("click_log")
     if click:
         lines += [
-            f"Click log ({click['data']}, shipped `esmm` config), both recipes "
-            f"scored on the same {click['defaults']['eval_rows']:,} held-out rows:",
+            f"Click log ({click['data']}, shipped `esmm` config); the config's "
+            "seed draws the weights and the hash split, so each seed is scored on "
+            "its own held-out rows (the defaults' `eval` part, about 50k rows), "
+            "both recipes on the same rows; mean ± std over seeds:",
             "",
-            "| recipe | CTR AUC / oracle / gap | CVR AUC | CTCVR AUC | CTR "
-            "calibration | epochs trained (best) |",
-            "|---|---|---:|---:|---:|---|",
+            "| recipe | CTR gap to the oracle | CTR AUC | CVR AUC | CTCVR AUC | "
+            "gap per seed | epochs trained (best) |",
+            "|---|---:|---:|---:|---:|---|---|",
         ]
         for recipe in RECIPES:
             e = click[recipe]
+            per_seed = ", ".join(f"{r['ctr_gap']:.4f}" for r in e["runs"])
+            epochs = ", ".join(
+                f"{r['epochs_trained']} ({r['best_epoch'] or '-'})" for r in e["runs"]
+            )
             lines.append(
-                f"| {recipe} | {e['ctr_auc']:.4f} / {e['ctr_oracle_auc']:.4f} / "
-                f"**{e['ctr_gap']:.4f}** | {e['cvr_auc']:.4f} | {e['ctcvr_auc']:.4f} "
-                f"| {e['ctr_calibration']:.3f} | {e['epochs_trained']} "
-                f"({e['best_epoch'] or '-'}) |"
+                f"| {recipe} | **{e['ctr_gap']['mean']:.4f}** ± "
+                f"{e['ctr_gap']['std']:.4f} | {e['ctr_auc']['mean']:.4f} | "
+                f"{e['cvr_auc']['mean']:.4f} | {e['ctcvr_auc']['mean']:.4f} | "
+                f"{per_seed} | {epochs} |"
             )
         lines.append("")
     met = report["verdict"]
