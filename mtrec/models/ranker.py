@@ -10,6 +10,10 @@ from mtrec.layers import Tower
 from mtrec.layers import separate_matmuls
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
+from mtrec.models.predict_runs import DEFAULT_PREDICT_STEPS
+from mtrec.models.predict_runs import PredictFunctionCache
+from mtrec.models.predict_runs import check_predict_steps
+from mtrec.models.predict_runs import predict_in_runs
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
 from mtrec.precision import precision_scope
@@ -157,6 +161,13 @@ class MultiTaskRanker(tfrs.Model):
         every training and evaluation step (``<output>_auc``). Default
         ``True``; ``False`` reports only the losses and weights, a smaller and
         faster step.
+      predict_steps_per_execution: batches per graph call of ``predict``
+        (``mtrec.models.predict_runs``): where Keras knows the number of
+        batches in advance (arrays, a dataset of known length), ``predict``
+        runs this many inside one call instead of returning to Python after
+        each; the predictions are the same, its batch callbacks see every
+        ``k``-th batch. ``fit`` and ``evaluate`` keep ``compile``'s
+        ``steps_per_execution``. Default 16; 1 is Keras' ``predict``.
       supervised: keyword only, for subclasses whose loss outputs are not
         their towers (ESMM): ``{output: Task}``, the outputs the loss is
         computed on, each an output of ``call``. Default one per task.
@@ -184,11 +195,16 @@ class MultiTaskRanker(tfrs.Model):
         cross_layers: int = 0,
         cross_projection_dim: int | None = None,
         training_metrics: bool = True,
+        predict_steps_per_execution: int = DEFAULT_PREDICT_STEPS,
         *,
         supervised: Mapping[str, Task] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.predict_steps_per_execution = check_predict_steps(
+            predict_steps_per_execution
+        )
+        self._predict_runs = PredictFunctionCache()
         if not isinstance(training_metrics, bool):
             raise ValueError(
                 "`training_metrics` must be a bool. "
@@ -284,6 +300,7 @@ class MultiTaskRanker(tfrs.Model):
             "cross_layers": self.cross_layers,
             "cross_projection_dim": self.cross_projection_dim,
             "training_metrics": self.training_metrics,
+            "predict_steps_per_execution": self.predict_steps_per_execution,
             "supervised": None
             if self.supervised is None
             else {out: t.to_dict() for out, t in self.supervised.items()},
@@ -513,6 +530,27 @@ class MultiTaskRanker(tfrs.Model):
         else:
             kwargs["callbacks"] = with_epoch_update(kwargs.get("callbacks"))
         return super().fit(*args, **kwargs)
+
+    def compile(self, *args, **kwargs):
+        """``tf.keras.Model.compile``; also drops the cached multi-step
+        predict function (compiling changes ``jit_compile`` and the
+        strategy it was traced for)."""
+        super().compile(*args, **kwargs)
+        self._predict_runs.clear()
+
+    def predict(self, x, *args, **kwargs):
+        """``tf.keras.Model.predict`` with ``predict_steps_per_execution``
+        batches per graph call where Keras knows the number of batches
+        (``mtrec.models.predict_runs``); the same predictions."""
+        return predict_in_runs(
+            self,
+            super().predict,
+            self.predict_steps_per_execution,
+            self._predict_runs,
+            x,
+            *args,
+            **kwargs,
+        )
 
     def train_step(self, inputs):
         if self.weighting.uses_gradients:
