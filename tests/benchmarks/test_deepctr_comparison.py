@@ -77,6 +77,11 @@ def _run(side, model, pair, cores, train, inference, auc):
         "cores": cores,
         "train_examples_per_second": train,
         "inference_examples_per_second": inference,
+        # Each side's default batches per predict call, and both at 16: DeepCTR
+        # doubles its inference, mtrec (16 already) stays.
+        "predict_steps_per_call": 1 if side == "deepctr" else 16,
+        "equal_inference_examples_per_second": inference
+        * (2 if side == "deepctr" else 1),
         "peak_rss_mb": 700.0 if side == "deepctr" else 350.0,
         "import_seconds": 7.0,
         "build_seconds": 2.0 if side == "deepctr" else 0.5,
@@ -151,6 +156,12 @@ def test_summary_of_a_fake_result_set():
     }
     assert mmoe["inference_ratio"]["median"] == 2.0
     assert summary["1"]["ple"]["inference_ratio"]["median"] == 1.5
+    assert mmoe["equal_inference_ratio"]["median"] == 1.0
+    assert summary["1"]["ple"]["equal_inference_ratio"]["median"] == 0.75
+    assert (
+        mmoe["deepctr"]["predict_steps_per_call"],
+        mmoe["mtrec"]["predict_steps_per_call"],
+    ) == (1, 16)
     assert mmoe["peak_rss_ratio"]["median"] == 0.5
     assert mmoe["mtrec"]["train_examples_per_second"] == 250.0
     assert mmoe["deepctr"]["train_examples_per_second"] == 100.0
@@ -237,7 +248,8 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "mtrec": ["income_loss"],
     }
     text = bench.markdown(report)
-    rows = [line for line in text.splitlines() if line.startswith("| 1 |")]
+    lines = text.splitlines()
+    rows = [line for line in lines if line.startswith("| 1 |") and line.count("|") > 6]
     assert len(rows) == 3
     assert rows[0] == (
         "| 1 | mmoe | 2.50 (2.00–3.00) | 2.00 (2.00–2.00) | 100 / 250 | "
@@ -245,6 +257,9 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "1,000 / 1,010 | income 0.9310, marital 0.9310 | "
         "income 0.9410, marital 0.9410 |"
     )
+    assert "(above: DeepCTR 1, mtrec 16 batches per graph call)" in text
+    assert "| 1 | mmoe | 2.00 (2.00–2.00) | 1.00 (1.00–1.00) |" in lines
+    assert "| 1 | ple | 1.50 (1.50–1.50) | 0.75 (0.75–0.75) |" in lines
     assert "`training_metrics=False`" in text
     assert "`encoded_ids` not offered by this mtrec" in text
     assert "load average 1.5 at start, 2.5 at end" in text
@@ -409,6 +424,11 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     )
     assert result["inference_examples_per_second"] == pytest.approx(
         2 * 2048 / sum(result["predict_seconds"]), rel=1e-2
+    )
+    assert result["predict_steps_per_call"] == 16  # mtrec's default
+    assert len(result["equal_predict_seconds"]) == 2
+    assert result["equal_inference_examples_per_second"] == pytest.approx(
+        2 * 2048 / sum(result["equal_predict_seconds"]), rel=1e-2
     )
     assert result["first_epoch_seconds"] > result["steady_epoch_seconds"] > 0
     assert result["build_seconds"] > 0 and result["import_seconds"] > 0
