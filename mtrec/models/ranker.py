@@ -10,10 +10,11 @@ from mtrec.layers import Tower
 from mtrec.layers import separate_matmuls
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
-from mtrec.models.predict_runs import DEFAULT_PREDICT_STEPS
-from mtrec.models.predict_runs import PredictFunctionCache
-from mtrec.models.predict_runs import check_predict_steps
-from mtrec.models.predict_runs import predict_in_runs
+from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
+from mtrec.models.multi_step import StepFunctionCache
+from mtrec.models.multi_step import check_steps_per_call
+from mtrec.models.multi_step import fit_in_runs
+from mtrec.models.multi_step import predict_in_runs
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
 from mtrec.precision import precision_scope
@@ -161,13 +162,16 @@ class MultiTaskRanker(tfrs.Model):
         every training and evaluation step (``<output>_auc``). Default
         ``True``; ``False`` reports only the losses and weights, a smaller and
         faster step.
-      predict_steps_per_execution: batches per graph call of ``predict``
-        (``mtrec.models.predict_runs``): where Keras knows the number of
-        batches in advance (arrays, a dataset of known length), ``predict``
-        runs this many inside one call instead of returning to Python after
-        each; the predictions are the same, its batch callbacks see every
-        ``k``-th batch. ``fit`` and ``evaluate`` keep ``compile``'s
-        ``steps_per_execution``. Default 16; 1 is Keras' ``predict``.
+      fit_steps_per_execution: batches per graph call of ``fit`` where no
+        one can tell (``mtrec.models.multi_step``): when Keras knows the
+        number of batches in advance (arrays, datasets of known length) and
+        no callback has per-batch hooks, ``fit`` runs this many inside one
+        call instead of returning to Python after each: the same steps and
+        epoch logs. Otherwise, and when ``compile`` was given its own
+        ``steps_per_execution``, ``fit`` is Keras'. Default 16; 1 is Keras'.
+      predict_steps_per_execution: the same for ``predict`` (where Keras
+        knows the number of batches): the same predictions; its batch
+        callbacks, if any, see every ``k``-th batch. Default 16.
       supervised: keyword only, for subclasses whose loss outputs are not
         their towers (ESMM): ``{output: Task}``, the outputs the loss is
         computed on, each an output of ``call``. Default one per task.
@@ -195,16 +199,20 @@ class MultiTaskRanker(tfrs.Model):
         cross_layers: int = 0,
         cross_projection_dim: int | None = None,
         training_metrics: bool = True,
-        predict_steps_per_execution: int = DEFAULT_PREDICT_STEPS,
+        fit_steps_per_execution: int = DEFAULT_STEPS_PER_CALL,
+        predict_steps_per_execution: int = DEFAULT_STEPS_PER_CALL,
         *,
         supervised: Mapping[str, Task] | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.predict_steps_per_execution = check_predict_steps(
-            predict_steps_per_execution
+        self.fit_steps_per_execution = check_steps_per_call(
+            "fit_steps_per_execution", fit_steps_per_execution
         )
-        self._predict_runs = PredictFunctionCache()
+        self.predict_steps_per_execution = check_steps_per_call(
+            "predict_steps_per_execution", predict_steps_per_execution
+        )
+        self._step_functions = StepFunctionCache()
         if not isinstance(training_metrics, bool):
             raise ValueError(
                 "`training_metrics` must be a bool. "
@@ -300,6 +308,7 @@ class MultiTaskRanker(tfrs.Model):
             "cross_layers": self.cross_layers,
             "cross_projection_dim": self.cross_projection_dim,
             "training_metrics": self.training_metrics,
+            "fit_steps_per_execution": self.fit_steps_per_execution,
             "predict_steps_per_execution": self.predict_steps_per_execution,
             "supervised": None
             if self.supervised is None
@@ -518,7 +527,9 @@ class MultiTaskRanker(tfrs.Model):
         return shared, layer
 
     def fit(self, *args, **kwargs):
-        """``tf.keras.Model.fit`` with the weighting's epoch callback attached.
+        """``tf.keras.Model.fit`` with the weighting's epoch callback attached,
+        ``fit_steps_per_execution`` batches per graph call where no one can
+        tell (``mtrec.models.multi_step``).
 
         An ``mtrec.weighting.EpochUpdate`` goes first in ``callbacks`` unless
         one (or ``mtrec.training.callbacks.WeightingUpdate``) is there, so
@@ -529,24 +540,31 @@ class MultiTaskRanker(tfrs.Model):
             args[_FIT_CALLBACKS] = with_epoch_update(args[_FIT_CALLBACKS])
         else:
             kwargs["callbacks"] = with_epoch_update(kwargs.get("callbacks"))
-        return super().fit(*args, **kwargs)
+        return fit_in_runs(
+            self,
+            super().fit,
+            self.fit_steps_per_execution,
+            self._step_functions,
+            *args,
+            **kwargs,
+        )
 
     def compile(self, *args, **kwargs):
         """``tf.keras.Model.compile``; also drops the cached multi-step
-        predict function (compiling changes ``jit_compile`` and the
-        strategy it was traced for)."""
+        functions (compiling changes the optimizer, ``jit_compile`` and the
+        strategy they were traced for)."""
         super().compile(*args, **kwargs)
-        self._predict_runs.clear()
+        self._step_functions.clear()
 
     def predict(self, x, *args, **kwargs):
         """``tf.keras.Model.predict`` with ``predict_steps_per_execution``
         batches per graph call where Keras knows the number of batches
-        (``mtrec.models.predict_runs``); the same predictions."""
+        (``mtrec.models.multi_step``); the same predictions."""
         return predict_in_runs(
             self,
             super().predict,
             self.predict_steps_per_execution,
-            self._predict_runs,
+            self._step_functions,
             x,
             *args,
             **kwargs,

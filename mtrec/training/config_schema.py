@@ -208,7 +208,11 @@ class TrainConfig:
     progress: bool = True
     #: Training steps per call of the compiled train function (``model.compile``'s
     #: ``steps_per_execution``): fewer Python round trips per batch. Callbacks'
-    #: batch hooks then see every ``steps_per_execution``-th batch.
+    #: batch hooks then see every ``steps_per_execution``-th batch. 1 (the
+    #: default) leaves it to the model: ``MultiTaskRanker.fit`` runs
+    #: ``fit_steps_per_execution`` (16) batches per call where no callback has
+    #: batch hooks and the data's length is known, which nothing can observe
+    #: (``mtrec.models.multi_step``), else one.
     steps_per_execution: int = 1
     #: Compile the train step with XLA (``model.compile(jit_compile=True)``).
     #: Off by default: on CPU it measured slower (issue #11), and the string

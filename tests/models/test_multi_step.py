@@ -1,0 +1,238 @@
+"""``fit`` and ``predict`` with several batches per graph call: the same
+steps, logs and predictions, and Keras unchanged wherever a callback or the
+data could tell."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from feature_helpers import city_price_features
+
+from mtrec.layers import SharedBottom
+from mtrec.models import ESMM
+from mtrec.models import MultiTaskRanker
+from mtrec.models import Task
+from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
+from mtrec.models.multi_step import known_batch_count
+from mtrec.models.multi_step import needs_every_batch
+
+ROWS = 1000  # 63 batches of 16: 3 full calls of 16 and a last one of 15
+
+
+def _ranker(**kwargs):
+    tf.keras.utils.set_random_seed(0)
+    model = MultiTaskRanker(
+        city_price_features(),
+        SharedBottom(["click", "buy"], units=[8]),
+        [Task("click", "click"), Task("buy", "buy")],
+        tower_units=[4],
+        **kwargs,
+    )
+    model.compile(optimizer="adam")
+    return model
+
+
+def _esmm(**kwargs):
+    tf.keras.utils.set_random_seed(0)
+    model = ESMM(
+        city_price_features(),
+        SharedBottom(["ctr", "cvr"], units=[8]),
+        Task("ctr", "click"),
+        Task("cvr", "buy", condition="click"),
+        tower_units=[4],
+        **kwargs,
+    )
+    model.compile(optimizer="adam")
+    return model
+
+
+def _rows(n=ROWS, seed=0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    click = (rng.random(n) < 0.5).astype(np.float32)
+    return {
+        "city": rng.choice(["a", "b", "c", "d"], n),
+        "price": rng.normal(size=n).astype(np.float32),
+        "click": click,
+        "buy": click * (rng.random(n) < 0.5).astype(np.float32),
+    }
+
+
+def _one_step(model, x):
+    """Keras' predict, one batch per call (the reference)."""
+    return tf.keras.Model.predict(model, x, verbose=0)
+
+
+class _Counter(tf.keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.batches = []
+
+    def on_predict_batch_end(self, batch, logs=None):
+        self.batches.append(batch)
+
+
+@pytest.mark.parametrize("build", [_ranker, _esmm], ids=["ranker", "esmm"])
+def test_predict_on_a_dataset_equals_one_batch_per_call(build):
+    model = build()
+    rows = _rows()
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(16)
+    counter = _Counter()
+    got = model.predict(data, verbose=0, callbacks=[counter])
+    want = _one_step(model, data)
+    assert sorted(got) == sorted(want) == sorted(model.prediction_names)
+    for name in want:
+        assert got[name].shape == (ROWS, 1)
+        np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-7)
+    # Four calls (16, 16, 16, 15 batches): the hook sees each call's last batch.
+    assert counter.batches == [15, 31, 47, 62]
+
+
+def test_predict_on_arrays_and_unknown_length_keeps_every_row():
+    model = _ranker()
+    rows = _rows()
+    x = {k: rows[k] for k in ("city", "price")}
+    want = _one_step(model, tf.data.Dataset.from_tensor_slices(x).batch(32))
+    arrays = model.predict(x, batch_size=32, verbose=0)
+    np.testing.assert_allclose(arrays["click"], want["click"], rtol=1e-6, atol=1e-7)
+    # A dataset of unknown length goes through Keras' predict unchanged.
+    unknown = tf.data.Dataset.from_tensor_slices(x).filter(lambda r: True).batch(32)
+    assert not known_batch_count(unknown)
+    counter = _Counter()
+    streamed = model.predict(unknown, verbose=0, callbacks=[counter])
+    assert streamed["click"].shape == (ROWS, 1)
+    np.testing.assert_allclose(streamed["click"], want["click"], rtol=1e-6, atol=1e-7)
+    assert counter.batches == list(range(32))  # one batch per call
+
+
+def _train(model, data, **kwargs):
+    history = model.fit(data, epochs=2, verbose=0, **kwargs)
+    return history.history, [w.numpy() for w in model.weights]
+
+
+def test_fit_in_runs_takes_the_same_steps_as_one_batch_per_call():
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(16)  # 63 batches
+    validation = tf.data.Dataset.from_tensor_slices(_rows(200, seed=1)).batch(50)
+    runs = _ranker()
+    history, weights = _train(runs, data, validation_data=validation)
+    reference = _ranker(fit_steps_per_execution=1)
+    want_history, want_weights = _train(reference, data, validation_data=validation)
+    assert int(runs.optimizer.iterations.numpy()) == 2 * 63
+    assert sorted(history) == sorted(want_history)
+    for key, values in want_history.items():
+        np.testing.assert_allclose(history[key], values, rtol=1e-5, err_msg=key)
+    for got, want in zip(weights, want_weights, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    # It ran in calls of 16: the multi-step function is cached, and Keras'
+    # one-step one was never made.
+    functions = runs._step_functions.functions  # noqa: SLF001
+    assert functions["train_function"] is not None
+    assert runs.train_function is None
+    assert int(runs._steps_per_execution.numpy()) == 1  # noqa: SLF001
+
+
+def test_fit_in_runs_cuts_an_endless_dataset_at_steps_per_epoch():
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    endless = data.repeat()
+    runs, keras = _ranker(), _ranker(fit_steps_per_execution=1)
+    history = runs.fit(endless, epochs=2, steps_per_epoch=7, verbose=0).history
+    assert int(runs.optimizer.iterations.numpy()) == 14  # 16 per call, cut at 7
+    assert "train_function" in runs._step_functions.functions  # noqa: SLF001
+    want = keras.fit(endless, epochs=2, steps_per_epoch=7, verbose=0).history
+    assert len(history["loss"]) == len(want["loss"]) == 2
+
+
+def _batches_seen(model, data) -> list[int]:
+    seen = []
+    watcher = tf.keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: seen.append(batch)
+    )
+    model.fit(data, epochs=1, verbose=0, callbacks=[watcher])
+    return seen
+
+
+def test_fit_with_a_batch_callback_or_unknown_length_is_one_batch_per_call():
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    assert _batches_seen(_ranker(), data) == list(range(10))
+    # No batch callback but a dataset of unknown length: every step, one per
+    # call (a multi-step call would end inside the data and drop its logs).
+    unknown = data.unbatch().filter(lambda r: True).batch(100)
+    model, keras = _ranker(), _ranker(fit_steps_per_execution=1)
+    model.fit(unknown, epochs=1, verbose=0)
+    keras.fit(unknown, epochs=1, verbose=0)
+    # (Keras counts one step more than the 10 batches on data of unknown
+    # length: its own behaviour, the same here.)
+    assert model.optimizer.iterations.numpy() == keras.optimizer.iterations.numpy()
+    assert model.train_function is not None  # Keras' own, one step per call
+    assert "train_function" not in model._step_functions.functions  # noqa: SLF001
+
+
+def test_which_callbacks_need_every_batch():
+    class EpochOnly(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            pass
+
+    class PerBatch(tf.keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            pass
+
+    assert not needs_every_batch(EpochOnly())
+    assert not needs_every_batch(tf.keras.callbacks.EarlyStopping())
+    assert not needs_every_batch(tf.keras.callbacks.ProgbarLogger())
+    assert needs_every_batch(PerBatch())
+    assert needs_every_batch(
+        tf.keras.callbacks.LambdaCallback(on_batch_end=lambda batch, logs: None)
+    )
+
+
+def test_predict_and_fit_keep_their_functions_until_compile():
+    model = _ranker()
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    model.predict(data, verbose=0)
+    model.fit(data, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations.numpy()) == 10
+    assert int(model._steps_per_execution.numpy()) == 1  # noqa: SLF001
+    cached = dict(model._step_functions.functions)  # noqa: SLF001
+    model.predict(data, verbose=0)
+    model.fit(data, epochs=1, verbose=0)
+    assert model._step_functions.functions == cached  # noqa: SLF001  (no retrace)
+    # compile drops them (a new optimizer: the functions must be traced again).
+    model.compile(optimizer="adam")
+    assert model._step_functions.functions == {}  # noqa: SLF001
+
+
+def test_predict_steps_per_execution_one_and_users_choice_are_keras():
+    rows = _rows()
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(100)
+    for model in (_ranker(predict_steps_per_execution=1), _ranker()):
+        if model.predict_steps_per_execution != 1:  # the user's own setting
+            model.compile(optimizer="adam", steps_per_execution=5)
+        counter = _Counter()
+        model.predict(data, verbose=0, callbacks=[counter])
+        step = 1 if model.predict_steps_per_execution == 1 else 5
+        assert counter.batches == list(range(step - 1, 10, step))
+
+
+@pytest.mark.parametrize(
+    "key", ["fit_steps_per_execution", "predict_steps_per_execution"]
+)
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, "16"])
+def test_a_bad_steps_per_execution_is_refused(key, bad):
+    with pytest.raises(
+        ValueError, match=f"`{key}` must be an int >= 1. Received: `{key}="
+    ):
+        _ranker(**{key: bad})
+
+
+def test_steps_per_execution_are_in_the_config():
+    model = _esmm(fit_steps_per_execution=3, predict_steps_per_execution=4)
+    config = model.get_config()
+    assert config["fit_steps_per_execution"] == 3
+    assert config["predict_steps_per_execution"] == 4
+    clone = ESMM.from_config(config)
+    assert (clone.fit_steps_per_execution, clone.predict_steps_per_execution) == (
+        3,
+        4,
+    )
+    del config["fit_steps_per_execution"], config["predict_steps_per_execution"]
+    restored = ESMM.from_config(config)  # a config saved before the options
+    assert restored.fit_steps_per_execution == DEFAULT_STEPS_PER_CALL
+    assert restored.predict_steps_per_execution == DEFAULT_STEPS_PER_CALL
