@@ -56,9 +56,13 @@ Timed, per worker: ``import_seconds`` (TensorFlow and the library),
 ``on_epoch_begin`` to ``on_epoch_end``), ``inference_examples_per_second``
 (``model.predict`` on the same cached batches, passes after a first one that
 traces; each library's default batches per graph call: DeepCTR one, mtrec
-``predict_steps_per_execution``), ``equal_inference_examples_per_second``
-(the same passes with both models compiled again with
-``steps_per_execution=16``: the inference ratio at equal settings),
+``predict_steps_per_execution``; in ``fit`` likewise DeepCTR one, mtrec
+``fit_steps_per_execution`` where no callback has batch hooks),
+``equal_inference_examples_per_second`` and
+``equal_train_examples_per_second`` (the same passes, and two more epochs
+after one that traces, with both models compiled again with
+``steps_per_execution=16``: the ratios at equal settings; these epochs come
+after the test predictions, so the AUC is unchanged),
 ``peak_rss_mb`` (``VmHWM``). The training batches are
 ``from_tensor_slices(...).batch(1024).cache().prefetch(2)`` on both sides,
 with tf.data's autotuning off, materialised before timing. Autotuning has
@@ -151,6 +155,8 @@ BATCH_SIZE = 1024
 #: default ``predict_steps_per_execution``; Keras' ``steps_per_execution``
 #: set on DeepCTR's model the same way).
 EQUAL_STEPS_PER_CALL = 16
+#: Timed epochs of the equal-settings training (after one that traces).
+EQUAL_EPOCHS = 2
 LEARNING_RATE = 1e-3
 #: Model sizes, the same for both libraries.
 MODEL_SIZES = {
@@ -319,11 +325,12 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                     values("deepctr", "inference_examples_per_second"),
                 ),
             }
-            if all("equal_inference_examples_per_second" in r for r in runs):
-                entry["equal_inference_ratio"] = ratio_summary(
-                    values("mtrec", "equal_inference_examples_per_second"),
-                    values("deepctr", "equal_inference_examples_per_second"),
-                )
+            for kind in ("train", "inference"):
+                key = f"equal_{kind}_examples_per_second"
+                if all(key in r for r in runs):
+                    entry[f"equal_{kind}_ratio"] = ratio_summary(
+                        values("mtrec", key), values("deepctr", key)
+                    )
             # Lower is better for memory: mtrec ÷ DeepCTR below 1 is less memory.
             entry["peak_rss_ratio"] = ratio_summary(
                 values("mtrec", "peak_rss_mb"), values("deepctr", "peak_rss_mb")
@@ -337,6 +344,7 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                     "inference_examples_per_second": _median(
                         values(side, "inference_examples_per_second"), 0
                     ),
+                    "fit_steps_per_call": paired[side][0].get("fit_steps_per_call", 1),
                     "predict_steps_per_call": paired[side][0].get(
                         "predict_steps_per_call", 1
                     ),
@@ -393,7 +401,7 @@ def verdict(summary: dict) -> dict:
 
 
 def _equal_settings_lines(summary: dict) -> list[str]:
-    """The inference ratios with both libraries at the same batches per call."""
+    """The ratios with both libraries at the same batches per graph call."""
     rows = [
         (cores, model, e)
         for cores, models in summary.items()
@@ -402,28 +410,35 @@ def _equal_settings_lines(summary: dict) -> list[str]:
     ]
     if not rows:
         return []
-    steps = {
-        side: sorted({e[side]["predict_steps_per_call"] for _, _, e in rows})
-        for side in SIDES
-    }
+
+    def steps(side: str, key: str) -> str:
+        return "/".join(str(v) for v in sorted({e[side][key] for _, _, e in rows}))
+
+    def ratio(e: dict, key: str) -> str:
+        return _ratio(e[key]) if key in e else "-"
+
     lines = [
         "",
-        "Inference, each library's default (above: DeepCTR "
-        f"{'/'.join(map(str, steps['deepctr']))}, mtrec "
-        f"{'/'.join(map(str, steps['mtrec']))} batches per graph call) against "
-        f"both at {EQUAL_STEPS_PER_CALL} batches per call (Keras' "
-        "`steps_per_execution`, compiled on each trained model after the "
-        "default passes): the share of the ratio that is mtrec's default and "
-        "the share that is its graph.",
+        "Each library's defaults (the table above: DeepCTR "
+        f"{steps('deepctr', 'fit_steps_per_call')} batch(es) per graph call "
+        f"in `fit` and {steps('deepctr', 'predict_steps_per_call')} in "
+        f"`predict`, mtrec {steps('mtrec', 'fit_steps_per_call')} and "
+        f"{steps('mtrec', 'predict_steps_per_call')}) against both at "
+        f"{EQUAL_STEPS_PER_CALL} batches per call (Keras' `steps_per_execution`, "
+        "compiled on each trained model after the default passes; "
+        f"{EQUAL_EPOCHS} more epochs timed after one that traces): what is "
+        "mtrec's default and what is its graph.",
         "",
-        "| cores | model | inference ratio, defaults | inference ratio, "
-        f"both at {EQUAL_STEPS_PER_CALL} per call |",
-        "|---|---|---|---|",
+        "| cores | model | train ratio, defaults | train ratio, both at "
+        f"{EQUAL_STEPS_PER_CALL} | inference ratio, defaults | inference "
+        f"ratio, both at {EQUAL_STEPS_PER_CALL} |",
+        "|---|---|---|---|---|---|",
     ]
     for cores, model, e in rows:
         lines.append(
-            f"| {cores} | {model} | {_ratio(e['inference_ratio'])} | "
-            f"{_ratio(e['equal_inference_ratio'])} |"
+            f"| {cores} | {model} | {_ratio(e['train_ratio'])} | "
+            f"{ratio(e, 'equal_train_ratio')} | {_ratio(e['inference_ratio'])} | "
+            f"{ratio(e, 'equal_inference_ratio')} |"
         )
     return lines
 
@@ -890,6 +905,13 @@ def run_worker(args) -> dict:
         args.predictions,
         **{label: np.asarray(p).reshape(-1) for label, p in zip(labels, outputs)},
     )
+    # Equal settings for training too (after the predictions are saved: these
+    # epochs do not change the AUC): still compiled with 16 steps per call,
+    # the first epoch traces, the rest are timed.
+    default_fit_steps = getattr(model, "fit_steps_per_execution", 1)
+    equal_timer = EpochTimer()
+    model.fit(train, epochs=EQUAL_EPOCHS + 1, callbacks=[equal_timer], verbose=0)
+    equal_epochs = equal_timer.seconds[1:]
     return {
         "side": args.worker,
         "model": args.model,
@@ -911,6 +933,11 @@ def run_worker(args) -> dict:
         "predict_seconds": [round(s, 4) for s in predict_seconds],
         "inference_examples_per_second": round(
             rows * len(predict_seconds) / sum(predict_seconds), 1
+        ),
+        "fit_steps_per_call": default_fit_steps,
+        "equal_epoch_seconds": [round(s, 4) for s in equal_epochs],
+        "equal_train_examples_per_second": round(
+            rows * len(equal_epochs) / sum(equal_epochs), 1
         ),
         "predict_steps_per_call": default_steps,
         "equal_predict_seconds": [round(s, 4) for s in equal_seconds],

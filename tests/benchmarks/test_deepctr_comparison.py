@@ -80,6 +80,8 @@ def _run(side, model, pair, cores, train, inference, auc):
         # Each side's default batches per predict call, and both at 16: DeepCTR
         # doubles its inference, mtrec (16 already) stays.
         "predict_steps_per_call": 1 if side == "deepctr" else 16,
+        "fit_steps_per_call": 1 if side == "deepctr" else 16,
+        "equal_train_examples_per_second": train * (1.2 if side == "deepctr" else 1),
         "equal_inference_examples_per_second": inference
         * (2 if side == "deepctr" else 1),
         "peak_rss_mb": 700.0 if side == "deepctr" else 350.0,
@@ -249,7 +251,7 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
     }
     text = bench.markdown(report)
     lines = text.splitlines()
-    rows = [line for line in lines if line.startswith("| 1 |") and line.count("|") > 6]
+    rows = [line for line in lines if line.startswith("| 1 |") and line.count("|") > 8]
     assert len(rows) == 3
     assert rows[0] == (
         "| 1 | mmoe | 2.50 (2.00–3.00) | 2.00 (2.00–2.00) | 100 / 250 | "
@@ -257,9 +259,18 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "1,000 / 1,010 | income 0.9310, marital 0.9310 | "
         "income 0.9410, marital 0.9410 |"
     )
-    assert "(above: DeepCTR 1, mtrec 16 batches per graph call)" in text
-    assert "| 1 | mmoe | 2.00 (2.00–2.00) | 1.00 (1.00–1.00) |" in lines
-    assert "| 1 | ple | 1.50 (1.50–1.50) | 0.75 (0.75–0.75) |" in lines
+    assert (
+        "(the table above: DeepCTR 1 batch(es) per graph call in `fit` and 1 in "
+        "`predict`, mtrec 16 and 16)" in text
+    )
+    assert (
+        "| 1 | mmoe | 2.50 (2.00–3.00) | 2.08 (1.67–2.50) | 2.00 (2.00–2.00) | "
+        "1.00 (1.00–1.00) |" in lines
+    )
+    assert (
+        "| 1 | ple | 2.50 (2.00–3.00) | 2.08 (1.67–2.50) | 1.50 (1.50–1.50) | "
+        "0.75 (0.75–0.75) |" in lines
+    )
     assert "`training_metrics=False`" in text
     assert "`encoded_ids` not offered by this mtrec" in text
     assert "load average 1.5 at start, 2.5 at end" in text
@@ -426,6 +437,11 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
         2 * 2048 / sum(result["predict_seconds"]), rel=1e-2
     )
     assert result["predict_steps_per_call"] == 16  # mtrec's default
+    assert result["fit_steps_per_call"] == 16
+    assert len(result["equal_epoch_seconds"]) == bench.EQUAL_EPOCHS
+    assert result["equal_train_examples_per_second"] == pytest.approx(
+        bench.EQUAL_EPOCHS * 2048 / sum(result["equal_epoch_seconds"]), rel=1e-2
+    )
     assert len(result["equal_predict_seconds"]) == 2
     assert result["equal_inference_examples_per_second"] == pytest.approx(
         2 * 2048 / sum(result["equal_predict_seconds"]), rel=1e-2
