@@ -161,7 +161,13 @@ def _train_passes(
                 start_batch=first % per_pass if not passes else 0,
             )
         )
-    return functools.reduce(tf.data.Dataset.concatenate, passes).take(last - first)
+    batches = functools.reduce(tf.data.Dataset.concatenate, passes).take(last - first)
+    if input_context is not None:
+        return batches
+    # Known to Keras, so that fit can run several batches per graph call
+    # (mtrec.models.multi_step); a pass shorter than planned is an error here,
+    # not a silently short epoch.
+    return batches.apply(tf.data.experimental.assert_cardinality(last - first))
 
 
 def memory_datasets(prepared: Prepared, config: RunConfig) -> Datasets:

@@ -73,6 +73,9 @@ def test_training_batches_are_the_prepared_rows_once_per_epoch(tmp_path, log_pat
     rows = [len(batch["click"]) for batch in data.train]
     per_epoch = -(-prepared.train_rows // 256)
     assert len(rows) == 2 * per_epoch
+    # Known to Keras, so fit can run several batches per call.
+    assert int(data.train.cardinality()) == 2 * per_epoch
+    assert int(data.train_from(1).cardinality()) == per_epoch
     assert sum(rows) == 2 * prepared.train_rows
     ids = [batch["user_id"].numpy() for batch in data.train]
     first = sorted(x for b in ids[:per_epoch] for x in b.tolist())
