@@ -670,9 +670,9 @@ def _build_deepctr(model_name: str, meta: dict, tf) -> tuple:
             columns, tower_dnn_hidden_units=tuple(sizes["tower_units"]), **common
         )
     model.compile(
-        optimizer=tf.keras.optimizers.Adam(LEARNING_RATE),
-        loss=["binary_crossentropy"] * len(names),
-        metrics=["binary_crossentropy"],
+        **_compile_arguments(
+            "deepctr", tf.keras.optimizers.Adam(LEARNING_RATE), len(names)
+        )
     )
     options = {
         "categorical_path": "SparseFeat int32 ids, embedding gather (no lookup)",
@@ -778,7 +778,9 @@ def _build_mtrec_model(model_name: str, meta: dict, tf, mtrec) -> tuple:
     else:
         tasks = [mtrec.Task(t, label) for t, label in MODEL_TASKS[model_name]]
         model = mtrec.MultiTaskRanker(feature_layer, backbone, tasks, **kwargs)
-    model.compile(optimizer=tf.keras.optimizers.Adam(LEARNING_RATE))
+    model.compile(
+        **_compile_arguments("mtrec", tf.keras.optimizers.Adam(LEARNING_RATE), 0)
+    )
     options = {
         **options,
         "categorical_path": (
@@ -886,7 +888,7 @@ def run_worker(args) -> dict:
     # predict_steps_per_execution yields to it). Timed after the defaults.
     default_steps = getattr(model, "predict_steps_per_execution", 1)
     model.compile(
-        **_compile_arguments(model, args.worker, tf),
+        **_compile_arguments(args.worker, model.optimizer, len(labels)),
         steps_per_execution=EQUAL_STEPS_PER_CALL,
     )
     model.predict(train, verbose=0)  # traces the multi-step function
@@ -954,15 +956,16 @@ def run_worker(args) -> dict:
     }
 
 
-def _compile_arguments(model, side: str, tf) -> dict:
-    """The arguments each side's model was compiled with (its trained
-    optimizer kept), to compile it again with ``steps_per_execution``."""
+def _compile_arguments(side: str, optimizer, outputs: int) -> dict:
+    """What each side's model is compiled with, at build and again for the
+    equal-settings passes (with its trained ``optimizer``): mtrec computes
+    its tasks' losses itself; DeepCTR gets a binary cross-entropy loss and
+    metric per one of its ``outputs``."""
     if side == "mtrec":
-        return {"optimizer": model.optimizer}
-    names = len(model.outputs)
+        return {"optimizer": optimizer}
     return {
-        "optimizer": model.optimizer,
-        "loss": ["binary_crossentropy"] * names,
+        "optimizer": optimizer,
+        "loss": ["binary_crossentropy"] * outputs,
         "metrics": ["binary_crossentropy"],
     }
 
