@@ -122,33 +122,56 @@ def census_config(paths: dict, recipe: str, seed: int, runs_dir: str) -> dict:
     }
 
 
-def logistic_regression(paths: dict) -> dict[str, float]:
-    """Test AUC of a one-hot + z-score logistic regression per label."""
+def _reference_auc(paths: dict, inputs, new_model) -> dict[str, float]:
+    """Test AUC per census label of a scikit-learn reference model.
+
+    ``inputs(rows, train_rows, categorical, numeric)`` is the model's input
+    table for ``rows`` (encoded with what the train file holds);
+    ``new_model(categorical, numeric)`` an unfitted estimator, fitted on the
+    train file per label and scored on the test file.
+    """
     import pandas as pd
-    from sklearn.compose import ColumnTransformer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_auc_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder
-    from sklearn.preprocessing import StandardScaler
 
     train_rows, test_rows = (pd.read_parquet(paths[k]) for k in ("train", "test"))
     specs = census_features()
     categorical = [f["name"] for f in specs if f["kind"] == "categorical"]
     numeric = [f["name"] for f in specs if f["kind"] == "dense"]
+    x_train, x_test = (
+        inputs(rows, train_rows, categorical, numeric)
+        for rows in (train_rows, test_rows)
+    )
     out = {}
     for task, label in (("income", "income_50k"), ("marital", "never_married")):
+        model = new_model(categorical, numeric)
+        model.fit(x_train, train_rows[label])
+        scores = model.predict_proba(x_test)[:, 1]
+        out[task] = round(float(roc_auc_score(test_rows[label], scores)), 4)
+    return out
+
+
+def logistic_regression(paths: dict) -> dict[str, float]:
+    """Test AUC of a one-hot + z-score logistic regression per label."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+    from sklearn.preprocessing import StandardScaler
+
+    def new_model(categorical, numeric):
         columns = ColumnTransformer(
             [
                 ("categorical", OneHotEncoder(handle_unknown="ignore"), categorical),
                 ("numeric", StandardScaler(), numeric),
             ]
         )
-        model = make_pipeline(columns, LogisticRegression(max_iter=3000))
-        model.fit(train_rows[categorical + numeric], train_rows[label])
-        scores = model.predict_proba(test_rows[categorical + numeric])[:, 1]
-        out[task] = round(float(roc_auc_score(test_rows[label], scores)), 4)
-    return out
+        return make_pipeline(columns, LogisticRegression(max_iter=3000))
+
+    return _reference_auc(
+        paths,
+        lambda rows, _, categorical, numeric: rows[categorical + numeric],
+        new_model,
+    )
 
 
 def gradient_boosting(paths: dict) -> dict[str, float]:
@@ -158,14 +181,8 @@ def gradient_boosting(paths: dict) -> dict[str, float]:
     10% of the train file, random_state 0)."""
     import pandas as pd
     from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.metrics import roc_auc_score
 
-    train_rows, test_rows = (pd.read_parquet(paths[k]) for k in ("train", "test"))
-    specs = census_features()
-    categorical = [f["name"] for f in specs if f["kind"] == "categorical"]
-    numeric = [f["name"] for f in specs if f["kind"] == "dense"]
-
-    def encoded(rows: pd.DataFrame) -> pd.DataFrame:
+    def inputs(rows, train_rows, categorical, numeric) -> pd.DataFrame:
         out = {}
         for name in categorical:  # unseen test values become -1 (missing)
             known = pd.Categorical(train_rows[name].astype(str)).categories
@@ -177,20 +194,16 @@ def gradient_boosting(paths: dict) -> dict[str, float]:
         frame[categorical] = frame[categorical].where(frame[categorical] >= 0)
         return frame
 
-    x_train, x_test = encoded(train_rows), encoded(test_rows)
-    out = {}
-    for task, label in (("income", "income_50k"), ("marital", "never_married")):
-        model = HistGradientBoostingClassifier(
+    def new_model(categorical, numeric):
+        return HistGradientBoostingClassifier(
             categorical_features=list(range(len(categorical))),
             max_iter=500,
             learning_rate=0.05,
             early_stopping=True,
             random_state=0,
         )
-        model.fit(x_train, train_rows[label])
-        scores = model.predict_proba(x_test)[:, 1]
-        out[task] = round(float(roc_auc_score(test_rows[label], scores)), 4)
-    return out
+
+    return _reference_auc(paths, inputs, new_model)
 
 
 def run_census(args, workdir: pathlib.Path) -> dict:
