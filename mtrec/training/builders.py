@@ -88,17 +88,21 @@ def build_model(
 ) -> MultiTaskRanker:
     """The model the config describes (not yet compiled), every layer built
     under ``model.precision`` (:func:`mtrec.precision.precision_scope`)."""
-    with precision_scope(config.model.precision):
-        return _build_model(config, feature_set, tasks, vocabularies, dense_stats)
+    _check_model_names(config)
+    mc = config.model
+    with precision_scope(mc.precision):
+        features = FeatureEmbedding(
+            feature_set.to_dicts(),
+            vocabularies=vocabularies,
+            dense_stats=dense_stats,
+            embeddings_l2=mc.embeddings_l2,
+            name="features",
+        )
+        return _ranker(config, features, _backbone(config, tasks), tasks)
 
 
-def _build_model(
-    config: RunConfig,
-    feature_set: FeatureSet,
-    tasks: list[Task],
-    vocabularies: dict,
-    dense_stats: dict,
-) -> MultiTaskRanker:
+def _check_model_names(config: RunConfig) -> None:
+    """``model.backbone`` and ``model.architecture``."""
     mc = config.model
     if mc.backbone not in BACKBONES:
         raise ConfigError(
@@ -110,13 +114,11 @@ def _build_model(
             f"'model.architecture': unknown architecture {mc.architecture!r}; "
             f"choose from {list(ARCHITECTURES)}"
         )
-    features = FeatureEmbedding(
-        feature_set.to_dicts(),
-        vocabularies=vocabularies,
-        dense_stats=dense_stats,
-        embeddings_l2=mc.embeddings_l2,
-        name="features",
-    )
+
+
+def _backbone(config: RunConfig, tasks: list[Task]) -> tf.keras.layers.Layer:
+    """``model.backbone`` with ``model.backbone_args`` (each checked)."""
+    mc = config.model
     backbone_cls = BACKBONES[mc.backbone]
     valid = sorted(
         name
@@ -130,18 +132,27 @@ def _build_model(
             f"{unknown}; valid: {valid}"
         )
     try:
-        backbone = backbone_cls(
+        return backbone_cls(
             [t.name for t in tasks], name="backbone", **mc.backbone_args
         )
     except (TypeError, ValueError) as err:
         raise ConfigError(f"'model.backbone_args' for {mc.backbone!r}: {err}") from err
+
+
+def _ranker(
+    config: RunConfig,
+    features: FeatureEmbedding,
+    backbone: tf.keras.layers.Layer,
+    tasks: list[Task],
+) -> MultiTaskRanker:
+    """The ``model.architecture`` ranker with its towers and weighting."""
+    mc = config.model
     weighting = config.weighting
     if weighting.name not in WEIGHTINGS:
         raise ConfigError(
             f"'weighting.name': unknown loss weighting {weighting.name!r}; choose "
             f"from {sorted(WEIGHTINGS)}"
         )
-
     towers = dict(
         weighting=None,  # built below, once the loss outputs are known
         tower_units=mc.tower_units,
