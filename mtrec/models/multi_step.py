@@ -76,9 +76,9 @@ class StepFunctionCache:
         Keras' multi-step functions call the step twice, once before their
         loop and once inside it, and trace it at each call site; as a
         function of its own it is traced once and called twice (TensorFlow
-        inlines the call: the same kernels run). Measured on the DeepCTR
-        comparison's MMoE, one core: the first epoch 6.1 -> 4.8 s, the first
-        predict 2.0 -> 1.5 s, the steady epochs unchanged.
+        inlines the call: the same kernels run). ``benchmarks/
+        deepctr_comparison.py``, census MMoE, one core: the first-epoch
+        overhead went 5.96 -> 4.81 s, the steady epochs unchanged.
         """
         if model.run_eagerly or tf.distribute.has_strategy():
             return step
