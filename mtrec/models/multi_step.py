@@ -32,11 +32,14 @@ settings separates this default from the graph's own speed).
 """
 
 import inspect
+import logging
 from collections.abc import Callable
 from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
 
 #: Batches per graph call of ``fit`` and ``predict`` unless the model is told
 #: otherwise.
@@ -68,23 +71,79 @@ class StepFunctionCache:
         self.steps = {}
 
     def traced(self, model: tf.keras.Model, kind: str, step: Callable) -> Callable:
-        """``step`` (a train, test or predict step) as one ``tf.function``
-        per cache lifetime; as it is when ``model.run_eagerly`` or under a
-        distribution strategy (whose synchronisation points, the gradient
-        all-reduce, cannot sit in a nested ``tf.function``).
+        """``step`` (a train, test or predict step) as a ``tf.function``
+        traced without AutoGraph (:class:`PlainFirst`), kept per cache
+        lifetime; as it is when ``model.run_eagerly`` or under a distribution
+        strategy (whose synchronisation points, the gradient all-reduce,
+        cannot sit in a nested ``tf.function``).
 
-        Keras' multi-step functions call the step twice, once before their
-        loop and once inside it, and trace it at each call site; as a
-        function of its own it is traced once and called twice (TensorFlow
-        inlines the call: the same kernels run). ``benchmarks/
+        Keras' multi-step functions call the step at two call sites (before
+        their loop and inside it) and would trace it at each; as a function
+        of its own it is traced once and called twice (TensorFlow inlines
+        the call: the same kernels run). ``benchmarks/
         deepctr_comparison.py``, census MMoE, one core: the first-epoch
         overhead went 5.96 -> 4.81 s, the steady epochs unchanged.
         """
         if model.run_eagerly or tf.distribute.has_strategy():
             return step
         if kind not in self.steps:
-            self.steps[kind] = tf.function(step, reduce_retracing=True)
+            self.steps[kind] = PlainFirst(step, kind)
         return self.steps[kind]
+
+
+class PlainFirst:
+    """``step`` as a ``tf.function`` traced as plain Python, with AutoGraph
+    only if that fails.
+
+    AutoGraph rewrites the source of every function and layer the step calls
+    (Keras converts a subclassed layer's ``call`` whenever AutoGraph is on).
+    mtrec's layers need none of it: their branches are on Python values, and
+    the data-dependent ones are ``tf.cond``/``tf.where`` already. Tracing the
+    step as plain Python halves the first epoch's overhead
+    (``benchmarks/deepctr_comparison.py``, census, one core, first epoch
+    minus a steady one); the kernels, and so the steady epochs and the
+    results, are the same.
+
+    A layer of the user's (a custom backbone) may use Python control flow on
+    tensors, which only AutoGraph can trace: its plain trace raises
+    ``OperatorNotAllowedInGraphError``, and the step is then traced, and from
+    then on called, with AutoGraph, as Keras would.
+
+    Args:
+      step: the step function.
+      kind: what it is, for the log (``"train"``, ``"test"``, ``"predict"``).
+
+    Attributes:
+      autograph: whether the step is now traced with AutoGraph.
+    """
+
+    def __init__(self, step: Callable, kind: str = "model"):
+        self.kind = kind
+        self._plain = tf.function(step, reduce_retracing=True, autograph=False)
+        self._converted = tf.function(step, reduce_retracing=True)
+        self.autograph = False
+
+    @property
+    def tracing_count(self) -> int:
+        """Traces of the step so far, plain and with AutoGraph."""
+        return sum(
+            function.experimental_get_tracing_count()
+            for function in (self._plain, self._converted)
+        )
+
+    def __call__(self, *args):
+        if not self.autograph:
+            try:
+                return self._plain(*args)
+            except tf.errors.OperatorNotAllowedInGraphError as error:
+                logger.info(
+                    "A %s step needs AutoGraph (%s); tracing it with "
+                    "AutoGraph, which takes longer.",
+                    self.kind,
+                    str(error).splitlines()[0],
+                )
+                self.autograph = True
+        return self._converted(*args)
 
 
 def check_steps_per_call(name: str, value) -> int:

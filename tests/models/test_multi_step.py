@@ -2,6 +2,8 @@
 steps, logs and predictions, and Keras unchanged wherever a callback or the
 data could tell."""
 
+import inspect
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -151,7 +153,7 @@ def test_each_step_is_traced_once_and_run_eagerly_traces_none():
     model.predict(data, verbose=0)
     steps = model._step_functions.steps  # noqa: SLF001
     # Keras' multi-step functions call each step at two sites; traced once.
-    assert {kind: f.experimental_get_tracing_count() for kind, f in steps.items()} == {
+    assert {kind: f.tracing_count for kind, f in steps.items()} == {
         "train": 1,
         "test": 1,
         "predict": 1,
@@ -161,6 +163,82 @@ def test_each_step_is_traced_once_and_run_eagerly_traces_none():
     eager.fit(data.take(3), epochs=1, verbose=0)
     assert eager._step_functions.steps == {}  # noqa: SLF001
     assert int(eager.optimizer.iterations.numpy()) == 3
+
+
+class _Recording(SharedBottom):
+    """A shared bottom that records the file its ``call`` runs from: a
+    function AutoGraph converted runs from a generated file."""
+
+    files: list = []
+
+    def call(self, inputs, training=None):
+        _Recording.files.append(inspect.currentframe().f_code.co_filename)
+        return super().call(inputs, training=training)
+
+
+class _Branching(SharedBottom):
+    """A shared bottom with Python control flow on a tensor (always true),
+    which only AutoGraph can trace."""
+
+    def call(self, inputs, training=None):
+        if tf.reduce_min(inputs) > -1e9:
+            return super().call(inputs, training=training)
+        return super().call(-inputs, training=training)
+
+
+def _ranker_on(backbone_cls):
+    tf.keras.utils.set_random_seed(0)
+    model = MultiTaskRanker(
+        city_price_features(),
+        backbone_cls(["click", "buy"], units=[8]),
+        [Task("click", "click"), Task("buy", "buy")],
+        tower_units=[4],
+    )
+    model.compile(optimizer="adam")
+    return model
+
+
+def test_the_steps_are_traced_as_plain_python():
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    _Recording.files = []
+    model = _ranker_on(_Recording)
+    model.fit(data, epochs=1, validation_data=data, verbose=0)
+    model.predict(data, verbose=0)
+    assert set(_Recording.files) == {__file__}
+    steps = model._step_functions.steps  # noqa: SLF001
+    assert {kind: step.autograph for kind, step in steps.items()} == {
+        "train": False,
+        "test": False,
+        "predict": False,
+    }
+
+
+def test_a_layer_that_needs_autograph_gets_it_with_the_same_results():
+    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    plain, branching = _ranker_on(SharedBottom), _ranker_on(_Branching)
+    for model in (plain, branching):  # the same initial weights
+        model(next(iter(data)))
+    branching.set_weights(plain.get_weights())
+    logs = [
+        model.fit(data, epochs=2, validation_data=data, verbose=0).history
+        for model in (plain, branching)
+    ]
+    steps = branching._step_functions.steps  # noqa: SLF001
+    assert {kind: step.autograph for kind, step in steps.items()} == {
+        "train": True,
+        "test": True,
+    }
+    assert logs[0].keys() == logs[1].keys()
+    for key in logs[0]:
+        np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-6)
+    for a, b in zip(plain.get_weights(), branching.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+    np.testing.assert_allclose(
+        plain.predict(data, verbose=0)["click"],
+        branching.predict(data, verbose=0)["click"],
+        rtol=1e-6,
+    )
+    assert steps["predict"].autograph
 
 
 def test_under_a_strategy_the_steps_are_not_nested_functions():
