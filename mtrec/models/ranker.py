@@ -10,6 +10,7 @@ from mtrec.layers import Tower
 from mtrec.layers import separate_matmuls
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
+from mtrec.models.eager_build import build_before_fit
 from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
 from mtrec.models.multi_step import StepFunctionCache
 from mtrec.models.multi_step import check_steps_per_call
@@ -529,7 +530,9 @@ class MultiTaskRanker(tfrs.Model):
     def fit(self, *args, **kwargs):
         """``tf.keras.Model.fit`` with the weighting's epoch callback attached,
         ``fit_steps_per_execution`` batches per graph call where no one can
-        tell (``mtrec.models.multi_step``).
+        tell (``mtrec.models.multi_step``), the model built first when its
+        inputs are known from the data's spec (``mtrec.models.eager_build``:
+        the training step is then traced once).
 
         An ``mtrec.weighting.EpochUpdate`` goes first in ``callbacks`` unless
         one (or ``mtrec.training.callbacks.WeightingUpdate``) is there, so
@@ -540,6 +543,7 @@ class MultiTaskRanker(tfrs.Model):
             args[_FIT_CALLBACKS] = with_epoch_update(args[_FIT_CALLBACKS])
         else:
             kwargs["callbacks"] = with_epoch_update(kwargs.get("callbacks"))
+        build_before_fit(self, args[0] if args else kwargs.get("x"))
         return fit_in_runs(
             self,
             super().fit,
