@@ -105,9 +105,11 @@ class PlainFirst:
     kernels, and so the steady epochs and the results, are the same.
 
     A layer of the user's (a custom backbone) may use Python control flow on
-    tensors, which only AutoGraph can trace: its plain trace raises
-    ``OperatorNotAllowedInGraphError``, and the step is then traced, and from
-    then on called, with AutoGraph, as Keras would.
+    tensors or ``len`` of a batch, which only AutoGraph can trace: its plain
+    trace raises (``OperatorNotAllowedInGraphError``, ``TypeError``, ...),
+    and the step is then traced, and from then on called, with AutoGraph, as
+    Keras would. Any error of the plain trace does so: an error that is not
+    AutoGraph's to mend is raised again by that trace, as it was before.
 
     Args:
       step: the step function.
@@ -135,7 +137,7 @@ class PlainFirst:
         if not self.autograph:
             try:
                 return self._plain(*args)
-            except tf.errors.OperatorNotAllowedInGraphError as error:
+            except Exception as error:  # noqa: BLE001 (AutoGraph's trace decides)
                 logger.info(
                     "A %s step needs AutoGraph (%s); tracing it with "
                     "AutoGraph, which takes longer.",

@@ -186,6 +186,15 @@ class _Branching(SharedBottom):
         return super().call(-inputs, training=training)
 
 
+class _Sized(SharedBottom):
+    """A shared bottom that takes ``len`` of the batch, which AutoGraph turns
+    into ``tf.shape`` (plain Python cannot take it of a symbolic batch)."""
+
+    def call(self, inputs, training=None):
+        some = tf.minimum(tf.cast(len(inputs), inputs.dtype), 1.0)  # 1.0
+        return super().call(inputs * some, training=training)
+
+
 def _ranker_on(backbone_cls):
     tf.keras.utils.set_random_seed(0)
     model = MultiTaskRanker(
@@ -213,9 +222,12 @@ def test_the_steps_are_traced_as_plain_python():
     }
 
 
-def test_a_layer_that_needs_autograph_gets_it_with_the_same_results():
+@pytest.mark.parametrize("needs_autograph", [_Branching, _Sized])
+def test_a_layer_that_needs_autograph_gets_it_with_the_same_results(
+    needs_autograph,
+):
     data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
-    plain, branching = _ranker_on(SharedBottom), _ranker_on(_Branching)
+    plain, branching = _ranker_on(SharedBottom), _ranker_on(needs_autograph)
     for model in (plain, branching):  # the same initial weights
         model(next(iter(data)))
     branching.set_weights(plain.get_weights())
