@@ -15,3 +15,40 @@ def city_price_features():
         vocabularies={"city": ["a", "b", "c"]},
         dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
     )
+
+
+def click_buy_rows(n: int = 1000, seed: int = 0) -> dict:
+    """``n`` random rows for :func:`city_price_features`: ``city`` (a to d),
+    ``price``, and labels ``click`` and ``buy`` (a buy only after a click)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    click = (rng.random(n) < 0.5).astype(np.float32)
+    return {
+        "city": rng.choice(["a", "b", "c", "d"], n),
+        "price": rng.normal(size=n).astype(np.float32),
+        "click": click,
+        "buy": click * (rng.random(n) < 0.5).astype(np.float32),
+    }
+
+
+def click_buy_ranker(backbone_cls=None, **kwargs):
+    """A compiled, seeded ``MultiTaskRanker`` on :func:`city_price_features`
+    with tasks ``click`` and ``buy`` over ``backbone_cls`` (default
+    ``SharedBottom``) of units [8]; ``kwargs`` go to the ranker."""
+    import tensorflow as tf
+
+    from mtrec.layers import SharedBottom
+    from mtrec.models import MultiTaskRanker
+    from mtrec.models import Task
+
+    tf.keras.utils.set_random_seed(0)
+    model = MultiTaskRanker(
+        city_price_features(),
+        (backbone_cls or SharedBottom)(["click", "buy"], units=[8]),
+        [Task("click", "click"), Task("buy", "buy")],
+        tower_units=[4],
+        **kwargs,
+    )
+    model.compile(optimizer="adam")
+    return model

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from feature_helpers import city_price_features
+from feature_helpers import click_buy_ranker
+from feature_helpers import click_buy_rows
 
 from mtrec.layers import SharedBottom
 from mtrec.models import ESMM
-from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
 from mtrec.models.multi_step import known_batch_count
@@ -21,16 +22,7 @@ ROWS = 1000  # 63 batches of 16: 3 full calls of 16 and a last one of 15
 
 
 def _ranker(**kwargs):
-    tf.keras.utils.set_random_seed(0)
-    model = MultiTaskRanker(
-        city_price_features(),
-        SharedBottom(["click", "buy"], units=[8]),
-        [Task("click", "click"), Task("buy", "buy")],
-        tower_units=[4],
-        **kwargs,
-    )
-    model.compile(optimizer="adam")
-    return model
+    return click_buy_ranker(**kwargs)
 
 
 def _esmm(**kwargs):
@@ -48,14 +40,7 @@ def _esmm(**kwargs):
 
 
 def _rows(n=ROWS, seed=0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    click = (rng.random(n) < 0.5).astype(np.float32)
-    return {
-        "city": rng.choice(["a", "b", "c", "d"], n),
-        "price": rng.normal(size=n).astype(np.float32),
-        "click": click,
-        "buy": click * (rng.random(n) < 0.5).astype(np.float32),
-    }
+    return click_buy_rows(n, seed)
 
 
 def _one_step(model, x):
@@ -195,22 +180,10 @@ class _Sized(SharedBottom):
         return super().call(inputs * some, training=training)
 
 
-def _ranker_on(backbone_cls):
-    tf.keras.utils.set_random_seed(0)
-    model = MultiTaskRanker(
-        city_price_features(),
-        backbone_cls(["click", "buy"], units=[8]),
-        [Task("click", "click"), Task("buy", "buy")],
-        tower_units=[4],
-    )
-    model.compile(optimizer="adam")
-    return model
-
-
 def test_the_steps_are_traced_as_plain_python():
     data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
     _Recording.files = []
-    model = _ranker_on(_Recording)
+    model = click_buy_ranker(_Recording)
     model.fit(data, epochs=1, validation_data=data, verbose=0)
     model.predict(data, verbose=0)
     assert set(_Recording.files) == {__file__}
@@ -227,7 +200,7 @@ def test_a_layer_that_needs_autograph_gets_it_with_the_same_results(
     needs_autograph,
 ):
     data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
-    plain, branching = _ranker_on(SharedBottom), _ranker_on(needs_autograph)
+    plain, branching = click_buy_ranker(SharedBottom), click_buy_ranker(needs_autograph)
     for model in (plain, branching):  # the same initial weights
         model(next(iter(data)))
     branching.set_weights(plain.get_weights())
