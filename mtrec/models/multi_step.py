@@ -109,7 +109,10 @@ class PlainFirst:
     trace raises (``OperatorNotAllowedInGraphError``, ``TypeError``, ...),
     and the step is then traced, and from then on called, with AutoGraph, as
     Keras would. Any error of the plain trace does so: an error that is not
-    AutoGraph's to mend is raised again by that trace, as it was before.
+    AutoGraph's to mend is raised again by that trace, as it was before. An
+    error of TensorFlow's ops (``tf.errors.OpError``: bad data in a step
+    called eagerly, say) is not a tracing error and is raised as it is, the
+    step not run again.
 
     Args:
       step: the step function.
@@ -137,6 +140,8 @@ class PlainFirst:
         if not self.autograph:
             try:
                 return self._plain(*args)
+            except tf.errors.OpError:
+                raise
             except Exception as error:  # noqa: BLE001 (AutoGraph's trace decides)
                 logger.info(
                     "A %s step needs AutoGraph (%s); tracing it with "

@@ -226,6 +226,20 @@ def test_a_layer_that_needs_autograph_gets_it_with_the_same_results(
     assert steps["predict"].autograph
 
 
+def test_an_op_error_of_a_step_is_raised_once_not_retried_with_autograph():
+    rows = _rows(8)
+    model = click_buy_ranker()
+    model.train_step({k: v[:4] for k, v in rows.items()})  # eagerly, traced plain
+    bad = {k: v[4:] for k, v in rows.items()}
+    bad["price"] = np.array([0.0, np.nan, 0.0, 0.0], np.float32)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="price"):
+        model.train_step(bad)
+    assert not model._step_functions.steps["train"].autograph  # noqa: SLF001
+    # Run once: TensorFlow counts the failed step's iteration (its increment
+    # does not wait for the check), a retry would have counted a third.
+    assert int(model.optimizer.iterations.numpy()) == 2
+
+
 def test_under_a_strategy_the_steps_are_not_nested_functions():
     # A nested tf.function cannot hold the strategy's gradient all-reduce.
     data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
