@@ -5,7 +5,7 @@ before it runs (TensorFlow lifts the variables out of the first trace, then
 traces again without creating any). A Keras model built lazily creates its
 layers' weights and the optimizer's slots inside the first trace of the
 training step, so ``fit`` traces that step twice. :func:`build_before_fit`
-creates them eagerly, from one row of zeros shaped like the data, so the step
+creates them eagerly, from two rows of zeros shaped like the data, so the step
 is traced once: ``benchmarks/deepctr_comparison.py``, census, one core, the
 first-epoch overhead went 2.8 / 3.8 / 2.8 s -> 2.0 / 2.5 / 1.8 s (MMoE / PLE
 / ESMM; DeepCTR 3.2 / 3.8 / 2.4 s in the same run). The weights are the ones
@@ -27,11 +27,15 @@ True
 (True, True)
 """
 
+import logging
+
 import tensorflow as tf
+
+logger = logging.getLogger(__name__)
 
 
 def build_before_fit(model: tf.keras.Model, data) -> bool:
-    """Builds ``model`` (and its optimizer) on one zero row of ``data``'s spec.
+    """Builds ``model`` (and its optimizer) on two zero rows of ``data``'s spec.
 
     Only where it is safe and cheap to know the inputs without reading
     them: ``data`` is a ``tf.data.Dataset`` whose features (the element, or
@@ -39,7 +43,10 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
     ``""``, a number ``0``: a missing or out-of-vocabulary value every mtrec
     feature accepts), the model is not built yet, and no distribution
     strategy is in use (its variables are made under the strategy, by
-    Keras). Otherwise nothing happens and Keras builds the model as usual.
+    Keras). Otherwise nothing happens and Keras builds the model as usual;
+    likewise when a layer of the user's refuses the zero rows (two rows, not
+    one, so that a ``tf.squeeze`` keeps the batch axis): the model is then
+    built by the first step on real rows, and a real error is raised there.
 
     Args:
       model: a compiled Keras model.
@@ -60,11 +67,25 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
         isinstance(s, tf.TensorSpec) for s in features.values()
     ):
         return False
-    row = {
-        name: tf.zeros([1 if d is None else d for d in s.shape], s.dtype)
+    rows = {
+        name: tf.zeros(
+            [
+                (2 if axis == 0 else 1) if d is None else d
+                for axis, d in enumerate(s.shape)
+            ],
+            s.dtype,
+        )
         for name, s in features.items()
     }
-    model(row, training=False)
+    try:
+        model(rows, training=False)
+    except Exception as error:  # noqa: BLE001 (the real rows decide)
+        logger.info(
+            "Building the model on zero rows failed (%s); Keras builds it in "
+            "the first training step.",
+            str(error).splitlines()[0],
+        )
+        return False
     build = getattr(model.optimizer, "build", None)
     if build is not None:
         build(model.trainable_variables)

@@ -6,7 +6,16 @@ import tensorflow as tf
 from feature_helpers import click_buy_ranker
 from feature_helpers import click_buy_rows
 
+from mtrec.layers import SharedBottom
 from mtrec.models.eager_build import build_before_fit
+
+
+class _Picky(SharedBottom):
+    """A backbone that refuses batches of two rows or fewer."""
+
+    def call(self, inputs, training=None):
+        tf.debugging.assert_greater(tf.shape(inputs)[0], 2)
+        return super().call(inputs, training=training)
 
 
 def test_fit_on_a_dataset_traces_the_step_once_with_the_lazy_weights():
@@ -24,8 +33,9 @@ def test_fit_on_a_dataset_traces_the_step_once_with_the_lazy_weights():
 
 def test_it_builds_the_model_and_the_optimizer_from_the_spec_alone():
     model = click_buy_ranker()
-    features = {k: v for k, v in click_buy_rows(400).items() if k in ("city", "price")}
-    labels = {k: v for k, v in click_buy_rows(400).items() if k in ("click", "buy")}
+    rows = click_buy_rows(400)
+    features = {k: v for k, v in rows.items() if k in ("city", "price")}
+    labels = {k: v for k, v in rows.items() if k in ("click", "buy")}
     data = tf.data.Dataset.from_tensor_slices((features, labels)).batch(8)
     assert build_before_fit(model, data)
     assert model.built
@@ -48,3 +58,16 @@ def test_it_leaves_what_it_cannot_know_or_own_to_keras():
     data = tf.data.Dataset.from_tensor_slices(rows).batch(50)
     assert not build_before_fit(mirrored, data)
     assert not mirrored.built
+
+
+def test_a_model_that_refuses_the_zero_rows_is_built_by_its_first_step():
+    rows = click_buy_rows(400)
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(50)
+    picky = click_buy_ranker(_Picky)
+    assert not build_before_fit(picky, data)
+    picky.fit(data, epochs=1, verbose=0)
+    assert int(picky.optimizer.iterations.numpy()) == 8
+    plain = click_buy_ranker()
+    plain.fit(data, epochs=1, verbose=0)
+    for a, b in zip(plain.get_weights(), picky.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
