@@ -21,10 +21,6 @@ from mtrec.models.multi_step import needs_every_batch
 ROWS = 1000  # 63 batches of 16: 3 full calls of 16 and a last one of 15
 
 
-def _ranker(**kwargs):
-    return click_buy_ranker(**kwargs)
-
-
 def _esmm(**kwargs):
     tf.keras.utils.set_random_seed(0)
     model = ESMM(
@@ -37,10 +33,6 @@ def _esmm(**kwargs):
     )
     model.compile(optimizer="adam")
     return model
-
-
-def _rows(n=ROWS, seed=0) -> dict[str, np.ndarray]:
-    return click_buy_rows(n, seed)
 
 
 def _one_step(model, x):
@@ -57,10 +49,10 @@ class _Counter(tf.keras.callbacks.Callback):
         self.batches.append(batch)
 
 
-@pytest.mark.parametrize("build", [_ranker, _esmm], ids=["ranker", "esmm"])
+@pytest.mark.parametrize("build", [click_buy_ranker, _esmm], ids=["ranker", "esmm"])
 def test_predict_on_a_dataset_equals_one_batch_per_call(build):
     model = build()
-    rows = _rows()
+    rows = click_buy_rows(ROWS)
     data = tf.data.Dataset.from_tensor_slices(rows).batch(16)
     counter = _Counter()
     got = model.predict(data, verbose=0, callbacks=[counter])
@@ -74,8 +66,8 @@ def test_predict_on_a_dataset_equals_one_batch_per_call(build):
 
 
 def test_predict_on_arrays_and_unknown_length_keeps_every_row():
-    model = _ranker()
-    rows = _rows()
+    model = click_buy_ranker()
+    rows = click_buy_rows(ROWS)
     x = {k: rows[k] for k in ("city", "price")}
     want = _one_step(model, tf.data.Dataset.from_tensor_slices(x).batch(32))
     arrays = model.predict(x, batch_size=32, verbose=0)
@@ -96,11 +88,12 @@ def _train(model, data, **kwargs):
 
 
 def test_fit_in_runs_takes_the_same_steps_as_one_batch_per_call():
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(16)  # 63 batches
-    validation = tf.data.Dataset.from_tensor_slices(_rows(200, seed=1)).batch(50)
-    runs = _ranker()
+    rows, held_out = click_buy_rows(ROWS), click_buy_rows(200, seed=1)
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(16)  # 63 batches
+    validation = tf.data.Dataset.from_tensor_slices(held_out).batch(50)
+    runs = click_buy_ranker()
     history, weights = _train(runs, data, validation_data=validation)
-    reference = _ranker(fit_steps_per_execution=1)
+    reference = click_buy_ranker(fit_steps_per_execution=1)
     want_history, want_weights = _train(reference, data, validation_data=validation)
     assert int(runs.optimizer.iterations.numpy()) == 2 * 63
     assert sorted(history) == sorted(want_history)
@@ -117,9 +110,9 @@ def test_fit_in_runs_takes_the_same_steps_as_one_batch_per_call():
 
 
 def test_fit_in_runs_cuts_an_endless_dataset_at_steps_per_epoch():
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(ROWS)).batch(100)
     endless = data.repeat()
-    runs, keras = _ranker(), _ranker(fit_steps_per_execution=1)
+    runs, keras = click_buy_ranker(), click_buy_ranker(fit_steps_per_execution=1)
     history = runs.fit(endless, epochs=2, steps_per_epoch=7, verbose=0).history
     assert int(runs.optimizer.iterations.numpy()) == 14  # 16 per call, cut at 7
     assert "train_function" in runs._step_functions.functions  # noqa: SLF001
@@ -128,9 +121,10 @@ def test_fit_in_runs_cuts_an_endless_dataset_at_steps_per_epoch():
 
 
 def test_each_step_is_traced_once_and_run_eagerly_traces_none():
-    rows = {k: v[:960] for k, v in _rows().items()}  # 60 full batches of 16
+    # 60 full batches of 16
+    rows = {k: v[:960] for k, v in click_buy_rows(ROWS).items()}
     data = tf.data.Dataset.from_tensor_slices(rows).batch(16)
-    model = _ranker()
+    model = click_buy_ranker()
     # Variables made before fit: a step that makes them traces once more.
     model(next(iter(data)))
     model.optimizer.build(model.trainable_variables)
@@ -143,7 +137,7 @@ def test_each_step_is_traced_once_and_run_eagerly_traces_none():
         "test": 1,
         "predict": 1,
     }
-    eager = _ranker()
+    eager = click_buy_ranker()
     eager.compile(optimizer="adam", run_eagerly=True)
     eager.fit(data.take(3), epochs=1, verbose=0)
     assert eager._step_functions.steps == {}  # noqa: SLF001
@@ -181,7 +175,7 @@ class _Sized(SharedBottom):
 
 
 def test_the_steps_are_traced_as_plain_python():
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(ROWS)).batch(100)
     _Recording.files = []
     model = click_buy_ranker(_Recording)
     model.fit(data, epochs=1, validation_data=data, verbose=0)
@@ -199,7 +193,7 @@ def test_the_steps_are_traced_as_plain_python():
 def test_a_layer_that_needs_autograph_gets_it_with_the_same_results(
     needs_autograph,
 ):
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(ROWS)).batch(100)
     plain, branching = click_buy_ranker(SharedBottom), click_buy_ranker(needs_autograph)
     for model in (plain, branching):  # the same initial weights
         model(next(iter(data)))
@@ -227,7 +221,7 @@ def test_a_layer_that_needs_autograph_gets_it_with_the_same_results(
 
 
 def test_an_op_error_of_a_step_is_raised_once_not_retried_with_autograph():
-    rows = _rows(8)
+    rows = click_buy_rows(8)
     model = click_buy_ranker()
     model.train_step({k: v[:4] for k, v in rows.items()})  # eagerly, traced plain
     bad = {k: v[4:] for k, v in rows.items()}
@@ -242,9 +236,9 @@ def test_an_op_error_of_a_step_is_raised_once_not_retried_with_autograph():
 
 def test_under_a_strategy_the_steps_are_not_nested_functions():
     # A nested tf.function cannot hold the strategy's gradient all-reduce.
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(ROWS)).batch(100)
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
-        model = _ranker()
+        model = click_buy_ranker()
     model.fit(data, epochs=1, verbose=0)
     assert model._step_functions.steps == {}  # noqa: SLF001
     assert "train_function" in model._step_functions.functions  # noqa: SLF001
@@ -261,12 +255,12 @@ def _batches_seen(model, data) -> list[int]:
 
 
 def test_fit_with_a_batch_callback_or_unknown_length_is_one_batch_per_call():
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
-    assert _batches_seen(_ranker(), data) == list(range(10))
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(ROWS)).batch(100)
+    assert _batches_seen(click_buy_ranker(), data) == list(range(10))
     # No batch callback but a dataset of unknown length: every step, one per
     # call (a multi-step call would end inside the data and drop its logs).
     unknown = data.unbatch().filter(lambda r: True).batch(100)
-    model, keras = _ranker(), _ranker(fit_steps_per_execution=1)
+    model, keras = click_buy_ranker(), click_buy_ranker(fit_steps_per_execution=1)
     model.fit(unknown, epochs=1, verbose=0)
     keras.fit(unknown, epochs=1, verbose=0)
     # (Keras counts one step more than the 10 batches on data of unknown
@@ -295,8 +289,8 @@ def test_which_callbacks_need_every_batch():
 
 
 def test_predict_and_fit_keep_their_functions_until_compile():
-    model = _ranker()
-    data = tf.data.Dataset.from_tensor_slices(_rows()).batch(100)
+    model = click_buy_ranker()
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(ROWS)).batch(100)
     model.predict(data, verbose=0)
     model.fit(data, epochs=1, verbose=0)
     assert int(model.optimizer.iterations.numpy()) == 10
@@ -311,9 +305,9 @@ def test_predict_and_fit_keep_their_functions_until_compile():
 
 
 def test_predict_steps_per_execution_one_and_users_choice_are_keras():
-    rows = _rows()
+    rows = click_buy_rows(ROWS)
     data = tf.data.Dataset.from_tensor_slices(rows).batch(100)
-    for model in (_ranker(predict_steps_per_execution=1), _ranker()):
+    for model in (click_buy_ranker(predict_steps_per_execution=1), click_buy_ranker()):
         if model.predict_steps_per_execution != 1:  # the user's own setting
             model.compile(optimizer="adam", steps_per_execution=5)
         counter = _Counter()
@@ -330,7 +324,7 @@ def test_a_bad_steps_per_execution_is_refused(key, bad):
     with pytest.raises(
         ValueError, match=f"`{key}` must be an int >= 1. Received: `{key}="
     ):
-        _ranker(**{key: bad})
+        click_buy_ranker(**{key: bad})
 
 
 def test_steps_per_execution_are_in_the_config():
