@@ -6,8 +6,9 @@ wrote, with nothing but tf.data ops (no ``from_generator``, no
 
     shard paths -> [shard per input pipeline] -> [shuffle shards]
       -> interleave TFRecordDataset (parallel, deterministic)
-      -> batch Examples -> tf.io.parse_example (vectorised, parallel)
-      -> [shuffle windows of rows] -> rebatch -> [skip start_batch] -> prefetch
+      -> batch Examples (a window of rows when shuffling)
+      -> tf.io.parse_example, [permute the window's rows] (vectorised, parallel)
+      -> rebatch -> [skip start_batch] -> prefetch
 
 and yields the same ``{column: (batch,)}`` dicts, dtypes and values as
 :func:`mtrec.data.reader.make_dataset`: unshuffled, in the same order. Every
@@ -16,9 +17,14 @@ rows, parsed with ``tf.io.RaggedFeature`` into the rows in order), so no step
 pays a per-row cost.
 
 The shuffle is the reader's: the shard order is permuted, the interleave mixes
-Examples of ``CYCLE_LENGTH`` shards, and windows of ``shuffle_buffer_rows``
-rows are permuted as a whole (``tf.random.experimental.stateless_shuffle``),
-the rows that do not fill a batch carried into the next window's first batch.
+Examples of ``CYCLE_LENGTH`` shards, and windows of ``shuffle_buffer_rows //
+rows_per_example`` Examples (about ``shuffle_buffer_rows`` rows) are parsed
+together and their rows permuted as a whole
+(``tf.random.experimental.stateless_shuffle``), the rows that do not fill a
+batch carried into the next window's first batch. A window is parsed by one
+``parse_example`` call and permuted in place, never concatenated from smaller
+parses: each row is copied once between the parse and its batch (a string
+costs several times a number at every copy).
 
 **Determinism and resuming.** The order of an epoch is a function of the
 prepared data, ``seed``, ``epoch``, ``batch_size`` and the input context only:
@@ -77,6 +83,47 @@ def parse_spec(prepared: PreparedData) -> dict[str, tf.io.RaggedFeature]:
     }
 
 
+def parse_rows(
+    prepared: PreparedData,
+    serialized: tf.Tensor,
+    shuffle_seed: tf.Tensor | None = None,
+) -> dict[str, tf.Tensor]:
+    """The rows of a batch of prepared Examples, ``{column: (rows,)}``.
+
+    Args:
+      prepared: what the Examples were prepared as.
+      serialized: ``(examples,)`` serialized ``tf.train.Example`` protos.
+      shuffle_seed: ``(2,)`` int64: return the rows in the order of
+        ``tf.random.experimental.stateless_shuffle`` with this seed; None keeps
+        the stored order.
+
+    Returns:
+      Every column of ``prepared.output_signature``.
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> from mtrec.data import ColumnSchema, prepare_data
+    >>> logs = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (logs / "a.csv").write_text("user_id,click\\nu1,0\\nu2,1\\nu3,0\\n")
+    >>> schema = ColumnSchema(string_columns=("user_id",), label_columns=("click",))
+    >>> prepared = prepare_data(logs, schema, logs / "cache", rows_per_example=2)
+    >>> examples = next(iter(tf.data.TFRecordDataset(prepared.part().shards).batch(2)))
+    >>> parse_rows(prepared, examples)["click"].numpy().tolist()
+    [0.0, 1.0, 0.0]
+    >>> shuffled = parse_rows(prepared, examples, tf.constant([1, 2], tf.int64))
+    >>> sorted(shuffled["user_id"].numpy().tolist())
+    [b'u1', b'u2', b'u3']
+    """
+    parsed = tf.io.parse_example(serialized, parse_spec(prepared))
+    columns = {name: parsed[name].flat_values for name in prepared.output_signature}
+    if shuffle_seed is None:
+        return columns
+    size = tf.shape(next(iter(columns.values())), out_type=tf.int64)[0]
+    order = tf.random.experimental.stateless_shuffle(tf.range(size), seed=shuffle_seed)
+    return {name: tf.gather(values, order) for name, values in columns.items()}
+
+
 def epoch_seeds(seed: int, epoch: int) -> tuple[int, int]:
     """The (shard order, row shuffle) seeds of an epoch, in ``[0, 2**63)``."""
     words = np.random.SeedSequence([seed % 2**64, epoch]).generate_state(2, np.uint64)
@@ -106,11 +153,12 @@ def native_dataset(
         ``input_context.get_per_replica_batch_size(global_batch_size)``).
       part: ``"train"`` or ``"eval"`` (prepared with a split) or ``"all"``;
         None means the only part.
-      shuffle: shuffle the shard order and the rows (windows of
+      shuffle: shuffle the shard order and the rows (windows of about
         ``shuffle_buffer_rows`` rows permuted as a whole); False keeps the file
         and row order exactly.
       seed: the shuffle seed; required with ``shuffle=True``.
-      shuffle_buffer_rows: rows shuffled together.
+      shuffle_buffer_rows: rows shuffled together: windows of
+        ``max(1, shuffle_buffer_rows // rows_per_example)`` whole Examples.
       input_context: read only this pipeline's share: whole shards when
         there are at least as many shards as pipelines (the epoch's shard
         order, permuted with ``seed`` when shuffling, dealt round-robin), else
@@ -171,29 +219,23 @@ def native_dataset(
     if pipelines > 1 and not by_shard:
         # The Examples a pipeline reads rotate with the epoch too.
         examples = examples.shard(pipelines, (pipeline + epoch) % pipelines)
-    spec = parse_spec(prepared)
-    names = list(spec)
-
-    def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        parsed = tf.io.parse_example(serialized, spec)
-        return {name: parsed[name].flat_values for name in names}
-
-    rows = examples.batch(max(1, PARSE_ROWS // prepared.rows_per_example))
-    rows = rows.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if shuffle:
+        # A window is parsed at once: its rows are permuted before any string
+        # is built, and are never concatenated from smaller parses.
+        window = max(1, shuffle_buffer_rows // prepared.rows_per_example)
 
-        def permute(index: tf.Tensor, window: dict) -> dict:
-            size = tf.shape(window[names[0]], out_type=tf.int64)[0]
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(size),
-                seed=tf.stack([tf.constant(window_seed, tf.int64), index]),
-            )
-            return {name: tf.gather(values, order) for name, values in window.items()}
+        def parse(index: tf.Tensor, serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+            seed = tf.stack([tf.constant(window_seed, tf.int64), index])
+            return parse_rows(prepared, serialized, seed)
 
-        rows = rows.rebatch(shuffle_buffer_rows).enumerate()
-        rows = rows.map(
-            permute, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
+        rows = examples.batch(window).enumerate()
+    else:
+
+        def parse(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+            return parse_rows(prepared, serialized)
+
+        rows = examples.batch(max(1, PARSE_ROWS // prepared.rows_per_example))
+    rows = rows.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = rows.rebatch(batch_size, drop_remainder=drop_remainder)
     if start_batch:
         batches = batches.skip(start_batch)
