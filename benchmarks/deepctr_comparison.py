@@ -63,7 +63,10 @@ traces; each library's default batches per graph call: DeepCTR one, mtrec
 after one that traces, with both models compiled again with
 ``steps_per_execution=16``: the ratios at equal settings; these epochs come
 after the test predictions, so the AUC is unchanged),
-``peak_rss_mb`` (``VmHWM``). The training batches are
+``peak_rss_mb`` (``VmHWM``), split into ``import_rss_mb`` (at the end of the
+imports, with ``optional_modules_imported``: TensorFlow and tf-keras import
+pandas, pyarrow, scipy and PIL when installed) and ``rss_above_import_mb``
+(the data, model, graphs and training). The training batches are
 ``from_tensor_slices(...).batch(1024).cache().prefetch(2)`` on both sides,
 with tf.data's autotuning off, materialised before timing. Autotuning has
 nothing to tune in that pipeline, and it added a fixed cost to every pass:
@@ -148,6 +151,8 @@ DEEPCTR_REQUIREMENTS = ("deepctr==0.9.4", "tensorflow==2.21.*", "tf-keras==2.21.
 VENV_MARKER = ".deepctr-comparison-installed"
 
 SIDES = ("deepctr", "mtrec")
+#: Packages TensorFlow or tf-keras import when installed (reported per side).
+OPTIONAL_MODULES = ("pandas", "pyarrow", "scipy", "PIL")
 MODELS = ("mmoe", "ple", "esmm")
 EMBEDDING_DIM = 8
 BATCH_SIZE = 1024
@@ -267,6 +272,20 @@ def ratio_summary(mtrec_values: Sequence[float], deepctr_values: Sequence[float]
     }
 
 
+def _import_memory(runs: Sequence[dict]) -> dict:
+    """Medians of the memory after the imports and of the peak above it.
+
+    Empty for runs recorded before the worker measured it.
+    """
+    if not all("import_rss_mb" in r for r in runs):
+        return {}
+    return {
+        "import_rss_mb": _median([r["import_rss_mb"] for r in runs], 1),
+        "rss_above_import_mb": _median([r["rss_above_import_mb"] for r in runs], 1),
+        "optional_modules_imported": runs[0]["optional_modules_imported"],
+    }
+
+
 def _median(values: Sequence[float], digits: int = 3) -> float:
     return round(statistics.median(values), digits)
 
@@ -335,6 +354,11 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
             entry["peak_rss_ratio"] = ratio_summary(
                 values("mtrec", "peak_rss_mb"), values("deepctr", "peak_rss_mb")
             )
+            if all("import_rss_mb" in r for r in runs):
+                entry["rss_above_import_ratio"] = ratio_summary(
+                    values("mtrec", "rss_above_import_mb"),
+                    values("deepctr", "rss_above_import_mb"),
+                )
             for side in SIDES:
                 tasks = list(paired[side][0]["test_auc"])
                 entry[side] = {
@@ -349,6 +373,7 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                         "predict_steps_per_call", 1
                     ),
                     "peak_rss_mb": _median(values(side, "peak_rss_mb"), 1),
+                    **_import_memory(paired[side]),
                     "import_seconds": _median(values(side, "import_seconds")),
                     "build_seconds": _median(values(side, "build_seconds")),
                     "first_epoch_seconds": _median(values(side, "first_epoch_seconds")),
@@ -439,6 +464,48 @@ def _equal_settings_lines(summary: dict) -> list[str]:
             f"| {cores} | {model} | {_ratio(e['train_ratio'])} | "
             f"{ratio(e, 'equal_train_ratio')} | {_ratio(e['inference_ratio'])} | "
             f"{ratio(e, 'equal_inference_ratio')} |"
+        )
+    return lines
+
+
+def _memory_lines(summary: dict) -> list[str]:
+    """Peak RSS split into the imports and what the run adds above them."""
+    rows = [
+        (cores, model, e)
+        for cores, models in summary.items()
+        for model, e in models.items()
+        if "rss_above_import_ratio" in e
+    ]
+    if not rows:
+        return []
+    _, _, first = rows[0]
+    modules = {
+        side: ", ".join(first[side]["optional_modules_imported"]) or "none"
+        for side in SIDES
+    }
+    lines = [
+        "",
+        "Peak RSS (`VmHWM`) split at the end of the imports: what TensorFlow, "
+        "tf-keras and the library cost to import in each side's environment, "
+        "and what the data, the model, its graphs and training add above "
+        "that. TensorFlow and tf-keras import pandas, pyarrow, scipy and PIL "
+        "when they are installed (`tf_keras/src/engine/data_adapter.py`, "
+        "`image_utils.py`, `tensorflow/python/keras/engine/"
+        f"training_arrays_v1.py`): imported here by DeepCTR's side: "
+        f"{modules['deepctr']}; by mtrec's: {modules['mtrec']} (mtrec needs "
+        "pandas and pyarrow for its file I/O).",
+        "",
+        "| cores | model | MB after imports DeepCTR / mtrec | MB above the "
+        "imports DeepCTR / mtrec | ratio above the imports |",
+        "|---|---|---|---|---|",
+    ]
+    for cores, model, e in rows:
+        d, m = e["deepctr"], e["mtrec"]
+        lines.append(
+            f"| {cores} | {model} | {d['import_rss_mb']:.0f} / "
+            f"{m['import_rss_mb']:.0f} | {d['rss_above_import_mb']:.0f} / "
+            f"{m['rss_above_import_mb']:.0f} | "
+            f"{_ratio(e['rss_above_import_ratio'])} |"
         )
     return lines
 
@@ -549,6 +616,7 @@ def markdown(report: dict) -> str:
             )
     options = report["mtrec_options"]
     lines += _equal_settings_lines(report["summary"])
+    lines += _memory_lines(report["summary"])
     lines += [
         "",
         "Columns with two numbers are DeepCTR / mtrec (medians over the pairs). "
@@ -814,6 +882,11 @@ def run_worker(args) -> dict:
     else:
         build = _build_deepctr
     import_seconds = time.perf_counter() - started
+    # Memory after the imports: TensorFlow and tf-keras import pandas (which
+    # imports pyarrow), scipy and PIL when they are installed, so this part
+    # depends on the environment, not on the library's model or training.
+    import_rss_mb = peak_rss_mb()
+    optional_modules = sorted(m for m in OPTIONAL_MODULES if m in sys.modules)
 
     meta, arrays = load_arrays(args.data, args.rows)
     feature_names = [f["name"] for f in meta["features"]]
@@ -947,6 +1020,9 @@ def run_worker(args) -> dict:
             rows * len(equal_seconds) / sum(equal_seconds), 1
         ),
         "peak_rss_mb": round(peak_rss_mb(), 1),
+        "import_rss_mb": round(import_rss_mb, 1),
+        "rss_above_import_mb": round(peak_rss_mb() - import_rss_mb, 1),
+        "optional_modules_imported": optional_modules,
         "parameters": int(model.count_params()),
         "training_metrics": [m.name for m in model.metrics],
         "final_loss": round(float(history.history["loss"][-1]), 5),

@@ -85,6 +85,9 @@ def _run(side, model, pair, cores, train, inference, auc):
         "equal_inference_examples_per_second": inference
         * (2 if side == "deepctr" else 1),
         "peak_rss_mb": 700.0 if side == "deepctr" else 350.0,
+        "import_rss_mb": 500.0 if side == "deepctr" else 250.0 + pair,
+        "rss_above_import_mb": 200.0 if side == "deepctr" else 100.0 - pair,
+        "optional_modules_imported": [] if side == "deepctr" else ["pandas"],
         "import_seconds": 7.0,
         "build_seconds": 2.0 if side == "deepctr" else 0.5,
         "first_epoch_seconds": 10.0 + pair,
@@ -165,6 +168,10 @@ def test_summary_of_a_fake_result_set():
         mmoe["mtrec"]["predict_steps_per_call"],
     ) == (1, 16)
     assert mmoe["peak_rss_ratio"]["median"] == 0.5
+    assert mmoe["rss_above_import_ratio"]["per_pair"] == [0.5, 0.495, 0.49]
+    assert mmoe["mtrec"]["import_rss_mb"] == 251.0
+    assert mmoe["mtrec"]["rss_above_import_mb"] == 99.0
+    assert mmoe["mtrec"]["optional_modules_imported"] == ["pandas"]
     assert mmoe["mtrec"]["train_examples_per_second"] == 250.0
     assert mmoe["deepctr"]["train_examples_per_second"] == 100.0
     assert mmoe["mtrec"]["first_epoch_seconds"] == 11.0
@@ -271,6 +278,8 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "| 1 | ple | 2.50 (2.00–3.00) | 2.08 (1.67–2.50) | 1.50 (1.50–1.50) | "
         "0.75 (0.75–0.75) |" in lines
     )
+    assert "| 1 | mmoe | 500 / 251 | 200 / 99 | 0.49 (0.49–0.50) |" in lines
+    assert "by DeepCTR's side: none; by mtrec's: pandas" in text
     assert "`training_metrics=False`" in text
     assert "`encoded_ids` not offered by this mtrec" in text
     assert "load average 1.5 at start, 2.5 at end" in text
@@ -449,6 +458,12 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     assert result["first_epoch_seconds"] > result["steady_epoch_seconds"] > 0
     assert result["build_seconds"] > 0 and result["import_seconds"] > 0
     assert 100 < result["peak_rss_mb"] < 20_000
+    assert 0 < result["import_rss_mb"] <= result["peak_rss_mb"]
+    assert result["rss_above_import_mb"] == pytest.approx(
+        result["peak_rss_mb"] - result["import_rss_mb"], abs=0.2
+    )
+    # TensorFlow's Keras imports pandas when it is installed, as it is here.
+    assert "pandas" in result["optional_modules_imported"]
     assert set(result["options"]) == {
         "training_metrics",
         "encoded_ids",
