@@ -3,11 +3,11 @@
 from mtrec.features.categorical import CategoricalFeature
 from mtrec.features.dense import DenseFeature
 from mtrec.features.embedding import FeatureEmbedding
-from mtrec.features.embedding import gather_with_dense_gradient
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
+from mtrec.features.table_lookup import gather_with_dense_gradient
 
 __all__ = [
     "CategoricalFeature",

@@ -8,7 +8,11 @@ import tensorflow as tf
 from mtrec.checks import check_int
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
+from mtrec.features.input_checks import checked_finite
+from mtrec.features.input_checks import checked_ids
 from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.features.table_lookup import gather_with_dense_gradient
+from mtrec.features.table_lookup import is_sharded
 from mtrec.features.tokens import split_tokens
 from mtrec.features.transforms import signed_log1p
 from mtrec.layers.target_attention import TargetAttention
@@ -374,7 +378,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 ]
                 if encoded:  # one range check for all of them
                     checked = tf.unstack(
-                        _checked_ids(
+                        checked_ids(
                             tf.stack([ids[i] for i in encoded], axis=1),
                             [(specs[i].name, specs[i].num_ids) for i in encoded],
                         ),
@@ -390,7 +394,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             stacked = tf.stack(ids, axis=1)
             spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
             if any(getattr(spec, "encoded", False) for spec in specs):
-                stacked = _checked_ids(
+                stacked = checked_ids(
                     stacked,
                     [(s.name, space.rows) for s, space in zip(specs, spaces)],
                 )
@@ -398,7 +402,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             if any(offsets):
                 stacked = stacked + tf.constant(offsets, tf.int64)
             table = self._tables[str(dim)]
-            if _sharded(table):
+            if is_sharded(table):
                 blocks[dim] = tf.nn.embedding_lookup(table, stacked)
             elif self._layout.widths[dim] <= self.dense_gradient_rows:
                 blocks[dim] = gather_with_dense_gradient(table, stacked)
@@ -431,7 +435,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
     def _token_vectors(self, spec: MultiValuedFeature, tokens) -> tf.RaggedTensor:
         if spec.encoded:
-            flat = _checked_ids(
+            flat = checked_ids(
                 tokens.flat_values[:, None],
                 [(spec.name, spec.num_ids)],
                 batch_rows=tokens.value_rowids(),
@@ -443,7 +447,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             return tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
         space = self._layout.spaces[spec.table_name]
         table = self._tables[str(space.dim)]
-        gather = tf.nn.embedding_lookup if _sharded(table) else tf.gather
+        gather = tf.nn.embedding_lookup if is_sharded(table) else tf.gather
         return tf.ragged.map_flat_values(
             lambda i: gather(table, i + space.offset if space.offset else i), ids
         )
@@ -530,127 +534,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return config
 
 
-def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
-    """``x``, after asserting it is finite; the error names ``name`` and the row.
-
-    A NaN or infinite dense value would give a garbage score (the model has
-    never seen one: the reader rejects them in training), so the model
-    refuses it: ``tf.errors.InvalidArgumentError`` (HTTP 400 /
-    ``INVALID_ARGUMENT`` from TF Serving and ``mtrec serve``) saying
-    ``Input `price` is NaN or infinite at row 3 of the batch (value nan)``.
-
-    Example:
-
-    >>> checked_finite("price", tf.constant([1.0, 2.0])).numpy().tolist()
-    [1.0, 2.0]
-    >>> try:
-    ...     checked_finite("price", tf.constant([1.0, float("nan")]))
-    ... except tf.errors.InvalidArgumentError:
-    ...     print("refused")
-    refused
-    """
-    if _in_xla_context():
-        # XLA has no string ops; a compiled train step reads files the reader
-        # checked (serving signatures are not compiled, so they check).
-        return x
-    finite = tf.math.is_finite(x)
-    first_bad = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
-    message = tf.strings.format(
-        "Input `"
-        + name.replace("{", "{{").replace("}", "}}")
-        + "` is NaN or infinite at row {} of the batch (value {}); mtrec "
-        "models refuse non-finite values, as training does: give the feature "
-        "a fill_value to read NaN as missing",
-        (first_bad, tf.gather(x, first_bad)),
-    )
-    check = tf.debugging.Assert(tf.reduce_all(finite), [message])
-    with tf.control_dependencies([check]):
-        return tf.identity(x)
-
-
-def _sharded(table) -> bool:
-    """Whether ``table`` is split over parameter servers (``parameter_server``).
-
-    A ``ShardedVariable`` is read with ``tf.nn.embedding_lookup``: one gather
-    per shard on its ps task, pulling only the rows of the batch (``tf.gather``
-    would first concatenate every shard), with sparse gradients.
-    """
-    return isinstance(table, tf.__internal__.distribute.ShardedVariable)
-
-
-def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
-    """``tf.gather(table, ids)`` whose gradient is a dense ``(rows, d)`` tensor.
-
-    Forward: ``y[b, j] = W[ids[b, j]]``. Backward:
-    ``dW = Sᵀ dy`` with ``S`` the sparse ``(batch × F, rows)`` one-hot of
-    ``ids`` (``S[n, ids_n] = 1``), one ``tf.sparse.sparse_dense_matmul``: the
-    same values as ``tf.gather``'s ``IndexedSlices`` gradient after the
-    optimizer merges its duplicate rows (a ``tf.unique`` and an
-    ``unsorted_segment_sum``), which is the costlier path on CPU for the
-    ``batch × F`` rows of a step. Under XLA (``jit_compile``), which has no
-    kernel for it, the backward is ``tf.math.unsorted_segment_sum``. The
-    dense gradient touches every row of the table, so this suits small tables
-    (tf-keras's Adam updates every row of a sparse-gradient variable too).
-
-    Args:
-      table: the ``(rows, d)`` embedding variable.
-      ids: int64 row ids, any shape ``s``.
-
-    Returns:
-      ``s + (d,)`` embeddings.
-
-    Example:
-
-    >>> table = tf.Variable(tf.reshape(tf.range(10.0), (5, 2)))
-    >>> ids = tf.constant([[1, 0], [1, 4]], tf.int64)
-    >>> with tf.GradientTape() as tape:
-    ...     y = gather_with_dense_gradient(table, ids)
-    ...     loss = tf.reduce_sum(y)
-    >>> y[1].numpy().tolist()
-    [[2.0, 3.0], [8.0, 9.0]]
-    >>> tape.gradient(loss, table).numpy()[:, 0].tolist()
-    [1.0, 2.0, 0.0, 0.0, 1.0]
-    """
-    rows = tf.shape(table, out_type=tf.int64)[0]
-
-    @tf.custom_gradient
-    def gather(values):
-        def grad(dy):
-            flat = tf.reshape(ids, [-1])
-            count = tf.shape(flat, out_type=tf.int64)[0]
-            row_grads = tf.reshape(dy, [count, -1])
-            if _in_xla_context():  # XLA has no sparse-dense matmul kernel
-                return tf.math.unsorted_segment_sum(row_grads, flat, rows)
-            hot = tf.sparse.SparseTensor(
-                tf.stack([tf.range(count), flat], axis=1),
-                tf.ones_like(flat, dtype=dy.dtype),
-                tf.stack([count, rows]),
-            )
-            return tf.sparse.sparse_dense_matmul(hot, row_grads, adjoint_a=True)
-
-        return tf.gather(values, ids), grad
-
-    return gather(tf.convert_to_tensor(table))
-
-
-def _in_xla_context() -> bool:
-    """Whether the graph being built is compiled by XLA (``jit_compile``).
-
-    TensorFlow has no public test for it; this is the check tf-keras makes
-    (``GraphOrParentsInXlaContext``): an XLA control-flow context on the
-    graph or an outer graph.
-    """
-    graph = tf.compat.v1.get_default_graph()
-    while graph is not None:
-        context = graph._get_control_flow_context()  # noqa: SLF001
-        while context is not None:
-            if context.IsXLAContext():
-                return True
-            context = context.outer_context
-        graph = getattr(graph, "outer_graph", None)
-    return False
-
-
 def _split_runs(blocks: dict, runs: list) -> list[tf.Tensor]:
     """``(batch, (stop - start) * d)`` for each ``[key, start, stop]`` run.
 
@@ -671,51 +554,3 @@ def _split_runs(blocks: dict, runs: list) -> list[tf.Tensor]:
         else:
             split[key] = tf.split(flat, [n * block.shape[2] for n in sizes], axis=1)
     return [split[key].pop(0) for key, _, _ in runs]
-
-
-def _checked_ids(
-    ids: tf.Tensor,
-    columns: Sequence[tuple[str, int]],
-    batch_rows: tf.Tensor | None = None,
-) -> tf.Tensor:
-    """``ids`` ``(n, F)`` int64, unchanged if column ``j`` is in ``[0, V_j)``.
-
-    ``batch_rows`` maps row ``i`` of ``ids`` to its batch row (the tokens of a
-    multi-valued feature); default the identity.
-
-    Otherwise raises ``InvalidArgumentError``
-    ``[Encoded id out of range: feature `f`: ids must be in [0, V) (`num_ids=V`);
-    received] [v] [at batch row] [i]`` for the first offending id of the first
-    offending column. Static shapes and no string computation, so the graph
-    compiles under XLA (which ignores ``Assert``: there the ids must be
-    validated upstream).
-    """
-    upper = tf.constant([rows for _, rows in columns], tf.int64)
-    inside = tf.logical_and(ids >= 0, ids < upper)
-
-    def report():
-        checks = []
-        for j, (name, rows) in enumerate(columns):
-            row = tf.argmax(tf.cast(tf.logical_not(inside[:, j]), tf.int32))
-            data = [
-                f"Encoded id out of range: feature `{name}`: ids must be in "
-                f"[0, {rows}) (`num_ids={rows}`); received",
-                ids[row, j],
-                "at batch row",
-                row if batch_rows is None else batch_rows[row],
-            ]
-            if tf.executing_eagerly():
-                if not bool(tf.reduce_all(inside[:, j])):
-                    message = " ".join(f"[{_plain(item)}]" for item in data)
-                    raise tf.errors.InvalidArgumentError(None, None, message)
-                continue
-            with tf.control_dependencies(checks):
-                checks = [tf.debugging.Assert(tf.reduce_all(inside[:, j]), data)]
-        with tf.control_dependencies(checks):
-            return tf.identity(ids)
-
-    return tf.cond(tf.reduce_all(inside), lambda: tf.identity(ids), report)
-
-
-def _plain(item) -> str:
-    return item if isinstance(item, str) else str(item.numpy())
