@@ -36,18 +36,24 @@ def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
         # checked (serving signatures are not compiled, so they check).
         return x
     finite = tf.math.is_finite(x)
-    first_bad = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
-    message = tf.strings.format(
-        "Input `"
-        + name.replace("{", "{{").replace("}", "}}")
-        + "` is NaN or infinite at row {} of the batch (value {}); mtrec "
-        "models refuse non-finite values, as training does: give the feature "
-        "a fill_value to read NaN as missing",
-        (first_bad, tf.gather(x, first_bad)),
-    )
-    check = tf.debugging.Assert(tf.reduce_all(finite), [message])
-    with tf.control_dependencies([check]):
-        return tf.identity(x)
+
+    def report():
+        # Built only in the branch taken on an error: formatting the message
+        # on every batch cost a string op per dense feature per step.
+        first_bad = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
+        message = tf.strings.format(
+            "Input `"
+            + name.replace("{", "{{").replace("}", "}}")
+            + "` is NaN or infinite at row {} of the batch (value {}); mtrec "
+            "models refuse non-finite values, as training does: give the "
+            "feature a fill_value to read NaN as missing",
+            (first_bad, tf.gather(x, first_bad)),
+        )
+        check = tf.debugging.Assert(tf.reduce_all(finite), [message])
+        with tf.control_dependencies([check]):
+            return tf.identity(x)
+
+    return tf.cond(tf.reduce_all(finite), lambda: tf.identity(x), report)
 
 
 def checked_ids(
@@ -63,36 +69,47 @@ def checked_ids(
     Otherwise raises ``InvalidArgumentError``
     ``[Encoded id out of range: feature `f`: ids must be in [0, V) (`num_ids=V`);
     received] [v] [at batch row] [i]`` for the first offending id of the first
-    offending column. Static shapes and no string computation, so the graph
-    compiles under XLA (which ignores ``Assert``: there the ids must be
-    validated upstream).
+    offending column. Under XLA (which ignores ``Assert`` and has no string
+    ops) ``ids`` pass unchecked: there they must be validated upstream.
     """
+    if in_xla_context():
+        # XLA ignores ``Assert`` and has no string ops.
+        return ids
     upper = tf.constant([rows for _, rows in columns], tf.int64)
     inside = tf.logical_and(ids >= 0, ids < upper)
+    prefixes = [
+        f"Encoded id out of range: feature `{name}`: ids must be in "
+        f"[0, {rows}) (`num_ids={rows}`); received"
+        for name, rows in columns
+    ]
 
     def report():
-        checks = []
-        for j, (name, rows) in enumerate(columns):
-            row = tf.argmax(tf.cast(tf.logical_not(inside[:, j]), tf.int32))
-            data = [
-                f"Encoded id out of range: feature `{name}`: ids must be in "
-                f"[0, {rows}) (`num_ids={rows}`); received",
-                ids[row, j],
-                "at batch row",
-                row if batch_rows is None else batch_rows[row],
-            ]
-            if tf.executing_eagerly():
-                if not bool(tf.reduce_all(inside[:, j])):
-                    message = " ".join(f"[{_plain(item)}]" for item in data)
-                    raise tf.errors.InvalidArgumentError(None, None, message)
-                continue
-            with tf.control_dependencies(checks):
-                checks = [tf.debugging.Assert(tf.reduce_all(inside[:, j]), data)]
-        with tf.control_dependencies(checks):
+        # One vectorised search for all columns: a branch built per column
+        # would put ~30 nodes per feature in every step's graph, run as dead
+        # nodes even when every id is valid (measured: +0.25 ms per batch of
+        # census ESMM inference for 31 features).
+        outside = tf.cast(tf.logical_not(inside), tf.int32)
+        column = tf.argmax(tf.reduce_max(outside, axis=0))
+        row = tf.argmax(tf.gather(outside, column, axis=1))
+        data = [
+            tf.gather(tf.constant(prefixes), column),
+            tf.gather_nd(ids, tf.stack([row, column])),
+            "at batch row",
+            row if batch_rows is None else tf.gather(batch_rows, row),
+        ]
+        if tf.executing_eagerly():
+            message = " ".join(f"[{_plain(item)}]" for item in data)
+            raise tf.errors.InvalidArgumentError(None, None, message)
+        with tf.control_dependencies(
+            [tf.debugging.Assert(tf.reduce_all(inside), data)]
+        ):
             return tf.identity(ids)
 
     return tf.cond(tf.reduce_all(inside), lambda: tf.identity(ids), report)
 
 
 def _plain(item) -> str:
-    return item if isinstance(item, str) else str(item.numpy())
+    if isinstance(item, str):
+        return item
+    value = item.numpy()
+    return value.decode() if isinstance(value, bytes) else str(value)
