@@ -425,14 +425,19 @@ def verdict(summary: dict) -> dict:
     return {"met": met if set(one) == set(MODELS) else None, "per_model": per_model}
 
 
-def _equal_settings_lines(summary: dict) -> list[str]:
-    """The ratios with both libraries at the same batches per graph call."""
-    rows = [
+def _entries_with(summary: dict, key: str) -> list[tuple[str, str, dict]]:
+    """``(cores, model, entry)`` of the summary entries that hold ``key``."""
+    return [
         (cores, model, e)
         for cores, models in summary.items()
         for model, e in models.items()
-        if "equal_inference_ratio" in e
+        if key in e
     ]
+
+
+def _equal_settings_lines(summary: dict) -> list[str]:
+    """The ratios with both libraries at the same batches per graph call."""
+    rows = _entries_with(summary, "equal_inference_ratio")
     if not rows:
         return []
 
@@ -470,12 +475,7 @@ def _equal_settings_lines(summary: dict) -> list[str]:
 
 def _memory_lines(summary: dict) -> list[str]:
     """Peak RSS split into the imports and what the run adds above them."""
-    rows = [
-        (cores, model, e)
-        for cores, models in summary.items()
-        for model, e in models.items()
-        if "rss_above_import_ratio" in e
-    ]
+    rows = _entries_with(summary, "rss_above_import_ratio")
     if not rows:
         return []
     _, _, first = rows[0]
