@@ -987,6 +987,7 @@ def run_worker(args) -> dict:
     equal_timer = EpochTimer()
     model.fit(train, epochs=EQUAL_EPOCHS + 1, callbacks=[equal_timer], verbose=0)
     equal_epochs = equal_timer.seconds[1:]
+    peak_mb = peak_rss_mb()
     return {
         "side": args.worker,
         "model": args.model,
@@ -1019,9 +1020,9 @@ def run_worker(args) -> dict:
         "equal_inference_examples_per_second": round(
             rows * len(equal_seconds) / sum(equal_seconds), 1
         ),
-        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_rss_mb": round(peak_mb, 1),
         "import_rss_mb": round(import_rss_mb, 1),
-        "rss_above_import_mb": round(peak_rss_mb() - import_rss_mb, 1),
+        "rss_above_import_mb": round(peak_mb - import_rss_mb, 1),
         "optional_modules_imported": optional_modules,
         "parameters": int(model.count_params()),
         "training_metrics": [m.name for m in model.metrics],
