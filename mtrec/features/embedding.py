@@ -391,7 +391,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     blocks[spec.name] = layer(column[:, None])
                     where[spec.name] = (spec.name, 0)
                 continue
-            stacked = tf.stack(ids, axis=1)
+            # (batch, F): stacking on axis 1 copies one element at a time,
+            # stacking columns as rows and transposing copies blocks.
+            stacked = tf.transpose(tf.stack(ids, axis=0))
             spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
             if any(getattr(spec, "encoded", False) for spec in specs):
                 stacked = checked_ids(

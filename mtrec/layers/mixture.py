@@ -103,7 +103,8 @@ def apply_layers(
     each continues with its ``from_first_linear``: the same values as
     separate calls, one larger matmul (and one in the backward pass for
     ``dx`` and one for the kernels) instead of ``m`` thin ones. Others, and
-    every layer inside :func:`separate_matmuls`, are called as usual.
+    every layer inside :func:`separate_matmuls`, are called as usual; so is
+    a layer not built yet (its first call builds it, in its name scope).
 
     Args:
       calls: ``(inputs, layer)`` pairs; inputs ``(batch, input_dim)``.
@@ -115,7 +116,7 @@ def apply_layers(
     outputs: list = [None] * len(calls)
     groups: dict[int, list[int]] = {}
     for i, (x, layer) in enumerate(calls):
-        if getattr(layer, "first_linear", None) is None:
+        if not layer.built or getattr(layer, "first_linear", None) is None:
             outputs[i] = layer(x, training=training)
         else:
             groups.setdefault(id(x), []).append(i)

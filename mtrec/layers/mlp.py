@@ -160,9 +160,34 @@ class MLP(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        x = inputs
+        if not self._dense:
+            return inputs
+        return self.from_first_linear(self._dense[0](inputs), training=training)
+
+    @property
+    def first_linear(self) -> tuple[tf.Variable, tf.Variable | None] | None:
+        """``(W_1, b_1)`` of the first dense layer (``b_1`` ``None`` without
+        biases); ``None`` for the identity (``units`` empty).
+
+        The MLP is ``from_first_linear(x W_1 + b_1)``: a layer that runs
+        several MLPs (or experts, gates) reading the same ``x`` may compute
+        ``x W_1 + b_1`` with theirs in one matmul (:func:`apply_layers`).
+        """
+        if not self._dense:
+            return None
+        dense = self._dense[0]
+        return dense.kernel, dense.bias
+
+    def from_first_linear(self, pre_activation, training=None):
+        """The MLP's output ``(batch, units[-1])`` from ``x W_1 + b_1``.
+
+        ``call(x)`` is ``from_first_linear(x W_1 + b_1)``: batch norm (if
+        any), activation and dropout of the first layer, then the others.
+        """
+        x = pre_activation
         for i, dense in enumerate(self._dense):
-            x = dense(x)
+            if i:
+                x = dense(x)
             if self._norms:
                 x = self._norms[i](x, training=training)
             x = self.activation(x)

@@ -90,6 +90,25 @@ class Tower(tf.keras.layers.Layer):
     def call(self, inputs, training=None):
         return self.logit(self.mlp(inputs, training=training))
 
+    @property
+    def first_linear(self) -> tuple[tf.Variable, tf.Variable]:
+        """``(W, b)`` of the tower's first linear map: the MLP's first dense
+        layer, or the logit's when ``units`` is empty.
+
+        The tower is ``from_first_linear(x W + b)``: towers reading the same
+        ``x`` (ESMM, shared-bottom, OMoE) compute ``x W + b`` in one matmul
+        (:func:`apply_layers`).
+        """
+        if self.units:
+            return self.mlp.first_linear
+        return self.logit.kernel, self.logit.bias
+
+    def from_first_linear(self, pre_activation, training=None):
+        """The logit from the first linear map's ``x W + b``, ``(batch, 1)``."""
+        if not self.units:
+            return pre_activation
+        return self.logit(self.mlp.from_first_linear(pre_activation, training))
+
     def compute_output_shape(self, input_shape):
         return tf.TensorShape(input_shape)[:-1].concatenate([1])
 

@@ -7,6 +7,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from mtrec.layers import Tower
+from mtrec.layers import apply_layers
 from mtrec.layers import separate_matmuls
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
@@ -398,12 +399,15 @@ class MultiTaskRanker(tfrs.Model):
         sigmoid, the losses and the outputs are computed in float32.
         """
         hidden = self.backbone(self.shared_input(inputs), training=training)
+        # Towers reading the same tensor (ESMM, shared-bottom, OMoE) share
+        # their first matmul, as the experts and gates of a mixture do.
+        logits = apply_layers(
+            [(hidden[task.name], self.towers[task.name]) for task in self.tower_tasks],
+            training=training,
+        )
         return {
-            task.name: tf.cast(
-                self.towers[task.name](hidden[task.name], training=training),
-                tf.float32,
-            )
-            for task in self.tower_tasks
+            task.name: tf.cast(logit, tf.float32)
+            for task, logit in zip(self.tower_tasks, logits, strict=True)
         }
 
     def activate(self, logits: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:

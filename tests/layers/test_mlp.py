@@ -4,6 +4,8 @@
 from mtrec.layers import MLP  # isort: split
 
 import numpy as np
+import pytest
+import tensorflow as tf
 from layer_suite import SEEDED_INITIALIZER
 from layer_suite import LayerSuite
 from layer_suite import assert_pairwise_distinct
@@ -38,6 +40,30 @@ class TestMLP(LayerSuite):
         np.testing.assert_allclose(
             layer(x), np_dense_stack(layer.get_weights(), x), atol=1e-6
         )
+
+    @pytest.mark.parametrize(
+        "overrides",
+        [{}, {"use_bias": False}, {"batch_norm": True}, {"dropout": 0.5}],
+    )
+    def test_call_is_from_first_linear_of_first_linear(self, overrides):
+        tf.keras.utils.set_random_seed(0)
+        layer = self.built_layer(**overrides)
+        x = self.inputs()
+        kernel, bias = layer.first_linear
+        assert kernel is layer.weights[0]
+        assert (bias is None) == (not layer.use_bias)
+        pre = tf.matmul(x, kernel) + (0.0 if bias is None else bias)
+        for training in (False, True):
+            tf.keras.utils.set_random_seed(1)  # the same dropout mask
+            expected = layer(x, training=training)
+            tf.keras.utils.set_random_seed(1)
+            got = layer.from_first_linear(pre, training=training)
+            np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+    def test_empty_units_has_no_first_linear(self):
+        layer = MLP(units=[])
+        layer.build((None, 3))
+        assert layer.first_linear is None
 
     def test_empty_units_is_identity(self):
         x = self.inputs()

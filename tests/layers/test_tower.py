@@ -4,6 +4,7 @@
 from mtrec.layers import Tower  # isort: split
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from layer_suite import LayerSuite
 from layer_suite import flat_kernels
@@ -37,6 +38,17 @@ class TestTower(LayerSuite):
         weights = layer.get_weights()
         expected = np_dense_stack(weights[:-2], x) @ weights[-2] + weights[-1]
         np.testing.assert_allclose(layer(x), expected, atol=1e-6)
+
+    @pytest.mark.parametrize("units", [[3, 3], [2], []])
+    def test_call_is_from_first_linear_of_first_linear(self, units):
+        layer = self.built_layer(units=units, dropout=0.0)
+        x = self.inputs()
+        kernel, bias = layer.first_linear
+        # The first dense layer's weights, or the logit's without hidden layers.
+        assert kernel is layer.weights[0] and bias is layer.weights[1]
+        got = layer.from_first_linear(tf.matmul(x, kernel) + bias)
+        assert got.shape == (x.shape[0], 1)
+        np.testing.assert_allclose(got, layer(x), rtol=1e-6, atol=1e-6)
 
     def test_hand_computed_logit_with_constant_initializers(self):
         # All kernels ones, biases zero: h = relu(sum(x)) in both hidden units,

@@ -208,14 +208,18 @@ def test_a_layer_that_needs_autograph_gets_it_with_the_same_results(
         "test": True,
     }
     assert logs[0].keys() == logs[1].keys()
+    # Equal up to float32 rounding: the plain model's towers read one tensor
+    # and share a matmul (mtrec.layers.apply_layers); the branching model's
+    # tf.cond returns a tensor per task, so each tower has its own matmul,
+    # whose sums round differently in the last bits.
     for key in logs[0]:
-        np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-6)
+        np.testing.assert_allclose(logs[0][key], logs[1][key], rtol=1e-5)
     for a, b in zip(plain.get_weights(), branching.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(
         plain.predict(data, verbose=0)["click"],
         branching.predict(data, verbose=0)["click"],
-        rtol=1e-6,
+        rtol=1e-5,
     )
     assert steps["predict"].autograph
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import mtrec.layers
 from mtrec.features import FeatureEmbedding
 from mtrec.layers import SharedBottom
 from mtrec.models import MultiTaskRanker
@@ -316,3 +317,52 @@ def test_encoded_and_dense_model_trains_under_xla(training_metrics):
     index = [v.ref() for v in xla.trainable_variables].index(table.ref())
     assert before[index].shape == table.shape
     assert not np.array_equal(before[index], table.numpy())
+
+
+def _tower_matmuls(model, batch) -> int:
+    """MatMul ops of ``model(batch)`` outside the backbone's name scope."""
+    graph = tf.function(lambda: model(batch)).get_concrete_function().graph
+    return sum(
+        op.type == "MatMul" and f"/{model.backbone.name}/" not in op.name
+        for op in graph.get_operations()
+    )
+
+
+@pytest.mark.parametrize(
+    "backbone, shared",
+    [
+        (lambda: SharedBottom(["ctr", "cvr"], units=[4]), True),
+        (lambda: SharedBottom(["ctr", "cvr"], units=[]), True),
+        (lambda: mtrec.layers.MMoE(["ctr", "cvr"], 2, expert_units=[4]), False),
+    ],
+    ids=["shared_bottom", "no_bottom", "mmoe"],
+)
+def test_towers_reading_one_tensor_share_their_first_matmul(backbone, shared):
+    # Shared-bottom (and ESMM's towers over the embeddings) feed every tower
+    # the same tensor: one matmul for all towers' first layers, the same
+    # values and gradients as a matmul each (`separate_matmuls`).
+    tasks = [Task("ctr", "click"), Task("cvr", "conversion")]
+    batch = _batch()
+    results = {}
+    for mode in ("shared", "separate"):
+        tf.keras.utils.set_random_seed(3)
+        model = MultiTaskRanker(_features(), backbone(), tasks, tower_units=[3, 2])
+        with tf.GradientTape() as tape:
+            if mode == "separate":
+                with mtrec.layers.separate_matmuls():
+                    out = model(batch, training=True)
+                    separate = _tower_matmuls(model, batch)
+            else:
+                out = model(batch, training=True)
+                together = _tower_matmuls(model, batch)
+            loss = tf.reduce_sum(out["ctr"]) + 2.0 * tf.reduce_sum(out["cvr"])
+        results[mode] = (out, tape.gradient(loss, model.trainable_variables))
+    # Each tower: 3 matmuls (two hidden, the logit); shared: one first layer less.
+    assert separate == 6
+    assert together == (5 if shared else 6)
+    for key in ("ctr", "cvr"):
+        np.testing.assert_allclose(
+            results["shared"][0][key], results["separate"][0][key], rtol=1e-6
+        )
+    for a, b in zip(results["shared"][1], results["separate"][1], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
