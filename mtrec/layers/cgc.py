@@ -148,7 +148,7 @@ class CGC(mixture.MixtureOfExperts):
             inputs = {key: inputs[key] for key in keys}
         else:
             inputs = {key: inputs for key in keys}
-        # Each group runs once, (batch, m, units); the gates mix concatenations.
+        # Each group runs once, (batch, m, units); a gate mixes its groups.
         # Groups and linear gates reading the same input share one matmul.
         group_keys = [key for key in keys if self.experts_of(key) is not None]
         gate_calls = [(inputs[t], g) for t, g in zip(self.task_names, self.task_gates)]
@@ -165,10 +165,10 @@ class CGC(mixture.MixtureOfExperts):
         outputs = {}
         for task in self.task_names:
             own = [groups[task]] if task in groups else []
-            outputs[task] = mixture.mix_experts(gates[task], _concat(own + shared))
+            outputs[task] = mixture.mix_expert_groups(gates[task], own + shared)
         if self.shared_gate is not None:
-            everyone = _concat([groups[key] for key in keys if key in groups])
-            outputs[shared_key] = mixture.mix_experts(gates[shared_key], everyone)
+            everyone = [groups[key] for key in keys if key in groups]
+            outputs[shared_key] = mixture.mix_expert_groups(gates[shared_key], everyone)
         if return_gates:
             return outputs, gates
         return outputs
@@ -187,8 +187,3 @@ def check_expert_counts(
             f"`num_task_experts={num_task_experts}`"
         )
     return shared, task
-
-
-def _concat(groups: list[tf.Tensor]) -> tf.Tensor:
-    """Expert groups ``(batch, m_j, units)`` side by side on the expert axis."""
-    return groups[0] if len(groups) == 1 else tf.concat(groups, axis=1)

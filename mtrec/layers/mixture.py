@@ -30,6 +30,32 @@ def mix_experts(gates: tf.Tensor, experts: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(gates[:, :, None] * experts, axis=1)
 
 
+def mix_expert_groups(gates: tf.Tensor, groups: Sequence[tf.Tensor]) -> tf.Tensor:
+    """``mix_experts(gates, concat(groups, axis=1))`` without the concatenation.
+
+    ``(b, n), [(b, n_j, u)] -> (b, u)`` with ``n = sum_j n_j``: the gate's
+    columns are split by group, each group mixed by its columns, and the
+    mixtures added. A CGC task mixes its own experts with the shared ones;
+    concatenating them copied ``b * n * u`` values forward and again in the
+    backward pass (a split) for every gate, where here only the ``(b, n)``
+    gates are split.
+
+    Example:
+
+    >>> own = tf.reshape(tf.range(4.0), (1, 1, 4))
+    >>> shared = tf.reshape(tf.range(4.0, 12.0), (1, 2, 4))
+    >>> gates = tf.constant([[0.5, 0.25, 0.25]])
+    >>> mix_expert_groups(gates, [own, shared]).numpy().tolist()
+    [[3.0, 4.0, 5.0, 6.0]]
+    """
+    if len(groups) == 1:
+        return mix_experts(gates, groups[0])
+    columns = tf.split(gates, [int(group.shape[1]) for group in groups], axis=1)
+    return tf.add_n(
+        [mix_experts(g, group) for g, group in zip(columns, groups, strict=True)]
+    )
+
+
 def mix_experts_per_gate(
     gates: Sequence[tf.Tensor], experts: tf.Tensor
 ) -> list[tf.Tensor]:

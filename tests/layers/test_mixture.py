@@ -16,6 +16,7 @@ from mtrec.layers import Gate
 from mtrec.layers import MixtureOfExperts
 from mtrec.layers import MMoE
 from mtrec.layers import OMoE
+from mtrec.layers.mixture import mix_expert_groups
 from mtrec.layers.mixture import mix_experts
 from mtrec.layers.mixture import mix_experts_per_gate
 
@@ -213,6 +214,26 @@ def test_mix_experts_per_gate_equals_one_mix_per_gate(num_gates):
         strict=True,
     ):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [[3], [1, 2], [2, 2, 2]])
+def test_mix_expert_groups_equals_a_mix_of_the_concatenation(sizes):
+    tf.keras.utils.set_random_seed(5)
+    groups = [tf.random.normal((5, n, 3)) for n in sizes]
+    gates = tf.nn.softmax(tf.random.normal((5, sum(sizes))))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([gates, *groups])
+        grouped = mix_expert_groups(gates, groups)
+        whole = mix_experts(gates, tf.concat(groups, axis=1))
+        losses = [tf.reduce_sum(m * tf.range(1.0, 4.0)) for m in (grouped, whole)]
+    assert grouped.shape == (5, 3)
+    np.testing.assert_allclose(grouped, whole, rtol=1e-6, atol=1e-6)
+    for a, b in zip(
+        tape.gradient(losses[0], [gates, *groups]),
+        tape.gradient(losses[1], [gates, *groups]),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize(
