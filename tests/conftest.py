@@ -30,3 +30,25 @@ requires_shared_data = pytest.mark.skipif(
 # runs on one worker. ``--dist loadgroup`` with ``xdist_group`` marks, used
 # before, did not group here (pytest-xdist 3.8 on pytest 9: the tests of one
 # group ran on both workers, so their fixtures were built twice).
+
+#: Modules whose tests share no module-scoped fixture and are long: each test
+#: is its own xdist scope, so ``--dist loadscope`` can spread them over both
+#: workers (the notebooks: 188 + 50 + 41 + 36 s, which ran on one worker).
+INDEPENDENT_MODULES = ("tests/test_notebooks.py",)
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with the tests of :data:`INDEPENDENT_MODULES`
+    scheduled one by one; other modules stay whole (their fixtures are built
+    once). Any other ``--dist`` mode is xdist's own."""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class _Scheduler(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.split("::", 1)[0] in INDEPENDENT_MODULES:
+                return nodeid
+            return super()._split_scope(nodeid)
+
+    return _Scheduler(config, log)
