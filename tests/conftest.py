@@ -40,7 +40,12 @@ INDEPENDENT_MODULES = ("tests/test_notebooks.py",)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadscope`` with the tests of :data:`INDEPENDENT_MODULES`
     scheduled one by one; other modules stay whole (their fixtures are built
-    once). Any other ``--dist`` mode is xdist's own."""
+    once). Any other ``--dist`` mode is xdist's own.
+
+    xdist has no public hook for a test's scope: this overrides
+    ``LoadScopeScheduling._split_scope`` (pytest-xdist 3.5 to 3.8). Should a
+    later version rename it, the notebooks run on one worker again: slower,
+    never wrong."""
     if config.getoption("dist") != "loadscope":
         return None
     from xdist.scheduler import LoadScopeScheduling
