@@ -75,7 +75,9 @@ PLE = {
 logger = logging.getLogger("expert_mixing")
 
 
-def _import_tf(threads: int):
+def import_tf(threads: int):
+    """TensorFlow with ``threads`` intra- and inter-op threads, mtrec imported
+    first (the Keras 2 switch)."""
     if str(REPO) not in sys.path:
         sys.path.insert(0, str(REPO))
     import tensorflow as tf
@@ -207,8 +209,10 @@ def make_step(tf, forward: Callable, weights: list, x, backward: bool):
     return step
 
 
-def time_case(steps: dict[str, Callable], repeats: int, calls: int) -> dict:
-    """Round-robin timing; ms per call per round, ratios baseline / variant."""
+def time_case(
+    steps: dict[str, Callable], repeats: int, calls: int, baseline: str = BASELINE
+) -> dict:
+    """Round-robin timing; ms per call per round, ratios ``baseline`` / variant."""
     for step in steps.values():
         for _ in range(3):
             step()
@@ -219,7 +223,7 @@ def time_case(steps: dict[str, Callable], repeats: int, calls: int) -> dict:
             for _ in range(calls):
                 step()
             times[name].append((time.perf_counter() - start) / calls * 1e3)
-    base = times[BASELINE]
+    base = times[baseline]
     out = {}
     for name, ms in times.items():
         ratios = [b / m for b, m in zip(base, ms)]
@@ -404,7 +408,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tf = _import_tf(args.threads)
+    tf = import_tf(args.threads)
     tf.keras.utils.set_random_seed(0)
     from mtrec import layers
 

@@ -1,0 +1,36 @@
+"""benchmarks/step_copies.py: every case times its change against its baseline."""
+
+import json
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import step_copies as bench  # noqa: E402
+
+
+def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path, capsys):
+    out = tmp_path / "step_copies.json"
+    report = bench.main(["--repeats", "2", "--steps", "2", "--out", str(out)])
+    assert json.loads(out.read_text()) == report
+    variants = {
+        case.split(" ")[0]: set(entries) for case, entries in report["cases"].items()
+    }
+    assert variants == {
+        "one_hot_indices": {"before", "int64_pairs"},
+        "id_columns": {"before", "stack_rows_transpose"},
+        "esmm_towers": {"before", "shared_first_matmul"},
+        "cgc_task_mix": {"before", "mix_expert_groups"},
+    }
+    for entries in report["cases"].values():
+        assert entries["before"]["speedup_vs_baseline"] == {
+            "min": 1.0,
+            "median": 1.0,
+            "max": 1.0,
+        }
+        for entry in entries.values():
+            assert len(entry["ms"]) == 2 and all(ms > 0 for ms in entry["ms"])
+    assert "| esmm_towers 2x[64, 16] on 263 | shared_first_matmul |" in (
+        capsys.readouterr().out
+    )
