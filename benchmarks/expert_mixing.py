@@ -47,7 +47,6 @@ Usage (from the repository root; pin to one core as well)::
 """
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -56,6 +55,8 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from click_log_runs import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "expert_mixing.json"
@@ -382,31 +383,67 @@ def layer_cases(tf, layers, kind: str) -> dict:
     return cases
 
 
-def markdown(report: dict) -> str:
+def speedup_lines(cases: dict) -> list[str]:
+    """The markdown table of ``cases`` (``{case: time_case(...)}``)."""
     lines = [
-        f"Baseline `{BASELINE}`: one MLP per expert, one Gate per task, "
-        "`tf.einsum` mixing. Speed-up = baseline ms / variant ms per round.",
-        "",
         "| case | variant | ms (median) | speed-up min / median / max |",
         "|---|---|---|---|",
     ]
-    for case, variants in report["cases"].items():
+    for case, variants in cases.items():
         for name, r in variants.items():
             s = r["speedup_vs_baseline"]
             lines.append(
                 f"| {case} | {name} | {r['ms_median']:.3f} | "
                 f"{s['min']:.2f} / {s['median']:.2f} / {s['max']:.2f} |"
             )
-    return "\n".join(lines)
+    return lines
 
 
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def markdown(report: dict) -> str:
+    return "\n".join(
+        [
+            f"Baseline `{BASELINE}`: one MLP per expert, one Gate per task, "
+            "`tf.einsum` mixing. Speed-up = baseline ms / variant ms per round.",
+            "",
+            *speedup_lines(report["cases"]),
+        ]
+    )
+
+
+def timing_arguments(description: str, out: Path, argv) -> argparse.Namespace:
+    """``--repeats``, ``--steps`` (calls per round), ``--threads``, ``--out``."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--steps", type=int, default=50, help="calls per round")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, default=out)
+    return parser.parse_args(argv)
+
+
+def time_cases(builders: dict, args, baseline: str = BASELINE) -> dict:
+    """``{case: time_case(build(), ...)}``, one case after the other."""
+    cases = {}
+    for case, build in builders.items():
+        logger.info("measuring %s", case)
+        cases[case] = time_case(build(), args.repeats, args.steps, baseline)
+    return cases
+
+
+def run_facts(tf, args) -> dict:
+    """The settings and the machine's state a report records."""
+    return {
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "steps_per_repeat": args.steps,
+        "cpu_affinity": sorted(os.sched_getaffinity(0)),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = timing_arguments(__doc__.splitlines()[0], RESULTS, argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tf = import_tf(args.threads)
     tf.keras.utils.set_random_seed(0)
@@ -425,10 +462,6 @@ def main(argv: list[str] | None = None) -> dict:
         "mmoe 8x[32]": lambda: layer_cases(tf, layers, "mmoe"),
         "ple 2 levels 2+2 x[32]": lambda: layer_cases(tf, layers, "ple"),
     }
-    cases = {}
-    for case, build in builders.items():
-        logger.info("measuring %s", case)
-        cases[case] = time_case(build(), args.repeats, args.steps)
     report = {
         "baseline": BASELINE,
         "batch": BATCH,
@@ -436,19 +469,10 @@ def main(argv: list[str] | None = None) -> dict:
         "tasks": TASKS,
         "mmoe": MMOE,
         "ple": PLE,
-        "threads": args.threads,
-        "repeats": args.repeats,
-        "steps_per_repeat": args.steps,
-        "cpu_affinity": sorted(os.sched_getaffinity(0)),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "cases": cases,
+        **run_facts(tf, args),
+        "cases": time_cases(builders, args),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
-    return report
+    return write_report(args.out, report, markdown)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ import sys
 import time
 from pathlib import Path
 
+from click_log_runs import write_report
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "sparse_gradients.json"
 BASELINE = "dense"
@@ -276,10 +278,7 @@ def main(argv: list[str] | None = None) -> dict:
         "python": platform.python_version(),
         "cases": cases,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
-    return report
+    return write_report(args.out, report, markdown)
 
 
 if __name__ == "__main__":

@@ -24,14 +24,11 @@ Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
     taskset -c 0 python benchmarks/step_copies.py [--repeats 7] [--steps 50]
 """
 
-import argparse
-import json
 import logging
-import os
-import platform
 from pathlib import Path
 
 import expert_mixing
+from click_log_runs import write_report
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "step_copies.json"
@@ -121,30 +118,18 @@ def mix_cases(tf, mixture) -> dict:
 
 
 def markdown(report: dict) -> str:
-    lines = [
-        "Each case's baseline `before` is the code the change replaced. "
-        "Speed-up = baseline ms / variant ms per round.",
-        "",
-        "| case | variant | ms (median) | speed-up min / median / max |",
-        "|---|---|---|---|",
-    ]
-    for case, variants in report["cases"].items():
-        for name, r in variants.items():
-            s = r["speedup_vs_baseline"]
-            lines.append(
-                f"| {case} | {name} | {r['ms_median']:.3f} | "
-                f"{s['min']:.2f} / {s['median']:.2f} / {s['max']:.2f} |"
-            )
-    return "\n".join(lines)
+    return "\n".join(
+        [
+            "Each case's baseline `before` is the code the change replaced. "
+            "Speed-up = baseline ms / variant ms per round.",
+            "",
+            *expert_mixing.speedup_lines(report["cases"]),
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--steps", type=int, default=50, help="calls per round")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
+    args = expert_mixing.timing_arguments(__doc__.splitlines()[0], RESULTS, argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tf = expert_mixing.import_tf(args.threads)
     tf.keras.utils.set_random_seed(0)
@@ -159,28 +144,13 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "cgc_task_mix 2+2 x[32]": lambda: mix_cases(tf, mixture),
     }
-    cases = {}
-    for case, build in builders.items():
-        logger.info("measuring %s", case)
-        cases[case] = expert_mixing.time_case(
-            build(), args.repeats, args.steps, baseline=BASELINE
-        )
     report = {
         "baseline": BASELINE,
         "batch": BATCH,
-        "threads": args.threads,
-        "repeats": args.repeats,
-        "steps_per_repeat": args.steps,
-        "cpu_affinity": sorted(os.sched_getaffinity(0)),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "cases": cases,
+        **expert_mixing.run_facts(tf, args),
+        "cases": expert_mixing.time_cases(builders, args, baseline=BASELINE),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(markdown(report))
-    return report
+    return write_report(args.out, report, markdown)
 
 
 if __name__ == "__main__":
