@@ -8,7 +8,7 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
 - ``one_hot_indices``: the ``(n, 2)`` int64 indices of the dense-gradient
   gather's sparse one-hot (``gather_with_dense_gradient``), for a census batch
   (31 features x 1024 rows): ``tf.stack([range, ids], axis=1)`` (baseline)
-  against ``mtrec.features.table_lookup.int64_pairs``;
+  against ``mtrec.features.int64_pairs``;
 - ``id_columns``: 31 id vectors of 1024 as a ``(1024, 31)`` matrix
   (``FeatureEmbedding``): ``tf.stack(axis=1)`` (baseline) against stacking as
   rows and transposing;
@@ -50,7 +50,7 @@ def _int_step(tf, build):
 
 
 def index_cases(tf) -> dict:
-    from mtrec.features.table_lookup import int64_pairs
+    from mtrec.features import int64_pairs
 
     n = BATCH * FEATURES
     ids = tf.random.Generator.from_seed(0).uniform((n,), 0, 1000, tf.int64)
@@ -97,17 +97,17 @@ def tower_cases(tf, layers) -> dict:
     }
 
 
-def mix_cases(tf, mixture) -> dict:
+def mix_cases(tf, layers) -> dict:
     rng = tf.random.Generator.from_seed(0)
     own = tf.Variable(rng.normal((BATCH, 2, 32)))
     shared = tf.Variable(rng.normal((BATCH, 2, 32)))
     gates = tf.nn.softmax(rng.normal((BATCH, 4)))
 
     def concatenated(g):
-        return mixture.mix_experts(g, tf.concat([own, shared], axis=1))
+        return layers.mix_experts(g, tf.concat([own, shared], axis=1))
 
     def grouped(g):
-        return mixture.mix_expert_groups(g, [own, shared])
+        return layers.mix_expert_groups(g, [own, shared])
 
     return {
         BASELINE: expert_mixing.make_step(tf, concatenated, [own, shared], gates, True),
@@ -134,7 +134,6 @@ def main(argv: list[str] | None = None) -> dict:
     tf = expert_mixing.import_tf(args.threads)
     tf.keras.utils.set_random_seed(0)
     from mtrec import layers
-    from mtrec.layers import mixture
 
     builders = {
         f"one_hot_indices n={BATCH * FEATURES}": lambda: index_cases(tf),
@@ -142,7 +141,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"esmm_towers 2x[64, 16] on {EMBEDDING_INPUTS}": lambda: tower_cases(
             tf, layers
         ),
-        "cgc_task_mix 2+2 x[32]": lambda: mix_cases(tf, mixture),
+        "cgc_task_mix 2+2 x[32]": lambda: mix_cases(tf, layers),
     }
     report = {
         "baseline": BASELINE,

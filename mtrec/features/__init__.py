@@ -8,6 +8,7 @@ from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
 from mtrec.features.table_lookup import gather_with_dense_gradient
+from mtrec.features.table_lookup import int64_pairs
 
 __all__ = [
     "CategoricalFeature",
@@ -18,4 +19,5 @@ __all__ = [
     "PreprocessingState",
     "fit_preprocessing",
     "gather_with_dense_gradient",
+    "int64_pairs",
 ]

@@ -6,6 +6,8 @@ from mtrec.layers.gate import Gate
 from mtrec.layers.gated import GatedBackbone
 from mtrec.layers.mixture import MixtureOfExperts
 from mtrec.layers.mixture import apply_layers
+from mtrec.layers.mixture import mix_expert_groups
+from mtrec.layers.mixture import mix_experts
 from mtrec.layers.mixture import separate_matmuls
 from mtrec.layers.mlp import MLP
 from mtrec.layers.mmoe import MMoE
@@ -29,5 +31,7 @@ __all__ = [
     "TargetAttention",
     "Tower",
     "apply_layers",
+    "mix_expert_groups",
+    "mix_experts",
     "separate_matmuls",
 ]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtrec.features.table_lookup import int64_pairs
+from mtrec.features import int64_pairs
 
 # Bit patterns that are special as float64 (the pairs pass through float64
 # bitcasts): zero and small ids (denormals), negative zero, infinity, a
