@@ -1,5 +1,6 @@
 """Click-log readers, validation, the prepare pass and synthetic generators."""
 
+from mtrec.data.census import CENSUS_INPUT_SETS
 from mtrec.data.census import COLLEGE_EDUCATION
 from mtrec.data.census import TASK_GROUPS
 from mtrec.data.census import census_features
@@ -36,6 +37,7 @@ from mtrec.data.synthetic import generate_click_log
 from mtrec.data.synthetic import write_table
 
 __all__ = [
+    "CENSUS_INPUT_SETS",
     "COLLEGE_EDUCATION",
     "TASK_GROUPS",
     "ColumnSchema",

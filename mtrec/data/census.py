@@ -23,6 +23,8 @@ Example::
     )
     # {"train": Path(".../train.parquet"), "val": ..., "test": ...}
     features = census_features()      # mtrec feature specs (38 inputs)
+    # Group 1 with education and the weight, as the public MMoE examples:
+    peers = census_features(inputs="peers")   # 40 inputs
 """
 
 import gzip
@@ -101,12 +103,14 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "weeks_worked",
 )
 
-#: Heavy-tailed (mostly zero, up to 99,999) numeric inputs that get ``log1p``.
+#: Heavy-tailed (mostly zero, up to 99,999) numeric inputs that get ``log1p``;
+#: so does ``instance_weight`` (37 to 18,656) in the ``peers`` input set.
 LOG1P_COLUMNS: tuple[str, ...] = (
     "wage_per_hour",
     "capital_gains",
     "capital_losses",
     "stock_dividends",
+    "instance_weight",
 )
 
 #: Columns that are never model inputs: the two label sources the paper removes
@@ -117,6 +121,26 @@ REMOVED_COLUMNS: tuple[str, ...] = (
     "income_50k",
     "instance_weight",
 )
+
+#: Input sets of :func:`census_input_columns`: the :data:`REMOVED_COLUMNS` each
+#: one puts back.
+#:
+#: - ``paper`` (default, both groups): none; the 38 inputs left when both
+#:   groups' label sources and the sampling weight are removed, the same for
+#:   both groups.
+#: - ``education`` (group 1 only): ``education`` (39 inputs). Education is the
+#:   source of group 2's label only; group 1 may use it.
+#: - ``peers`` (group 1 only): ``education`` and ``instance_weight`` (40
+#:   inputs): every column but the two label sources, what the public MMoE
+#:   census examples feed their models (keras-mmoe's ``census_income_demo.py``,
+#:   DeepCTR's ``examples/run_mtl.py``). UCI's description of the data says the
+#:   weight should not be used in classifiers; this set exists to compare with
+#:   numbers measured that way.
+CENSUS_INPUT_SETS: dict[str, tuple[str, ...]] = {
+    "paper": (),
+    "education": ("education",),
+    "peers": ("education", "instance_weight"),
+}
 
 #: ``education`` values counted as "at least college": every completed
 #: post-secondary degree (associate, bachelor, master, professional, doctorate),
@@ -150,7 +174,7 @@ SPLITS: tuple[str, ...] = ("train", "val", "test")
 #: File written beside the split files, recording how they were made.
 SPLIT_INFO_FILE = "split.json"
 #: Bumped when the prepared files change for the same parameters.
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
 
 
 def load_census_income(path: str | os.PathLike) -> pd.DataFrame:
@@ -246,26 +270,65 @@ def census_labels(frame: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def census_input_columns() -> list[str]:
-    """The model inputs: every column but :data:`REMOVED_COLUMNS`, in file order."""
-    return [c for c in CENSUS_COLUMNS if c not in REMOVED_COLUMNS]
+def census_input_columns(inputs: str = "paper", *, group: int = 1) -> list[str]:
+    """The model inputs of an input set, in file order.
+
+    Args:
+      inputs: a key of :data:`CENSUS_INPUT_SETS`: ``paper`` (default; every column but
+        :data:`REMOVED_COLUMNS`, 38), ``education`` (39) or ``peers`` (40).
+      group: the task group (:data:`TASK_GROUPS`) the inputs are for; group 2
+        takes only ``paper``, since ``education`` is its label's source.
+
+    Raises:
+      ValueError: an unknown ``inputs`` or ``group``, or an input set that
+        feeds a group its own label.
+    """
+    if inputs not in CENSUS_INPUT_SETS:
+        raise ValueError(
+            f"`inputs` must be one of {sorted(CENSUS_INPUT_SETS)}. "
+            f"Received: `inputs={inputs!r}`"
+        )
+    _check_group(group)
+    if group == 2 and "education" in CENSUS_INPUT_SETS[inputs]:
+        raise ValueError(
+            f"Input set {inputs!r} holds `education`, the source of group 2's "
+            "label `education_college`; group 2 takes `inputs='paper'`. Received: "
+            f"`inputs={inputs!r}`, `group={group}`"
+        )
+    kept = set(CENSUS_INPUT_SETS[inputs])
+    return [c for c in CENSUS_COLUMNS if c not in REMOVED_COLUMNS or c in kept]
 
 
-def census_features(embedding_dim: int = 4) -> list[dict]:
-    """mtrec feature specs of the census inputs (38 features).
+def _check_group(group: int) -> None:
+    if group not in TASK_GROUPS:
+        raise ValueError(
+            f"`group` must be one of {sorted(TASK_GROUPS)}. Received: `group={group!r}`"
+        )
+
+
+def census_features(
+    embedding_dim: int = 4, *, inputs: str = "paper", group: int = 1
+) -> list[dict]:
+    """mtrec feature specs of an input set's census inputs (38 by default).
 
     Categorical (string) features for the nominal columns, vocabularies fitted
     on the train split; dense features with a z-score for the numeric columns,
-    after a signed ``log1p`` for the heavy-tailed :data:`LOG1P_COLUMNS`. The
-    :data:`REMOVED_COLUMNS` (education, marital status, income, instance
-    weight) are not features, whatever the task group.
+    after a signed ``log1p`` for the heavy-tailed :data:`LOG1P_COLUMNS`. With
+    the default ``inputs="paper"`` the :data:`REMOVED_COLUMNS` (education,
+    marital status, income, instance weight) are not features, whatever the
+    task group.
 
     Args:
       embedding_dim: width of every categorical embedding. Default 4: the
         largest vocabulary has 52 values.
+      inputs, group: the input set and task group, as in
+        :func:`census_input_columns`.
+
+    Raises:
+      ValueError: as :func:`census_input_columns`.
     """
     specs = []
-    for column in census_input_columns():
+    for column in census_input_columns(inputs, group=group):
         if column in NUMERIC_COLUMNS:
             specs.append(
                 {
@@ -295,10 +358,12 @@ def prepare_census_income(
     Rows are permuted with ``numpy.random.default_rng(seed)`` and cut into
     consecutive parts of ``round(f * rows)`` rows (the test part takes the
     remainder), so the split depends only on the file, the seed and the
-    fractions (not on ``group``). Each file holds the input columns
-    (:func:`census_input_columns`; strings and float64), the ``instance_weight``
-    (not a feature) and the group's two int8 label columns
-    (:data:`TASK_GROUPS`).
+    fractions (not on ``group``). Each file holds the input columns of the
+    widest input set the group may use (:func:`census_input_columns`: ``peers``
+    for group 1, so ``education`` and ``instance_weight`` too; ``paper`` for
+    group 2, plus ``instance_weight``; strings and float64) and the group's two
+    int8 label columns (:data:`TASK_GROUPS`). :func:`census_features` picks the
+    features among them.
 
     The parameters and the source's SHA-256 are recorded in ``split.json``
     beside the files; when it matches, the existing files are reused and
@@ -319,10 +384,7 @@ def prepare_census_income(
       ValueError: invalid ``group`` or ``fractions``.
       FileNotFoundError, DataError: see :func:`load_census_income`.
     """
-    if group not in TASK_GROUPS:
-        raise ValueError(
-            f"`group` must be one of {sorted(TASK_GROUPS)}. Received: `group={group!r}`"
-        )
+    _check_group(group)
     fractions = tuple(float(f) for f in fractions)
     if (
         len(fractions) != 3
@@ -359,7 +421,7 @@ def prepare_census_income(
 
     frame = load_census_income(path)
     labels = census_labels(frame)
-    table = frame[census_input_columns() + ["instance_weight"]].copy()
+    table = frame[_file_columns(group)].copy()
     for label in TASK_GROUPS[group]:
         table[label] = labels[label]
     order = np.random.default_rng(seed).permutation(len(table))
@@ -388,6 +450,14 @@ def prepare_census_income(
     os.replace(tmp, info_path)
     logger.info("wrote the census-income split %s to %s", info["rows"], out_dir)
     return paths
+
+
+def _file_columns(group: int) -> list[str]:
+    """The input columns a group's split files hold: the widest input set the
+    group may use (``peers`` for group 1, ``paper`` plus the weight for 2)."""
+    widest = "peers" if group == 1 else "paper"
+    columns = census_input_columns(widest, group=group)
+    return columns if "instance_weight" in columns else columns + ["instance_weight"]
 
 
 def _sha256(path: pathlib.Path) -> str:

@@ -12,11 +12,13 @@ import pytest
 from conftest import SHARED_DATA
 
 from mtrec.data.census import CENSUS_COLUMNS
+from mtrec.data.census import CENSUS_INPUT_SETS
 from mtrec.data.census import COLLEGE_EDUCATION
 from mtrec.data.census import NUMERIC_COLUMNS
 from mtrec.data.census import REMOVED_COLUMNS
 from mtrec.data.census import TASK_GROUPS
 from mtrec.data.census import census_features
+from mtrec.data.census import census_input_columns
 from mtrec.data.census import census_labels
 from mtrec.data.census import load_census_income
 from mtrec.data.census import prepare_census_income
@@ -174,11 +176,16 @@ def test_split_columns_per_group(small_file, tmp_path, group):
     )
     columns = set(frames["train"].columns)
     assert set(TASK_GROUPS[group]) <= columns
-    assert "education" not in columns and "marital_stat" not in columns
+    assert "marital_stat" not in columns
+    # Group 1's files hold education (an input of its wider input sets);
+    # group 2's do not: education is its label's source.
+    assert ("education" in columns) == (group == 1)
     other_labels = {"income_50k", "education_college"} - set(TASK_GROUPS[group])
     assert not other_labels & columns
-    feature_names = {spec["name"] for spec in census_features()}
-    assert feature_names <= columns
+    inputs = ["paper", "education", "peers"] if group == 1 else ["paper"]
+    for name in inputs:
+        feature_names = {s["name"] for s in census_features(inputs=name, group=group)}
+        assert feature_names <= columns
     for label in TASK_GROUPS[group]:
         assert set(frames["train"][label].unique()) <= {0, 1}
     # Labels follow the raw rows: row i has instance_weight i.
@@ -233,6 +240,56 @@ def test_features_exclude_removed_columns():
     assert kinds["det_ind_code"] == kinds["year"] == "categorical"
     feature_set = FeatureSet.from_dicts(specs, source="census_features()")
     assert len(feature_set.names) == 38
+
+
+def test_input_sets_put_back_education_then_the_weight():
+    names = {
+        inputs: [spec["name"] for spec in census_features(inputs=inputs)]
+        for inputs in CENSUS_INPUT_SETS
+    }
+    assert [len(names[k]) for k in ("paper", "education", "peers")] == [38, 39, 40]
+    assert set(names["education"]) - set(names["paper"]) == {"education"}
+    assert set(names["peers"]) - set(names["education"]) == {"instance_weight"}
+    # File order, as the paper set.
+    assert names["peers"] == [c for c in CENSUS_COLUMNS if c in set(names["peers"])]
+    peers = {spec["name"]: spec for spec in census_features(inputs="peers")}
+    assert peers["education"]["kind"] == "categorical"
+    assert peers["instance_weight"] == {
+        "name": "instance_weight",
+        "kind": "dense",
+        "log1p": True,
+        "normalization": "zscore",
+    }
+    # Neither label source of group 1 is ever an input.
+    assert not {"marital_stat", "income_50k"} & set(names["peers"])
+    assert census_features(group=2) == census_features()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"inputs": "all"}, r"`inputs` must be one of \['education', 'paper', "),
+        ({"inputs": "education", "group": 2}, "source of group 2's label"),
+        ({"inputs": "peers", "group": 2}, "group 2 takes `inputs='paper'`"),
+        ({"group": 3}, r"`group` must be one of \[1, 2\]. Received: `group=3`"),
+    ],
+)
+def test_bad_input_set_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        census_features(**kwargs)
+    with pytest.raises(ValueError, match=message):
+        census_input_columns(**kwargs)
+
+
+@requires_census_file
+def test_group_1_split_of_the_full_file_holds_the_peers_inputs(tmp_path):
+    paths = prepare_census_income(CENSUS_FILE, tmp_path, group=1, seed=0)
+    frame = pd.read_parquet(paths["val"])
+    specs = census_features(inputs="peers")
+    feature_set = FeatureSet.from_dicts(specs, source="census_features(peers)")
+    assert set(feature_set.names) <= set(frame.columns)
+    assert frame["education"].nunique() == 17
+    assert frame["instance_weight"].min() > 0
 
 
 def test_missing_file_names_it(tmp_path):
