@@ -275,6 +275,11 @@ CASES = [
     ),
     Case("tower-dropout", train_set("model.tower_dropout=1.5"), "tower_dropout"),
     Case("precision", train_set("model.precision=bf16"), "model.precision"),
+    Case(
+        "embedding-order",
+        train_set("model.embedding_order=sorted"),
+        "'model.embedding_order' must be one of ['grouped', 'features']",
+    ),
     Case("tower-units-negative", train_set("model.tower_units=[-4]"), "tower_units"),
     Case("cross-layers-negative", train_set("model.cross_layers=-1"), "cross_layers"),
     Case(

@@ -2,6 +2,7 @@
 
 from mtrec.features.categorical import CategoricalFeature
 from mtrec.features.dense import DenseFeature
+from mtrec.features.embedding import OUTPUT_ORDERS
 from mtrec.features.embedding import FeatureEmbedding
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -11,6 +12,7 @@ from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import int64_pairs
 
 __all__ = [
+    "OUTPUT_ORDERS",
     "CategoricalFeature",
     "DenseFeature",
     "FeatureEmbedding",

@@ -17,6 +17,9 @@ from mtrec.features.tokens import split_tokens
 from mtrec.features.transforms import signed_log1p
 from mtrec.layers.target_attention import TargetAttention
 
+#: ``FeatureEmbedding(output_order=...)`` values.
+OUTPUT_ORDERS = ("grouped", "features")
+
 
 @dataclasses.dataclass(frozen=True)
 class _RowSpace:
@@ -40,12 +43,24 @@ class _Layout:
 class FeatureEmbedding(tf.keras.layers.Layer):
     """Embeds raw categorical, multi-valued and dense inputs and concatenates them.
 
-    For input dict ``x`` the output is
-    ``concat([E_t(lookup_t(x_f)) for categorical f] + [pool(E_t(lookup_t(tokens(x_f))))
-    for multi-valued f] + [z(x_f) or E_f(bucket(x_f)) for dense f])`` in feature
-    order (a multi-valued feature with ``pooling="attention"`` is pooled by
-    ``TargetAttention`` with its query feature's embedding as the query),
-    where ``t`` is the feature's table, ``lookup_t`` maps a raw id to
+    For input dict ``x`` the output is the concatenation of
+    ``E_t(lookup_t(x_f))`` for each single-valued categorical ``f``,
+    ``pool(E_t(lookup_t(tokens(x_f))))`` for each multi-valued ``f`` and
+    ``z(x_f)`` or ``E_f(bucket(x_f))`` for each dense ``f`` (a multi-valued
+    feature with ``pooling="attention"`` is pooled by ``TargetAttention`` with
+    its query feature's embedding as the query). ``output_order="grouped"``
+    (default) puts the embeddings read by one gather first, grouped by width
+    (widths in order of first appearance, features in feature order within
+    one), then the other features (pooled and z-scored) in feature order: the
+    gathered block is one contiguous slice, as DeepCTR orders its inputs.
+    ``output_order="features"`` concatenates in feature order, which costs a
+    split of the block around every other feature (census ESMM: prediction
+    1.12x and training 1.03x faster grouped). The first layer after this one
+    sees the same columns in either order, so the choice changes nothing but
+    the meaning of its kernel's rows: a checkpoint must be restored into the
+    order it was written with (a Keras config without the key, written before
+    the option, loads as ``"features"``).
+    Here ``t`` is the feature's table, ``lookup_t`` maps a raw id to
     ``num_oov + rank`` (OOV and missing ids to a hashed OOV bucket), to
     ``farmhash(x) mod hash_bins``, or, for encoded ids (``num_ids``), is the
     identity (an id outside ``[0, num_ids)`` raises ``InvalidArgumentError``
@@ -87,6 +102,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
       dense_gradient_rows: a fused table with at most this many rows gets
         a dense gradient (every row updated each step, no duplicate merge);
         larger tables keep the sparse one. Default 8192; 0: always sparse.
+      output_order: ``"grouped"`` (default) or ``"features"``, see above.
 
     Call arguments:
       inputs: dict ``{feature name: (batch,) or (batch, 1)}`` raw tensors
@@ -121,6 +137,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         embeddings_l2: float = 0.0,
         fused: bool = True,
         dense_gradient_rows: int = 8192,
+        output_order: str = "grouped",
         **kwargs,
     ):
         # Raw inputs keep their dtype under a mixed precision policy (Keras
@@ -139,6 +156,12 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         if not isinstance(fused, bool):
             raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
         check_int("dense_gradient_rows", dense_gradient_rows, 0)
+        if output_order not in OUTPUT_ORDERS:
+            raise ValueError(
+                f"`output_order` must be one of {OUTPUT_ORDERS}. "
+                f"Received: `output_order={output_order!r}`"
+            )
+        self.output_order = output_order
         self.embeddings_l2 = float(embeddings_l2)
         self.fused = fused
         self.dense_gradient_rows = dense_gradient_rows
@@ -486,7 +509,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         blocks, where = self._gather_single(raws)
         # Consecutive columns of one block become one slice of the output.
         runs: list = []
-        for spec in self.feature_set:
+        for spec in self._output_specs():
             if spec.name in where:
                 key, column = where[spec.name]
                 last = runs[-1] if runs else None
@@ -516,6 +539,15 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         parts = [tf.cast(part, self.compute_dtype) for part in parts]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
 
+    def _output_specs(self) -> list:
+        """The features in output order (``output_order``)."""
+        if self.output_order == "features":
+            return list(self.feature_set)
+        gathered = [n for names in self._layout.gathered.values() for n in names]
+        taken = set(gathered)
+        rest = [spec for spec in self.feature_set if spec.name not in taken]
+        return [self.feature_set[name] for name in gathered] + rest
+
     def compute_output_shape(self, input_shape):
         return tf.TensorShape([None, self.output_dim])
 
@@ -529,9 +561,16 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 "embeddings_l2": self.embeddings_l2,
                 "fused": self.fused,
                 "dense_gradient_rows": self.dense_gradient_rows,
+                "output_order": self.output_order,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        # Configs written before ``output_order`` existed concatenated in
+        # feature order; their weights mean that order.
+        return super().from_config({"output_order": "features", **config})
 
 
 def _as_columns(ids: list[tf.Tensor]) -> tf.Tensor:

@@ -96,6 +96,7 @@ def build_model(
             vocabularies=vocabularies,
             dense_stats=dense_stats,
             embeddings_l2=mc.embeddings_l2,
+            output_order=mc.embedding_order,
             name="features",
         )
         return _ranker(config, features, _backbone(config, tasks), tasks)

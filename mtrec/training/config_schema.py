@@ -74,6 +74,13 @@ class ModelConfig:
     tower_l2: float = 0.0
     #: L2 on the embedding tables.
     embeddings_l2: float = 0.0
+    #: Column order of the embedding layer's output
+    #: (``FeatureEmbedding(output_order=...)``): ``grouped`` (default; the
+    #: gathered embeddings first, as one slice, then the other features) or
+    #: ``features`` (feature order; the layout of runs made before the option,
+    #: which ``mtrec resume`` keeps for them). Equal models, the grouped one
+    #: faster; a checkpoint only restores into the order it was written with.
+    embedding_order: str = "grouped"
     #: DCN-v2 cross layers on the embeddings before the backbone (0: none).
     cross_layers: int = 0
     #: Low-rank projection of the cross layers (None: full rank).

@@ -16,6 +16,7 @@ import pathlib
 
 import tensorflow as tf
 
+from mtrec.features import OUTPUT_ORDERS
 from mtrec.precision import PRECISIONS
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
@@ -108,6 +109,11 @@ def check_model_values(config: RunConfig) -> None:
         raise ConfigError(
             "'model.cross_projection_dim' must be an int >= 1 or null. "
             f"Received: {mc.cross_projection_dim!r}"
+        )
+    if mc.embedding_order not in OUTPUT_ORDERS:
+        raise ConfigError(
+            f"'model.embedding_order' must be one of {list(OUTPUT_ORDERS)}. "
+            f"Received: {mc.embedding_order!r}"
         )
     if mc.precision not in PRECISIONS:
         raise ConfigError(

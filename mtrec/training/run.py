@@ -27,7 +27,6 @@ from mtrec.models.ranker import MultiTaskRanker
 from mtrec.plots import plot_run
 from mtrec.training.config import ConfigError
 from mtrec.training.config import RunConfig
-from mtrec.training.config import load_config
 from mtrec.training.config import save_config
 from mtrec.training.config import validate_config
 from mtrec.training.distribution import check_batch_size
@@ -56,6 +55,7 @@ from mtrec.training.run_dir import WARMUP_ROWS
 from mtrec.training.run_dir import RunResult
 from mtrec.training.run_dir import checked_run_dir
 from mtrec.training.run_dir import export_model
+from mtrec.training.run_dir import load_run_config
 from mtrec.training.run_dir import restore_trained_weights
 from mtrec.training.run_status import marked_if_failed
 from mtrec.training.state import TrainingState
@@ -265,7 +265,7 @@ def resume_run(
             f"({index} is missing), so the run cannot continue; start it again "
             f"with `mtrec train --run-dir {run_dir} --overwrite`"
         )
-    config = load_config(run_dir / CONFIG_FILE, overrides, in_memory=True)
+    config = load_run_config(run_dir, overrides)
     if not config.data.train:
         raise ConfigError(
             f"{run_dir} was trained on in-memory tables (its config has no "

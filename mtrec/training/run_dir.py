@@ -11,9 +11,11 @@ import json
 import logging
 import os
 import pathlib
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
+import yaml
 
 from mtrec.data.native import native_dataset
 from mtrec.data.reader import DataError
@@ -71,6 +73,31 @@ def checked_run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
     return run_dir
 
 
+def load_run_config(
+    run_dir: pathlib.Path, overrides: Sequence[str] = (), *, in_memory: bool = True
+) -> RunConfig:
+    """The run's resolved ``config.yaml``, as its checkpoints need it.
+
+    A run written before ``model.embedding_order`` existed has no such key;
+    its checkpoints were written with the embeddings in feature order, so it
+    loads with ``model.embedding_order=features`` (the default, ``grouped``,
+    would restore its first layer's kernel rows against permuted inputs).
+
+    Raises:
+      ConfigError: as :func:`load_config`.
+    """
+    path = run_dir / CONFIG_FILE
+    legacy = []
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None  # load_config names the problem
+    model = raw.get("model") if isinstance(raw, dict) else None
+    if isinstance(model, dict) and "embedding_order" not in model:
+        legacy = ["model.embedding_order=features"]
+    return load_config(path, [*legacy, *overrides], in_memory=in_memory)
+
+
 def export_model(
     model: MultiTaskRanker,
     feature_set: FeatureSet,
@@ -103,7 +130,7 @@ def restore_run(run_dir: str | os.PathLike) -> RunResult:
     Reads no data, so it also restores runs trained on in-memory tables.
     """
     run_dir = checked_run_dir(run_dir)
-    config = load_config(run_dir / CONFIG_FILE, in_memory=True)
+    config = load_run_config(run_dir)
     prepared = load_prepared_run(config, run_dir / PREPROCESSING_DIR)
     model = build_model(prepared, config)
     restore_trained_weights(model, run_dir, config)

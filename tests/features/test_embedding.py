@@ -224,19 +224,24 @@ def test_dense_zscore_log1p_and_buckets():
         "raw": {"mean": 5.0, "std": 5.0, "boundaries": None},
         "age": {"mean": 0.0, "std": 1.0, "boundaries": [18.0, 30.0]},
     }
-    layer = FeatureEmbedding(features, dense_stats=stats)
-    _constant_tables(layer)
     x = {
         "price": tf.constant([0.0, np.e - 1, -(np.e - 1)], tf.float32),
         "raw": tf.constant([1.0, 2.0, 3.0]),
         "age": tf.constant([10.0, 18.0, 45.0]),
     }
-    out = layer(x).numpy()
-    np.testing.assert_allclose(
-        out[:, 0], [(0 - 1) / 2, (1 - 1) / 2, (-1 - 1) / 2], atol=1e-6
-    )
-    np.testing.assert_allclose(out[:, 1], [1.0, 2.0, 3.0])
-    np.testing.assert_array_equal(out[:, 2], [0.0, 1.0, 2.0])
+    # Grouped (default): the gathered bucket embedding first.
+    for order, (price, raw, age) in {
+        "grouped": (1, 2, 0),
+        "features": (0, 1, 2),
+    }.items():
+        layer = FeatureEmbedding(features, dense_stats=stats, output_order=order)
+        _constant_tables(layer)
+        out = layer(x).numpy()
+        np.testing.assert_allclose(
+            out[:, price], [(0 - 1) / 2, (1 - 1) / 2, (-1 - 1) / 2], atol=1e-6
+        )
+        np.testing.assert_allclose(out[:, raw], [1.0, 2.0, 3.0])
+        np.testing.assert_array_equal(out[:, age], [0.0, 1.0, 2.0])
 
 
 def test_accepts_column_vectors_and_ignores_extra_keys():
@@ -375,27 +380,35 @@ FUSED_STATS = {
 }
 
 
-def _fused_pair(embeddings_l2=0.0, dense_gradient_rows=8192):
+def _fused_pair(embeddings_l2=0.0, dense_gradient_rows=8192, order="grouped"):
     """A fused and an unfused layer with the same per-table weights."""
-    layers = [
-        FeatureEmbedding(
-            FUSED_FEATURES,
-            FUSED_VOCABULARIES,
-            FUSED_STATS,
-            embeddings_l2=embeddings_l2,
-            fused=fused,
-            dense_gradient_rows=dense_gradient_rows,
-        )
-        for fused in (True, False)
-    ]
+    return _same_weights(
+        [
+            FeatureEmbedding(
+                FUSED_FEATURES,
+                FUSED_VOCABULARIES,
+                FUSED_STATS,
+                embeddings_l2=embeddings_l2,
+                fused=fused,
+                dense_gradient_rows=dense_gradient_rows,
+                output_order=order,
+            )
+            for fused in (True, False)
+        ]
+    )
+
+
+def _same_weights(layers: list) -> list:
+    """``layers`` (of FUSED_FEATURES) with the same tables and attention."""
     rng = np.random.default_rng(0)
     for name in layers[0].embedding_table_names:
         values = rng.normal(size=layers[0].embedding_table(name).shape)
         for layer in layers:
             layer.set_embedding_table(name, values)
-    layers[1]._attention["visited"].set_weights(
-        layers[0]._attention["visited"].get_weights()
-    )
+    for layer in layers[1:]:
+        layer._attention["visited"].set_weights(
+            layers[0]._attention["visited"].get_weights()
+        )
     return layers
 
 
@@ -522,6 +535,83 @@ def test_gather_with_dense_gradient_equals_the_merged_sparse_gradient():
         grads.append(tf.convert_to_tensor(tape.gradient(loss, table)).numpy())
         np.testing.assert_array_equal(out.numpy(), tf.gather(table, ids).numpy())
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6, atol=1e-6)
+
+
+#: Output width of each of FUSED_FEATURES (``visited`` adds its query match).
+FUSED_WIDTHS = {
+    "city": 3,
+    "price": 1,
+    "age": 2,
+    "visited": 4,
+    "device": 2,
+    "home": 3,
+    "income": 3,
+    "tags": 2,
+    "brand": 3,
+}
+
+
+def test_grouped_order_is_the_feature_order_with_the_gathers_first():
+    grouped, in_order = _same_weights(
+        [
+            FeatureEmbedding(
+                FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, output_order=order
+            )
+            for order in ("grouped", "features")
+        ]
+    )
+    batch = _fused_batch()
+    by_feature, start = {}, 0
+    out = in_order(batch).numpy()
+    for name, width in FUSED_WIDTHS.items():
+        by_feature[name] = out[:, start : start + width]
+        start += width
+    # Width 3 appears first (city), then width 2 (age); within a width the
+    # feature order; then price, visited and tags, not gathered, in order.
+    expected = np.concatenate(
+        [
+            by_feature[name]
+            for name in (
+                ["city", "home", "income", "brand", "age", "device"]
+                + ["price", "visited", "tags"]
+            )
+        ],
+        axis=1,
+    )
+    np.testing.assert_array_equal(grouped(batch).numpy(), expected)
+    np.testing.assert_array_equal(tf.function(grouped)(batch).numpy(), expected)
+
+    # Grouped, each width's block is one slice: nothing is split around the
+    # other features (in feature order the width-3 block is cut in 3 runs).
+    def splits(layer):
+        graph = tf.function(layer).get_concrete_function(batch).graph
+        return sum(op.type == "SplitV" for op in graph.get_operations())
+
+    assert (splits(grouped), splits(in_order)) == (0, 2)
+
+
+@pytest.mark.parametrize("order", ["grouped", "features"])
+def test_fused_and_unfused_agree_in_either_order(order):
+    fused, unfused = _fused_pair(order=order)
+    batch = _fused_batch()
+    np.testing.assert_array_equal(fused(batch).numpy(), unfused(batch).numpy())
+
+
+def test_output_order_round_trips_and_older_configs_keep_feature_order():
+    layer = FeatureEmbedding(FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS)
+    config = layer.get_config()
+    assert config["output_order"] == "grouped"
+    assert FeatureEmbedding.from_config(config).output_order == "grouped"
+    del config["output_order"]  # a config written before the option
+    assert FeatureEmbedding.from_config(config).output_order == "features"
+    with pytest.raises(
+        ValueError,
+        match=r"`output_order` must be one of \('grouped', 'features'\). "
+        r"Received: `output_order='sorted'`",
+    ):
+        FeatureEmbedding(
+            FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, output_order="sorted"
+        )
 
 
 def test_fused_config_round_trip_and_older_configs_load():
