@@ -17,7 +17,11 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   one matmul (``mtrec.layers.apply_layers`` on ``Tower`` s);
 - ``cgc_task_mix``: a CGC task gate over its 2 own and 2 shared experts of 32
   units: ``mix_experts`` of the concatenated groups (baseline) against
-  ``mix_expert_groups``.
+  ``mix_expert_groups``;
+- ``embedding_order``: ``FeatureEmbedding`` over the 38 census inputs in
+  file order (31 encoded categorical of width 8, 7 dense between them),
+  forward and the tables' gradient: ``output_order="features"`` (baseline,
+  the block split around every dense feature) against ``"grouped"``.
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -36,6 +40,7 @@ BASELINE = "before"
 BATCH = 1024
 FEATURES = 31
 EMBEDDING_INPUTS = 263  # census ESMM: 31 x 8 embeddings + 7 dense + 8 more
+CENSUS_IDS = 52  # the largest census vocabulary
 logger = logging.getLogger("step_copies")
 
 
@@ -117,6 +122,54 @@ def mix_cases(tf, layers) -> dict:
     }
 
 
+def order_cases(tf) -> dict:
+    from mtrec.data import census_features
+    from mtrec.features import FeatureEmbedding
+
+    features, stats = [], {}
+    for spec in census_features(embedding_dim=8):
+        name = spec["name"]
+        if spec["kind"] == "dense":
+            features.append({"name": name, "kind": "dense", "normalization": "none"})
+            stats[name] = {"mean": 0.0, "std": 1.0, "boundaries": None}
+        else:
+            features.append(
+                {
+                    "name": name,
+                    "kind": "categorical",
+                    "dtype": "int64",
+                    "num_ids": CENSUS_IDS,
+                    "embedding_dim": 8,
+                }
+            )
+    rng = tf.random.Generator.from_seed(0)
+    batch = {
+        f["name"]: rng.uniform((BATCH,), 0, CENSUS_IDS, tf.int64)
+        if f["kind"] == "categorical"
+        else rng.normal((BATCH,))
+        for f in features
+    }
+    steps = {}
+    for variant, order in ((BASELINE, "features"), ("grouped", "grouped")):
+        layer = FeatureEmbedding(features, dense_stats=stats, output_order=order)
+        target = rng.normal((BATCH, layer.output_dim))
+        steps[variant] = _table_gradient_step(tf, layer, batch, target)
+    return steps
+
+
+def _table_gradient_step(tf, layer, batch: dict, target):
+    """A ``tf.function``: ``sum(layer(batch) * target)`` and the tables' gradient."""
+    layer(batch)  # builds the tables
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(layer(batch) * target)
+        return tape.gradient(loss, layer.trainable_weights)
+
+    return step
+
+
 def markdown(report: dict) -> str:
     return "\n".join(
         [
@@ -142,6 +195,7 @@ def main(argv: list[str] | None = None) -> dict:
             tf, layers
         ),
         "cgc_task_mix 2+2 x[32]": lambda: mix_cases(tf, layers),
+        "embedding_order census 31+7": lambda: order_cases(tf),
     }
     report = {
         "baseline": BASELINE,

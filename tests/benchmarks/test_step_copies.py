@@ -37,6 +37,7 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "id_columns": {"before", "stack_rows_transpose"},
         "esmm_towers": {"before", "shared_first_matmul"},
         "cgc_task_mix": {"before", "mix_expert_groups"},
+        "embedding_order": {"before", "grouped"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {
