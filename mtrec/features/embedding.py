@@ -55,8 +55,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     gathered block is one contiguous slice, as DeepCTR orders its inputs.
     ``output_order="features"`` concatenates in feature order, which costs a
     split of the block around every other feature (the census inputs'
-    forward and table gradient: 1.11x faster grouped, range 1.04-1.19, in
-    ``benchmarks/step_copies.py``). The first layer after this one
+    forward and table gradient: 1.07x and 1.11x faster grouped in two runs
+    of ``benchmarks/step_copies.py``). The first layer after this one
     sees the same columns in either order, so the choice changes nothing but
     the meaning of its kernel's rows: a checkpoint must be restored into the
     order it was written with (a Keras config without the key, written before

@@ -3,6 +3,7 @@
 from mtrec.layers.cgc import CGC
 from mtrec.layers.experts import Experts
 from mtrec.layers.gate import Gate
+from mtrec.layers.gate_softmax import gate_softmax
 from mtrec.layers.gated import GatedBackbone
 from mtrec.layers.mixture import MixtureOfExperts
 from mtrec.layers.mixture import apply_layers
@@ -31,6 +32,7 @@ __all__ = [
     "TargetAttention",
     "Tower",
     "apply_layers",
+    "gate_softmax",
     "mix_expert_groups",
     "mix_experts",
     "separate_matmuls",

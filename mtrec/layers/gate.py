@@ -7,6 +7,7 @@ import tensorflow as tf
 from mtrec.layers import arguments
 from mtrec.layers import mlp as mlp_lib
 from mtrec.layers import validation
+from mtrec.layers.gate_softmax import gate_softmax
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -16,6 +17,8 @@ class Gate(tf.keras.layers.Layer):
     ``g(x) = softmax(W MLP(x) + b)``; with ``units=()`` (the default) the MLP is
     the identity and the gate is the linear softmax gate of MMoE,
     ``g(x) = softmax(W x + b)``. Every row of the output is >= 0 and sums to 1.
+    The softmax is :func:`gate_softmax` (element-wise ops, cheaper than the
+    fused kernel on a few experts).
 
     Args:
       num_experts: number of experts mixed, the output size. Must be >= 1.
@@ -81,7 +84,7 @@ class Gate(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        return tf.nn.softmax(self.logits(self.mlp(inputs, training=training)), axis=-1)
+        return gate_softmax(self.logits(self.mlp(inputs, training=training)))
 
     @property
     def first_linear(self) -> tuple[tf.Variable, tf.Variable] | None:
@@ -98,7 +101,7 @@ class Gate(tf.keras.layers.Layer):
     def from_first_linear(self, pre_activation, training=None):
         """``softmax(pre_activation)``: a linear gate's output from ``x W + b``."""
         del training  # a linear gate has no dropout
-        return tf.nn.softmax(pre_activation, axis=-1)
+        return gate_softmax(pre_activation)
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape(input_shape)[:-1].concatenate([self.num_experts])
