@@ -21,7 +21,11 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
 - ``embedding_order``: ``FeatureEmbedding`` over the 38 census inputs in
   file order (31 encoded categorical of width 8, 7 dense between them),
   forward and the tables' gradient: ``output_order="features"`` (baseline,
-  the block split around every dense feature) against ``"grouped"``.
+  the block split around every dense feature) against ``"grouped"``;
+- ``gate_softmax``: the three gates of a PLE level (2 tasks over 2 own + 2
+  shared experts, the shared gate over all 6), forward and backward:
+  ``tf.nn.softmax`` (baseline, oneDNN's kernel) against
+  ``mtrec.layers.gate_softmax``.
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -122,6 +126,25 @@ def mix_cases(tf, layers) -> dict:
     }
 
 
+def softmax_cases(tf, layers) -> dict:
+    widths = [4, 4, 6]
+    logits = tf.random.Generator.from_seed(0).normal((BATCH, sum(widths)))
+
+    def gates(softmax):
+        def forward(x):
+            parts = tf.split(x, widths, axis=1)
+            return {f"g{i}": softmax(part) for i, part in enumerate(parts)}
+
+        return forward
+
+    return {
+        BASELINE: expert_mixing.make_step(tf, gates(tf.nn.softmax), [], logits, True),
+        "gate_softmax": expert_mixing.make_step(
+            tf, gates(layers.gate_softmax), [], logits, True
+        ),
+    }
+
+
 def order_cases(tf) -> dict:
     from mtrec.data import census_features
     from mtrec.features import FeatureEmbedding
@@ -196,6 +219,7 @@ def main(argv: list[str] | None = None) -> dict:
         ),
         "cgc_task_mix 2+2 x[32]": lambda: mix_cases(tf, layers),
         "embedding_order census 31+7": lambda: order_cases(tf),
+        "gate_softmax 4+4+6": lambda: softmax_cases(tf, layers),
     }
     report = {
         "baseline": BASELINE,

@@ -38,6 +38,7 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "esmm_towers": {"before", "shared_first_matmul"},
         "cgc_task_mix": {"before", "mix_expert_groups"},
         "embedding_order": {"before", "grouped"},
+        "gate_softmax": {"before", "gate_softmax"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {
