@@ -227,6 +227,21 @@ def gradient_boosting(paths: dict, input_set: str = "paper") -> dict[str, float]
     return _reference_auc(paths, input_set, inputs, new_model)
 
 
+def census_run(config: dict, seed: int) -> dict:
+    """Trains one census config; its test AUCs, epochs and seconds."""
+    start = time.perf_counter()
+    result = train(load_config(config))
+    seconds = time.perf_counter() - start
+    return {
+        "seed": seed,
+        "income": result.metrics["eval"]["income"]["auc"],
+        "marital": result.metrics["eval"]["marital"]["auc"],
+        "epochs_trained": result.metrics["epochs_trained"],
+        "best_epoch": result.metrics.get("selection", {}).get("best_epoch"),
+        "seconds": round(seconds, 1),
+    }
+
+
 def run_census(args, workdir: pathlib.Path) -> dict:
     """Both recipes (seeds interleaved) and the two references per input set."""
     paths = prepare_census_income(
@@ -244,20 +259,10 @@ def run_census(args, workdir: pathlib.Path) -> dict:
         runs = {recipe: [] for recipe in RECIPES}
         for seed in args.seeds:
             for recipe in RECIPES:  # interleaved: a load change hits both alike
-                config = load_config(
-                    census_config(paths, recipe, seed, str(workdir / "runs"), inputs)
+                config = census_config(
+                    paths, recipe, seed, str(workdir / "runs"), inputs
                 )
-                start = time.perf_counter()
-                result = train(config)
-                seconds = time.perf_counter() - start
-                record = {
-                    "seed": seed,
-                    "income": result.metrics["eval"]["income"]["auc"],
-                    "marital": result.metrics["eval"]["marital"]["auc"],
-                    "epochs_trained": result.metrics["epochs_trained"],
-                    "best_epoch": result.metrics.get("selection", {}).get("best_epoch"),
-                    "seconds": round(seconds, 1),
-                }
+                record = census_run(config, seed)
                 logger.info("census %s %s: %s", inputs, recipe, record)
                 runs[recipe].append(record)
         entry = {"inputs": len(census_features(inputs=inputs))}
