@@ -770,7 +770,7 @@ def mtrec_options(mtrec) -> dict:
     }
 
 
-def _build_mtrec(model_name: str, meta: dict, tf, precision: str = "float32"):
+def build_mtrec(model_name: str, meta: dict, tf, precision: str = "float32"):
     """mtrec's model, built with the public API as a user would for encoded ids,
     under the compute ``precision`` (``mtrec.precision_scope``)."""
     import mtrec
@@ -878,7 +878,7 @@ def run_worker(args) -> dict:
     if args.worker == "deepctr":
         _import_deepctr()
     if args.worker == "mtrec":
-        build = functools.partial(_build_mtrec, precision=args.mtrec_precision)
+        build = functools.partial(build_mtrec, precision=args.mtrec_precision)
     else:
         build = _build_deepctr
     import_seconds = time.perf_counter() - started

@@ -170,10 +170,10 @@ class MultiTaskRanker(tfrs.Model):
         no callback has per-batch hooks, ``fit`` runs this many inside one
         call instead of returning to Python after each: the same steps and
         epoch logs. Otherwise, and when ``compile`` was given its own
-        ``steps_per_execution``, ``fit`` is Keras'. Default 16; 1 is Keras'.
+        ``steps_per_execution``, ``fit`` is Keras'. Default 64; 1 is Keras'.
       predict_steps_per_execution: the same for ``predict`` (where Keras
         knows the number of batches): the same predictions; its batch
-        callbacks, if any, see every ``k``-th batch. Default 16.
+        callbacks, if any, see every ``k``-th batch. Default 64.
       supervised: keyword only, for subclasses whose loss outputs are not
         their towers (ESMM): ``{output: Task}``, the outputs the loss is
         computed on, each an output of ``call``. Default one per task.

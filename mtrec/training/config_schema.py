@@ -217,7 +217,7 @@ class TrainConfig:
     #: ``steps_per_execution``): fewer Python round trips per batch. Callbacks'
     #: batch hooks then see every ``steps_per_execution``-th batch. 1 (the
     #: default) leaves it to the model: ``MultiTaskRanker.fit`` runs
-    #: ``fit_steps_per_execution`` (16) batches per call where no callback has
+    #: ``fit_steps_per_execution`` (64) batches per call where no callback has
     #: batch hooks and the data's length is known, which nothing can observe
     #: (``mtrec.models.multi_step``), else one.
     steps_per_execution: int = 1

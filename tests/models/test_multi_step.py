@@ -19,7 +19,9 @@ from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
 from mtrec.models.multi_step import known_batch_count
 from mtrec.models.multi_step import needs_every_batch
 
-ROWS = 1000  # 63 batches of 16: 3 full calls of 16 and a last one of 15
+ROWS = 1000
+# Batches of 4: 250, in calls of DEFAULT_STEPS_PER_CALL and a shorter last one.
+SMALL_BATCH = 4
 
 
 def _esmm(**kwargs):
@@ -54,7 +56,7 @@ class _Counter(tf.keras.callbacks.Callback):
 def test_predict_on_a_dataset_equals_one_batch_per_call(build):
     model = build()
     rows = click_buy_rows(ROWS)
-    data = tf.data.Dataset.from_tensor_slices(rows).batch(16)
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(SMALL_BATCH)
     counter = _Counter()
     got = model.predict(data, verbose=0, callbacks=[counter])
     want = _one_step(model, data)
@@ -62,8 +64,11 @@ def test_predict_on_a_dataset_equals_one_batch_per_call(build):
     for name in want:
         assert got[name].shape == (ROWS, 1)
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6, atol=1e-7)
-    # Four calls (16, 16, 16, 15 batches): the hook sees each call's last batch.
-    assert counter.batches == [15, 31, 47, 62]
+    # Calls of k batches and a shorter last one: the hook sees each call's
+    # last batch.
+    k, batches = DEFAULT_STEPS_PER_CALL, ROWS // SMALL_BATCH
+    assert batches % k and batches > 2 * k  # full calls and a short one
+    assert counter.batches == [*range(k - 1, batches, k), batches - 1]
 
 
 def test_predict_on_arrays_and_unknown_length_keeps_every_row():
@@ -90,19 +95,20 @@ def _train(model, data, **kwargs):
 
 def test_fit_in_runs_takes_the_same_steps_as_one_batch_per_call():
     rows, held_out = click_buy_rows(ROWS), click_buy_rows(200, seed=1)
-    data = tf.data.Dataset.from_tensor_slices(rows).batch(16)  # 63 batches
+    data = tf.data.Dataset.from_tensor_slices(rows).batch(SMALL_BATCH)
+    batches = ROWS // SMALL_BATCH
     validation = tf.data.Dataset.from_tensor_slices(held_out).batch(50)
     runs = click_buy_ranker()
     history, weights = _train(runs, data, validation_data=validation)
     reference = click_buy_ranker(fit_steps_per_execution=1)
     want_history, want_weights = _train(reference, data, validation_data=validation)
-    assert int(runs.optimizer.iterations.numpy()) == 2 * 63
+    assert int(runs.optimizer.iterations.numpy()) == 2 * batches
     assert sorted(history) == sorted(want_history)
     for key, values in want_history.items():
         np.testing.assert_allclose(history[key], values, rtol=1e-5, err_msg=key)
     for got, want in zip(weights, want_weights, strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    # It ran in calls of 16: the multi-step function is cached, and Keras'
+    # It ran in multi-step calls: the multi-step function is cached, and Keras'
     # one-step one was never made.
     functions = runs._step_functions.functions  # noqa: SLF001
     assert functions["train_function"] is not None
@@ -115,7 +121,8 @@ def test_fit_in_runs_cuts_an_endless_dataset_at_steps_per_epoch():
     endless = data.repeat()
     runs, keras = click_buy_ranker(), click_buy_ranker(fit_steps_per_execution=1)
     history = runs.fit(endless, epochs=2, steps_per_epoch=7, verbose=0).history
-    assert int(runs.optimizer.iterations.numpy()) == 14  # 16 per call, cut at 7
+    # DEFAULT_STEPS_PER_CALL per call, cut at 7
+    assert int(runs.optimizer.iterations.numpy()) == 14
     assert "train_function" in runs._step_functions.functions  # noqa: SLF001
     want = keras.fit(endless, epochs=2, steps_per_epoch=7, verbose=0).history
     assert len(history["loss"]) == len(want["loss"]) == 2
