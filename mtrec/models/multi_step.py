@@ -45,9 +45,9 @@ logger = logging.getLogger(__name__)
 #: otherwise. Each call costs a few milliseconds on top of its batches (the
 #: iterator, the loop's setup, the outputs and logs): on the census models of
 #: ``benchmarks/steps_per_call.py`` (one core, 49 batches per pass) 64 against
-#: 16 measured ``fit`` 1.04-1.06x and ``predict`` 1.09-1.14x faster (median
-#: speed-up per model), 128 no faster than 64. A progress bar then refreshes
-#: every 64 batches.
+#: 16 measured ``fit`` 1.04-1.06x and ``predict`` 1.07-1.14x faster (median
+#: speed-up per model, two runs), 128 about as fast as 64. A progress bar then
+#: refreshes every 64 batches.
 DEFAULT_STEPS_PER_CALL = 64
 
 _FUNCTIONS = {
