@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import expert_mix
 from mtrec.layers import mixture
+from mtrec.layers import shared_matmuls
 from mtrec.layers import validation
 
 
@@ -154,7 +156,7 @@ class CGC(mixture.MixtureOfExperts):
         gate_calls = [(inputs[t], g) for t, g in zip(self.task_names, self.task_gates)]
         if self.shared_gate is not None:
             gate_calls.append((inputs[shared_key], self.shared_gate))
-        results = mixture.apply_layers(
+        results = shared_matmuls.apply_layers(
             [(inputs[key], self.experts_of(key)) for key in group_keys] + gate_calls,
             training=training,
         )
@@ -165,10 +167,12 @@ class CGC(mixture.MixtureOfExperts):
         outputs = {}
         for task in self.task_names:
             own = [groups[task]] if task in groups else []
-            outputs[task] = mixture.mix_expert_groups(gates[task], own + shared)
+            outputs[task] = expert_mix.mix_expert_groups(gates[task], own + shared)
         if self.shared_gate is not None:
             everyone = [groups[key] for key in keys if key in groups]
-            outputs[shared_key] = mixture.mix_expert_groups(gates[shared_key], everyone)
+            outputs[shared_key] = expert_mix.mix_expert_groups(
+                gates[shared_key], everyone
+            )
         if return_gates:
             return outputs, gates
         return outputs

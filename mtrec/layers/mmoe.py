@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import expert_mix
 from mtrec.layers import mixture
+from mtrec.layers import shared_matmuls
 from mtrec.layers import validation
 
 
@@ -72,12 +74,12 @@ class MMoE(mixture.MixtureOfExperts):
 
     def call(self, inputs, training=None, return_gates=False):
         # The experts and linear gates read `inputs`: one matmul for all.
-        experts, *task_gates = mixture.apply_layers(
+        experts, *task_gates = shared_matmuls.apply_layers(
             [(inputs, self.experts)] + [(inputs, gate) for gate in self.gates],
             training=training,
         )
         gates = dict(zip(self.task_names, task_gates, strict=True))
-        mixed = mixture.mix_experts_per_gate(task_gates, experts)
+        mixed = expert_mix.mix_experts_per_gate(task_gates, experts)
         outputs = dict(zip(self.task_names, mixed, strict=True))
         if return_gates:
             return outputs, gates

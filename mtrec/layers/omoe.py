@@ -4,7 +4,9 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.layers import expert_mix
 from mtrec.layers import mixture
+from mtrec.layers import shared_matmuls
 from mtrec.layers import validation
 
 
@@ -65,10 +67,10 @@ class OMoE(mixture.MixtureOfExperts):
         return [self.experts.kernels[-1]]
 
     def call(self, inputs, training=None, return_gates=False):
-        experts, gate = mixture.apply_layers(
+        experts, gate = shared_matmuls.apply_layers(
             [(inputs, self.experts), (inputs, self.gate)], training=training
         )
-        mixed = mixture.mix_experts(gate, experts)
+        mixed = expert_mix.mix_experts(gate, experts)
         outputs = {task: mixed for task in self.task_names}
         if return_gates:
             return outputs, {task: gate for task in self.task_names}

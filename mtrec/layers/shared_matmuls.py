@@ -1,0 +1,103 @@
+"""Mixture layers' matmuls: shared between sublayers, or one each.
+
+:func:`apply_layers` runs the expert groups and linear gates that read the
+same input as one matmul; :func:`separate_matmuls` turns that (and the stacked
+gate mixes of :mod:`mtrec.layers.expert_mix`) off while a graph is traced.
+"""
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from collections.abc import Sequence
+
+import tensorflow as tf
+
+_MODE = threading.local()
+
+
+def matmuls_separate() -> bool:
+    """Whether this thread is tracing inside :func:`separate_matmuls`."""
+    return getattr(_MODE, "separate", False)
+
+
+@contextlib.contextmanager
+def separate_matmuls() -> Iterator[None]:
+    """Within it, mixture layers give every expert group and gate its own matmul.
+
+    By default the expert groups and linear gates of a mixture layer that
+    read the same input share one matmul (:func:`apply_layers`), and MMoE
+    mixes all tasks' gates in one (``expert_mix.mix_experts_per_gate``): the same
+    values, fewer and larger matmuls. The shared matmul connects every one
+    of those variables to every task's loss, with an exactly zero gradient
+    where a task does not use it. Code that tells task-specific variables
+    from shared ones by which task losses reach them (the gradient
+    weightings' ``MultiTaskRanker.shared_layout``) traces the model inside
+    this context, where that reach is the model's own.
+
+    The switch is read when a graph is traced (per thread), not when it runs.
+
+    Example:
+
+    >>> layer = mtrec.MMoE(["a", "b"], num_experts=2, expert_units=[4])
+    >>> x = tf.ones((3, 5))
+    >>> with separate_matmuls():
+    ...     separate = layer(x)
+    >>> fused = layer(x)
+    >>> bool(tf.reduce_all(tf.abs(separate["a"] - fused["a"]) < 1e-5))
+    True
+    """
+    previous = getattr(_MODE, "separate", False)
+    _MODE.separate = True
+    try:
+        yield
+    finally:
+        _MODE.separate = previous
+
+
+def apply_layers(
+    calls: Sequence[tuple[tf.Tensor, tf.keras.layers.Layer]], training=None
+) -> list[tf.Tensor]:
+    """``[layer(x) for x, layer in calls]``, sharing matmuls between layers.
+
+    The layers with a ``first_linear`` ``(kernel, bias)`` (:class:`Experts`,
+    linear :class:`Gate` s) that read the same tensor ``x`` compute
+    ``x [K_1 .. K_m] + [b_1 .. b_m]`` as one matmul, split by columns, and
+    each continues with its ``from_first_linear``: the same values as
+    separate calls, one larger matmul (and one in the backward pass for
+    ``dx`` and one for the kernels) instead of ``m`` thin ones. Others, and
+    every layer inside :func:`separate_matmuls`, are called as usual; so is
+    a layer not built yet (its first call builds it, in its name scope).
+
+    Args:
+      calls: ``(inputs, layer)`` pairs; inputs ``(batch, input_dim)``.
+      training: passed to every layer.
+
+    Returns:
+      Each layer's output, in the order of ``calls``.
+    """
+    outputs: list = [None] * len(calls)
+    groups: dict[int, list[int]] = {}
+    for i, (x, layer) in enumerate(calls):
+        if not layer.built or getattr(layer, "first_linear", None) is None:
+            outputs[i] = layer(x, training=training)
+        else:
+            groups.setdefault(id(x), []).append(i)
+    separate = matmuls_separate()
+    for members in groups.values():
+        if separate or len(members) == 1:
+            for i in members:
+                outputs[i] = calls[i][1](calls[i][0], training=training)
+            continue
+        x = calls[members[0]][0]
+        linears = [calls[i][1].first_linear for i in members]
+        widths = [int(kernel.shape[-1]) for kernel, _ in linears]
+        pre = tf.matmul(x, tf.concat([kernel for kernel, _ in linears], axis=1))
+        biases = [
+            bias if bias is not None else tf.zeros((width,), pre.dtype)
+            for (_, bias), width in zip(linears, widths, strict=True)
+        ]
+        pre = pre + tf.concat(biases, axis=0)
+        parts = tf.split(pre, widths, axis=1)
+        for i, part in zip(members, parts, strict=True):
+            outputs[i] = calls[i][1].from_first_linear(part, training=training)
+    return outputs
