@@ -1,42 +1,30 @@
 """Raw feature values to one dense vector, with all preprocessing in the graph."""
 
-import dataclasses
 from collections.abc import Sequence
 
 import tensorflow as tf
 
 from mtrec.checks import check_int
+from mtrec.features.column_blocks import split_runs
+from mtrec.features.column_blocks import stack_columns
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
-from mtrec.features.input_checks import checked_finite
 from mtrec.features.input_checks import checked_ids
+from mtrec.features.input_lookups import bucket_discretizers
+from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.features.table_layout import RowSpace
+from mtrec.features.table_layout import TableLayout
+from mtrec.features.table_layout import gathered_features
 from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import is_sharded
+from mtrec.features.token_pooling import pool_token_vectors
 from mtrec.features.tokens import split_tokens
-from mtrec.features.transforms import signed_log1p
+from mtrec.features.transforms import dense_value
 from mtrec.layers.target_attention import TargetAttention
 
 #: ``FeatureEmbedding(output_order=...)`` values.
 OUTPUT_ORDERS = ("grouped", "features")
-
-
-@dataclasses.dataclass(frozen=True)
-class _RowSpace:
-    """One logical embedding table and where its rows sit in the fused table."""
-
-    rows: int
-    dim: int
-    offset: int
-
-
-@dataclasses.dataclass
-class _Layout:
-    """Plain (untracked) bookkeeping: Keras would try to checkpoint dicts."""
-
-    spaces: dict[str, _RowSpace] = dataclasses.field(default_factory=dict)
-    widths: dict[int, int] = dataclasses.field(default_factory=dict)
-    gathered: dict[int, list[str]] = dataclasses.field(default_factory=dict)
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -170,35 +158,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self._regularizer = (
             tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
         )
-        self._lookups = {}
-        self._layout = _Layout()
-        for table, members in self.feature_set.tables.items():
-            spec = members[0]
-            if spec.encoded:
-                rows = spec.num_ids
-            elif spec.uses_vocabulary:
-                if table not in self.vocabularies:
-                    raise ValueError(
-                        f"No vocabulary for table {table!r} (features "
-                        f"{[m.name for m in members]}); fit preprocessing first."
-                    )
-                lookup_cls = (
-                    tf.keras.layers.StringLookup
-                    if spec.dtype == "string"
-                    else tf.keras.layers.IntegerLookup
-                )
-                self._lookups[table] = lookup_cls(
-                    vocabulary=self.vocabularies[table],
-                    num_oov_indices=spec.num_oov_buckets,
-                    name=f"lookup_{table}",
-                )
-                rows = self._lookups[table].vocabulary_size()
-            else:
-                self._lookups[table] = tf.keras.layers.Hashing(
-                    num_bins=spec.hash_bins, name=f"hash_{table}"
-                )
-                rows = spec.hash_bins
-            self._add_space(table, rows, spec.embedding_dim)
+        self._lookups, table_rows = table_lookups(self.feature_set, self.vocabularies)
+        self._layout = TableLayout(fused=fused)
+        for table, rows in table_rows.items():
+            spec = self.feature_set.tables[table][0]
+            self._layout.add(table, rows, spec.embedding_dim)
         self._attention = {
             spec.name: TargetAttention(
                 units=spec.attention_units, name=f"attention_{spec.name}"
@@ -206,37 +170,12 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             for spec in self.feature_set.categorical
             if getattr(spec, "pooling", None) == "attention"
         }
-        self._discretizers = {}
-        for spec in self.feature_set.dense:
-            if spec.name not in self.dense_stats:
-                raise ValueError(
-                    f"No statistics for dense feature {spec.name!r};"
-                    " fit preprocessing first."
-                )
-            boundaries = self.dense_stats[spec.name].get("boundaries")
-            if spec.bucketized:
-                if not boundaries:
-                    raise ValueError(
-                        f"Dense feature {spec.name!r} is bucketised "
-                        "but has no boundaries."
-                    )
-                if spec.name in self._layout.spaces:
-                    raise ValueError(
-                        f"Dense feature {spec.name!r} is bucketised, and its bucket "
-                        "embedding would share the name of the categorical table "
-                        f"{spec.name!r}; rename the table (`table: ...`)."
-                    )
-                self._discretizers[spec.name] = tf.keras.layers.Discretization(
-                    bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"
-                )
-                self._add_space(spec.name, len(boundaries) + 1, spec.embedding_dim)
-        # The single-valued features read by one gather per width, in order.
-        for spec in self.feature_set:
-            if isinstance(spec, MultiValuedFeature):
-                continue
-            if isinstance(spec, DenseFeature) and not spec.bucketized:
-                continue
-            self._layout.gathered.setdefault(spec.embedding_dim, []).append(spec.name)
+        self._discretizers = bucket_discretizers(self.feature_set, self.dense_stats)
+        for name in self._discretizers:
+            spec = self.feature_set[name]
+            boundaries = self.dense_stats[name]["boundaries"]
+            self._layout.add(name, len(boundaries) + 1, spec.embedding_dim)
+        self._layout.gathered = gathered_features(self.feature_set)
         if fused:
             self._tables = {}
         else:
@@ -253,12 +192,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 )
                 for name in self._discretizers
             }
-
-    def _add_space(self, name: str, rows: int, dim: int) -> None:
-        widths = self._layout.widths
-        offset = widths.get(dim, 0) if self.fused else 0
-        self._layout.spaces[name] = _RowSpace(rows=rows, dim=dim, offset=offset)
-        widths[dim] = widths.get(dim, 0) + rows
 
     def _embedding_layer(self, space: str, name: str) -> tf.keras.layers.Embedding:
         return tf.keras.layers.Embedding(
@@ -323,7 +256,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         table = self._tables[str(space.dim)]
         table[space.offset : space.offset + space.rows].assign(values)
 
-    def _space(self, name: str) -> _RowSpace:
+    def _space(self, name: str) -> RowSpace:
         if name not in self._layout.spaces:
             raise KeyError(
                 f"No embedding table {name!r}; tables: {self.embedding_table_names}"
@@ -361,27 +294,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     def _ids(self, spec, raw: tf.Tensor) -> tf.Tensor:
         """Row ids of a single-valued feature in its own table, int64."""
         if isinstance(spec, DenseFeature):
-            return self._discretizers[spec.name](self._dense_value(spec, raw))
+            stats = self.dense_stats.get(spec.name, {})
+            return self._discretizers[spec.name](dense_value(spec, raw, stats))
         if spec.encoded:
             return tf.cast(raw, tf.int64)
         return self._lookups[spec.table_name](raw)
-
-    def _dense_value(self, spec: DenseFeature, raw: tf.Tensor) -> tf.Tensor:
-        """The transformed value of a dense feature, the same in training and
-        serving: NaN is the feature's ``fill_value`` (a missing cell) when it
-        has one; a value still NaN or infinite is an error naming the feature
-        and the row (:func:`checked_finite`); then ``log1p``, then clipped to
-        the training range (``dense_stats`` ``min``/``max``)."""
-        x = tf.cast(raw, tf.float32)
-        if spec.fill_value is not None:
-            x = tf.where(tf.math.is_nan(x), tf.constant(spec.fill_value, x.dtype), x)
-        x = checked_finite(spec.name, x)
-        if spec.log1p:
-            x = signed_log1p(x)
-        stats = self.dense_stats.get(spec.name, {})
-        if stats.get("min") is not None and stats.get("max") is not None:
-            x = tf.clip_by_value(x, stats["min"], stats["max"])
-        return x
 
     def _gather_single(self, raws: dict) -> tuple[dict, dict]:
         """One gather per width (fused) or per feature (unfused).
@@ -403,7 +320,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 if encoded:  # one range check for all of them
                     checked = tf.unstack(
                         checked_ids(
-                            _as_columns([ids[i] for i in encoded]),
+                            stack_columns([ids[i] for i in encoded]),
                             [(specs[i].name, specs[i].num_ids) for i in encoded],
                         ),
                         axis=1,
@@ -415,7 +332,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     blocks[spec.name] = layer(column[:, None])
                     where[spec.name] = (spec.name, 0)
                 continue
-            stacked = _as_columns(ids)
+            stacked = stack_columns(ids)
             spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
             if any(getattr(spec, "encoded", False) for spec in specs):
                 stacked = checked_ids(
@@ -452,7 +369,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         if spec.query_match:
             hits = tf.cast(tokens == query_raw[:, None], tf.float32)
             match = tf.reduce_sum(hits, axis=1, keepdims=True)
-        pooled = self._pool_tokens(spec, tokens, query, training)
+        pooled = pool_token_vectors(
+            spec,
+            self._token_vectors(spec, tokens),
+            self._attention.get(spec.name),
+            query,
+            training,
+        )
         if match is None:
             return pooled
         return tf.concat([pooled, tf.cast(match, pooled.dtype)], axis=-1)
@@ -475,26 +398,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return tf.ragged.map_flat_values(
             lambda i: gather(table, i + space.offset if space.offset else i), ids
         )
-
-    def _pool_tokens(self, spec, tokens, query, training):
-        vectors = self._token_vectors(spec, tokens)
-        if spec.pooling == "attention":
-            keys = vectors.to_tensor()
-            mask = tf.sequence_mask(vectors.row_lengths(), tf.shape(keys)[1])
-            return self._attention[spec.name](
-                [query, keys], mask=mask, training=training
-            )
-        count = tf.cast(vectors.row_lengths(), vectors.dtype)[:, None]
-        if spec.pooling == "max":
-            pooled = tf.reduce_max(vectors, axis=1)
-            return tf.where(count > 0, pooled, tf.zeros_like(pooled))
-        total = tf.reduce_sum(vectors, axis=1)
-        if spec.pooling == "sum":
-            return total
-        denominator = tf.maximum(count, 1.0)
-        if spec.pooling == "sqrtn":
-            denominator = tf.sqrt(denominator)
-        return total / denominator
 
     def _raw(self, inputs, name: str) -> tf.Tensor:
         if name not in inputs:
@@ -519,7 +422,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 else:
                     runs.append([key, column, column + 1])
             elif isinstance(spec, DenseFeature):
-                x = self._dense_value(spec, raws[spec.name])
+                x = dense_value(
+                    spec, raws[spec.name], self.dense_stats.get(spec.name, {})
+                )
                 if spec.normalization == "zscore":
                     stats = self.dense_stats[spec.name]
                     x = (x - stats["mean"]) / stats["std"]
@@ -533,7 +438,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 runs.append(
                     self._pool(spec, raws[spec.name], query, query_raw, training)
                 )
-        pieces = _split_runs(blocks, [run for run in runs if isinstance(run, list)])
+        pieces = split_runs(blocks, [run for run in runs if isinstance(run, list)])
         parts = [pieces.pop(0) if isinstance(run, list) else run for run in runs]
         # Under a mixed policy the tables are gathered in the compute dtype
         # already; dense values and pooled vectors are cast to it here.
@@ -572,35 +477,3 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         # Configs written before ``output_order`` existed concatenated in
         # feature order; their weights mean that order.
         return super().from_config({"output_order": "features", **config})
-
-
-def _as_columns(ids: list[tf.Tensor]) -> tf.Tensor:
-    """``tf.stack(ids, axis=1)``: ``F`` id vectors ``(batch,)`` as ``(batch, F)``.
-
-    Stacked as rows and transposed: stacking on axis 1 copies one element
-    at a time (census's 31 columns of 1024 ids: 1.11x faster per call, range
-    0.99-1.24 over rounds, in ``benchmarks/step_copies.py``).
-    """
-    return tf.transpose(tf.stack(ids, axis=0))
-
-
-def _split_runs(blocks: dict, runs: list) -> list[tf.Tensor]:
-    """``(batch, (stop - start) * d)`` for each ``[key, start, stop]`` run.
-
-    The runs of one block partition its columns in order, so each block is
-    cut by one ``tf.split`` of its flat ``(batch, F * d)`` view: the backward
-    pass is one concat, where a strided slice per run would write a
-    zero-filled block per run (quadratic in the number of runs).
-    """
-    cuts: dict = {}
-    for key, start, stop in runs:
-        cuts.setdefault(key, []).append(stop - start)
-    split = {}
-    for key, sizes in cuts.items():
-        block = blocks[key]
-        flat = tf.reshape(block, [-1, block.shape[1] * block.shape[2]])
-        if len(sizes) == 1:
-            split[key] = [flat]
-        else:
-            split[key] = tf.split(flat, [n * block.shape[2] for n in sizes], axis=1)
-    return [split[key].pop(0) for key, _, _ in runs]
