@@ -1,7 +1,7 @@
 """Census-income (MMoE paper): per-task test AUC of single-task and multi-task models.
 
 Data: ``../shared/data/census-income/census-income.test.gz`` (99,762 rows), split
-once by ``mtrec.data.census.prepare_census_income`` (split seed 0) into 50%
+once by ``mtrec.data.prepare_census_income`` (split seed 0) into 50%
 train, 25% validation, 25% test. The paper trains on the 199,523-row
 ``census-income.data``, which is not available offline, so our models see a
 quarter of the paper's training rows.

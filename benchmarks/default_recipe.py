@@ -17,7 +17,7 @@ reference a peer would beat, and gradient-boosted trees (scikit-learn's
 histogram GBDT) as the strongest tabular reference on the same inputs: the
 AUC these inputs and this split allow.
 
-Census-income: ``mtrec.data.census.prepare_census_income`` group 1 (income,
+Census-income: ``mtrec.data.prepare_census_income`` group 1 (income,
 never married) with fractions 0.8/0.1/0.1 and split seed 0; MMoE 8 experts ×
 [32], towers [16] (the issue's sizes); selection on the validation file, AUC on
 the test file; seeds 1, 2, 3. Every recipe and reference runs on each input

@@ -1,13 +1,13 @@
 """Click-log readers, validation, the prepare pass and synthetic generators."""
 
-from mtrec.data.census import CENSUS_INPUT_SETS
-from mtrec.data.census import COLLEGE_EDUCATION
-from mtrec.data.census import TASK_GROUPS
-from mtrec.data.census import census_features
-from mtrec.data.census import census_input_columns
 from mtrec.data.census import census_labels
 from mtrec.data.census import load_census_income
-from mtrec.data.census import prepare_census_income
+from mtrec.data.census_inputs import CENSUS_INPUT_SETS
+from mtrec.data.census_inputs import COLLEGE_EDUCATION
+from mtrec.data.census_inputs import TASK_GROUPS
+from mtrec.data.census_inputs import census_features
+from mtrec.data.census_inputs import census_input_columns
+from mtrec.data.census_split import prepare_census_income
 from mtrec.data.loaders import aliccp_features
 from mtrec.data.loaders import aliexpress_features
 from mtrec.data.loaders import kuairand_features

@@ -445,8 +445,10 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     assert result["inference_examples_per_second"] == pytest.approx(
         2 * 2048 / sum(result["predict_seconds"]), rel=1e-2
     )
-    assert result["predict_steps_per_call"] == 16  # mtrec's default
-    assert result["fit_steps_per_call"] == 16
+    from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
+
+    assert result["predict_steps_per_call"] == DEFAULT_STEPS_PER_CALL
+    assert result["fit_steps_per_call"] == DEFAULT_STEPS_PER_CALL
     assert len(result["equal_epoch_seconds"]) == bench.EQUAL_EPOCHS
     assert result["equal_train_examples_per_second"] == pytest.approx(
         bench.EQUAL_EPOCHS * 2048 / sum(result["equal_epoch_seconds"]), rel=1e-2
@@ -505,3 +507,11 @@ def test_mtrec_precision_reaches_the_mtrec_worker_and_names_its_outputs(tmp_path
     )
     with pytest.raises(SystemExit):
         bench.parse_args(["--cores", "1", "--mtrec-precision", "float16"])
+
+
+def test_precision_choices_are_mtrecs():
+    # A copy (the module imports neither TensorFlow nor mtrec at load time);
+    # this keeps it from drifting.
+    from mtrec.precision import PRECISIONS
+
+    assert bench.PRECISIONS == PRECISIONS

@@ -11,17 +11,17 @@ import pandas as pd
 import pytest
 from conftest import SHARED_DATA
 
-from mtrec.data.census import CENSUS_COLUMNS
-from mtrec.data.census import CENSUS_INPUT_SETS
-from mtrec.data.census import COLLEGE_EDUCATION
-from mtrec.data.census import NUMERIC_COLUMNS
-from mtrec.data.census import REMOVED_COLUMNS
-from mtrec.data.census import TASK_GROUPS
-from mtrec.data.census import census_features
-from mtrec.data.census import census_input_columns
-from mtrec.data.census import census_labels
-from mtrec.data.census import load_census_income
-from mtrec.data.census import prepare_census_income
+from mtrec.data import CENSUS_INPUT_SETS
+from mtrec.data import COLLEGE_EDUCATION
+from mtrec.data import TASK_GROUPS
+from mtrec.data import census_features
+from mtrec.data import census_input_columns
+from mtrec.data import census_labels
+from mtrec.data import load_census_income
+from mtrec.data import prepare_census_income
+from mtrec.data.census_inputs import CENSUS_COLUMNS
+from mtrec.data.census_inputs import NUMERIC_COLUMNS
+from mtrec.data.census_inputs import REMOVED_COLUMNS
 from mtrec.data.schema import DataError
 from mtrec.features.feature_set import FeatureSet
 

@@ -1,0 +1,166 @@
+"""UCI Census-Income (KDD): the seeded train/val/test Parquet split.
+
+The paper trains on ``census-income.data`` (199,523 rows) and splits
+``census-income.test`` (99,762 rows) 1:1 into validation and test. Only the test
+file is available offline (``../shared/data/census-income/census-income.test.gz``,
+see its ``SOURCE.md``), so :func:`prepare_census_income` splits that one file,
+by default 50/25/25 into train/val/test.
+
+Example::
+
+    paths = prepare_census_income(
+        "../shared/data/census-income/census-income.test.gz",
+        "data/census-income", group=1, seed=0,
+    )
+    # {"train": Path(".../train.parquet"), "val": ..., "test": ...}
+    features = census_features()      # mtrec feature specs (38 inputs)
+    # Group 1 with education and the weight, as the public MMoE examples:
+    peers = census_features(inputs="peers")   # 40 inputs
+"""
+
+import hashlib
+import json
+import logging
+import math
+import os
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from mtrec.data.census import census_labels
+from mtrec.data.census import load_census_income
+from mtrec.data.census_inputs import TASK_GROUPS
+from mtrec.data.census_inputs import census_input_columns
+from mtrec.data.census_inputs import check_census_group
+
+logger = logging.getLogger(__name__)
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+#: File written beside the split files, recording how they were made.
+SPLIT_INFO_FILE = "split.json"
+#: Bumped when the prepared files change for the same parameters.
+_FORMAT_VERSION = 2
+
+
+def prepare_census_income(
+    path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    group: int,
+    seed: int,
+    fractions: Sequence[float] = (0.5, 0.25, 0.25),
+) -> dict[str, pathlib.Path]:
+    """Writes ``train``/``val``/``test`` Parquet files with one task group's labels.
+
+    Rows are permuted with ``numpy.random.default_rng(seed)`` and cut into
+    consecutive parts of ``round(f * rows)`` rows (the test part takes the
+    remainder), so the split depends only on the file, the seed and the
+    fractions (not on ``group``). Each file holds the input columns of the
+    widest input set the group may use (:func:`census_input_columns`: ``peers``
+    for group 1, so ``education`` and ``instance_weight`` too; ``paper`` for
+    group 2, plus ``instance_weight``; strings and float64) and the group's two
+    int8 label columns (:data:`TASK_GROUPS`). :func:`census_features` picks the
+    features among them.
+
+    The parameters and the source's SHA-256 are recorded in ``split.json``
+    beside the files; when it matches, the existing files are reused and
+    nothing is written. Files are written under temporary names and renamed,
+    ``split.json`` last.
+
+    Args:
+      path: the raw census-income file.
+      out_dir: directory of the three files (created if missing).
+      group: 1 (income, never married) or 2 (education, never married).
+      seed: seed of the permutation.
+      fractions: train, val and test fractions; positive, summing to 1.
+
+    Returns:
+      ``{"train": path, "val": path, "test": path}``.
+
+    Raises:
+      ValueError: invalid ``group`` or ``fractions``.
+      FileNotFoundError, DataError: see :func:`load_census_income`.
+    """
+    check_census_group(group)
+    fractions = tuple(float(f) for f in fractions)
+    if (
+        len(fractions) != 3
+        or any(not f > 0 for f in fractions)
+        or not math.isclose(sum(fractions), 1.0, abs_tol=1e-9)
+    ):
+        raise ValueError(
+            "`fractions` must be 3 positive numbers (train, val, test) summing to 1. "
+            f"Received: `fractions={fractions}`"
+        )
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"census-income file not found: {path}")
+    out_dir = pathlib.Path(out_dir)
+    paths = {split: out_dir / f"{split}.parquet" for split in SPLITS}
+    info = {
+        "format_version": _FORMAT_VERSION,
+        "source": str(path.resolve()),
+        "source_sha256": _sha256(path),
+        "group": group,
+        "labels": list(TASK_GROUPS[group]),
+        "seed": seed,
+        "fractions": list(fractions),
+    }
+    info_path = out_dir / SPLIT_INFO_FILE
+    if info_path.is_file() and all(p.is_file() for p in paths.values()):
+        try:
+            recorded = json.loads(info_path.read_text())
+        except json.JSONDecodeError:
+            recorded = {}
+        if {k: recorded.get(k) for k in info} == info:
+            logger.info("reusing the census-income split in %s", out_dir)
+            return paths
+
+    frame = load_census_income(path)
+    labels = census_labels(frame)
+    table = frame[_file_columns(group)].copy()
+    for label in TASK_GROUPS[group]:
+        table[label] = labels[label]
+    order = np.random.default_rng(seed).permutation(len(table))
+    n_train = round(fractions[0] * len(table))
+    n_val = round(fractions[1] * len(table))
+    parts = {
+        "train": order[:n_train],
+        "val": order[n_train : n_train + n_val],
+        "test": order[n_train + n_val :],
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info_path.unlink(missing_ok=True)
+    info["rows"] = {}
+    info["label_rates"] = {}
+    for split, rows in parts.items():
+        part = table.iloc[np.sort(rows)].reset_index(drop=True)
+        tmp = paths[split].with_suffix(".parquet.tmp")
+        part.to_parquet(tmp, index=False)
+        os.replace(tmp, paths[split])
+        info["rows"][split] = len(part)
+        info["label_rates"][split] = {
+            label: round(float(part[label].mean()), 4) for label in TASK_GROUPS[group]
+        }
+    tmp = info_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    os.replace(tmp, info_path)
+    logger.info("wrote the census-income split %s to %s", info["rows"], out_dir)
+    return paths
+
+
+def _file_columns(group: int) -> list[str]:
+    """The input columns a group's split files hold: the widest input set the
+    group may use (``peers`` for group 1, ``paper`` plus the weight for 2)."""
+    widest = "peers" if group == 1 else "paper"
+    columns = census_input_columns(widest, group=group)
+    return columns if "instance_weight" in columns else columns + ["instance_weight"]
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
