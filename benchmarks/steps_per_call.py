@@ -98,21 +98,29 @@ def cached_batches(tf, elements: dict):
     return data
 
 
-def model_steps(tf, model_name: str, meta: dict, arrays: dict, ks) -> dict:
-    """``{"fit k=…": one epoch, "predict k=…": one pass}`` callables."""
+def training_elements(model_name: str, meta: dict, arrays: dict) -> dict:
+    """The train split's inputs (int64 ids, float32 values) and the model's
+    float32 labels, by name (mtrec's input dict)."""
     categorical = {f["name"] for f in meta["features"] if f["kind"] == "categorical"}
-    inputs = {}
+    elements = {}
     for f in meta["features"]:
         values = arrays[f"train.{f['name']}"]
-        inputs[f["name"]] = values.astype(
+        elements[f["name"]] = values.astype(
             np.int64 if f["name"] in categorical else np.float32
         )
-    labels = {
-        label: arrays[f"train.{label}"].astype(np.float32)
-        for _, label in dc.MODEL_TASKS[model_name]
-    }
-    train = cached_batches(tf, {**inputs, **labels})
-    features = cached_batches(tf, inputs)
+    for _, label in dc.MODEL_TASKS[model_name]:
+        elements[label] = arrays[f"train.{label}"].astype(np.float32)
+    return elements
+
+
+def model_steps(tf, model_name: str, meta: dict, arrays: dict, ks) -> dict:
+    """``{"fit k=…": one epoch, "predict k=…": one pass}`` callables."""
+    elements = training_elements(model_name, meta, arrays)
+    labels = {label for _, label in dc.MODEL_TASKS[model_name]}
+    train = cached_batches(tf, elements)
+    features = cached_batches(
+        tf, {k: v for k, v in elements.items() if k not in labels}
+    )
     tf.keras.utils.set_random_seed(dc.SEED)
     model, _ = dc.build_mtrec(model_name, meta, tf)
 

@@ -280,6 +280,11 @@ CASES = [
         train_set("model.embedding_order=sorted"),
         "'model.embedding_order' must be one of ['grouped', 'features']",
     ),
+    Case(
+        "fused-optimizer",
+        train_set("train.fused_optimizer=maybe"),
+        "'train.fused_optimizer' must be bool. Received: 'maybe'",
+    ),
     Case("tower-units-negative", train_set("model.tower_units=[-4]"), "tower_units"),
     Case("cross-layers-negative", train_set("model.cross_layers=-1"), "cross_layers"),
     Case(

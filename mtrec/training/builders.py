@@ -333,6 +333,9 @@ def build_optimizer(
 ) -> tf.keras.optimizers.Optimizer:
     """The optimiser ``train.optimizer`` names.
 
+    From ``tf.keras.optimizers.legacy`` (fused kernels) when
+    ``train.fused_optimizer``, else from ``tf.keras.optimizers``.
+
     ``composite`` is ``tfrs.experimental.optimizers.CompositeOptimizer`` with
     ``train.embedding_optimizer`` (default Adagrad) on
     ``model.embedding_variables()`` and Adam on ``model.dense_variables()``
@@ -366,7 +369,7 @@ def build_optimizer(
                 ),
             ]
         )
-    return _optimizer_class(name, legacy=False)(
+    return _optimizer_class(name, legacy=tc.fused_optimizer)(
         learning_rate=learning_rate(config, tc.learning_rate, total_steps, epoch_steps)
     )
 

@@ -104,7 +104,13 @@ def _check_train(train: TrainConfig) -> None:
             raise ConfigError(
                 f"'train.{key}' must be a number {bound}. Received: {value!r}"
             )
-    for key in ("jit_compile", "training_metrics", "progress", "deterministic"):
+    for key in (
+        "jit_compile",
+        "training_metrics",
+        "progress",
+        "deterministic",
+        "fused_optimizer",
+    ):
         value = getattr(train, key)
         if not isinstance(value, bool):
             raise ConfigError(f"'train.{key}' must be bool. Received: {value!r}")

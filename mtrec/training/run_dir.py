@@ -82,6 +82,9 @@ def load_run_config(
     its checkpoints were written with the embeddings in feature order, so it
     loads with ``model.embedding_order=features`` (the default, ``grouped``,
     would restore its first layer's kernel rows against permuted inputs).
+    Likewise one written before ``train.fused_optimizer`` loads with
+    ``train.fused_optimizer=false``: its checkpoints hold the slots of the
+    ``tf.keras.optimizers`` optimiser.
 
     Raises:
       ConfigError: as :func:`load_config`.
@@ -92,9 +95,12 @@ def load_run_config(
         raw = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError):
         raw = None  # load_config names the problem
-    model = raw.get("model") if isinstance(raw, dict) else None
-    if isinstance(model, dict) and "embedding_order" not in model:
-        legacy = ["model.embedding_order=features"]
+    if isinstance(raw, dict):
+        model, train = raw.get("model"), raw.get("train")
+        if isinstance(model, dict) and "embedding_order" not in model:
+            legacy.append("model.embedding_order=features")
+        if not (isinstance(train, dict) and "fused_optimizer" in train):
+            legacy.append("train.fused_optimizer=false")
     return load_config(path, [*legacy, *overrides], in_memory=in_memory)
 
 

@@ -110,6 +110,38 @@ def test_resume_gives_the_weights_of_the_uninterrupted_run(tmp_path, log_path):
     _assert_same_weights(uninterrupted.model, resumed.model)
 
 
+def test_a_run_from_before_fused_optimizer_resumes_with_its_optimizer(
+    tmp_path, log_path
+):
+    from mtrec.training import build_optimizer
+
+    default = _config(tmp_path / "c", log_path)
+    assert default.train.fused_optimizer is True
+    assert isinstance(build_optimizer(default), tf.keras.optimizers.legacy.Adam)
+    unfused = _config(tmp_path / "a", log_path, epochs=3, fused_optimizer=False)
+    optimizer = build_optimizer(unfused)
+    assert isinstance(optimizer, tf.keras.optimizers.Adam)
+    assert not isinstance(optimizer, tf.keras.optimizers.legacy.Optimizer)
+    uninterrupted = train(unfused)
+    config = _config(tmp_path / "b", log_path, epochs=3, fused_optimizer=False)
+    run_dir = tmp_path / "b" / "run"
+    with pytest.raises(Interrupt):
+        train(config, run_dir=run_dir, callbacks=[InterruptAfter(2)])
+    # As a version before the key wrote it: its checkpoints hold the slots of
+    # tf.keras.optimizers.Adam, which the resumed run must use.
+    path = run_dir / "config.yaml"
+    written = yaml.safe_load(path.read_text())
+    assert written["train"]["fused_optimizer"] is False
+    del written["train"]["fused_optimizer"]
+    path.write_text(yaml.safe_dump(written, sort_keys=False))
+    resumed = resume_run(run_dir)
+    assert not isinstance(resumed.model.optimizer, tf.keras.optimizers.legacy.Optimizer)
+    assert (
+        resumed.metrics["optimizer_steps"] == uninterrupted.metrics["optimizer_steps"]
+    )
+    _assert_same_weights(uninterrupted.model, resumed.model)
+
+
 def _assert_same_weights(a_model, b_model):
     """Bit for bit, variable by variable."""
     for a, b in zip(

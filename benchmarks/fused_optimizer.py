@@ -1,0 +1,129 @@
+"""Training with ``train.fused_optimizer``: legacy (fused) Adam against Keras' Adam.
+
+``mtrec train`` builds its optimiser from ``tf.keras.optimizers.legacy`` when
+``train.fused_optimizer`` is true (the default): the same Adam update, one
+``ResourceApplyAdam`` kernel per variable where ``tf.keras.optimizers.Adam``
+runs several ops. This script measures what that buys on the issue-11 census
+models (``deepctr_comparison``'s data, sizes and builder: MMoE, PLE and ESMM
+over encoded ids, batch 1024, Adam 1e-3, one thread pinned to one core):
+
+- per model, two copies from the same seed, one compiled with each
+  optimiser, each trained one epoch to trace and build its slots;
+- then one ``fit`` epoch of each per round, round-robin
+  (``expert_mixing.time_case``), ``--repeats`` rounds;
+- speed-up = ms per epoch of ``keras`` (the baseline) / ms of ``fused``, per
+  round, min / median / max.
+
+Writes ``benchmarks/results/fused_optimizer.json``, prints a markdown table and
+rewrites its section of ``docs/benchmarks.md`` (``--no-doc``: not).
+"""
+
+import argparse
+import logging
+import os
+import pathlib
+import tempfile
+
+import deepctr_comparison as dc
+import expert_mixing
+import steps_per_call
+from click_log_runs import write_report
+from doc_sections import update_doc_section
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results" / "fused_optimizer.json"
+DOC = REPO / "docs" / "benchmarks.md"
+DOC_SECTION = "fused-optimizer"
+BASELINE = "keras"
+
+
+def parse_arguments(argv) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join(dc.MODELS))
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--core", type=int, default=None, help="default: the last")
+    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
+    parser.add_argument("--no-doc", action="store_true", help="leave docs/ alone")
+    args = parser.parse_args(argv)
+    try:
+        args.models = dc.parse_models(args.models)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.repeats < 1:
+        parser.error(f"`--repeats` must be >= 1. Received: `--repeats={args.repeats}`")
+    return args
+
+
+def optimizer_steps(tf, model_name: str, meta: dict, arrays: dict) -> dict:
+    """``{"keras": one epoch, "fused": one epoch}``, each on its own model."""
+    train = steps_per_call.cached_batches(
+        tf, steps_per_call.training_elements(model_name, meta, arrays)
+    )
+    optimizers = {
+        BASELINE: tf.keras.optimizers.Adam,
+        "fused": tf.keras.optimizers.legacy.Adam,
+    }
+    steps = {}
+    for name, optimizer in optimizers.items():
+        tf.keras.utils.set_random_seed(dc.SEED)
+        model, _ = dc.build_mtrec(model_name, meta, tf)
+        model.compile(optimizer=optimizer(dc.LEARNING_RATE))
+        model.fit(train, epochs=1, verbose=0)  # traces, builds the slots
+
+        def epoch(model=model):
+            model.fit(train, epochs=1, verbose=0)
+
+        steps[name] = epoch
+    return steps
+
+
+def markdown(report: dict) -> str:
+    return "\n".join(
+        [
+            "## Fused optimiser kernels (`train.fused_optimizer`)",
+            "",
+            "`python benchmarks/fused_optimizer.py`: one `fit` epoch of mtrec's "
+            "census models with `tf.keras.optimizers.Adam` (baseline `keras`) "
+            "and `tf.keras.optimizers.legacy.Adam` (`fused`), interleaved "
+            f"rounds; one core, batch {report['batch']}.",
+            "",
+            *expert_mixing.speedup_lines(report["cases"]),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_arguments(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, [core])
+    tf = expert_mixing.import_tf(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = pathlib.Path(tmp) / "data"
+        meta = dc.prepare_data(data_dir)
+        _, arrays = dc.load_arrays(data_dir, None)
+    cases = {}
+    for model_name in args.models:
+        logging.info("measuring %s", model_name)
+        steps = optimizer_steps(tf, model_name, meta, arrays)
+        cases[f"{model_name} fit epoch"] = expert_mixing.time_case(
+            steps, args.repeats, 1, baseline=BASELINE
+        )
+    report = {
+        "baseline": BASELINE,
+        "batch": dc.BATCH_SIZE,
+        "train_rows": int(meta["rows"]["train"]),
+        "core": core,
+        "repeats": args.repeats,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "tensorflow": tf.__version__,
+        "cases": cases,
+    }
+    write_report(args.out, report, markdown)
+    if not args.no_doc:
+        update_doc_section(DOC, DOC_SECTION, markdown(report))
+    return report
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""benchmarks/fused_optimizer.py: fused (legacy) Adam against Keras' Adam."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fused_optimizer.py"
+CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
+
+
+def _run(*arguments: str) -> subprocess.CompletedProcess:
+    # Its own process: the script pins a core and sets TensorFlow's threads.
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
+)
+def test_a_short_run_times_both_optimizers_per_model(tmp_path):
+    out = tmp_path / "fused_optimizer.json"
+    done = _run("--models", "esmm", "--repeats", "2", "--out", str(out), "--no-doc")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    assert report["baseline"] == "keras"
+    assert list(report["cases"]) == ["esmm fit epoch"]
+    variants = report["cases"]["esmm fit epoch"]
+    assert sorted(variants) == ["fused", "keras"]
+    assert variants["keras"]["speedup_vs_baseline"]["median"] == 1.0
+    assert len(variants["fused"]["ms"]) == 2
+    assert all(ms > 0 for ms in variants["fused"]["ms"])
+    assert "| esmm fit epoch | fused |" in done.stdout
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--models", "dcn"], "`--models` must be a comma-separated list"),
+        (["--repeats", "0"], "`--repeats` must be >= 1"),
+    ],
+)
+def test_bad_arguments_are_refused_by_name(arguments, message):
+    done = _run(*arguments, "--no-doc")
+    assert done.returncode == 2
+    assert message in done.stderr
