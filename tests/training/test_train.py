@@ -288,7 +288,11 @@ def test_cosine_schedule_decays_to_the_final_fraction():
     )
     schedule = learning_rate(config, 0.01, total_steps=100)
     optimizer = build_optimizer(config, total_steps=100)
-    assert float(optimizer.learning_rate) == pytest.approx(0.01)  # at step 0
+    # The fused (legacy) optimiser holds the schedule itself; Keras' newer
+    # ones its value at the current step.
+    rate = optimizer.learning_rate
+    rate = rate(optimizer.iterations) if callable(rate) else rate
+    assert float(rate) == pytest.approx(0.01)  # at step 0
     assert float(schedule(0)) == pytest.approx(0.01)
     assert float(schedule(50)) == pytest.approx(0.01 * (0.1 + 0.9 * 0.5))
     assert float(schedule(100)) == pytest.approx(0.001)
