@@ -20,44 +20,28 @@ rewrites its section of ``docs/benchmarks.md`` (``--no-doc``: not).
 
 import argparse
 import logging
-import os
-import pathlib
-import tempfile
 
+import census_rounds
 import deepctr_comparison as dc
 import expert_mixing
-import steps_per_call
-from click_log_runs import write_report
-from doc_sections import update_doc_section
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "fused_optimizer.json"
-DOC = REPO / "docs" / "benchmarks.md"
+RESULTS = census_rounds.REPO / "benchmarks" / "results" / "fused_optimizer.json"
 DOC_SECTION = "fused-optimizer"
 BASELINE = "keras"
 
 
 def parse_arguments(argv) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default=",".join(dc.MODELS))
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--core", type=int, default=None, help="default: the last")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
-    parser.add_argument("--no-doc", action="store_true", help="leave docs/ alone")
+    census_rounds.add_arguments(parser, RESULTS)
     args = parser.parse_args(argv)
-    try:
-        args.models = dc.parse_models(args.models)
-    except ValueError as error:
-        parser.error(str(error))
-    if args.repeats < 1:
-        parser.error(f"`--repeats` must be >= 1. Received: `--repeats={args.repeats}`")
+    census_rounds.check_arguments(parser, args)
     return args
 
 
 def optimizer_steps(tf, model_name: str, meta: dict, arrays: dict) -> dict:
     """``{"keras": one epoch, "fused": one epoch}``, each on its own model."""
-    train = steps_per_call.cached_batches(
-        tf, steps_per_call.training_elements(model_name, meta, arrays)
+    train = census_rounds.cached_batches(
+        tf, census_rounds.training_elements(model_name, meta, arrays)
     )
     optimizers = {
         BASELINE: tf.keras.optimizers.Adam,
@@ -95,13 +79,8 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, [core])
-    tf = expert_mixing.import_tf(1)
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = pathlib.Path(tmp) / "data"
-        meta = dc.prepare_data(data_dir)
-        _, arrays = dc.load_arrays(data_dir, None)
+    tf, core = census_rounds.one_core_tensorflow(args.core)
+    meta, arrays = census_rounds.census_arrays()
     cases = {}
     for model_name in args.models:
         logging.info("measuring %s", model_name)
@@ -111,18 +90,10 @@ def main(argv: list[str] | None = None) -> dict:
         )
     report = {
         "baseline": BASELINE,
-        "batch": dc.BATCH_SIZE,
-        "train_rows": int(meta["rows"]["train"]),
-        "core": core,
-        "repeats": args.repeats,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "tensorflow": tf.__version__,
+        **census_rounds.run_facts(tf, args, core, meta),
         "cases": cases,
     }
-    write_report(args.out, report, markdown)
-    if not args.no_doc:
-        update_doc_section(DOC, DOC_SECTION, markdown(report))
-    return report
+    return census_rounds.finish(report, args, markdown, DOC_SECTION)
 
 
 if __name__ == "__main__":

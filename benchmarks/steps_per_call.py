@@ -30,19 +30,12 @@ rewrites its section of ``docs/benchmarks.md`` (``--no-doc``: not).
 
 import argparse
 import logging
-import os
-import pathlib
-import tempfile
 
+import census_rounds
 import deepctr_comparison as dc
 import expert_mixing
-import numpy as np
-from click_log_runs import write_report
-from doc_sections import update_doc_section
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "steps_per_call.json"
-DOC = REPO / "docs" / "benchmarks.md"
+RESULTS = census_rounds.REPO / "benchmarks" / "results" / "steps_per_call.json"
 DOC_SECTION = "steps-per-call"
 DEFAULT_STEPS = (1, 16, 32, 64, 128)
 BASELINE = 16
@@ -56,16 +49,9 @@ def parse_arguments(argv) -> argparse.Namespace:
         help="comma-separated batches per graph call, e.g. 1,16,64",
     )
     parser.add_argument("--baseline", type=int, default=BASELINE)
-    parser.add_argument("--models", default=",".join(dc.MODELS))
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--core", type=int, default=None, help="default: the last")
-    parser.add_argument("--out", type=pathlib.Path, default=RESULTS)
-    parser.add_argument("--no-doc", action="store_true", help="leave docs/ alone")
+    census_rounds.add_arguments(parser, RESULTS)
     args = parser.parse_args(argv)
-    try:
-        args.models = dc.parse_models(args.models)
-    except ValueError as error:
-        parser.error(str(error))
+    census_rounds.check_arguments(parser, args)
     try:
         ks = [int(k) for k in args.steps_per_call.split(",")]
     except ValueError:
@@ -73,10 +59,10 @@ def parse_arguments(argv) -> argparse.Namespace:
             "`--steps-per-call` must be comma-separated integers. Received: "
             f"`--steps-per-call={args.steps_per_call}`"
         )
-    if any(k < 1 for k in ks) or args.repeats < 1:
+    if any(k < 1 for k in ks):
         parser.error(
-            "`--steps-per-call` values and `--repeats` must be >= 1. Received: "
-            f"`--steps-per-call={args.steps_per_call}`, `--repeats={args.repeats}`"
+            "`--steps-per-call` values must be >= 1. Received: "
+            f"`--steps-per-call={args.steps_per_call}`"
         )
     if args.baseline not in ks:
         parser.error(
@@ -87,38 +73,12 @@ def parse_arguments(argv) -> argparse.Namespace:
     return args
 
 
-def cached_batches(tf, elements: dict):
-    """A cached, prefetched dataset of ``elements`` in batches (filled now)."""
-    fixed = tf.data.Options()
-    fixed.autotune.enabled = False  # as in deepctr_comparison
-    data = tf.data.Dataset.from_tensor_slices(elements).batch(dc.BATCH_SIZE)
-    data = data.cache().prefetch(dc.PREFETCH).with_options(fixed)
-    for _ in data:
-        pass
-    return data
-
-
-def training_elements(model_name: str, meta: dict, arrays: dict) -> dict:
-    """The train split's inputs (int64 ids, float32 values) and the model's
-    float32 labels, by name (mtrec's input dict)."""
-    categorical = {f["name"] for f in meta["features"] if f["kind"] == "categorical"}
-    elements = {}
-    for f in meta["features"]:
-        values = arrays[f"train.{f['name']}"]
-        elements[f["name"]] = values.astype(
-            np.int64 if f["name"] in categorical else np.float32
-        )
-    for _, label in dc.MODEL_TASKS[model_name]:
-        elements[label] = arrays[f"train.{label}"].astype(np.float32)
-    return elements
-
-
 def model_steps(tf, model_name: str, meta: dict, arrays: dict, ks) -> dict:
     """``{"fit k=…": one epoch, "predict k=…": one pass}`` callables."""
-    elements = training_elements(model_name, meta, arrays)
+    elements = census_rounds.training_elements(model_name, meta, arrays)
     labels = {label for _, label in dc.MODEL_TASKS[model_name]}
-    train = cached_batches(tf, elements)
-    features = cached_batches(
+    train = census_rounds.cached_batches(tf, elements)
+    features = census_rounds.cached_batches(
         tf, {k: v for k, v in elements.items() if k not in labels}
     )
     tf.keras.utils.set_random_seed(dc.SEED)
@@ -161,16 +121,10 @@ def markdown(report: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    core = args.core if args.core is not None else max(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, [core])
-    tf = expert_mixing.import_tf(1)
+    tf, core = census_rounds.one_core_tensorflow(args.core)
+    meta, arrays = census_rounds.census_arrays()
     ks = args.steps_per_call
     cases = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = pathlib.Path(tmp) / "data"
-        meta = dc.prepare_data(data_dir)
-        _, arrays = dc.load_arrays(data_dir, None)
-    rows = int(meta["rows"]["train"])
     for model_name in args.models:
         steps = model_steps(tf, model_name, meta, arrays, ks)
         for kind, by_k in steps.items():
@@ -183,23 +137,15 @@ def main(argv: list[str] | None = None) -> dict:
                 baseline=str(args.baseline),
             )
             cases[case] = {f"k={k}": r for k, r in timed.items()}
-    batches = -(-rows // dc.BATCH_SIZE)
+    facts = census_rounds.run_facts(tf, args, core, meta)
     report = {
         "baseline": args.baseline,
         "steps_per_call": ks,
-        "batch": dc.BATCH_SIZE,
-        "train_rows": rows,
-        "batches_per_pass": batches,
-        "core": core,
-        "repeats": args.repeats,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "tensorflow": tf.__version__,
+        **facts,
+        "batches_per_pass": -(-facts["train_rows"] // dc.BATCH_SIZE),
         "cases": cases,
     }
-    write_report(args.out, report, markdown)
-    if not args.no_doc:
-        update_doc_section(DOC, DOC_SECTION, markdown(report))
-    return report
+    return census_rounds.finish(report, args, markdown, DOC_SECTION)
 
 
 if __name__ == "__main__":

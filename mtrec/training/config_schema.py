@@ -175,8 +175,9 @@ class TrainConfig:
     #: fused kernel per variable (``ResourceApplyAdam``) where the newer
     #: ``tf.keras.optimizers`` run several ops; the same update rule. Census
     #: training epochs measured 1.04x (MMoE), 1.08x (PLE) and 1.07x (ESMM)
-    #: faster on one core (``benchmarks/fused_optimizer.py``). A run written before this key
-    #: resumes with ``false``, the optimiser its checkpoints hold.
+    #: faster on one core (``benchmarks/fused_optimizer.py``). A run written
+    #: before this key resumes with ``false``, the optimiser its checkpoints
+    #: hold.
     fused_optimizer: bool = True
     learning_rate: float = 0.003
     #: ``constant``; ``cosine``: decay from ``learning_rate`` to

@@ -1,31 +1,18 @@
 """benchmarks/fused_optimizer.py: fused (legacy) Adam against Keras' Adam."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fused_optimizer.py"
-CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
+from script_runs import requires_census_file
+from script_runs import run_benchmark
 
 
-def _run(*arguments: str) -> subprocess.CompletedProcess:
-    # Its own process: the script pins a core and sets TensorFlow's threads.
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def _run(*arguments: str):
+    return run_benchmark("fused_optimizer.py", *arguments)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
-)
+@requires_census_file
 def test_a_short_run_times_both_optimizers_per_model(tmp_path):
     out = tmp_path / "fused_optimizer.json"
     done = _run("--models", "esmm", "--repeats", "2", "--out", str(out), "--no-doc")

@@ -1,31 +1,18 @@
 """benchmarks/steps_per_call.py: each k against the baseline k, per model."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from conftest import SHARED_DATA
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "steps_per_call.py"
-CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
+from script_runs import requires_census_file
+from script_runs import run_benchmark
 
 
-def _run(*arguments: str) -> subprocess.CompletedProcess:
-    # Its own process: the script pins a core and sets TensorFlow's threads.
-    return subprocess.run(
-        [sys.executable, str(SCRIPT), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+def _run(*arguments: str):
+    return run_benchmark("steps_per_call.py", *arguments)
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
-)
+@requires_census_file
 def test_a_short_run_times_each_k_against_the_baseline(tmp_path):
     out = tmp_path / "steps_per_call.json"
     done = _run(

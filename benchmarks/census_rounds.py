@@ -1,0 +1,104 @@
+"""Shared by the one-core round-robin benchmarks on the issue-11 census models.
+
+``steps_per_call.py`` and ``fused_optimizer.py`` time variants of mtrec's
+census MMoE, PLE and ESMM (``deepctr_comparison``'s data, sizes and builder)
+against a baseline in interleaved rounds on one pinned core. This module holds
+their common arguments, setup, data and report writing.
+"""
+
+import argparse
+import os
+import pathlib
+import tempfile
+
+import deepctr_comparison as dc
+import expert_mixing
+import numpy as np
+from click_log_runs import write_report
+from doc_sections import update_doc_section
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+DOC = REPO / "docs" / "benchmarks.md"
+
+
+def add_arguments(parser: argparse.ArgumentParser, results: pathlib.Path) -> None:
+    """``--models``, ``--repeats``, ``--core``, ``--out`` and ``--no-doc``."""
+    parser.add_argument("--models", default=",".join(dc.MODELS))
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--core", type=int, default=None, help="default: the last")
+    parser.add_argument("--out", type=pathlib.Path, default=results)
+    parser.add_argument("--no-doc", action="store_true", help="leave docs/ alone")
+
+
+def check_arguments(parser: argparse.ArgumentParser, args) -> None:
+    """Parses ``args.models``; exits with a usage error naming a bad value."""
+    try:
+        args.models = dc.parse_models(args.models)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.repeats < 1:
+        parser.error(f"`--repeats` must be >= 1. Received: `--repeats={args.repeats}`")
+
+
+def one_core_tensorflow(core: int | None):
+    """Pins this process to ``core`` (default the last one it may use) and
+    returns ``(tf, core)`` with one intra- and inter-op thread."""
+    core = core if core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, [core])
+    return expert_mixing.import_tf(1), core
+
+
+def census_arrays() -> tuple[dict, dict]:
+    """``(meta, arrays)``: ``deepctr_comparison``'s encoded census split."""
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = pathlib.Path(tmp) / "data"
+        meta = dc.prepare_data(data_dir)
+        _, arrays = dc.load_arrays(data_dir, None)
+    return meta, arrays
+
+
+def training_elements(model_name: str, meta: dict, arrays: dict) -> dict:
+    """The train split's inputs (int64 ids, float32 values) and the model's
+    float32 labels, by name (mtrec's input dict)."""
+    categorical = {f["name"] for f in meta["features"] if f["kind"] == "categorical"}
+    elements = {}
+    for f in meta["features"]:
+        values = arrays[f"train.{f['name']}"]
+        elements[f["name"]] = values.astype(
+            np.int64 if f["name"] in categorical else np.float32
+        )
+    for _, label in dc.MODEL_TASKS[model_name]:
+        elements[label] = arrays[f"train.{label}"].astype(np.float32)
+    return elements
+
+
+def cached_batches(tf, elements: dict):
+    """A cached, prefetched dataset of ``elements`` in batches (filled now)."""
+    fixed = tf.data.Options()
+    fixed.autotune.enabled = False  # as in deepctr_comparison
+    data = tf.data.Dataset.from_tensor_slices(elements).batch(dc.BATCH_SIZE)
+    data = data.cache().prefetch(dc.PREFETCH).with_options(fixed)
+    for _ in data:
+        pass
+    return data
+
+
+def run_facts(tf, args, core: int, meta: dict) -> dict:
+    """What every report records about the run."""
+    return {
+        "batch": dc.BATCH_SIZE,
+        "train_rows": int(meta["rows"]["train"]),
+        "core": core,
+        "repeats": args.repeats,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "tensorflow": tf.__version__,
+    }
+
+
+def finish(report: dict, args, markdown, doc_section: str) -> dict:
+    """Writes the JSON, prints the markdown and (unless ``--no-doc``)
+    rewrites ``doc_section`` of ``docs/benchmarks.md``."""
+    write_report(args.out, report, markdown)
+    if not args.no_doc:
+        update_doc_section(DOC, doc_section, markdown(report))
+    return report

@@ -1,0 +1,28 @@
+"""Running a benchmark script in its own process, for the benchmarks' tests."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import SHARED_DATA
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
+
+#: Skips a test that needs the census-income file, saying where it looked.
+requires_census_file = pytest.mark.skipif(
+    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
+)
+
+
+def run_benchmark(script: str, *arguments: str) -> subprocess.CompletedProcess:
+    """``python benchmarks/<script> <arguments>`` in its own process (the
+    scripts pin a core and set TensorFlow's threads, which a process that
+    already ran TensorFlow cannot change), output captured, 10 min at most."""
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
