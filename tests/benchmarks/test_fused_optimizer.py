@@ -6,16 +6,15 @@ import pytest
 from script_runs import requires_census_file
 from script_runs import run_benchmark
 
-
-def _run(*arguments: str):
-    return run_benchmark("fused_optimizer.py", *arguments)
+SCRIPT = "fused_optimizer.py"
 
 
 @pytest.mark.slow
 @requires_census_file
 def test_a_short_run_times_both_optimizers_per_model(tmp_path):
     out = tmp_path / "fused_optimizer.json"
-    done = _run("--models", "esmm", "--repeats", "2", "--out", str(out), "--no-doc")
+    arguments = ["--models", "esmm", "--repeats", "2", "--out", str(out), "--no-doc"]
+    done = run_benchmark(SCRIPT, *arguments)
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     assert report["baseline"] == "keras"
@@ -36,6 +35,6 @@ def test_a_short_run_times_both_optimizers_per_model(tmp_path):
     ],
 )
 def test_bad_arguments_are_refused_by_name(arguments, message):
-    done = _run(*arguments, "--no-doc")
+    done = run_benchmark(SCRIPT, *arguments, "--no-doc")
     assert done.returncode == 2
     assert message in done.stderr

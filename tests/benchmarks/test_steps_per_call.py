@@ -6,16 +6,15 @@ import pytest
 from script_runs import requires_census_file
 from script_runs import run_benchmark
 
-
-def _run(*arguments: str):
-    return run_benchmark("steps_per_call.py", *arguments)
+SCRIPT = "steps_per_call.py"
 
 
 @pytest.mark.slow
 @requires_census_file
 def test_a_short_run_times_each_k_against_the_baseline(tmp_path):
     out = tmp_path / "steps_per_call.json"
-    done = _run(
+    done = run_benchmark(
+        SCRIPT,
         "--models", "esmm", "--steps-per-call", "1,4", "--baseline", "4",
         "--repeats", "2", "--out", str(out), "--no-doc",
     )  # fmt: skip
@@ -46,6 +45,6 @@ def test_a_short_run_times_each_k_against_the_baseline(tmp_path):
     ],
 )
 def test_bad_arguments_are_refused_by_name(arguments, message):
-    done = _run(*arguments, "--no-doc")
+    done = run_benchmark(SCRIPT, *arguments, "--no-doc")
     assert done.returncode == 2
     assert message in done.stderr
