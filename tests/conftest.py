@@ -24,6 +24,14 @@ requires_shared_data = pytest.mark.skipif(
     not SHARED_DATA.is_dir(), reason=f"real sample data not found at {SHARED_DATA}"
 )
 
+#: The UCI census-income file (the MMoE paper's real data) in ../shared/data.
+CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
+
+#: Mark for tests that read :data:`CENSUS_FILE`, saying where it looked.
+requires_census_file = pytest.mark.skipif(
+    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
+)
+
 
 # ``make test`` runs ``pytest -n 2 --dist loadscope``: each module (its
 # module-scoped fixtures, e.g. trained models and the cluster tests' baseline)

@@ -4,16 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from conftest import SHARED_DATA
-
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
-
-#: Skips a test that needs the census-income file, saying where it looked.
-requires_census_file = pytest.mark.skipif(
-    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
-)
 
 
 def run_benchmark(script: str, *arguments: str) -> subprocess.CompletedProcess:

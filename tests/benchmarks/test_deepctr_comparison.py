@@ -8,23 +8,18 @@ not installed by the tests.
 import argparse
 import json
 import os
-import pathlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA
+from conftest import requires_census_file
+from script_runs import BENCHMARKS
+from script_runs import run_benchmark
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import deepctr_comparison as bench  # noqa: E402
-
-CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
-requires_census_file = pytest.mark.skipif(
-    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
-)
 
 
 def test_ratio_summary_min_median_max_per_pair():
@@ -356,11 +351,7 @@ def test_bad_arguments_are_usage_errors(argv, message, capsys):
 
 
 def test_bad_cores_exit_2_from_the_command_line():
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "deepctr_comparison.py"), "--cores", "1,x"],
-        capture_output=True,
-        text=True,
-    )
+    done = run_benchmark("deepctr_comparison.py", "--cores", "1,x")
     assert done.returncode == 2
     assert "Received: `--cores=1,x`" in done.stderr
 

@@ -5,13 +5,12 @@ short epochs on a small generated click log (slow).
 """
 
 import json
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from script_runs import BENCHMARKS
+from script_runs import run_benchmark
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import input_path as bench  # noqa: E402
@@ -68,25 +67,18 @@ def test_worker_trains_from_the_files(tmp_path):
 
     csv = tmp_path / "log.csv"
     write_table(generate_click_log(3000, seed=1), csv)
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCHMARKS / "input_path.py"),
-            "--worker",
-            side,
-            "--num-cores",
-            "1",
-            "--csv",
-            str(csv),
-            "--work",
-            str(tmp_path),
-            "--epochs",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    done = run_benchmark(
+        "input_path.py",
+        "--worker",
+        side,
+        "--num-cores",
+        "1",
+        "--csv",
+        str(csv),
+        "--work",
+        str(tmp_path),
+        "--epochs",
+        "2",
     )
     assert done.returncode == 0, done.stderr[-2000:]
     run = json.loads(done.stdout.strip().splitlines()[-1])

@@ -1,33 +1,18 @@
 """benchmarks/step_copies.py: every case times its change against its baseline."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "step_copies.py"
+from script_runs import run_benchmark
 
 
 def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
     # Its own process: the script sets TensorFlow's thread counts, which a
     # process that already ran TensorFlow (a pytest worker) cannot change.
     out = tmp_path / "step_copies.json"
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--repeats",
-            "2",
-            "--steps",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
+    done = run_benchmark(
+        "step_copies.py", "--repeats", "2", "--steps", "2", "--out", str(out)
     )
+    assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(out.read_text())
     variants = {
         case.split(" ")[0]: set(entries) for case, entries in report["cases"].items()

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from script_runs import requires_census_file
+from conftest import requires_census_file
 from script_runs import run_benchmark
 
 SCRIPT = "steps_per_call.py"

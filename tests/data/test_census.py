@@ -9,7 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA
+from conftest import CENSUS_FILE
+from conftest import requires_census_file
 
 from mtrec.data import CENSUS_INPUT_SETS
 from mtrec.data import COLLEGE_EDUCATION
@@ -24,11 +25,6 @@ from mtrec.data.census_inputs import NUMERIC_COLUMNS
 from mtrec.data.census_inputs import REMOVED_COLUMNS
 from mtrec.data.schema import DataError
 from mtrec.features.feature_set import FeatureSet
-
-CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
-requires_census_file = pytest.mark.skipif(
-    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
-)
 
 # The first line of census-income.test, with its leading spaces.
 LINE = (
