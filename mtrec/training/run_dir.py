@@ -73,18 +73,26 @@ def checked_run_dir(run_dir: str | os.PathLike) -> pathlib.Path:
     return run_dir
 
 
+#: Config keys added after runs were written, with the value a run written
+#: before the key means (what its checkpoints hold): ``model.embedding_order``
+#: (its embeddings were concatenated in feature order; the default,
+#: ``grouped``, would restore its first layer's kernel rows against permuted
+#: inputs) and ``train.fused_optimizer`` (its checkpoints hold the slots of
+#: the ``tf.keras.optimizers`` optimiser).
+KEYS_ADDED_LATER = {
+    ("model", "embedding_order"): "features",
+    ("train", "fused_optimizer"): "false",
+}
+
+
 def load_run_config(
     run_dir: pathlib.Path, overrides: Sequence[str] = (), *, in_memory: bool = True
 ) -> RunConfig:
     """The run's resolved ``config.yaml``, as its checkpoints need it.
 
-    A run written before ``model.embedding_order`` existed has no such key;
-    its checkpoints were written with the embeddings in feature order, so it
-    loads with ``model.embedding_order=features`` (the default, ``grouped``,
-    would restore its first layer's kernel rows against permuted inputs).
-    Likewise one written before ``train.fused_optimizer`` loads with
-    ``train.fused_optimizer=false``: its checkpoints hold the slots of the
-    ``tf.keras.optimizers`` optimiser.
+    A key of :data:`KEYS_ADDED_LATER` that the file lacks (a run written
+    before the key existed) takes the value that run was written with;
+    ``overrides`` come after.
 
     Raises:
       ConfigError: as :func:`load_config`.
@@ -96,11 +104,10 @@ def load_run_config(
     except (OSError, yaml.YAMLError):
         raw = None  # load_config names the problem
     if isinstance(raw, dict):
-        model, train = raw.get("model"), raw.get("train")
-        if isinstance(model, dict) and "embedding_order" not in model:
-            legacy.append("model.embedding_order=features")
-        if not (isinstance(train, dict) and "fused_optimizer" in train):
-            legacy.append("train.fused_optimizer=false")
+        for (section, key), value in KEYS_ADDED_LATER.items():
+            written = raw.get(section)
+            if not (isinstance(written, dict) and key in written):
+                legacy.append(f"{section}.{key}={value}")
     return load_config(path, [*legacy, *overrides], in_memory=in_memory)
 
 
