@@ -170,11 +170,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             for spec in self.feature_set.categorical
             if getattr(spec, "pooling", None) == "attention"
         }
-        self._discretizers = bucket_discretizers(self.feature_set, self.dense_stats)
-        for name in self._discretizers:
-            spec = self.feature_set[name]
-            boundaries = self.dense_stats[name]["boundaries"]
-            self._layout.add(name, len(boundaries) + 1, spec.embedding_dim)
+        self._discretizers, bucket_rows = bucket_discretizers(
+            self.feature_set, self.dense_stats
+        )
+        for name, rows in bucket_rows.items():
+            self._layout.add(name, rows, self.feature_set[name].embedding_dim)
         self._layout.gathered = gathered_features(self.feature_set)
         if fused:
             self._tables = {}

@@ -62,12 +62,16 @@ def table_lookups(
 
 def bucket_discretizers(
     feature_set: FeatureSet, dense_stats: dict
-) -> dict[str, tf.keras.layers.Discretization]:
-    """A ``Discretization`` per bucketised dense feature, by its boundaries.
+) -> tuple[dict[str, tf.keras.layers.Discretization], dict[str, int]]:
+    """A ``Discretization`` per bucketised dense feature, by its boundaries,
+    and its bucket table's rows (one per bucket: ``len(boundaries) + 1``).
 
     Checks every dense feature: each needs its statistics in ``dense_stats``,
     a bucketised one its ``boundaries``, and a bucketised one's name (its
     bucket table's name) must not be a categorical table's.
+
+    Returns:
+      ``(discretizers, rows)``, both by feature name in feature order.
 
     Raises:
       ValueError: naming the feature, for each case above.
@@ -77,11 +81,12 @@ def bucket_discretizers(
     >>> features = FeatureSet.from_dicts(
     ...     [{"name": "age", "kind": "dense", "boundaries": [18.0, 65.0]}])
     >>> stats = {"age": {"mean": 0.0, "std": 1.0, "boundaries": [18.0, 65.0]}}
-    >>> bucket_discretizers(features, stats)["age"](tf.constant([30.0])).numpy()
-    array([1])
+    >>> discretizers, rows = bucket_discretizers(features, stats)
+    >>> discretizers["age"](tf.constant([30.0])).numpy(), rows
+    (array([1]), {'age': 3})
     """
     tables = set(feature_set.tables)
-    discretizers = {}
+    discretizers, rows = {}, {}
     for spec in feature_set.dense:
         if spec.name not in dense_stats:
             raise ValueError(
@@ -104,4 +109,5 @@ def bucket_discretizers(
         discretizers[spec.name] = tf.keras.layers.Discretization(
             bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"
         )
-    return discretizers
+        rows[spec.name] = len(boundaries) + 1
+    return discretizers, rows
