@@ -1,8 +1,12 @@
 """Argument checks shared across mtrec's packages (Keras-style ``ValueError``s)."""
 
+import numpy as np
+
 
 def check_int(name: str, value: int, minimum: int) -> None:
     """Raises ``ValueError`` unless ``value`` is an int (not a bool) >= ``minimum``.
+
+    NumPy integers count as ints (a count read from an array is one).
 
     Example:
 
@@ -12,7 +16,11 @@ def check_int(name: str, value: int, minimum: int) -> None:
     ...
     ValueError: `batch_size` must be an int >= 1. Received: `batch_size=0`
     """
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < minimum
+    ):
         raise ValueError(
             f"`{name}` must be an int >= {minimum}. Received: `{name}={value!r}`"
         )

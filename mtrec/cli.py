@@ -15,7 +15,7 @@ from mtrec.shipped import shipped_config
 
 def cmd_generate(args) -> int:
     from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
+    from mtrec.data.table_writer import write_table
 
     start = time.perf_counter()
     try:
@@ -132,7 +132,7 @@ def cmd_demo(args) -> int:
     import tensorflow as tf
 
     from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
+    from mtrec.data.table_writer import write_table
     from mtrec.training import format_metrics
     from mtrec.training import load_config
     from mtrec.training import train

@@ -108,7 +108,7 @@ def test_errors_are_one_line_without_traceback(tmp_path):
 @pytest.mark.parametrize(
     ("rows", "suffix", "message"),
     [
-        ("0", ".csv", "mtrec generate: error: `num_rows` must be >= 1"),
+        ("0", ".csv", "mtrec generate: error: `num_rows` must be an int >= 1"),
         ("10", ".txt", "mtrec generate: error: Cannot infer the format"),
     ],
 )

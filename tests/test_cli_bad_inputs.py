@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from mtrec.cli import main
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 
 FEATURES = [
     {"name": "item_category", "kind": "categorical", "embedding_dim": 4},

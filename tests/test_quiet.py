@@ -56,7 +56,7 @@ def test_a_cli_command_prints_no_tensorflow_startup_lines(tmp_path):
     assert result.returncode == 2
     # Only mtrec's own one-line error: no absl banner, oneDNN or CUDA notices.
     assert result.stderr.strip().splitlines() == [
-        "mtrec generate: error: `num_rows` must be >= 1. Received: `num_rows=0`"
+        "mtrec generate: error: `num_rows` must be an int >= 1. Received: `num_rows=0`"
     ]
 
 

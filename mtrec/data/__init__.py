@@ -34,7 +34,7 @@ from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
 from mtrec.data.selection_bias import selection_bias_report
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
+from mtrec.data.table_writer import write_table
 
 __all__ = [
     "CENSUS_INPUT_SETS",

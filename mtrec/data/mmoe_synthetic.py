@@ -53,6 +53,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from mtrec.checks import check_int
+
 LABEL_COLUMNS: tuple[str, str] = ("y1", "y2")
 
 
@@ -145,7 +147,7 @@ def generate_mmoe_regression(
     >>> list(df.columns[-3:])
     ['x7', 'y1', 'y2']
     """
-    _check_int("num_rows", num_rows, 1)
+    check_int("num_rows", num_rows, 1)
     _validate(correlation, seed, input_dim, c, num_sin, alpha_std)
     if not (math.isfinite(noise_std) and noise_std >= 0.0):
         raise ValueError(
@@ -268,9 +270,9 @@ def _validate(
         raise ValueError(
             f"`correlation` must be in [-1, 1]. Received: `correlation={correlation!r}`"
         )
-    _check_int("seed", seed, 0)
-    _check_int("input_dim", input_dim, 2)
-    _check_int("num_sin", num_sin, 0)
+    check_int("seed", seed, 0)
+    check_int("input_dim", input_dim, 2)
+    check_int("num_sin", num_sin, 0)
     if not (math.isfinite(c) and c > 0.0):
         raise ValueError(f"`c` must be > 0. Received: `c={c!r}`")
     if not (_is_real(alpha_std) and math.isfinite(alpha_std) and alpha_std > 0.0):
@@ -283,10 +285,3 @@ def _is_real(value: object) -> bool:
     """A Python or NumPy int or float, not a bool (NaN passes: compare it next)."""
     is_number = isinstance(value, int | float | np.floating | np.integer)
     return is_number and not isinstance(value, bool)
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise ValueError(f"`{name}` must be an integer. Received: `{name}={value!r}`")
-    if value < minimum:
-        raise ValueError(f"`{name}` must be >= {minimum}. Received: `{name}={value!r}`")

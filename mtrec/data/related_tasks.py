@@ -29,8 +29,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from mtrec.data.synthetic import _sigmoid
-from mtrec.data.synthetic import _solve_intercept
+from mtrec.checks import check_int
+from mtrec.data.logistic import sigmoid
+from mtrec.data.logistic import solve_intercept
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def add_related_tasks(
         score = drivers[task] + rng.normal(0.0, noise_std, len(frame))
         uniform = rng.random(len(frame))
         if task in tasks:
-            probability = _sigmoid(_solve_intercept(score, base_rate) + score)
+            probability = sigmoid(solve_intercept(score, base_rate) + score)
             columns[task] = (uniform < probability).astype(np.int64)
             columns[f"true_{task}"] = probability
     ordered = {f"{p}{t}": columns[f"{p}{t}"] for t in tasks for p in ("", "true_")}
@@ -142,8 +143,7 @@ def _check_arguments(frame, seed, strength, noise_std, base_rate, tasks):
         )
     if len(frame) == 0:
         raise ValueError("`frame` must have at least one row. Received: 0 rows")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0. Received: `seed={seed!r}`")
+    check_int("seed", seed, 0)
     for name, value in (("strength", strength), ("noise_std", noise_std)):
         if (
             isinstance(value, bool)

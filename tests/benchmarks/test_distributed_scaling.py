@@ -55,8 +55,8 @@ def test_projection_is_bound_by_the_workers_or_the_ps_network():
 @pytest.mark.slow
 def test_communication_counts_the_rows_a_batch_touches(tmp_path):
     import mtrec  # noqa: F401
+    from mtrec.data import write_table
     from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
 
     csv = tmp_path / "log.csv"
     write_table(generate_click_log(20_000, seed=1), csv)

@@ -62,8 +62,8 @@ def test_worker_trains_from_the_files(tmp_path):
     """The `files` side (what `mtrec train` does); the other two sides differ
     only in the dataset they fit on (one subprocess each is ~15 s of CI)."""
     side = "files"
+    from mtrec.data import write_table
     from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.synthetic import write_table
 
     csv = tmp_path / "log.csv"
     write_table(generate_click_log(3000, seed=1), csv)

@@ -130,8 +130,8 @@ class TestArguments:
     @pytest.mark.parametrize(
         "kwargs, message",
         [
-            ({"seed": -1}, "`seed` must be an integer >= 0. Received: `seed=-1`"),
-            ({"seed": None}, "`seed` must be an integer >= 0. Received: `seed=None`"),
+            ({"seed": -1}, "`seed` must be an int >= 0. Received: `seed=-1`"),
+            ({"seed": None}, "`seed` must be an int >= 0. Received: `seed=None`"),
             (
                 {"strength": -1.0},
                 "`strength` must be a finite number >= 0. Received: `strength=-1.0`",

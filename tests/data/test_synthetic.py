@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from mtrec.data import write_table
 from mtrec.data.selection_bias import SELECTION_BIAS_FEATURES
 from mtrec.data.selection_bias import selection_bias_report
 from mtrec.data.synthetic import AGE_BUCKETS
@@ -18,7 +19,6 @@ from mtrec.data.synthetic import DEVICES
 from mtrec.data.synthetic import GENDERS
 from mtrec.data.synthetic import ClickModel
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 
 EXPECTED_DTYPES = {
     "user_id": "int64",
@@ -258,19 +258,25 @@ class TestArguments:
     @pytest.mark.parametrize(
         "kwargs, message",
         [
-            ({"num_rows": 0}, "`num_rows` must be >= 1. Received: `num_rows=0`"),
-            ({"seed": -1}, "`seed` must be >= 0. Received: `seed=-1`"),
-            ({"num_users": 0}, "`num_users` must be >= 1. Received: `num_users=0`"),
-            ({"num_items": 0}, "`num_items` must be >= 1. Received: `num_items=0`"),
+            ({"num_rows": 0}, "`num_rows` must be an int >= 1. Received: `num_rows=0`"),
+            ({"seed": -1}, "`seed` must be an int >= 0. Received: `seed=-1`"),
+            (
+                {"num_users": 0},
+                "`num_users` must be an int >= 1. Received: `num_users=0`",
+            ),
+            (
+                {"num_items": 0},
+                "`num_items` must be an int >= 1. Received: `num_items=0`",
+            ),
             (
                 {"num_categories": 0},
-                "`num_categories` must be >= 1. Received: `num_categories=0`",
+                "`num_categories` must be an int >= 1. Received: `num_categories=0`",
             ),
             (
                 {"num_rows": 1.5},
-                "`num_rows` must be an integer. Received: `num_rows=1.5`",
+                "`num_rows` must be an int >= 1. Received: `num_rows=1.5`",
             ),
-            ({"seed": None}, "`seed` must be an integer. Received: `seed=None`"),
+            ({"seed": None}, "`seed` must be an int >= 0. Received: `seed=None`"),
             (
                 {"model": "default"},
                 "`model` must be a ClickModel or None. Received: `model='default'`",

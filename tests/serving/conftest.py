@@ -14,8 +14,8 @@ from serving_helpers import MAX_BATCH_SIZE
 from serving_helpers import MAX_REQUEST_BYTES
 from serving_helpers import MODEL
 
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.features import FeatureSet
 from mtrec.training import load_config
 from mtrec.training import train

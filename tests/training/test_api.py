@@ -9,9 +9,9 @@ import yaml
 from test_train import small_config
 
 from mtrec.data import DataError
+from mtrec.data import write_table
 from mtrec.data.reader import Split
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.metrics import auc
 from mtrec.training import ConfigError
 from mtrec.training import MemorySource

@@ -17,8 +17,8 @@ import tensorflow as tf
 
 from mtrec.cli import main as cli_main
 from mtrec.data import native_dataset
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.training import ConfigError
 from mtrec.training import cluster_server
 from mtrec.training import datasets

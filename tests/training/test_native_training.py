@@ -9,8 +9,8 @@ import yaml
 from test_train import small_config
 
 from mtrec.cli import main
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.training import datasets
 from mtrec.training import load_config
 from mtrec.training import prepare

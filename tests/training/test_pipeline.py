@@ -13,8 +13,8 @@ import tensorflow as tf
 import yaml
 from test_train import small_config
 
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.features import FeatureEmbedding
 from mtrec.layers import SharedBottom
 from mtrec.metrics import group_auc

@@ -7,8 +7,8 @@ import tensorflow as tf
 from test_train import small_config
 
 from mtrec.cli import main
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.training import list_runs
 from mtrec.training import load_config
 from mtrec.training import resume_run

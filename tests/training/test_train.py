@@ -10,8 +10,8 @@ import tensorflow as tf
 
 import mtrec as mtrec_package
 from mtrec.data import DataError
+from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
-from mtrec.data.synthetic import write_table
 from mtrec.training import ConfigError
 from mtrec.training import export_run
 from mtrec.training import load_config
