@@ -11,10 +11,16 @@ import os
 import pathlib
 import tempfile
 
-import deepctr_comparison as dc
 import expert_mixing
 import numpy as np
 from click_log_runs import write_report
+from deepctr_comparison import parse_models
+from deepctr_data import load_arrays
+from deepctr_data import prepare_data
+from deepctr_settings import BATCH_SIZE
+from deepctr_settings import MODEL_TASKS
+from deepctr_settings import MODELS
+from deepctr_settings import PREFETCH
 from doc_sections import update_doc_section
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -23,7 +29,7 @@ DOC = REPO / "docs" / "benchmarks.md"
 
 def add_arguments(parser: argparse.ArgumentParser, results: pathlib.Path) -> None:
     """``--models``, ``--repeats``, ``--core``, ``--out`` and ``--no-doc``."""
-    parser.add_argument("--models", default=",".join(dc.MODELS))
+    parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--core", type=int, default=None, help="default: the last")
     parser.add_argument("--out", type=pathlib.Path, default=results)
@@ -33,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser, results: pathlib.Path) -> Non
 def check_arguments(parser: argparse.ArgumentParser, args) -> None:
     """Parses ``args.models``; exits with a usage error naming a bad value."""
     try:
-        args.models = dc.parse_models(args.models)
+        args.models = parse_models(args.models)
     except ValueError as error:
         parser.error(str(error))
     if args.repeats < 1:
@@ -52,8 +58,8 @@ def census_arrays() -> tuple[dict, dict]:
     """``(meta, arrays)``: ``deepctr_comparison``'s encoded census split."""
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = pathlib.Path(tmp) / "data"
-        meta = dc.prepare_data(data_dir)
-        _, arrays = dc.load_arrays(data_dir, None)
+        meta = prepare_data(data_dir)
+        _, arrays = load_arrays(data_dir, None)
     return meta, arrays
 
 
@@ -67,7 +73,7 @@ def training_elements(model_name: str, meta: dict, arrays: dict) -> dict:
         elements[f["name"]] = values.astype(
             np.int64 if f["name"] in categorical else np.float32
         )
-    for _, label in dc.MODEL_TASKS[model_name]:
+    for _, label in MODEL_TASKS[model_name]:
         elements[label] = arrays[f"train.{label}"].astype(np.float32)
     return elements
 
@@ -76,8 +82,8 @@ def cached_batches(tf, elements: dict):
     """A cached, prefetched dataset of ``elements`` in batches (filled now)."""
     fixed = tf.data.Options()
     fixed.autotune.enabled = False  # as in deepctr_comparison
-    data = tf.data.Dataset.from_tensor_slices(elements).batch(dc.BATCH_SIZE)
-    data = data.cache().prefetch(dc.PREFETCH).with_options(fixed)
+    data = tf.data.Dataset.from_tensor_slices(elements).batch(BATCH_SIZE)
+    data = data.cache().prefetch(PREFETCH).with_options(fixed)
     for _ in data:
         pass
     return data
@@ -86,7 +92,7 @@ def cached_batches(tf, elements: dict):
 def run_facts(tf, args, core: int, meta: dict) -> dict:
     """What every report records about the run."""
     return {
-        "batch": dc.BATCH_SIZE,
+        "batch": BATCH_SIZE,
         "train_rows": int(meta["rows"]["train"]),
         "core": core,
         "repeats": args.repeats,

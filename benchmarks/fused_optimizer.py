@@ -22,8 +22,10 @@ import argparse
 import logging
 
 import census_rounds
-import deepctr_comparison as dc
 import expert_mixing
+from deepctr_settings import LEARNING_RATE
+from deepctr_settings import SEED
+from deepctr_worker import build_mtrec
 
 RESULTS = census_rounds.REPO / "benchmarks" / "results" / "fused_optimizer.json"
 DOC_SECTION = "fused-optimizer"
@@ -49,9 +51,9 @@ def optimizer_steps(tf, model_name: str, meta: dict, arrays: dict) -> dict:
     }
     steps = {}
     for name, optimizer in optimizers.items():
-        tf.keras.utils.set_random_seed(dc.SEED)
-        model, _ = dc.build_mtrec(model_name, meta, tf)
-        model.compile(optimizer=optimizer(dc.LEARNING_RATE))
+        tf.keras.utils.set_random_seed(SEED)
+        model, _ = build_mtrec(model_name, meta, tf)
+        model.compile(optimizer=optimizer(LEARNING_RATE))
         model.fit(train, epochs=1, verbose=0)  # traces, builds the slots
 
         def epoch(model=model):

@@ -32,8 +32,11 @@ import argparse
 import logging
 
 import census_rounds
-import deepctr_comparison as dc
 import expert_mixing
+from deepctr_settings import BATCH_SIZE
+from deepctr_settings import MODEL_TASKS
+from deepctr_settings import SEED
+from deepctr_worker import build_mtrec
 
 RESULTS = census_rounds.REPO / "benchmarks" / "results" / "steps_per_call.json"
 DOC_SECTION = "steps-per-call"
@@ -76,13 +79,13 @@ def parse_arguments(argv) -> argparse.Namespace:
 def model_steps(tf, model_name: str, meta: dict, arrays: dict, ks) -> dict:
     """``{"fit k=…": one epoch, "predict k=…": one pass}`` callables."""
     elements = census_rounds.training_elements(model_name, meta, arrays)
-    labels = {label for _, label in dc.MODEL_TASKS[model_name]}
+    labels = {label for _, label in MODEL_TASKS[model_name]}
     train = census_rounds.cached_batches(tf, elements)
     features = census_rounds.cached_batches(
         tf, {k: v for k, v in elements.items() if k not in labels}
     )
-    tf.keras.utils.set_random_seed(dc.SEED)
-    model, _ = dc.build_mtrec(model_name, meta, tf)
+    tf.keras.utils.set_random_seed(SEED)
+    model, _ = build_mtrec(model_name, meta, tf)
 
     def fit(k):
         def run():
@@ -142,7 +145,7 @@ def main(argv: list[str] | None = None) -> dict:
         "baseline": args.baseline,
         "steps_per_call": ks,
         **facts,
-        "batches_per_pass": -(-facts["train_rows"] // dc.BATCH_SIZE),
+        "batches_per_pass": -(-facts["train_rows"] // BATCH_SIZE),
         "cases": cases,
     }
     return census_rounds.finish(report, args, markdown, DOC_SECTION)

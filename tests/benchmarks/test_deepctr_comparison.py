@@ -20,10 +20,13 @@ from script_runs import run_benchmark
 sys.path.insert(0, str(BENCHMARKS))
 
 import deepctr_comparison as bench  # noqa: E402
+import deepctr_data  # noqa: E402
+import deepctr_report  # noqa: E402
+import deepctr_settings  # noqa: E402
 
 
 def test_ratio_summary_min_median_max_per_pair():
-    summary = bench.ratio_summary([200.0, 300.0, 100.0], [100.0, 100.0, 100.0])
+    summary = deepctr_report.ratio_summary([200.0, 300.0, 100.0], [100.0, 100.0, 100.0])
     assert summary == {
         "min": 1.0,
         "median": 2.0,
@@ -31,7 +34,7 @@ def test_ratio_summary_min_median_max_per_pair():
         "per_pair": [2.0, 3.0, 1.0],
     }
     # Even number of pairs: the median is the mean of the middle two ratios.
-    summary = bench.ratio_summary([1.0, 3.0, 2.0, 8.0], [2.0, 2.0, 2.0, 2.0])
+    summary = deepctr_report.ratio_summary([1.0, 3.0, 2.0, 8.0], [2.0, 2.0, 2.0, 2.0])
     assert summary["median"] == 1.25 and summary["min"] == 0.5
     assert summary["max"] == 4.0
 
@@ -40,9 +43,9 @@ def test_ratio_summary_rejects_unpaired_values():
     with pytest.raises(
         ValueError, match="same length .one per pair.. Received: 2 and 1"
     ):
-        bench.ratio_summary([1.0, 2.0], [1.0])
+        deepctr_report.ratio_summary([1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="non-empty"):
-        bench.ratio_summary([], [])
+        deepctr_report.ratio_summary([], [])
 
 
 def test_interleaved_schedule_alternates_the_first_side_per_pair():
@@ -64,7 +67,7 @@ def test_interleaved_schedule_alternates_the_first_side_per_pair():
 
 def _run(side, model, pair, cores, train, inference, auc):
     """A worker result as the orchestrator keeps it (predictions scored)."""
-    tasks = [task for task, _ in bench.MODEL_TASKS[model]]
+    tasks = [task for task, _ in deepctr_settings.MODEL_TASKS[model]]
     return {
         "side": side,
         "model": model,
@@ -106,7 +109,7 @@ def _fake_runs(ple_inference: float) -> list[dict]:
     Inference is 2x except PLE's, ``ple_inference`` x DeepCTR's in every pair.
     """
     runs = []
-    for model in bench.MODELS:
+    for model in deepctr_settings.MODELS:
         for pair, factor in enumerate([2.0, 3.0, 2.5]):
             infer = ple_inference if model == "ple" else 2.0
             runs.append(_run("deepctr", model, pair, 1, 100.0, 400.0, 0.93))
@@ -121,7 +124,7 @@ def _report(runs: list[dict], planned: int = 18) -> dict:
         quick=False,
         repeats=3,
         cores=[1],
-        models=list(bench.MODELS),
+        models=list(deepctr_settings.MODELS),
         epochs=6,
         predict_passes=3,
         rows=None,
@@ -144,8 +147,10 @@ def _report(runs: list[dict], planned: int = 18) -> dict:
 
 
 def test_summary_of_a_fake_result_set():
-    summary = bench.summarise(_fake_runs(1.5), list(bench.MODELS), [1])
-    assert set(summary) == {"1"} and list(summary["1"]) == list(bench.MODELS)
+    summary = deepctr_report.summarise(
+        _fake_runs(1.5), list(deepctr_settings.MODELS), [1]
+    )
+    assert set(summary) == {"1"} and list(summary["1"]) == list(deepctr_settings.MODELS)
     mmoe = summary["1"]["mmoe"]
     assert mmoe["pairs"] == 3
     assert mmoe["train_ratio"] == {
@@ -188,7 +193,7 @@ def test_summary_pairs_only_complete_pairs():
         for r in runs
         if not (r["model"] == "mmoe" and r["pair"] == 2 and r["side"] == "mtrec")
     ]
-    summary = bench.summarise(runs, ["mmoe"], [1])
+    summary = deepctr_report.summarise(runs, ["mmoe"], [1])
     assert summary["1"]["mmoe"]["pairs"] == 2
     assert summary["1"]["mmoe"]["train_ratio"]["per_pair"] == [2.0, 3.0]
 
@@ -197,19 +202,21 @@ def test_verdict_names_what_misses_the_target():
     met = _report(_fake_runs(2.0))
     assert met["verdict"] == {
         "met": True,
-        "per_model": {m: {"train": True, "inference": True} for m in bench.MODELS},
+        "per_model": {
+            m: {"train": True, "inference": True} for m in deepctr_settings.MODELS
+        },
     }
     missed = _report(_fake_runs(1.5))
     assert missed["verdict"]["met"] is False
     assert missed["verdict"]["per_model"]["ple"] == {"train": True, "inference": False}
-    assert "**not met** (below 2.0: ple inference)" in bench.markdown(missed)
-    assert "one core): **met**." in bench.markdown(met)
+    assert "**not met** (below 2.0: ple inference)" in deepctr_report.markdown(missed)
+    assert "one core): **met**." in deepctr_report.markdown(met)
 
 
 def test_verdict_without_one_core_is_not_measured():
     runs = [dict(r, cores=2) for r in _fake_runs(2.0)]
-    summary = bench.summarise(runs, list(bench.MODELS), [2])
-    assert bench.verdict(summary) == {"met": None, "per_model": {}}
+    summary = deepctr_report.summarise(runs, list(deepctr_settings.MODELS), [2])
+    assert deepctr_report.verdict(summary) == {"met": None, "per_model": {}}
 
 
 def test_partial_run_is_marked_and_not_judged_without_every_model():
@@ -222,10 +229,10 @@ def test_partial_run_is_marked_and_not_judged_without_every_model():
         "met": None,
         "per_model": {"mmoe": {"train": True, "inference": True}},
     }
-    text = bench.markdown(report)
+    text = deepctr_report.markdown(report)
     assert "**Partial run**: 2 of 18 worker runs finished" in text
     assert "not judged (models measured on one core: mmoe)" in text
-    assert "Partial" not in bench.markdown(_report(_fake_runs(2.0)))
+    assert "Partial" not in deepctr_report.markdown(_report(_fake_runs(2.0)))
 
 
 def test_publish_waits_for_a_complete_pair(tmp_path):
@@ -236,7 +243,7 @@ def test_publish_waits_for_a_complete_pair(tmp_path):
     report = _report(_fake_runs(2.0))
     assert bench.publish(report, out, doc) is True
     assert json.loads(out.read_text()) == report
-    assert bench.markdown(report).strip() in doc.read_text()
+    assert deepctr_report.markdown(report).strip() in doc.read_text()
     assert not (tmp_path / "r.json.tmp").exists()
 
 
@@ -251,7 +258,7 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "deepctr": ["loss"],
         "mtrec": ["income_loss"],
     }
-    text = bench.markdown(report)
+    text = deepctr_report.markdown(report)
     lines = text.splitlines()
     rows = [line for line in lines if line.startswith("| 1 |") and line.count("|") > 8]
     assert len(rows) == 3
@@ -285,7 +292,7 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "uncommitted_in_mtrec": ["mtrec/a.py", "mtrec/b.py"],
     }
     assert "at the working tree of commit `0123456789` (2 files changed)." in (
-        bench.markdown(report)
+        deepctr_report.markdown(report)
     )
 
 
@@ -296,7 +303,7 @@ def test_write_doc_section_replaces_only_its_section(tmp_path):
         "\n<!-- begin: deepctr-comparison -->\nold\n<!-- end: deepctr-comparison -->\n"
         "tail\n"
     )
-    bench.write_doc_section(doc, "deepctr-comparison", "## new\n\nbody\n")
+    deepctr_report.write_doc_section(doc, "deepctr-comparison", "## new\n\nbody\n")
     assert doc.read_text() == (
         "# Benchmarks\n\n<!-- begin: other -->\nkeep\n<!-- end: other -->\n"
         "\n<!-- begin: deepctr-comparison -->\n## new\n\nbody\n"
@@ -307,7 +314,7 @@ def test_write_doc_section_replaces_only_its_section(tmp_path):
 def test_write_doc_section_appends_a_missing_section(tmp_path):
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\nintro\n")
-    bench.write_doc_section(doc, "deepctr-comparison", "text")
+    deepctr_report.write_doc_section(doc, "deepctr-comparison", "text")
     assert doc.read_text() == (
         "# Benchmarks\n\nintro\n\n<!-- begin: deepctr-comparison -->\ntext\n"
         "<!-- end: deepctr-comparison -->\n"
@@ -358,7 +365,9 @@ def test_bad_cores_exit_2_from_the_command_line():
 
 def _git(*command: str) -> bytes:
     return subprocess.run(
-        ["git", "-C", str(bench.REPO), *command], capture_output=True, check=True
+        ["git", "-C", str(deepctr_settings.REPO), *command],
+        capture_output=True,
+        check=True,
     ).stdout
 
 
@@ -407,7 +416,7 @@ def test_last_json_line_skips_library_noise():
 @requires_census_file
 def test_mtrec_worker_reports_its_measurements(tmp_path):
     data = tmp_path / "data"
-    meta = bench.prepare_data(data, split_dir=tmp_path / "split")
+    meta = deepctr_data.prepare_data(data, split_dir=tmp_path / "split")
     assert len(meta["features"]) == 38
     assert sum(f["kind"] == "categorical" for f in meta["features"]) == 31
     assert meta["rows"] == {"train": 49881, "test": 24941}
@@ -440,9 +449,10 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
 
     assert result["predict_steps_per_call"] == DEFAULT_STEPS_PER_CALL
     assert result["fit_steps_per_call"] == DEFAULT_STEPS_PER_CALL
-    assert len(result["equal_epoch_seconds"]) == bench.EQUAL_EPOCHS
+    assert len(result["equal_epoch_seconds"]) == deepctr_settings.EQUAL_EPOCHS
     assert result["equal_train_examples_per_second"] == pytest.approx(
-        bench.EQUAL_EPOCHS * 2048 / sum(result["equal_epoch_seconds"]), rel=1e-2
+        deepctr_settings.EQUAL_EPOCHS * 2048 / sum(result["equal_epoch_seconds"]),
+        rel=1e-2,
     )
     assert len(result["equal_predict_seconds"]) == 2
     assert result["equal_inference_examples_per_second"] == pytest.approx(
@@ -471,7 +481,7 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
             values = predicted[label]
             assert values.shape == (24941,)
             assert np.all((values >= 0) & (values <= 1))
-    _, arrays = bench.load_arrays(data, None)
+    _, arrays = deepctr_data.load_arrays(data, None)
     aucs = bench.score(result, arrays)
     assert set(aucs) == {"income", "marital"}
     # 4 steps of training (2 epochs of 2 batches) already rank better than
@@ -481,7 +491,7 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
 
 def test_mtrec_precision_reaches_the_mtrec_worker_and_names_its_outputs(tmp_path):
     args = bench.parse_args(["--cores", "1"])
-    assert args.mtrec_precision == "float32" and args.out == bench.RESULTS
+    assert args.mtrec_precision == "float32" and args.out == deepctr_settings.RESULTS
     args = bench.parse_args(["--cores", "1", "--mtrec-precision", "mixed_bfloat16"])
     assert args.out.name == "deepctr_comparison_mixed_bfloat16.json"
     data, predictions = tmp_path / "d", tmp_path / "p.npz"
@@ -493,7 +503,7 @@ def test_mtrec_precision_reaches_the_mtrec_worker_and_names_its_outputs(tmp_path
     assert bench.doc_section(report) == "deepctr-comparison"
     report["mtrec_options"]["precision"] = "mixed_bfloat16"
     assert bench.doc_section(report) == "deepctr-comparison-mixed_bfloat16"
-    assert bench.markdown(report).startswith(
+    assert deepctr_report.markdown(report).startswith(
         "## mtrec vs DeepCTR 0.9.4 (mtrec in mixed_bfloat16)"
     )
     with pytest.raises(SystemExit):
@@ -505,4 +515,4 @@ def test_precision_choices_are_mtrecs():
     # this keeps it from drifting.
     from mtrec.precision import PRECISIONS
 
-    assert bench.PRECISIONS == PRECISIONS
+    assert deepctr_settings.PRECISIONS == PRECISIONS
