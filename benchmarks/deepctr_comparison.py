@@ -43,7 +43,12 @@ faster, not slower). mtrec: ``FeatureEmbedding``, ``MMoE``/``PLE``/
 ``SharedBottom``, ``MultiTaskRanker``/``ESMM``, with the fastest documented
 options its API offers (detected with ``inspect``, recorded as
 ``mtrec_options``: ``training_metrics=False`` when ``MultiTaskRanker`` accepts
-it, ``num_ids`` when ``CategoricalFeature`` has it). The mtrec measured is the
+it, ``num_ids`` when ``CategoricalFeature`` has it, ``fused_optimizer=True``
+when its training config has ``train.fused_optimizer``: Adam 1e-3 as
+``mtrec.training.build_optimizer`` builds it by default, the same update rule
+in one fused kernel per variable, what ``mtrec train`` and
+``mtrec.training.fit`` train with; DeepCTR gets ``tf.keras.optimizers.Adam``,
+what its ``"adam"`` resolves to). The mtrec measured is the
 committed package of ``--mtrec-ref`` (default ``HEAD``, extracted with ``git
 archive`` and put first on the workers' ``PYTHONPATH``), so that edits under
 way in the shared working tree are not measured; ``--mtrec-ref worktree``
@@ -61,8 +66,11 @@ traces; each library's default batches per graph call: DeepCTR one, mtrec
 ``equal_inference_examples_per_second`` and
 ``equal_train_examples_per_second`` (the same passes, and two more epochs
 after one that traces, with both models compiled again with
-``steps_per_execution=16``: the ratios at equal settings; these epochs come
-after the test predictions, so the AUC is unchanged),
+``steps_per_execution=16``, and for those epochs both with
+``tf.keras.optimizers.Adam`` (a new one on mtrec's model when its default is
+the fused one; recorded per run as ``optimizer`` and ``equal_optimizer``):
+the ratios at equal settings; these epochs come after the test predictions,
+so the AUC is unchanged),
 ``peak_rss_mb`` (``VmHWM``), split into ``import_rss_mb`` (at the end of the
 imports, with ``optional_modules_imported``: TensorFlow and tf-keras import
 pandas, pyarrow, scipy and PIL when installed) and ``rss_above_import_mb``
@@ -609,9 +617,10 @@ def make_report(
         "models_text": (
             "embeddings 8; MMoE 8 experts × [32], towers [16]; PLE 2 levels of "
             "2 shared + 2 per-task experts × [32], towers [16]; ESMM towers "
-            "[64, 16] on the embeddings; Adam 1e-3, batch 1024, binary "
-            "cross-entropy; DeepCTR with `l2_reg_embedding=0` (mtrec has no "
-            "embedding penalty by default)."
+            "[64, 16] on the embeddings; Adam 1e-3 (each library's: DeepCTR "
+            "`tf.keras.optimizers.Adam`, mtrec its fused default), batch 1024, "
+            "binary cross-entropy; DeepCTR with `l2_reg_embedding=0` (mtrec has "
+            "no embedding penalty by default)."
         ),
         "machine": info,
         "mtrec_checkout": checkout,
@@ -619,7 +628,7 @@ def make_report(
         "mtrec_options": {
             k: v
             for k, v in (of_first("mtrec", "options") or {}).items()
-            if k in ("training_metrics", "encoded_ids", "precision")
+            if k in ("training_metrics", "encoded_ids", "fused_optimizer", "precision")
         },
         "paths": {side: of_first(side, "options") for side in SIDES},
         "training_metrics": {

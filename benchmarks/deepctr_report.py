@@ -222,8 +222,9 @@ def _equal_settings_lines(summary: dict) -> list[str]:
         f"{steps('mtrec', 'predict_steps_per_call')}) against both at "
         f"{EQUAL_STEPS_PER_CALL} batches per call (Keras' `steps_per_execution`, "
         "compiled on each trained model after the default passes; "
-        f"{EQUAL_EPOCHS} more epochs timed after one that traces): what is "
-        "mtrec's default and what is its graph.",
+        f"{EQUAL_EPOCHS} more epochs timed after one that traces, both with "
+        "`tf.keras.optimizers.Adam`, where mtrec's default is its fused Adam): "
+        "what is mtrec's default and what is its graph.",
         "",
         "| cores | model | train ratio, defaults | train ratio, both at "
         f"{EQUAL_STEPS_PER_CALL} | inference ratio, defaults | inference "

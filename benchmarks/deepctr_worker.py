@@ -106,6 +106,7 @@ def _build_deepctr(model_name: str, meta: dict, tf) -> tuple:
         "categorical_path": "SparseFeat int32 ids, embedding gather (no lookup)",
         "dense_path": "DenseFeat, the z-scored float32 values as given",
         "l2_reg_embedding": 0.0,
+        "optimizer": _class_path(model.optimizer),
     }
     return model, options
 
@@ -117,17 +118,46 @@ def mtrec_options(mtrec) -> dict:
     it (else ``None``: not offered, the metrics run). ``encoded_ids``:
     ``True`` when ``CategoricalFeature`` has the ``num_ids`` field (ids
     ``0..num_ids-1`` embedded without a lookup), else ``None``: categorical
-    int64 features with the vocabulary ``1..V-1``.
+    int64 features with the vocabulary ``1..V-1``. ``fused_optimizer``:
+    ``True`` when mtrec's training config has ``train.fused_optimizer`` (its
+    default, what ``mtrec train`` and ``mtrec.training.fit`` compile with: the
+    same Adam update rule in one fused kernel per variable, from
+    ``mtrec.training.build_optimizer``), else ``None``: ``tf.keras``' Adam.
     """
     import dataclasses
     import inspect
 
     ranker = inspect.signature(mtrec.MultiTaskRanker.__init__).parameters
     fields = {f.name for f in dataclasses.fields(mtrec.CategoricalFeature)}
+    import mtrec.training
+
+    train = mtrec.training.RunConfig().train
     return {
         "training_metrics": False if "training_metrics" in ranker else None,
         "encoded_ids": True if "num_ids" in fields else None,
+        "fused_optimizer": True if hasattr(train, "fused_optimizer") else None,
     }
+
+
+def mtrec_optimizer(mtrec, options: dict, tf):
+    """Adam with lr :data:`LEARNING_RATE`, as mtrec's training API builds it
+    (``mtrec.training.build_optimizer``, constant rate) when
+    ``options["fused_optimizer"]``, else ``tf.keras.optimizers.Adam``."""
+    if not options["fused_optimizer"]:
+        return tf.keras.optimizers.Adam(LEARNING_RATE)
+    import dataclasses
+
+    import mtrec.training
+
+    config = mtrec.training.RunConfig()
+    config.train = dataclasses.replace(
+        config.train,
+        optimizer="adam",
+        learning_rate=LEARNING_RATE,
+        lr_schedule="constant",
+        fused_optimizer=True,
+    )
+    return mtrec.training.build_optimizer(config)
 
 
 def build_mtrec(model_name: str, meta: dict, tf, precision: str = "float32"):
@@ -206,9 +236,7 @@ def _build_mtrec_model(model_name: str, meta: dict, tf, mtrec) -> tuple:
     else:
         tasks = [mtrec.Task(t, label) for t, label in MODEL_TASKS[model_name]]
         model = mtrec.MultiTaskRanker(feature_layer, backbone, tasks, **kwargs)
-    model.compile(
-        **_compile_arguments("mtrec", tf.keras.optimizers.Adam(LEARNING_RATE), 0)
-    )
+    model.compile(**_compile_arguments("mtrec", mtrec_optimizer(mtrec, options, tf), 0))
     options = {
         **options,
         "categorical_path": (
@@ -218,8 +246,15 @@ def _build_mtrec_model(model_name: str, meta: dict, tf, mtrec) -> tuple:
             "then embedding gather"
         ),
         "dense_path": "dense, normalization 'none' (values z-scored upstream)",
+        "optimizer": type(model.optimizer).__module__
+        + "."
+        + type(model.optimizer).__name__,
     }
     return model, options
+
+
+def _class_path(value) -> str:
+    return f"{type(value).__module__}.{type(value).__name__}"
 
 
 def run_worker(args) -> dict:
@@ -324,6 +359,7 @@ def run_worker(args) -> dict:
         **_compile_arguments(args.worker, model.optimizer, len(labels)),
         steps_per_execution=EQUAL_STEPS_PER_CALL,
     )
+    default_optimizer = _class_path(model.optimizer)
     model.predict(train, verbose=0)  # traces the multi-step function
     equal_seconds = []
     for _ in range(args.predict_passes):
@@ -341,9 +377,18 @@ def run_worker(args) -> dict:
         **{label: np.asarray(p).reshape(-1) for label, p in zip(labels, outputs)},
     )
     # Equal settings for training too (after the predictions are saved: these
-    # epochs do not change the AUC): still compiled with 16 steps per call,
-    # the first epoch traces, the rest are timed.
+    # epochs do not change the AUC): 16 steps per call and the same optimizer
+    # on both sides (tf.keras' Adam, which DeepCTR's model already has; a new
+    # one on mtrec's when its default is the fused one); the first epoch
+    # traces (and creates a new optimizer's slots), the rest are timed.
     default_fit_steps = getattr(model, "fit_steps_per_execution", 1)
+    if not isinstance(model.optimizer, tf.keras.optimizers.Adam):
+        model.compile(
+            **_compile_arguments(
+                args.worker, tf.keras.optimizers.Adam(LEARNING_RATE), len(labels)
+            ),
+            steps_per_execution=EQUAL_STEPS_PER_CALL,
+        )
     equal_timer = EpochTimer()
     model.fit(train, epochs=EQUAL_EPOCHS + 1, callbacks=[equal_timer], verbose=0)
     equal_epochs = equal_timer.seconds[1:]
@@ -371,6 +416,8 @@ def run_worker(args) -> dict:
             rows * len(predict_seconds) / sum(predict_seconds), 1
         ),
         "fit_steps_per_call": default_fit_steps,
+        "optimizer": default_optimizer,
+        "equal_optimizer": _class_path(model.optimizer),
         "equal_epoch_seconds": [round(s, 4) for s in equal_epochs],
         "equal_train_examples_per_second": round(
             rows * len(equal_epochs) / sum(equal_epochs), 1

@@ -449,6 +449,12 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
 
     assert result["predict_steps_per_call"] == DEFAULT_STEPS_PER_CALL
     assert result["fit_steps_per_call"] == DEFAULT_STEPS_PER_CALL
+    # mtrec trains with its training API's default optimiser (the fused
+    # legacy Adam); the equal-settings epochs with tf.keras' Adam, as DeepCTR.
+    assert result["options"]["fused_optimizer"] is True
+    assert result["optimizer"] == "tf_keras.src.optimizers.legacy.adam.Adam"
+    assert result["options"]["optimizer"] == result["optimizer"]
+    assert result["equal_optimizer"] == "tf_keras.src.optimizers.adam.Adam"
     assert len(result["equal_epoch_seconds"]) == deepctr_settings.EQUAL_EPOCHS
     assert result["equal_train_examples_per_second"] == pytest.approx(
         deepctr_settings.EQUAL_EPOCHS * 2048 / sum(result["equal_epoch_seconds"]),
@@ -470,8 +476,10 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     assert set(result["options"]) == {
         "training_metrics",
         "encoded_ids",
+        "fused_optimizer",
         "categorical_path",
         "dense_path",
+        "optimizer",
     }
     assert "income_loss" in result["training_metrics"]
     assert result["versions"]["library"] == "0.1.0"
