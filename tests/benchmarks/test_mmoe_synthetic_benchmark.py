@@ -16,6 +16,8 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import mmoe_synthetic  # noqa: E402
+import mmoe_synthetic_report  # noqa: E402
+import mmoe_synthetic_setup  # noqa: E402
 
 SEEDS = [1, 2, 3, 4]
 
@@ -51,7 +53,7 @@ def _results(advantage: dict[str, list[float]]) -> dict:
         test_mse[(p, "shared_bottom")] = [0.5] * len(SEEDS)
         test_mse[(p, "omoe")] = [0.5] * len(SEEDS)
         test_mse[(p, "mmoe")] = [0.5 - g for g in gains]
-    return mmoe_synthetic.summarise(_records(test_mse))
+    return mmoe_synthetic_report.summarise(_records(test_mse))
 
 
 def test_summarise_means_and_paired_advantage():
@@ -69,7 +71,7 @@ def test_summarise_means_and_paired_advantage():
     assert along == pytest.approx([0.6, 0.57, 0.63, 0.6])
     # Every run is above STUCK_MSE = 0.1: all counted as not learnt.
     assert mmoe["runs_with_a_task_above"]["seeds"] == SEEDS
-    gap = mmoe_synthetic.gap_analysis(results, "test_mse_both_tasks")
+    gap = mmoe_synthetic_report.gap_analysis(results, "test_mse_both_tasks")
     assert gap["advantage"]["0.5"]["mean"] == pytest.approx(0.1)
     assert gap["advantage"]["0.5"]["positive"] == 4
     assert gap["advantage"]["0.5"]["relative"] == pytest.approx(0.2)
@@ -87,7 +89,7 @@ def test_verdict_reproduced_when_the_gap_grows_consistently():
             "1.0": [0.00, 0.01, -0.01, 0.00],
         }
     )
-    verdict = mmoe_synthetic.verdict(results)
+    verdict = mmoe_synthetic_report.verdict(results)
     assert verdict["status"] == "reproduced"
     assert "ordered as in the paper" in verdict["summary"]
     assert "4/4 seeds positive" in verdict["summary"]
@@ -102,14 +104,14 @@ def test_verdict_direction_only_when_the_growth_is_noise():
             "1.0": [0.0, 0.0, 0.0, 0.0],
         }
     )
-    assert mmoe_synthetic.verdict(results)["status"] == "direction only"
+    assert mmoe_synthetic_report.verdict(results)["status"] == "direction only"
 
 
 def test_verdict_not_reproduced_when_the_gap_shrinks_as_p_falls():
     results = _results(
         {"0.5": [0.01, 0.0, 0.01, 0.0], "0.9": [0.05] * 4, "1.0": [0.10] * 4}
     )
-    verdict = mmoe_synthetic.verdict(results)
+    verdict = mmoe_synthetic_report.verdict(results)
     assert verdict["status"] == "not reproduced"
     assert "not ordered as in the paper" in verdict["summary"]
     # Shared-bottom does not change with p; MMoE gets worse as p falls.
@@ -132,7 +134,7 @@ def _report(results: dict, **budget) -> dict:
         },
         "quick": False,
         "results": results,
-        "verdict": mmoe_synthetic.verdict(results),
+        "verdict": mmoe_synthetic_report.verdict(results),
         "wall_seconds": 60.0,
     }
 
@@ -140,7 +142,7 @@ def _report(results: dict, **budget) -> dict:
 def test_markdown_has_a_row_per_correlation_and_model():
     # A report without width or alpha_std (older runs) is of the default setting.
     report = _report(_results({"0.5": [0.1] * 4, "1.0": [0.0] * 4}))
-    text = mmoe_synthetic.markdown(report)
+    text = mmoe_synthetic_report.markdown(report)
     for p in ("0.5", "1.0"):
         for model in ("shared_bottom", "omoe", "mmoe"):
             assert f"| {p} | {model} |" in text
@@ -150,7 +152,7 @@ def test_markdown_has_a_row_per_correlation_and_model():
     assert "alpha ~ N(0, 1²)" in text
     assert "`benchmarks/results/mmoe_synthetic.json`" in text
     report["budget"].update(width=32, alpha_std=3.0)
-    other = mmoe_synthetic.markdown(report)
+    other = mmoe_synthetic_report.markdown(report)
     assert other.startswith("## MMoE synthetic (width 32, alpha_std 3)\n")
     assert "`python benchmarks/mmoe_synthetic.py --width 32 --alpha-std 3`" in other
     assert "shared-bottom one 32-unit layer" in other
@@ -212,16 +214,16 @@ def test_quick_run_writes_json_and_doc_section(tmp_path):
 
 
 def test_models_share_the_first_layer_width():
-    paper = mmoe_synthetic.models()
+    paper = mmoe_synthetic_setup.models()
     assert paper["shared_bottom"] == ("shared_bottom", {"units": [128]})
     assert paper["mmoe"] == ("mmoe", {"num_experts": 8, "expert_units": [16]})
     assert paper["omoe"] == ("omoe", {"num_experts": 8, "expert_units": [16]})
-    narrow = mmoe_synthetic.models(32)
+    narrow = mmoe_synthetic_setup.models(32)
     assert narrow["shared_bottom"][1] == {"units": [32]}
     assert narrow["mmoe"][1] == {"num_experts": 8, "expert_units": [4]}
     for width in (0, 12):
         with pytest.raises(ValueError, match=f"`width={width}`"):
-            mmoe_synthetic.models(width)
+            mmoe_synthetic_setup.models(width)
 
 
 def test_a_bad_width_is_a_usage_error(capsys):
@@ -246,9 +248,9 @@ def test_each_setting_has_its_own_results_file():
         (32, 2.5): "mmoe_synthetic_width32_alpha2.5.json",
     }
     for (width, alpha_std), name in names.items():
-        path = mmoe_synthetic.results_path(width, alpha_std)
+        path = mmoe_synthetic_setup.results_path(width, alpha_std)
         assert path.name == name
-        assert path.parent == mmoe_synthetic.RESULTS.parent
+        assert path.parent == mmoe_synthetic_setup.RESULTS.parent
 
 
 def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
@@ -266,7 +268,9 @@ def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
     ]:
         (tmp_path / name).write_text(json.dumps(report))
     doc = tmp_path / "benchmarks.md"
-    mmoe_synthetic.update_docs(narrow, tmp_path / "mmoe_synthetic_width32.json", doc)
+    mmoe_synthetic_report.update_docs(
+        narrow, tmp_path / "mmoe_synthetic_width32.json", doc
+    )
     text = doc.read_text()
     # A run of another setting leaves the default's own section alone.
     assert "<!-- begin: mmoe-synthetic -->\n<!-- end: mmoe-synthetic -->" in text
@@ -286,7 +290,7 @@ def test_variants_table_covers_every_full_report_beside_the_output(tmp_path):
         "- width 32, alpha_std 1 (default) (`mmoe_synthetic_width32.json`, 1 min): "
         "**not reproduced**" in variants
     )
-    mmoe_synthetic.update_docs(default, tmp_path / "mmoe_synthetic.json", doc)
+    mmoe_synthetic_report.update_docs(default, tmp_path / "mmoe_synthetic.json", doc)
     assert "## MMoE synthetic\n" in doc.read_text()
 
 
@@ -295,11 +299,11 @@ def test_results_without_the_curve_metric_still_get_a_verdict():
     for models in results.values():
         for summary in models.values():
             del summary["train_loss_along_training"]
-    verdict = mmoe_synthetic.verdict(results)
+    verdict = mmoe_synthetic_report.verdict(results)
     assert verdict["status"] == "reproduced"
     assert verdict["status_along_training"] is None
     assert "along training" not in verdict["summary"]
-    text = mmoe_synthetic.variants_markdown([_report(results)])
+    text = mmoe_synthetic_report.variants_markdown([_report(results)])
     assert "along training: not recorded in this run" in text
 
 
@@ -314,4 +318,4 @@ def test_a_broken_results_file_beside_the_output_is_named(tmp_path):
         "column 3: Expecting value)"
     )
     with pytest.raises(ValueError, match=re.escape(message)):
-        mmoe_synthetic.update_docs(report, out, doc)
+        mmoe_synthetic_report.update_docs(report, out, doc)
