@@ -50,7 +50,6 @@ True
 """
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -59,40 +58,23 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-import numpy as np
 import tensorflow as tf
 
 from mtrec.checks import check_int
-from mtrec.data.arrow_read import _read_tables
-from mtrec.data.columns import _column_kinds
 from mtrec.data.columns import output_signature
-from mtrec.data.convert import _convert_table
-from mtrec.data.convert import _requires_violations
-from mtrec.data.example_encoding import encode_examples
 from mtrec.data.files import PathsLike
 from mtrec.data.files import _check_file_format
-from mtrec.data.files import _FileInfo
 from mtrec.data.files import _prepare
+from mtrec.data.prepared_manifest import FORMAT_VERSION
+from mtrec.data.prepared_manifest import MANIFEST
+from mtrec.data.prepared_manifest import cache_key
+from mtrec.data.prepared_manifest import make_split
+from mtrec.data.prepared_manifest import schema_from_json
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
-from mtrec.data.split import Split
-from mtrec.data.stream import _end_of_file
-from mtrec.data.stream import _select
-from mtrec.progress import progress
+from mtrec.data.shard_writer import write_parts
 
 logger = logging.getLogger(__name__)
-
-#: Version of the prepared layout and of the reading rules; part of every cache
-#: key, so bumping it invalidates every cache entry.
-FORMAT_VERSION = 1
-#: The manifest's file name inside a prepared directory.
-MANIFEST = "manifest.json"
-#: Part names: ``all`` without a split, ``train`` and ``eval`` with one (plus
-#: ``validation`` with a validation fraction).
-PARTS_WITHOUT_SPLIT = ("all",)
-PARTS_WITH_SPLIT = ("train", "eval")
-
-_DTYPE_NAMES = {tf.string: "string", tf.int64: "int64", tf.float32: "float32"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,10 +202,10 @@ def prepare_data(
     check_int("rows_per_shard", rows_per_shard, 1)
     check_int("rows_per_example", rows_per_example, 1)
     check_int("chunk_rows", chunk_rows, 1)
-    split = _make_split(eval_fraction, seed, validation_fraction)
+    split = make_split(eval_fraction, seed, validation_fraction)
     infos, passthrough = _prepare(paths, schema, file_format)
     layout = {"rows_per_shard": rows_per_shard, "rows_per_example": rows_per_example}
-    key = _cache_key(infos, schema, split, layout)
+    key = cache_key(infos, schema, split, layout)
     cache = Path(cache_dir)
     final = cache / f"prepared-{key[:24]}"
     cached = _load_trusted(final, key)
@@ -233,7 +215,7 @@ def prepare_data(
     cache.mkdir(parents=True, exist_ok=True)
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=cache))
     try:
-        manifest = _write(
+        manifest = write_parts(
             infos, passthrough, schema, split, temporary, layout, chunk_rows
         )
         manifest["cache_key"] = key
@@ -300,7 +282,7 @@ def load_prepared(directory: str | os.PathLike) -> PreparedData:
         return PreparedData(
             directory=directory,
             cache_key=manifest["cache_key"],
-            schema=_schema_from_json(manifest["schema"]),
+            schema=schema_from_json(manifest["schema"]),
             passthrough=tuple(manifest["passthrough"]),
             rows_per_example=int(manifest["rows_per_example"]),
             parts=parts,
@@ -313,206 +295,6 @@ def load_prepared(directory: str | os.PathLike) -> PreparedData:
         if isinstance(err, DataError):
             raise
         raise DataError(f"{path}: invalid prepared-data manifest: {err!r}") from err
-
-
-# --------------------------------------------------------------------------- #
-# Writing
-# --------------------------------------------------------------------------- #
-
-
-class _ShardWriter:
-    """Writes one part's records into ``<part>-NNNNN.tfrecord`` files."""
-
-    def __init__(self, directory: Path, part: str, rows_per_shard: int):
-        self.directory = directory
-        self.part = part
-        self.rows_per_shard = rows_per_shard
-        self.shards: list[dict] = []
-        self.writer: tf.io.TFRecordWriter | None = None
-        self.rows = 0
-        self.rows_dropped = 0
-
-    def write(self, columns: dict, rows_per_example: int) -> None:
-        """Encodes and writes the rows of ``columns``, whole Examples per shard."""
-        rows = len(next(iter(columns.values())))
-        if rows == 0:
-            return
-        records = encode_examples(columns, rows_per_example)
-        counts = [rows_per_example] * len(records)
-        counts[-1] = rows - rows_per_example * (len(records) - 1)
-        for record, count in zip(records, counts, strict=True):
-            shard = self.shards[-1] if self.writer is not None else None
-            full = shard is not None and shard["rows"] + count > self.rows_per_shard
-            if shard is None or (full and shard["rows"]):
-                shard = self._open()
-            self.writer.write(record)
-            shard["rows"] += count
-            shard["examples"] += 1
-        self.rows += rows
-
-    def _open(self) -> dict:
-        self.close()
-        name = f"{self.part}-{len(self.shards):05d}.tfrecord"
-        self.shards.append({"file": name, "rows": 0, "examples": 0, "bytes": 0})
-        self.writer = tf.io.TFRecordWriter(str(self.directory / name))
-        return self.shards[-1]
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-            shard = self.shards[-1]
-            shard["bytes"] = (self.directory / shard["file"]).stat().st_size
-
-    def manifest(self) -> dict:
-        return {
-            "shards": self.shards,
-            "rows": self.rows,
-            "rows_dropped": self.rows_dropped,
-        }
-
-
-def _write(
-    infos: list[_FileInfo],
-    passthrough: tuple[str, ...],
-    schema: ColumnSchema,
-    split: Split | None,
-    directory: Path,
-    layout: dict[str, int],
-    chunk_rows: int,
-) -> dict:
-    """Validates every file and writes each part's shards; returns the manifest."""
-    kinds = _column_kinds(schema, passthrough)
-    columns = list(kinds)
-    names = PARTS_WITHOUT_SPLIT if split is None else PARTS_WITH_SPLIT
-    if split is not None and split.validation_fraction:
-        names = (*names, "validation")
-    rows_per_shard = layout["rows_per_shard"]
-    rows_per_example = layout["rows_per_example"]
-    writers = {name: _ShardWriter(directory, name, rows_per_shard) for name in names}
-    drop = schema.on_label_violation == "drop" and bool(schema.label_requires)
-    rows_read = 0
-    try:
-        for info in infos:
-            read = dropped = 0
-            chunks = progress(
-                _read_tables(info, columns, chunk_rows),
-                f"preparing {info.path.name}",
-                unit="chunk",
-            )
-            for table in chunks:
-                rows = table.num_rows
-                arrays = _convert_table(
-                    table, info, read, kinds, schema, strings_as_arrow=True
-                )
-                if split is None:
-                    masks = {"all": None}
-                else:
-                    row_indices = np.arange(read, read + rows)
-                    masks = {
-                        name: dataclasses.replace(split, part=name).mask(
-                            info.index, row_indices
-                        )
-                        for name in names
-                    }
-                violated = _requires_violations(arrays, schema) if drop else None
-                for name, keep in masks.items():
-                    if violated is not None:
-                        inside = violated if keep is None else violated & keep
-                        count = int(inside.sum())
-                        writers[name].rows_dropped += count
-                        dropped += count
-                        keep = ~violated if keep is None else keep & ~violated
-                    selected = arrays
-                    if keep is not None:
-                        selected = {k: _select(v, keep) for k, v in arrays.items()}
-                    writers[name].write(selected, rows_per_example)
-                read += rows
-            _end_of_file(info.path, read, dropped, schema)
-            rows_read += read
-    finally:
-        for writer in writers.values():
-            writer.close()
-    signature = output_signature(schema, passthrough)
-    return {
-        "format_version": FORMAT_VERSION,
-        "schema": dataclasses.asdict(schema),
-        "passthrough": list(passthrough),
-        **layout,
-        "columns": {name: _DTYPE_NAMES[spec.dtype] for name, spec in signature.items()},
-        "split": _split_record(split),
-        "rows_read": rows_read,
-        "sources": [{"path": str(info.path)} for info in infos],
-        "parts": {name: writer.manifest() for name, writer in writers.items()},
-    }
-
-
-# --------------------------------------------------------------------------- #
-# Cache keys and manifests
-# --------------------------------------------------------------------------- #
-
-
-def _split_record(split: Split | None) -> dict | None:
-    """The split as the manifest and the cache key record it."""
-    if split is None:
-        return None
-    record = {"eval_fraction": float(split.eval_fraction), "seed": int(split.seed)}
-    if split.validation_fraction:
-        record["validation_fraction"] = float(split.validation_fraction)
-    return record
-
-
-def _make_split(
-    eval_fraction: float | None, seed: int | None, validation_fraction: float = 0.0
-) -> Split | None:
-    if eval_fraction is None and seed is None:
-        if validation_fraction:
-            raise ValueError(
-                "`validation_fraction` needs a split (`eval_fraction` and `seed`). "
-                f"Received: `validation_fraction={validation_fraction!r}`"
-            )
-        return None
-    if eval_fraction is None or seed is None:
-        raise ValueError(
-            "`eval_fraction` and `seed` must be given together. Received: "
-            f"`eval_fraction={eval_fraction!r}`, `seed={seed!r}`"
-        )
-    return Split("eval", eval_fraction, seed, validation_fraction)
-
-
-def _file_sha256(path: Path) -> str:
-    try:
-        with open(path, "rb") as stream:
-            return hashlib.file_digest(stream, "sha256").hexdigest()
-    except OSError as err:
-        raise DataError(f"{path}: cannot read: {err}") from err
-
-
-def _cache_key(
-    infos: list[_FileInfo],
-    schema: ColumnSchema,
-    split: Split | None,
-    layout: dict[str, int],
-) -> str:
-    """SHA-256 over the file contents, formats, schema, split and layout."""
-    described = {
-        "format_version": FORMAT_VERSION,
-        "files": [
-            {
-                "sha256": _file_sha256(info.path),
-                "bytes": info.path.stat().st_size,
-                "format": "csv" if info.is_csv else "parquet",
-                "delimiter": info.delimiter,
-            }
-            for info in infos
-        ],
-        # Not sorted: the schema's column order is the output order.
-        "schema": dataclasses.asdict(schema),
-        "split": _split_record(split),
-        "layout": layout,
-    }
-    text = json.dumps(described, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _load_trusted(directory: Path, key: str) -> PreparedData | None:
@@ -528,12 +310,3 @@ def _load_trusted(directory: Path, key: str) -> PreparedData | None:
         logger.warning("Ignoring the cache entry %s: another cache key", directory)
         return None
     return prepared
-
-
-def _schema_from_json(fields: dict) -> ColumnSchema:
-    """A ``ColumnSchema`` from ``dataclasses.asdict`` output read back from JSON."""
-    values = {}
-    for field in dataclasses.fields(ColumnSchema):
-        value = fields[field.name]
-        values[field.name] = tuple(value) if isinstance(value, list) else value
-    return ColumnSchema(**values)

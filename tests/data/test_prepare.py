@@ -138,7 +138,7 @@ def test_second_call_reuses_the_cache(tmp_path, monkeypatch):
     def no_rewrite(*args, **kwargs):
         raise AssertionError("the cache was not reused")
 
-    monkeypatch.setattr(prepare_module, "_write", no_rewrite)
+    monkeypatch.setattr(prepare_module, "write_parts", no_rewrite)
     second = prepare_data(logs, SCHEMA, tmp_path / "cache", eval_fraction=0.2, seed=1)
     assert second == first
     assert [os.stat(p).st_mtime_ns for p in second.part("train").shards] == stamps
