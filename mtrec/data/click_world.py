@@ -54,7 +54,16 @@ class ClickWorld:
             0.0, model.category_price_std, num_categories
         )
 
-        # Users.
+        self._draw_user_attributes(rng, num_users, category_probs)
+        self._draw_item_attributes(rng, category_probs, category_log_price)
+        self._draw_tables(rng)
+
+    def _draw_user_attributes(
+        self, rng: np.random.Generator, num_users: int, category_probs: np.ndarray
+    ) -> None:
+        """Users: popularity, demographics, activity, effects, preferred categories."""
+        model = self.model
+        num_categories = self.num_categories
         self.user_by_rank = rng.permutation(num_users)
         self.user_cdf = _cdf(
             _zipf_probs(num_users, model.user_zipf_exponent, model.user_zipf_offset)
@@ -97,7 +106,16 @@ class ClickWorld:
         )
         self.user_num_preferred = np.minimum(num_preferred, max_preferred)
 
-        # Items.
+    def _draw_item_attributes(
+        self,
+        rng: np.random.Generator,
+        category_probs: np.ndarray,
+        category_log_price: np.ndarray,
+    ) -> None:
+        """Items: popularity, category, quality, price, historical CTR."""
+        model = self.model
+        num_items = self.num_items
+        num_categories = self.num_categories
         self.item_by_rank = rng.permutation(num_items)
         item_probs_by_rank = _zipf_probs(
             num_items, model.item_zipf_exponent, model.item_zipf_offset
@@ -124,7 +142,11 @@ class ClickWorld:
         self.item_hist_ctr = np.clip(np.round(hist_ctr, 6), 0.0, 1.0)
         self._build_category_sampler(item_probs)
 
-        # Interaction tables.
+    def _draw_tables(self, rng: np.random.Generator) -> None:
+        """The category, user x category and device x hour effects; the hour and
+        position distributions."""
+        model = self.model
+        num_categories = self.num_categories
         num_ages = len(AGE_BUCKETS)
         age_score = np.asarray(_AGE_SCORES)[:, None]
         gender_score = np.asarray(_GENDER_SCORES)[:, None]
