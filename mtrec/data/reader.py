@@ -21,6 +21,8 @@ facade that re-exports the reader's API:
 - :mod:`mtrec.data.convert`: validation and conversion of each column;
 - :mod:`mtrec.data.stream`: :func:`iter_chunks`, :func:`make_dataset`,
   :func:`read_frame` and batching;
+- :mod:`mtrec.data.error_channel`: :func:`surface_data_errors`, the side
+  channel that gives back a ``DataError`` tf.data wrapped;
 - :mod:`mtrec.data.split`: the hash-based train/eval :class:`Split`.
 
 Example:
@@ -38,6 +40,7 @@ Example:
 """
 
 from mtrec.data.columns import output_signature
+from mtrec.data.error_channel import surface_data_errors
 from mtrec.data.files import PathsLike
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.schema import DataError
@@ -46,7 +49,6 @@ from mtrec.data.stream import ReadStats
 from mtrec.data.stream import iter_chunks
 from mtrec.data.stream import make_dataset
 from mtrec.data.stream import read_frame
-from mtrec.data.stream import surface_data_errors
 
 __all__ = [
     "ColumnSchema",

@@ -1,10 +1,8 @@
 """Streaming validated chunks, in-order and shuffled batching, tf.data."""
 
-import contextlib
 import dataclasses
 import itertools
 import logging
-import re
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -25,6 +23,7 @@ from mtrec.data.convert import _Columns
 from mtrec.data.convert import _convert_table
 from mtrec.data.convert import _requires_violations
 from mtrec.data.convert import _to_numpy
+from mtrec.data.error_channel import DATA_ERRORS
 from mtrec.data.files import PathsLike
 from mtrec.data.files import _check_columns
 from mtrec.data.files import _check_file_format
@@ -139,7 +138,9 @@ def make_dataset(
     Every file header is checked before the dataset is built, so an empty file
     or missing columns raise :class:`DataError` here. Value errors are found
     while streaming: tf.data then raises ``tf.errors.InvalidArgumentError`` (or
-    ``UnknownError``) whose message contains the ``DataError`` text.
+    ``UnknownError``) whose message contains the ``DataError`` text; inside
+    :func:`~mtrec.data.error_channel.surface_data_errors` the ``DataError``
+    itself is raised (the reader records it in a side channel).
 
     Batching is done in numpy. With ``shuffle=True`` the file order is permuted
     and rows are shuffled within windows of about ``shuffle_buffer_rows`` rows;
@@ -205,8 +206,13 @@ def make_dataset(
             batches = _shuffled_batches(
                 chunks, batch_size, drop_remainder, shuffle_buffer_rows, rng
             )
-        for batch in batches:
-            yield {name: _to_numpy(values) for name, values in batch.items()}
+        try:
+            for batch in batches:
+                yield {name: _to_numpy(values) for name, values in batch.items()}
+        except DataError as error:
+            # tf.data keeps only the text; surface_data_errors finds it here.
+            DATA_ERRORS.record(error)
+            raise
 
     dataset = tf.data.Dataset.from_generator(generate, output_signature=signature)
     if drop_remainder:
@@ -462,23 +468,3 @@ def _shuffled_batches(
             yield from emit(final=False)
     if pending_rows:
         yield from emit(final=True)
-
-
-_WRAPPED_DATA_ERROR = re.compile(r"DataError: (.+?)(?:\n|$)")
-
-
-@contextlib.contextmanager
-def surface_data_errors() -> Iterator[None]:
-    """Re-raises a ``DataError`` that tf.data wrapped into an ``OpError``.
-
-    A ``DataError`` raised while a :func:`make_dataset` dataset streams reaches
-    the caller as ``tf.errors.InvalidArgumentError`` with the text inside; in
-    this context it comes out as the original ``DataError`` message again.
-    """
-    try:
-        yield
-    except tf.errors.OpError as err:
-        match = _WRAPPED_DATA_ERROR.search(err.message or "")
-        if match is None:
-            raise
-        raise DataError(match.group(1).strip()) from None
