@@ -259,139 +259,34 @@ def _class_path(value) -> str:
 
 def run_worker(args) -> dict:
     """Child process: one library, one model; returns the measurements."""
-    cores = list(range(args.num_cores))
-    os.sched_setaffinity(0, cores)
-    os.environ["TF_USE_LEGACY_KERAS"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    started = time.perf_counter()
-    if args.worker == "mtrec":
-        import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(args.num_cores)
-    tf.config.threading.set_inter_op_parallelism_threads(args.num_cores)
-    if args.worker == "deepctr":
-        _import_deepctr()
-    if args.worker == "mtrec":
-        build = functools.partial(build_mtrec, precision=args.mtrec_precision)
-    else:
-        build = _build_deepctr
-    import_seconds = time.perf_counter() - started
-    # Memory after the imports: TensorFlow and tf-keras import pandas (which
-    # imports pyarrow), scipy and PIL when they are installed, so this part
-    # depends on the environment, not on the library's model or training.
-    import_rss_mb = peak_rss_mb()
-    optional_modules = sorted(m for m in OPTIONAL_MODULES if m in sys.modules)
-
+    tf, build, imported = _start_worker(args)
     meta, arrays = load_arrays(args.data, args.rows)
-    feature_names = [f["name"] for f in meta["features"]]
-    categorical = {f["name"] for f in meta["features"] if f["kind"] == "categorical"}
-    # DeepCTR's SparseFeat inputs are int32 and DenseFeat inputs (batch, 1);
-    # mtrec's integer features are int64. Cast once, before any timing.
-    id_dtype = np.int64 if args.worker == "mtrec" else np.int32
-
-    def inputs(split: str) -> dict:
-        out = {}
-        for name, values in split_arrays(arrays, split, feature_names).items():
-            if name in categorical:
-                out[name] = values.astype(id_dtype)
-            else:
-                values = values.astype(np.float32)
-                out[name] = values if args.worker == "mtrec" else values[:, None]
-        return out
-
     labels = [label for _, label in MODEL_TASKS[args.model]]
-    train_x, test_x = inputs("train"), inputs("test")
-    train_y = split_arrays(arrays, "train", labels)
-    train_y = {k: v.astype(np.float32) for k, v in train_y.items()}
-    rows = len(train_y[labels[0]])
+    train, test, rows = _worker_datasets(args, tf, meta, arrays, labels)
 
     tf.keras.utils.set_random_seed(SEED)
     begun = time.perf_counter()
     model, options = build(args.model, meta, tf)
     build_seconds = time.perf_counter() - begun
 
-    if args.worker == "mtrec":
-        elements = {**train_x, **train_y}
-    else:
-        elements = (train_x, tuple(train_y[label] for label in labels))
-    # No autotuning (see the module docstring): its iterator teardown is a
-    # random fixed cost per pass, not model work.
-    fixed = tf.data.Options()
-    fixed.autotune.enabled = False
-    train = tf.data.Dataset.from_tensor_slices(elements).batch(BATCH_SIZE)
-    train = train.cache().prefetch(PREFETCH).with_options(fixed)
-    for _ in train:  # fills the cache before anything is timed
-        pass
-    test = tf.data.Dataset.from_tensor_slices(test_x).batch(BATCH_SIZE)
-    test = test.prefetch(PREFETCH).with_options(fixed)
-
-    class EpochTimer(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-            self._start = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    timer = EpochTimer()
-    history = model.fit(train, epochs=args.epochs, callbacks=[timer], verbose=0)
-    steady = timer.seconds[1:]
-
-    begun = time.perf_counter()
-    model.predict(train, verbose=0)
-    first_predict_seconds = time.perf_counter() - begun
-    predict_seconds = []
-    for _ in range(args.predict_passes):
-        begun = time.perf_counter()
-        model.predict(train, verbose=0)
-        predict_seconds.append(time.perf_counter() - begun)
-
+    epoch_seconds, history = _timed_fit(tf, model, train, args.epochs)
+    steady = epoch_seconds[1:]
+    first_predict_seconds, *predict_seconds = _timed_predicts(
+        model, train, 1 + args.predict_passes
+    )
+    default_optimizer = _class_path(model.optimizer)
+    default_steps = getattr(model, "predict_steps_per_execution", 1)
+    default_fit_steps = getattr(model, "fit_steps_per_execution", 1)
     # Equal settings: both libraries' predict at EQUAL_STEPS_PER_CALL batches
     # per graph call, through Keras' public compile option (mtrec's own
     # predict_steps_per_execution yields to it). Timed after the defaults.
-    default_steps = getattr(model, "predict_steps_per_execution", 1)
     model.compile(
         **_compile_arguments(args.worker, model.optimizer, len(labels)),
         steps_per_execution=EQUAL_STEPS_PER_CALL,
     )
-    default_optimizer = _class_path(model.optimizer)
-    model.predict(train, verbose=0)  # traces the multi-step function
-    equal_seconds = []
-    for _ in range(args.predict_passes):
-        begun = time.perf_counter()
-        model.predict(train, verbose=0)
-        equal_seconds.append(time.perf_counter() - begun)
-
-    predicted = model.predict(test, verbose=0)
-    if args.worker == "mtrec":
-        outputs = [predicted[t] for t, _ in MODEL_TASKS[args.model]]
-    else:
-        outputs = list(predicted)
-    np.savez(
-        args.predictions,
-        **{label: np.asarray(p).reshape(-1) for label, p in zip(labels, outputs)},
-    )
-    # Equal settings for training too (after the predictions are saved: these
-    # epochs do not change the AUC): 16 steps per call and the same optimizer
-    # on both sides (tf.keras' Adam, which DeepCTR's model already has; a new
-    # one on mtrec's when its default is the fused one); the first epoch
-    # traces (and creates a new optimizer's slots), the rest are timed.
-    default_fit_steps = getattr(model, "fit_steps_per_execution", 1)
-    if not isinstance(model.optimizer, tf.keras.optimizers.Adam):
-        model.compile(
-            **_compile_arguments(
-                args.worker, tf.keras.optimizers.Adam(LEARNING_RATE), len(labels)
-            ),
-            steps_per_execution=EQUAL_STEPS_PER_CALL,
-        )
-    equal_timer = EpochTimer()
-    model.fit(train, epochs=EQUAL_EPOCHS + 1, callbacks=[equal_timer], verbose=0)
-    equal_epochs = equal_timer.seconds[1:]
+    _, *equal_seconds = _timed_predicts(model, train, 1 + args.predict_passes)
+    _save_predictions(args, model, test, labels)
+    equal_epochs = _equal_fit(args, tf, model, train, len(labels))
     peak_mb = peak_rss_mb()
     return {
         "side": args.worker,
@@ -404,10 +299,10 @@ def run_worker(args) -> dict:
         },
         "rows": rows,
         "epochs": args.epochs,
-        "import_seconds": round(import_seconds, 3),
+        "import_seconds": round(imported["seconds"], 3),
         "build_seconds": round(build_seconds, 3),
-        "epoch_seconds": [round(s, 4) for s in timer.seconds],
-        "first_epoch_seconds": round(timer.seconds[0], 3),
+        "epoch_seconds": [round(s, 4) for s in epoch_seconds],
+        "first_epoch_seconds": round(epoch_seconds[0], 3),
         "steady_epoch_seconds": round(statistics.median(steady), 4),
         "train_examples_per_second": round(rows * len(steady) / sum(steady), 1),
         "first_predict_seconds": round(first_predict_seconds, 3),
@@ -428,9 +323,9 @@ def run_worker(args) -> dict:
             rows * len(equal_seconds) / sum(equal_seconds), 1
         ),
         "peak_rss_mb": round(peak_mb, 1),
-        "import_rss_mb": round(import_rss_mb, 1),
-        "rss_above_import_mb": round(peak_mb - import_rss_mb, 1),
-        "optional_modules_imported": optional_modules,
+        "import_rss_mb": round(imported["rss_mb"], 1),
+        "rss_above_import_mb": round(peak_mb - imported["rss_mb"], 1),
+        "optional_modules_imported": imported["optional_modules"],
         "parameters": int(model.count_params()),
         "training_metrics": [m.name for m in model.metrics],
         "final_loss": round(float(history.history["loss"][-1]), 5),
@@ -438,6 +333,140 @@ def run_worker(args) -> dict:
         "versions": _versions(args.worker, tf),
         "predictions": str(args.predictions),
     }
+
+
+def _start_worker(args) -> tuple:
+    """Pins the cores, imports TensorFlow and the library: ``(tf, build,
+    imported)``, ``imported`` holding the import's seconds, the peak RSS after
+    it and the optional modules TensorFlow imported."""
+    os.sched_setaffinity(0, list(range(args.num_cores)))
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    started = time.perf_counter()
+    if args.worker == "mtrec":
+        import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(args.num_cores)
+    tf.config.threading.set_inter_op_parallelism_threads(args.num_cores)
+    if args.worker == "deepctr":
+        _import_deepctr()
+        build = _build_deepctr
+    else:
+        build = functools.partial(build_mtrec, precision=args.mtrec_precision)
+    seconds = time.perf_counter() - started
+    # Memory after the imports: TensorFlow and tf-keras import pandas (which
+    # imports pyarrow), scipy and PIL when they are installed, so this part
+    # depends on the environment, not on the library's model or training.
+    imported = {
+        "seconds": seconds,
+        "rss_mb": peak_rss_mb(),
+        "optional_modules": sorted(m for m in OPTIONAL_MODULES if m in sys.modules),
+    }
+    return tf, build, imported
+
+
+def _worker_datasets(args, tf, meta: dict, arrays: dict, labels: list) -> tuple:
+    """``(train, test, rows)``: the cached training batches (features and
+    labels in each library's layout) and the test features' batches."""
+    feature_names = [f["name"] for f in meta["features"]]
+    categorical = {f["name"] for f in meta["features"] if f["kind"] == "categorical"}
+    # DeepCTR's SparseFeat inputs are int32 and DenseFeat inputs (batch, 1);
+    # mtrec's integer features are int64. Cast once, before any timing.
+    id_dtype = np.int64 if args.worker == "mtrec" else np.int32
+
+    def inputs(split: str) -> dict:
+        out = {}
+        for name, values in split_arrays(arrays, split, feature_names).items():
+            if name in categorical:
+                out[name] = values.astype(id_dtype)
+            else:
+                values = values.astype(np.float32)
+                out[name] = values if args.worker == "mtrec" else values[:, None]
+        return out
+
+    train_x, test_x = inputs("train"), inputs("test")
+    train_y = split_arrays(arrays, "train", labels)
+    train_y = {k: v.astype(np.float32) for k, v in train_y.items()}
+    if args.worker == "mtrec":
+        elements = {**train_x, **train_y}
+    else:
+        elements = (train_x, tuple(train_y[label] for label in labels))
+    # No autotuning (see the module docstring): its iterator teardown is a
+    # random fixed cost per pass, not model work.
+    fixed = tf.data.Options()
+    fixed.autotune.enabled = False
+    train = tf.data.Dataset.from_tensor_slices(elements).batch(BATCH_SIZE)
+    train = train.cache().prefetch(PREFETCH).with_options(fixed)
+    for _ in train:  # fills the cache before anything is timed
+        pass
+    test = tf.data.Dataset.from_tensor_slices(test_x).batch(BATCH_SIZE)
+    test = test.prefetch(PREFETCH).with_options(fixed)
+    return train, test, len(train_y[labels[0]])
+
+
+def _timed_fit(tf, model, train, epochs: int) -> tuple[list[float], object]:
+    """``model.fit`` for ``epochs``: each epoch's wall seconds (Keras'
+    ``on_epoch_begin`` to ``on_epoch_end``) and the history."""
+
+    class EpochTimer(tf.keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds: list[float] = []
+            self._start = 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds.append(time.perf_counter() - self._start)
+
+    timer = EpochTimer()
+    history = model.fit(train, epochs=epochs, callbacks=[timer], verbose=0)
+    return timer.seconds, history
+
+
+def _timed_predicts(model, data, passes: int) -> list[float]:
+    """Wall seconds of ``passes`` ``model.predict`` passes over ``data``."""
+    seconds = []
+    for _ in range(passes):
+        begun = time.perf_counter()
+        model.predict(data, verbose=0)
+        seconds.append(time.perf_counter() - begun)
+    return seconds
+
+
+def _save_predictions(args, model, test, labels: list) -> None:
+    """The test predictions, one array per label, for the orchestrator's AUC."""
+    predicted = model.predict(test, verbose=0)
+    if args.worker == "mtrec":
+        outputs = [predicted[t] for t, _ in MODEL_TASKS[args.model]]
+    else:
+        outputs = list(predicted)
+    np.savez(
+        args.predictions,
+        **{label: np.asarray(p).reshape(-1) for label, p in zip(labels, outputs)},
+    )
+
+
+def _equal_fit(args, tf, model, train, outputs: int) -> list[float]:
+    """Seconds of the equal-settings training epochs after one that traces.
+
+    After the predictions are saved (these epochs do not change the AUC):
+    16 steps per call (compiled so already) and the same optimizer on both
+    sides (tf.keras' Adam, which DeepCTR's model already has; a new one on
+    mtrec's when its default is the fused one). The traced epoch also
+    creates a new optimizer's slots.
+    """
+    if not isinstance(model.optimizer, tf.keras.optimizers.Adam):
+        model.compile(
+            **_compile_arguments(
+                args.worker, tf.keras.optimizers.Adam(LEARNING_RATE), outputs
+            ),
+            steps_per_execution=EQUAL_STEPS_PER_CALL,
+        )
+    seconds, _ = _timed_fit(tf, model, train, EQUAL_EPOCHS + 1)
+    return seconds[1:]
 
 
 def _compile_arguments(side: str, optimizer, outputs: int) -> dict:
