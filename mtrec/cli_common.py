@@ -1,4 +1,4 @@
-"""What the command-line modules share: the config argument."""
+"""What the command-line modules share: the config argument, waiting for a stop."""
 
 import argparse
 import pathlib
@@ -20,3 +20,14 @@ def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "config", help=f"YAML file, or a shipped config: {', '.join(SHIPPED_CONFIGS)}"
     )
+
+
+def wait_for_a_stop_signal() -> None:
+    """Blocks until SIGINT or SIGTERM."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
