@@ -160,19 +160,26 @@ def mtrec_optimizer(mtrec, options: dict, tf):
     return mtrec.training.build_optimizer(config)
 
 
-def build_mtrec(model_name: str, meta: dict, tf, precision: str = "float32"):
+def build_mtrec(
+    model_name: str, meta: dict, tf, precision: str = "float32", **model_options
+):
     """mtrec's model, built with the public API as a user would for encoded ids,
-    under the compute ``precision`` (``mtrec.precision_scope``)."""
+    under the compute ``precision`` (``mtrec.precision_scope``);
+    ``model_options``: more arguments of the model (``MultiTaskRanker`` /
+    ``ESMM``), e.g. ``predict_jit_compile=True`` (other benchmarks; this one
+    passes none)."""
     import mtrec
 
     if precision == "float32":
-        return _build_mtrec_model(model_name, meta, tf, mtrec)
+        return _build_mtrec_model(model_name, meta, tf, mtrec, model_options)
     with mtrec.precision_scope(precision):
-        model, options = _build_mtrec_model(model_name, meta, tf, mtrec)
+        model, options = _build_mtrec_model(model_name, meta, tf, mtrec, model_options)
     return model, {**options, "precision": precision}
 
 
-def _build_mtrec_model(model_name: str, meta: dict, tf, mtrec) -> tuple:
+def _build_mtrec_model(
+    model_name: str, meta: dict, tf, mtrec, model_options: dict
+) -> tuple:
     options = mtrec_options(mtrec)
     features, vocabularies, stats = [], {}, {}
     for f in meta["features"]:
@@ -222,7 +229,7 @@ def _build_mtrec_model(model_name: str, meta: dict, tf, mtrec) -> tuple:
     else:
         names = ["ctr", "cvr"]
         backbone = mtrec.SharedBottom(names, units=[])
-    kwargs = {"tower_units": sizes["tower_units"]}
+    kwargs = {"tower_units": sizes["tower_units"], **model_options}
     if options["training_metrics"] is not None:
         kwargs["training_metrics"] = options["training_metrics"]
     if model_name == "esmm":

@@ -10,6 +10,7 @@ from mtrec.features.column_blocks import stack_columns
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.input_checks import checked_ids
+from mtrec.features.input_checks import raw_value_checks
 from mtrec.features.input_lookups import bucket_discretizers
 from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -226,6 +227,14 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             spec.encoded and not isinstance(spec, MultiValuedFeature)
             for spec in self.feature_set.categorical
         )
+
+    def input_checks(self, inputs) -> list[tf.Tensor]:
+        """The layer's checks of the raw ``inputs`` alone (encoded ids in
+        range, dense values finite), with the errors :meth:`call` raises;
+        for a graph that XLA-compiles the layer, where they cannot run
+        (``mtrec.features.input_checks.raw_value_checks``)."""
+        raws = {name: self._raw(inputs, name) for name in self.feature_set.names}
+        return raw_value_checks(self.feature_set, raws)
 
     @property
     def embedding_table_names(self) -> list[str]:

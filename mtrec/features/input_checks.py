@@ -3,6 +3,8 @@
 :func:`checked_finite` refuses a NaN or infinite dense value and
 :func:`checked_ids` an encoded id outside its range; both name the feature,
 the batch row and the value, in training and at serving alike.
+:func:`raw_value_checks` runs both on a feature set's raw inputs alone, for a
+graph whose model part XLA compiles (where the checks cannot run).
 """
 
 from collections.abc import Callable
@@ -10,7 +12,14 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.features.dense import DenseFeature
+from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.xla_context import in_xla_context
+
+_NON_FINITE_ADVICE = (
+    "mtrec models refuse non-finite values, as training does: give the feature "
+    "a fill_value to read NaN as missing"
+)
 
 
 def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
@@ -43,9 +52,8 @@ def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
         message = tf.strings.format(
             "Input `"
             + name.replace("{", "{{").replace("}", "}}")
-            + "` is NaN or infinite at row {} of the batch (value {}); mtrec "
-            "models refuse non-finite values, as training does: give the "
-            "feature a fill_value to read NaN as missing",
+            + "` is NaN or infinite at row {} of the batch (value {}); "
+            + _NON_FINITE_ADVICE,
             (first_bad, tf.gather(x, first_bad)),
         )
         return [message]
@@ -53,15 +61,71 @@ def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
     return _refused_unless(finite, x, error_data)
 
 
+def checked_finite_columns(
+    columns: Sequence[tuple[str, tf.Tensor, bool]],
+) -> tf.Tensor:
+    """The ``(F, n)`` stack of dense features' values, after asserting each
+    is finite, as :func:`checked_finite` does, with one check for all.
+
+    ``columns``: ``(name, values (n,), nan_allowed)``; ``nan_allowed`` for a
+    feature that reads NaN as missing (its ``fill_value``): its NaN passes,
+    its infinities do not. The error is :func:`checked_finite`'s for the
+    first offending feature. Under XLA the values pass unchecked.
+
+    Example:
+
+    >>> x = checked_finite_columns([("price", tf.constant([1.0, 2.0]), False)])
+    >>> x.numpy().tolist()
+    [[1.0, 2.0]]
+    >>> try:
+    ...     checked_finite_columns([("price", tf.constant([1.0, float("inf")]), True)])
+    ... except tf.errors.InvalidArgumentError:
+    ...     print("refused")
+    refused
+    """
+    values = tf.stack([tf.cast(x, tf.float32) for _, x, _ in columns], axis=0)
+    if in_xla_context():
+        return values
+    nan_allowed = tf.constant([[allowed] for _, _, allowed in columns])
+    valid = tf.logical_or(
+        tf.math.is_finite(values),
+        tf.logical_and(tf.math.is_nan(values), nan_allowed),
+    )
+    prefixes = tf.constant(
+        [f"Input `{name}` is NaN or infinite at row " for name, _, _ in columns]
+    )
+
+    def error_data():
+        bad = tf.cast(tf.logical_not(valid), tf.int32)
+        column = tf.argmax(tf.reduce_max(bad, axis=1))
+        row = tf.argmax(tf.gather(bad, column))
+        value = tf.gather_nd(values, tf.stack([column, row]))
+        message = tf.strings.join(
+            [
+                tf.gather(prefixes, column),
+                tf.strings.as_string(row),
+                " of the batch (value ",
+                tf.strings.as_string(value),
+                f"); {_NON_FINITE_ADVICE}",
+            ]
+        )
+        return [message]
+
+    return _refused_unless(valid, values, error_data)
+
+
 def checked_ids(
     ids: tf.Tensor,
     columns: Sequence[tuple[str, int]],
     batch_rows: tf.Tensor | None = None,
+    features_first: bool = False,
 ) -> tf.Tensor:
     """``ids`` ``(n, F)`` int64, unchanged if column ``j`` is in ``[0, V_j)``.
 
     ``batch_rows`` maps row ``i`` of ``ids`` to its batch row (the tokens of a
-    multi-valued feature); default the identity.
+    multi-valued feature); default the identity. ``features_first``: ``ids``
+    is ``(F, n)`` instead (stacked without a transpose); the same check and
+    error.
 
     Otherwise raises ``InvalidArgumentError``
     ``[Encoded id out of range: feature `f`: ids must be in [0, V) (`num_ids=V`);
@@ -73,7 +137,9 @@ def checked_ids(
         # XLA ignores ``Assert`` and has no string ops.
         return ids
     upper = tf.constant([rows for _, rows in columns], tf.int64)
-    inside = tf.logical_and(ids >= 0, ids < upper)
+    inside = tf.logical_and(
+        ids >= 0, ids < (upper[:, None] if features_first else upper)
+    )
     prefixes = [
         f"Encoded id out of range: feature `{name}`: ids must be in "
         f"[0, {rows}) (`num_ids={rows}`); received"
@@ -83,17 +149,57 @@ def checked_ids(
     def error_data():
         # One vectorised search for all columns: a search per column would
         # put ~30 nodes per feature in the error branch.
+        by_row = tf.transpose(ids) if features_first else ids
         outside = tf.cast(tf.logical_not(inside), tf.int32)
+        if features_first:
+            outside = tf.transpose(outside)
         column = tf.argmax(tf.reduce_max(outside, axis=0))
         row = tf.argmax(tf.gather(outside, column, axis=1))
         return [
             tf.gather(tf.constant(prefixes), column),
-            tf.gather_nd(ids, tf.stack([row, column])),
+            tf.gather_nd(by_row, tf.stack([row, column])),
             "at batch row",
             row if batch_rows is None else tf.gather(batch_rows, row),
         ]
 
     return _refused_unless(inside, ids, error_data)
+
+
+def raw_value_checks(feature_set, raws: dict) -> list[tf.Tensor]:
+    """The model's checks of raw values, apart from the model: one tensor per
+    check (encoded ids, dense values), for control dependencies.
+
+    The encoded ids of the single-valued categorical features are checked as
+    :func:`checked_ids` checks them, the dense values as
+    :func:`checked_finite` does after their ``fill_value``; the same errors.
+    A graph that XLA-compiles the model (which drops the checks inside it)
+    runs these before it.
+
+    Args:
+      feature_set: the ``FeatureSet`` of the inputs.
+      raws: ``{feature name: (batch,) raw values}``.
+
+    Returns:
+      The checked tensors; empty when there is nothing to check.
+    """
+    encoded = [
+        spec
+        for spec in feature_set.categorical
+        if spec.encoded and not isinstance(spec, MultiValuedFeature)
+    ]
+    checks = []
+    if encoded:
+        stacked = tf.stack([tf.cast(raws[s.name], tf.int64) for s in encoded], axis=0)
+        columns = [(s.name, s.num_ids) for s in encoded]
+        checks.append(checked_ids(stacked, columns, features_first=True))
+    dense = [
+        (spec.name, raws[spec.name], spec.fill_value is not None)
+        for spec in feature_set
+        if isinstance(spec, DenseFeature)
+    ]
+    if dense:
+        checks.append(checked_finite_columns(dense))
+    return checks
 
 
 def _refused_unless(

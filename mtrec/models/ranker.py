@@ -1,5 +1,6 @@
 """The multi-task ranker: features -> backbone -> one tower per task."""
 
+import functools
 from collections.abc import Mapping
 from collections.abc import Sequence
 
@@ -11,6 +12,8 @@ from mtrec.layers import apply_layers
 from mtrec.layers import separate_matmuls
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
+from mtrec.models.compiled_predict import check_predict_jit_compile
+from mtrec.models.compiled_predict import compiled_predict_step
 from mtrec.models.eager_build import build_before_fit
 from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
 from mtrec.models.multi_step import StepFunctionCache
@@ -174,6 +177,12 @@ class MultiTaskRanker(tfrs.Model):
       predict_steps_per_execution: the same for ``predict`` (where Keras
         knows the number of batches): the same predictions; its batch
         callbacks, if any, see every ``k``-th batch. Default 64.
+      predict_jit_compile: ``predict`` runs the model compiled by XLA, its
+        input checks kept (``mtrec.models.compiled_predict``): faster per
+        batch for gated backbones once compiled, but compiled again for
+        every new batch shape, so for large scoring jobs. Needs a feature
+        layer XLA can compile (encoded ids). Default ``False``; not under a
+        distribution strategy.
       supervised: keyword only, for subclasses whose loss outputs are not
         their towers (ESMM): ``{output: Task}``, the outputs the loss is
         computed on, each an output of ``call``. Default one per task.
@@ -203,6 +212,7 @@ class MultiTaskRanker(tfrs.Model):
         training_metrics: bool = True,
         fit_steps_per_execution: int = DEFAULT_STEPS_PER_CALL,
         predict_steps_per_execution: int = DEFAULT_STEPS_PER_CALL,
+        predict_jit_compile: bool = False,
         *,
         supervised: Mapping[str, Task] | None = None,
         **kwargs,
@@ -228,6 +238,9 @@ class MultiTaskRanker(tfrs.Model):
                 f"`tasks` must be non-empty with unique names. Received: {names}"
             )
         self.feature_layer = feature_layer
+        self.predict_jit_compile = check_predict_jit_compile(
+            predict_jit_compile, feature_layer
+        )
         self.backbone = backbone
         self.tasks = tasks
         self.tower_units = [int(u) for u in tower_units]
@@ -312,6 +325,7 @@ class MultiTaskRanker(tfrs.Model):
             "training_metrics": self.training_metrics,
             "fit_steps_per_execution": self.fit_steps_per_execution,
             "predict_steps_per_execution": self.predict_steps_per_execution,
+            "predict_jit_compile": self.predict_jit_compile,
             "supervised": None
             if self.supervised is None
             else {out: t.to_dict() for out, t in self.supervised.items()},
@@ -588,8 +602,13 @@ class MultiTaskRanker(tfrs.Model):
         return self._step_functions.traced(self, "test", super().test_step)(inputs)
 
     def predict_step(self, data):
-        """``tf.keras.Model.predict_step``, traced once per compile."""
+        """``tf.keras.Model.predict_step``, traced once per compile; the
+        model compiled by XLA with ``predict_jit_compile``."""
         step = super().predict_step
+        if self.predict_jit_compile and not tf.distribute.has_strategy():
+            step = functools.partial(
+                compiled_predict_step, self, cache=self._step_functions
+            )
         return self._step_functions.traced(self, "predict", step)(data)
 
     def _train_step(self, inputs):

@@ -1,0 +1,204 @@
+"""``predict_jit_compile``: predict through XLA, the same predictions and the
+same input errors as the uncompiled model."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from feature_helpers import city_price_features
+
+from mtrec.features import FeatureEmbedding
+from mtrec.layers import PLE
+from mtrec.layers import MMoE
+from mtrec.layers import SharedBottom
+from mtrec.models import ESMM
+from mtrec.models import MultiTaskRanker
+from mtrec.models import Task
+
+ROWS = 300
+
+
+def encoded(name: str, num_ids: int, dim: int) -> dict:
+    return {
+        "name": name,
+        "kind": "categorical",
+        "dtype": "int64",
+        "num_ids": num_ids,
+        "embedding_dim": dim,
+    }
+
+
+def encoded_features():
+    """Encoded ids (two widths), a z-scored dense value with a fill value,
+    a bucketised one and a plain one: every kind XLA can compile."""
+    return FeatureEmbedding(
+        [
+            {
+                "name": "city",
+                "kind": "categorical",
+                "dtype": "int64",
+                "num_ids": 5,
+                "embedding_dim": 4,
+            },
+            {
+                "name": "shop",
+                "kind": "categorical",
+                "dtype": "int64",
+                "num_ids": 7,
+                "embedding_dim": 4,
+            },
+            {
+                "name": "os",
+                "kind": "categorical",
+                "dtype": "int64",
+                "num_ids": 3,
+                "embedding_dim": 2,
+            },
+            {"name": "price", "kind": "dense", "fill_value": 0.0},
+            {"name": "age", "kind": "dense", "num_buckets": 4, "embedding_dim": 2},
+            {"name": "hour", "kind": "dense", "normalization": "none"},
+        ],
+        dense_stats={
+            "price": {"mean": 1.0, "std": 2.0, "boundaries": None},
+            "age": {"mean": 0.0, "std": 1.0, "boundaries": [20.0, 30.0, 40.0]},
+            "hour": {"mean": 0.0, "std": 1.0, "boundaries": None},
+        },
+    )
+
+
+def rows(n: int = ROWS, seed: int = 0) -> dict:
+    rng = np.random.default_rng(seed)
+    return {
+        "city": rng.integers(0, 5, n),
+        "shop": rng.integers(0, 7, n),
+        "os": rng.integers(0, 3, n),
+        "price": rng.normal(1.0, 2.0, n).astype(np.float32),
+        "age": rng.uniform(15, 60, n).astype(np.float32),
+        "hour": rng.uniform(0, 24, n).astype(np.float32),
+        "click": (rng.random(n) < 0.5).astype(np.float32),
+        "buy": (rng.random(n) < 0.2).astype(np.float32),
+    }
+
+
+def model(kind: str, compiled: bool):
+    tf.keras.utils.set_random_seed(3)
+    tasks = [Task("click", "click"), Task("buy", "buy")]
+    common = {"tower_units": [4], "predict_jit_compile": compiled}
+    if kind == "esmm":
+        built = ESMM(
+            encoded_features(),
+            SharedBottom(["ctr", "cvr"], units=[8]),
+            Task("ctr", "click"),
+            Task("cvr", "buy", condition="click"),
+            **common,
+        )
+    else:
+        backbone = {
+            "mmoe": lambda: MMoE(["click", "buy"], num_experts=3, expert_units=[8]),
+            "ple": lambda: PLE(
+                ["click", "buy"],
+                num_levels=2,
+                num_shared_experts=1,
+                num_task_experts=2,
+                expert_units=[8],
+            ),
+        }[kind]()
+        built = MultiTaskRanker(encoded_features(), backbone, tasks, **common)
+    built.compile(optimizer="adam")
+    return built
+
+
+def batches(data: dict, batch_size: int = 64) -> tf.data.Dataset:
+    return tf.data.Dataset.from_tensor_slices(data).batch(batch_size)
+
+
+@pytest.mark.parametrize("kind", ["mmoe", "ple", "esmm"])
+def test_compiled_predictions_equal_the_uncompiled_model(kind):
+    data = rows()
+    plain, compiled = model(kind, False), model(kind, True)
+    plain.fit(batches(data), epochs=1, verbose=0)
+    compiled(next(iter(batches(data))))  # builds the weights
+    compiled.set_weights(plain.get_weights())
+    # NaN in the filled feature is read as missing by both.
+    data["price"][7] = np.nan
+    expected = plain.predict(batches(data), verbose=0)
+    got = compiled.predict(batches(data), verbose=0)
+    assert sorted(got) == sorted(expected)
+    for name in expected:
+        assert got[name].shape == expected[name].shape == (ROWS, 1)
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6)
+    # A second pass reuses the compiled function (and the last, short batch's).
+    again = compiled.predict(batches(data), verbose=0)
+    np.testing.assert_array_equal(again[name], got[name])
+
+
+@pytest.mark.parametrize(
+    ("column", "row", "value", "message"),
+    [
+        (
+            "shop",
+            70,
+            7,
+            "Encoded id out of range: feature `shop`: ids must be in [0, 7) "
+            "(`num_ids=7`); received] [7] [at batch row] [6]",
+        ),
+        (
+            "city",
+            3,
+            -1,
+            "Encoded id out of range: feature `city`: ids must be in [0, 5) "
+            "(`num_ids=5`); received] [-1] [at batch row] [3]",
+        ),
+        (
+            "hour",
+            5,
+            np.inf,
+            "Input `hour` is NaN or infinite at row 5 of the batch (value inf)",
+        ),
+        (
+            "age",
+            2,
+            np.nan,
+            "Input `age` is NaN or infinite at row 2 of the batch (value nan)",
+        ),
+        (
+            "price",
+            9,
+            -np.inf,
+            "Input `price` is NaN or infinite at row 9 of the batch (value -inf)",
+        ),
+    ],
+    ids=["id_too_large", "negative_id", "inf", "nan", "inf_in_filled"],
+)
+def test_bad_inputs_are_refused_as_without_xla(column, row, value, message):
+    data = rows()
+    data[column] = data[column].astype(
+        np.float32 if value != 7 and value != -1 else np.int64
+    )
+    data[column][row] = value
+    for compiled in (False, True):
+        with pytest.raises(tf.errors.InvalidArgumentError) as info:
+            model("ple", compiled).predict(batches(data), verbose=0)
+        assert message in str(info.value)
+
+
+def test_argument_is_checked_and_kept_in_the_config():
+    with pytest.raises(ValueError, match="`predict_jit_compile` must be a bool"):
+        MultiTaskRanker(
+            encoded_features(),
+            SharedBottom(["click"], units=[4]),
+            [Task("click", "click")],
+            predict_jit_compile="yes",
+        )
+    with pytest.raises(ValueError, match="needs a feature layer XLA can compile"):
+        MultiTaskRanker(
+            city_price_features(),  # a vocabulary lookup
+            SharedBottom(["click"], units=[4]),
+            [Task("click", "click")],
+            predict_jit_compile=True,
+        )
+    built = model("mmoe", True)
+    config = built.get_config()
+    assert config["predict_jit_compile"] is True
+    assert MultiTaskRanker.from_config(config).predict_jit_compile is True
+    assert model("esmm", True).get_config()["predict_jit_compile"] is True
+    assert model("mmoe", False).predict_jit_compile is False
