@@ -2,11 +2,12 @@
 
 XLA (``jit_compile``) fuses the many small element-wise ops of a mixture's
 gates and mixing into a few kernels. On one CPU core the census PLE predicted
-1.39× and ESMM 1.10× faster once compiled (MMoE 1.01×; ``benchmarks/
+1.44× and ESMM 1.13× faster once compiled (MMoE 1.02×; ``benchmarks/
 compiled_predict.py``), but XLA compiles again for every new batch shape
-(about 0.6 s for PLE: a large scoring job with a fixed batch size gains, a
-few small predicts lose), so it is an option of the model,
-``predict_jit_compile``, off by default.
+(the first pass over the census rows, two shapes, took 1.9 s instead of
+0.7 s for PLE and 2.8 s instead of 0.5 s for MMoE: a large scoring job with
+a fixed batch size gains, a few small predicts lose), so it is an option of
+the model, ``predict_jit_compile``, off by default.
 
 XLA drops the feature layer's input checks (``Assert`` does not compile, and
 an out-of-range gather index is clamped, a silent wrong score), so the
