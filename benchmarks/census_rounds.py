@@ -7,6 +7,7 @@ their common arguments, setup, data and report writing.
 """
 
 import argparse
+import logging
 import os
 import pathlib
 import tempfile
@@ -44,6 +45,24 @@ def check_arguments(parser: argparse.ArgumentParser, args) -> None:
         parser.error(str(error))
     if args.repeats < 1:
         parser.error(f"`--repeats` must be >= 1. Received: `--repeats={args.repeats}`")
+
+
+def parse_arguments(argv, description: str, results: pathlib.Path):
+    """The common arguments alone (:func:`add_arguments`), checked."""
+    parser = argparse.ArgumentParser(description=description)
+    add_arguments(parser, results)
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    return args
+
+
+def start(args) -> tuple:
+    """Logging, one pinned core and the census arrays: ``(tf, core, meta,
+    arrays)``."""
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    tf, core = one_core_tensorflow(args.core)
+    meta, arrays = census_arrays()
+    return tf, core, meta, arrays
 
 
 def one_core_tensorflow(core: int | None):

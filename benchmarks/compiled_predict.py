@@ -36,11 +36,7 @@ BASELINE = "default"
 
 
 def parse_arguments(argv) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    census_rounds.add_arguments(parser, RESULTS)
-    args = parser.parse_args(argv)
-    census_rounds.check_arguments(parser, args)
-    return args
+    return census_rounds.parse_arguments(argv, __doc__.splitlines()[0], RESULTS)
 
 
 def predict_passes(tf, model_name: str, meta: dict, arrays: dict) -> tuple:
@@ -102,9 +98,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tf, core = census_rounds.one_core_tensorflow(args.core)
-    meta, arrays = census_rounds.census_arrays()
+    tf, core, meta, arrays = census_rounds.start(args)
     cases, facts = {}, {}
     for model_name in args.models:
         logging.info("measuring %s", model_name)

@@ -123,9 +123,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    tf, core = census_rounds.one_core_tensorflow(args.core)
-    meta, arrays = census_rounds.census_arrays()
+    tf, core, meta, arrays = census_rounds.start(args)
     ks = args.steps_per_call
     cases = {}
     for model_name in args.models:

@@ -25,16 +25,3 @@ def test_a_short_run_times_both_optimizers_per_model(tmp_path):
     assert len(variants["fused"]["ms"]) == 2
     assert all(ms > 0 for ms in variants["fused"]["ms"])
     assert "| esmm fit epoch | fused |" in done.stdout
-
-
-@pytest.mark.parametrize(
-    "arguments, message",
-    [
-        (["--models", "dcn"], "`--models` must be a comma-separated list"),
-        (["--repeats", "0"], "`--repeats` must be >= 1"),
-    ],
-)
-def test_bad_arguments_are_refused_by_name(arguments, message):
-    done = run_benchmark(SCRIPT, *arguments, "--no-doc")
-    assert done.returncode == 2
-    assert message in done.stderr

@@ -30,16 +30,3 @@ def test_a_short_run_times_both_predicts_per_model(tmp_path):
     assert 0 <= facts["max_abs_difference"] < 1e-4
     assert "| esmm predict pass | xla |" in done.stdout
     assert "| esmm | " in done.stdout
-
-
-@pytest.mark.parametrize(
-    "arguments, message",
-    [
-        (["--models", "dcn"], "`--models` must be a comma-separated list"),
-        (["--repeats", "0"], "`--repeats` must be >= 1"),
-    ],
-)
-def test_bad_arguments_are_refused_by_name(arguments, message):
-    done = run_benchmark(SCRIPT, *arguments, "--no-doc")
-    assert done.returncode == 2
-    assert message in done.stderr
