@@ -91,25 +91,13 @@ def epoch_timer():
     ``on_epoch_begin`` to ``on_epoch_end``: the time ``model.fit`` spends on
     an epoch's steps and the callbacks before this one.
     """
-    import time
-
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
     # isort: split
     import tensorflow as tf
+    from epoch_timer import epoch_timer_class
 
-    class EpochTimer(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
+    return epoch_timer_class(tf)()
 
 
 def write_report(path: pathlib.Path, report: dict, markdown) -> dict:

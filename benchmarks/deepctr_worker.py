@@ -30,6 +30,7 @@ from deepctr_settings import MODEL_TASKS
 from deepctr_settings import OPTIONAL_MODULES
 from deepctr_settings import PREFETCH
 from deepctr_settings import SEED
+from epoch_timer import epoch_timer_class
 
 
 def peak_rss_mb() -> float:
@@ -416,19 +417,7 @@ def _timed_fit(tf, model, train, epochs: int) -> tuple[list[float], object]:
     """``model.fit`` for ``epochs``: each epoch's wall seconds (Keras'
     ``on_epoch_begin`` to ``on_epoch_end``) and the history."""
 
-    class EpochTimer(tf.keras.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.seconds: list[float] = []
-            self._start = 0.0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.seconds.append(time.perf_counter() - self._start)
-
-    timer = EpochTimer()
+    timer = epoch_timer_class(tf)()
     history = model.fit(train, epochs=epochs, callbacks=[timer], verbose=0)
     return timer.seconds, history
 

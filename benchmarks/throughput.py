@@ -57,6 +57,7 @@ import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 import doc_sections
 import numpy as np
 import tensorflow as tf
+from epoch_timer import epoch_timer_class
 
 from mtrec.data import generate_click_log
 from mtrec.data import make_dataset
@@ -245,19 +246,7 @@ def timed_run(
     }
 
 
-class EpochTimer(tf.keras.callbacks.Callback):
-    """Wall time of each epoch, from ``on_epoch_begin`` to ``on_epoch_end``."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-        self._start = 0.0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._start)
+EpochTimer = epoch_timer_class(tf)
 
 
 class BestEpoch(tf.keras.callbacks.Callback):
