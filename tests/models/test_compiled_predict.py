@@ -202,3 +202,23 @@ def test_argument_is_checked_and_kept_in_the_config():
     assert MultiTaskRanker.from_config(config).predict_jit_compile is True
     assert model("esmm", True).get_config()["predict_jit_compile"] is True
     assert model("mmoe", False).predict_jit_compile is False
+
+
+def test_a_model_that_predicted_through_xla_exports_and_serves_the_same(tmp_path):
+    from mtrec.export import export_saved_model
+
+    data = rows(64)
+    compiled = model("ple", True)
+    predicted = compiled.predict(batches(data), verbose=0)  # the XLA path ran
+    features = {k: v for k, v in data.items() if k not in ("click", "buy")}
+    warmup = {k: v[:4].tolist() for k, v in features.items()}
+    path = export_saved_model(
+        compiled,
+        compiled.feature_layer.feature_set,
+        tmp_path / "exports",
+        warmup_rows=warmup,
+    )
+    serving = tf.saved_model.load(str(path)).signatures["serving_default"]
+    served = serving(**{k: tf.constant(v) for k, v in features.items()})
+    for name, value in predicted.items():
+        np.testing.assert_allclose(served[name].numpy(), value[:, 0], atol=1e-5)
