@@ -53,12 +53,15 @@ def compiled_predict_step(model, data, cache: StepFunctionCache):
 
     ``x`` is the inputs of ``data`` (``(x, y, w)`` or ``x``), restricted to
     the model's features (labels in the dict are dropped before XLA sees
-    them). The compiled function is kept in ``cache`` (dropped by
+    them; a missing feature gets the layer's ``Missing input feature``
+    error). The compiled function is kept in ``cache`` (dropped by
     ``compile``).
     """
     x, _, _ = tf.keras.utils.unpack_x_y_sample_weight(data)
     features = model.feature_layer
-    x = {name: x[name] for name in features.feature_set.names}
+    # Only the features go to XLA; a missing one is left for input_checks
+    # to name, as the uncompiled layer does.
+    x = {name: x[name] for name in features.feature_set.names if name in x}
     if _FORWARD not in cache.steps:
         cache.steps[_FORWARD] = tf.function(
             lambda inputs: model(inputs, training=False),

@@ -181,6 +181,17 @@ def test_bad_inputs_are_refused_as_without_xla(column, row, value, message):
         assert message in str(info.value)
 
 
+def test_a_missing_feature_is_named_as_without_xla():
+    data = rows()
+    del data["os"]
+    for compiled in (False, True):
+        # Keras' traced predict wraps the layer's KeyError (a RuntimeError
+        # uncompiled, AutoGraph's StagingError around the XLA function).
+        with pytest.raises(Exception) as info:  # noqa: PT011 (message below)
+            model("ple", compiled).predict(batches(data), verbose=0)
+        assert "Missing input feature 'os'; the model expects" in str(info.value)
+
+
 def test_argument_is_checked_and_kept_in_the_config():
     with pytest.raises(ValueError, match="`predict_jit_compile` must be a bool"):
         MultiTaskRanker(
