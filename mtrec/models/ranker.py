@@ -9,7 +9,6 @@ import tensorflow_recommenders as tfrs
 
 from mtrec.layers import Tower
 from mtrec.layers import apply_layers
-from mtrec.layers import separate_matmuls
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
 from mtrec.models.compiled_predict import check_predict_jit_compile
@@ -20,96 +19,41 @@ from mtrec.models.multi_step import StepFunctionCache
 from mtrec.models.multi_step import check_steps_per_call
 from mtrec.models.multi_step import fit_in_runs
 from mtrec.models.multi_step import predict_in_runs
+from mtrec.models.ranking_tasks import ranking_task
+from mtrec.models.ranking_tasks import resolve_weighting
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
-from mtrec.precision import precision_scope
-from mtrec.weighting import FixedWeighting
+from mtrec.models.train_steps import gradient_train_step
+from mtrec.models.train_steps import replicated_train_step
 from mtrec.weighting import LossWeighting
-from mtrec.weighting import build_weighting
-from mtrec.weighting import gradients
 from mtrec.weighting.epoch_update import with_epoch_update
 
 
-def ranking_task(
-    task: Task, output: str, from_logits: bool = False, metrics: bool = True
-) -> tfrs.tasks.Ranking:
-    """The TFRS task (loss + training metrics) for one supervised output.
-
-    Args:
-      task: the task (its ``kind`` picks log loss or MSE).
-      output: the output name, prefix of the loss and metric names.
-      from_logits: a binary task's predictions are logits ``z``: the log loss
-        is ``max(z, 0) - z y + log(1 + exp(-|z|))`` (exact for any ``z``)
-        instead of the log of a probability clipped to ``[1e-7, 1 - 1e-7]``,
-        and the AUC applies the sigmoid first.
-      metrics: with ``False`` the task carries no training metric (no per-step
-        AUC or RMSE), only its loss.
-
-    The task returns per-example losses (``Reduction.NONE``, times the sample
-    weight): ``MultiTaskRanker.task_losses`` averages them over the batch
-    itself, which is what lets the model train under a ``tf.distribute``
-    strategy (Keras refuses automatic reduction there).
-
-    Built as a float32 layer whatever the global precision policy
-    (``mtrec.precision``): under ``mixed_bfloat16`` it would cast labels and
-    predictions to bfloat16, losing the loss's and the AUC's precision.
-    """
-    with precision_scope("float32"):
-        return _ranking_task(task, output, from_logits, metrics)
-
-
-def _ranking_task(
-    task: Task, output: str, from_logits: bool, metrics: bool
-) -> tfrs.tasks.Ranking:
-    if task.kind == "binary":
-        return tfrs.tasks.Ranking(
-            loss=tf.keras.losses.BinaryCrossentropy(
-                from_logits=from_logits,
-                reduction=tf.keras.losses.Reduction.NONE,
-                name=f"{output}_logloss",
-            ),
-            metrics=[
-                tf.keras.metrics.AUC(
-                    name=f"{output}_auc", num_thresholds=1000, from_logits=from_logits
-                )
-            ]
-            if metrics
-            else None,
-            name=f"task_{output}",
-        )
-    return tfrs.tasks.Ranking(
-        loss=tf.keras.losses.MeanSquaredError(
-            reduction=tf.keras.losses.Reduction.NONE, name=f"{output}_mse"
-        ),
-        metrics=[tf.keras.metrics.RootMeanSquaredError(name=f"{output}_rmse")]
-        if metrics
-        else None,
-        name=f"task_{output}",
-    )
-
-
-def resolve_weighting(weighting, supervised: Mapping[str, Task]) -> LossWeighting:
-    """The model's ``LossWeighting`` from its ``weighting`` argument.
-
-    Args:
-      weighting: an instance (kept), a registry name (built with
-        ``mtrec.weighting.build_weighting`` for ``supervised``), ``None``
-        (``"fixed"``).
-      supervised: ``{output: Task}``.
+def cross_stack(count: int, projection_dim: int | None) -> list:
+    """``count`` DCN-v2 cross layers (``tfrs.layers.dcn.Cross``), validated.
 
     Raises:
-      ValueError: an unknown name, or a value of another type.
+      ValueError: ``count`` not an int >= 0, or ``projection_dim`` < 1.
     """
-    if weighting is None:
-        return FixedWeighting.from_tasks(supervised)
-    if isinstance(weighting, LossWeighting):
-        return weighting
-    if isinstance(weighting, str):
-        return build_weighting(weighting, supervised)
-    raise ValueError(
-        "`weighting` must be a LossWeighting, a name of mtrec.weighting.WEIGHTINGS "
-        f"or None. Received: `weighting={weighting!r}`"
-    )
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise ValueError(
+            "`cross_layers` must be an integer >= 0. "
+            f"Received: `cross_layers={count!r}`"
+        )
+    if projection_dim is not None and projection_dim < 1:
+        raise ValueError(
+            "`cross_projection_dim` must be >= 1 or None. Received: "
+            f"`cross_projection_dim={projection_dim!r}`"
+        )
+    return [
+        tfrs.layers.dcn.Cross(projection_dim=projection_dim, name=f"cross_{i}")
+        for i in range(count)
+    ]
+
+
+def trackers(pattern: str, outputs) -> dict[str, tf.keras.metrics.Mean]:
+    """``{output: Mean(name=pattern.format(output))}``: a running mean per output."""
+    return {out: tf.keras.metrics.Mean(name=pattern.format(out)) for out in outputs}
 
 
 #: Position of ``callbacks`` in ``tf.keras.Model.fit``'s arguments.
@@ -247,24 +191,9 @@ class MultiTaskRanker(tfrs.Model):
         self.tower_activation = tower_activation
         self.tower_dropout = float(tower_dropout)
         self.tower_l2 = float(tower_l2)
-        if not isinstance(cross_layers, int) or cross_layers < 0:
-            raise ValueError(
-                "`cross_layers` must be an integer >= 0. Received: "
-                f"`cross_layers={cross_layers!r}`"
-            )
-        if cross_projection_dim is not None and cross_projection_dim < 1:
-            raise ValueError(
-                "`cross_projection_dim` must be >= 1 or None. Received: "
-                f"`cross_projection_dim={cross_projection_dim!r}`"
-            )
+        self.crosses = cross_stack(cross_layers, cross_projection_dim)
         self.cross_layers = cross_layers
         self.cross_projection_dim = cross_projection_dim
-        self.crosses = [
-            tfrs.layers.dcn.Cross(
-                projection_dim=cross_projection_dim, name=f"cross_{i}"
-            )
-            for i in range(cross_layers)
-        ]
         self.towers = {
             t.name: Tower(
                 self.tower_units,
@@ -294,18 +223,9 @@ class MultiTaskRanker(tfrs.Model):
             )
             for out, task in supervised.items()
         }
-        self.loss_trackers = {
-            out: tf.keras.metrics.Mean(name=f"{out}_loss") for out in supervised
-        }
-        self.weight_trackers = {
-            out: tf.keras.metrics.Mean(name=f"weight_{out}") for out in supervised
-        }
+        self.loss_trackers = trackers("{}_loss", supervised)
+        self.weight_trackers = trackers("weight_{}", supervised)
         self.weighting = resolve_weighting(weighting, supervised)
-        if list(self.weighting.task_names) != list(supervised):
-            raise ValueError(
-                f"The weighting is for {self.weighting.task_names}, the model trains "
-                f"{list(supervised)}"
-            )
 
     def get_config(self) -> dict:
         """Every constructor argument; layers as Keras configs, tasks as dicts."""
@@ -484,14 +404,15 @@ class MultiTaskRanker(tfrs.Model):
             losses[out] = loss
         return losses
 
-    def _track_weights(self, weights: dict) -> None:
+    def track_weights(self, weights: dict) -> None:
+        """Updates each output's ``weight_<output>`` tracker."""
         for out, tracker in self.weight_trackers.items():
             tracker.update_state(weights[out])
 
     def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
         losses = self.task_losses(inputs, training=training)
         total, weights = self.weighting(losses, training=training, return_weights=True)
-        self._track_weights(weights)
+        self.track_weights(weights)
         return total
 
     def shared_layer_variables(self) -> list[tf.Variable]:
@@ -613,73 +534,8 @@ class MultiTaskRanker(tfrs.Model):
 
     def _train_step(self, inputs):
         if self.weighting.uses_gradients:
-            return self._gradient_train_step(inputs)
+            return gradient_train_step(self, inputs)
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if replicas == 1:
             return super().train_step(inputs)
-        return self._replicated_train_step(inputs, replicas)
-
-    def _regularization_loss(self) -> tf.Tensor:
-        """The sum of the layers' penalties, as ``tfrs.Model.train_step`` adds."""
-        return tf.reduce_sum([tf.reduce_sum(term) for term in self.losses])
-
-    def _replicated_train_step(self, inputs, replicas: int):
-        """``tfrs.Model.train_step`` on one of ``replicas`` synchronous replicas.
-
-        Each replica's loss is the mean over its share of the batch, and the
-        optimiser sums the replicas' gradients: scaling each replica's loss by
-        ``1 / replicas`` makes the update that of the mean over the global
-        batch (and counts the regularization and any loss-weighting term once).
-        Every reported value is divided by ``replicas`` too, as Keras sums the
-        replicas' logs.
-        """
-        with tf.GradientTape() as tape:
-            loss = self.compute_loss(inputs, training=True)
-            regularization_loss = self._regularization_loss()
-            total_loss = loss + regularization_loss
-            scaled = total_loss / replicas
-        grads = tape.gradient(scaled, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        metrics = {metric.name: metric.result() for metric in self.metrics}
-        metrics["loss"] = loss
-        metrics["regularization_loss"] = regularization_loss
-        metrics["total_loss"] = total_loss
-        # Keras sums what each replica returns (``distribute_reduction_method``
-        # "auto"): a replica reports its share.
-        return {name: value / replicas for name, value in metrics.items()}
-
-    def _gradient_train_step(self, inputs):
-        """One step of a ``GradientWeighting``: per-task gradients, combined.
-
-        Traced inside ``separate_matmuls``: a task's gradient reaches exactly
-        the variables its loss uses (``shared_layout``).
-        """
-        with separate_matmuls(), tf.GradientTape(persistent=True) as tape:
-            losses = self.task_losses(inputs, training=True)
-            regularization_loss = self._regularization_loss()
-        # Listed after the forward pass, which builds the model on first use.
-        own = {v.ref() for v in self.weighting.trainable_variables}
-        variables = [v for v in self.trainable_variables if v.ref() not in own]
-        names = list(losses)
-        task_grads = {k: tape.gradient(losses[k], variables) for k in names}
-        shared, shared_layer = self.shared_layout(variables, task_grads)
-        grads, total, weights, own_grads = self.weighting.gradient_update(
-            losses, task_grads, shared, shared_layer
-        )
-        if self.losses:
-            grads = [
-                gradients.add([g, r])
-                for g, r in zip(
-                    grads, tape.gradient(regularization_loss, variables), strict=True
-                )
-            ]
-        del tape
-        pairs = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
-        self.optimizer.apply_gradients(pairs + list(own_grads))
-        self.weighting.after_apply()
-        self._track_weights(weights)
-        metrics = {metric.name: metric.result() for metric in self.metrics}
-        metrics["loss"] = total
-        metrics["regularization_loss"] = regularization_loss
-        metrics["total_loss"] = total + regularization_loss
-        return metrics
+        return replicated_train_step(self, inputs, replicas)

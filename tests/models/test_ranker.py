@@ -108,8 +108,20 @@ def test_dcn_cross_layers_sit_between_embeddings_and_backbone():
     )
     assert [c.name for c in model.crosses] == ["cross_0", "cross_1"]
     assert model.crosses[0]._projection_dim == 2
-    with pytest.raises(ValueError, match="`cross_layers` must be an integer >= 0"):
-        MultiTaskRanker(_features(), SharedBottom(["ctr"]), tasks, cross_layers=-1)
+    for bad in (-1, True, 1.0):
+        with pytest.raises(
+            ValueError,
+            match=rf"must be an integer >= 0. Received: `cross_layers={bad!r}`",
+        ):
+            MultiTaskRanker(_features(), SharedBottom(["ctr"]), tasks, cross_layers=bad)
+    with pytest.raises(ValueError, match="`cross_projection_dim` must be >= 1 or None"):
+        MultiTaskRanker(
+            _features(),
+            SharedBottom(["ctr"]),
+            tasks,
+            cross_layers=1,
+            cross_projection_dim=0,
+        )
     assert not model.has_gates
     with pytest.raises(TypeError, match="has no gates"):
         model.gate_weights(batch)
