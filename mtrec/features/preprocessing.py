@@ -12,18 +12,14 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from mtrec.features.dense_statistics import DenseStatistics
 from mtrec.features.feature_set import FeatureSet
-from mtrec.features.moments import RunningMoments
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.tokens import token_array
-from mtrec.features.transforms import signed_log1p
+from mtrec.features.vocabulary_fit import vocabulary_tokens
 from mtrec.progress import progress
 
 logger = logging.getLogger(__name__)
-
-#: Values kept for quantile bucket boundaries (a uniform sample of the split).
-QUANTILE_SAMPLE_SIZE = 200_000
-_RESERVED_TOKENS = {"string": "[UNK]", "int64": -1}
 
 
 @dataclasses.dataclass
@@ -148,11 +144,7 @@ def fit_preprocessing(
         and members[0].vocabulary_file is None
     }
     counts: dict[str, collections.Counter] = {t: collections.Counter() for t in to_fit}
-    moments = {s.name: RunningMoments() for s in feature_set.dense}
-    ranges = {s.name: [np.inf, -np.inf] for s in feature_set.dense}
-    samples = {
-        s.name: (np.empty(0), np.empty(0)) for s in feature_set.dense if s.num_buckets
-    }
+    dense = {spec.name: DenseStatistics(spec, rng) for spec in feature_set.dense}
     encoded = [spec for spec in feature_set.categorical if spec.encoded]
     rows = 0
     for chunk in progress(chunks, "fitting vocabularies and statistics", unit="chunk"):
@@ -165,102 +157,15 @@ def fit_preprocessing(
                 counts[table].update(
                     _tokens(chunk[spec.name], spec).value_counts().to_dict()
                 )
-        for spec in feature_set.dense:
-            x = np.asarray(chunk[spec.name], dtype=np.float64)
-            if spec.log1p:
-                x = signed_log1p(x)
-            moments[spec.name].add(x)
-            if x.size:
-                low, high = ranges[spec.name]
-                ranges[spec.name] = [min(low, x.min()), max(high, x.max())]
-            if spec.name in samples:
-                values, keys = samples[spec.name]
-                values = np.concatenate([values, x])
-                keys = np.concatenate([keys, rng.random(x.size)])
-                if values.size > QUANTILE_SAMPLE_SIZE:
-                    keep = np.argpartition(keys, QUANTILE_SAMPLE_SIZE)[
-                        :QUANTILE_SAMPLE_SIZE
-                    ]
-                    values, keys = values[keep], keys[keep]
-                samples[spec.name] = (values, keys)
+        for name, statistics in dense.items():
+            statistics.add(chunk[name])
     if rows == 0:
         raise ValueError("Cannot fit preprocessing: the train split has no rows.")
-
-    state = PreprocessingState()
-    for table, members in feature_set.tables.items():
-        spec = members[0]
-        if not spec.uses_vocabulary:
-            continue
-        if spec.vocabulary is not None:
-            tokens = list(spec.vocabulary)
-        elif spec.vocabulary_file is not None:
-            lines = (
-                pathlib.Path(spec.vocabulary_file)
-                .read_text(encoding="utf-8")
-                .splitlines()
-            )
-            tokens = [int(t) for t in lines] if spec.dtype == "int64" else lines
-        else:
-            reserved = _RESERVED_TOKENS[spec.dtype]
-            ranked = sorted(
-                ((tok, n) for tok, n in counts[table].items() if tok != reserved),
-                key=lambda item: (-item[1], str(item[0])),
-            )
-            tokens = [tok for tok, n in ranked if n >= spec.min_count]
-            if not tokens and ranked:
-                # Lookup tables cannot be empty: keep the most frequent token,
-                # every other id shares the out-of-vocabulary bucket(s).
-                tokens = [ranked[0][0]]
-                logger.warning(
-                    "table %r: no token occurs min_count=%d times in the train "
-                    "split (most frequent: %d); keeping only %r, all other ids "
-                    "share the OOV bucket. Lower min_count for small data.",
-                    table,
-                    spec.min_count,
-                    ranked[0][1],
-                    ranked[0][0],
-                )
-            if spec.max_vocabulary_size is not None:
-                tokens = tokens[: spec.max_vocabulary_size]
-            logger.info(
-                "vocabulary %r: %d of %d distinct tokens kept (min_count=%d)",
-                table,
-                len(tokens),
-                len(counts[table]),
-                spec.min_count,
-            )
-        if spec.dtype == "string":
-            bad = [t for t in tokens if "\n" in t or "\r" in t]
-            if bad:
-                raise ValueError(
-                    f"table {table!r}: tokens may not contain newlines: {bad[:3]}"
-                )
-        if not tokens:
-            raise ValueError(
-                f"table {table!r}: no tokens to fit a vocabulary on (every value "
-                "is missing in the train split); give a vocabulary or use hash_bins."
-            )
-        state.vocabularies[table] = tokens
-
-    for spec in feature_set.dense:
-        mean, std = moments[spec.name].mean, moments[spec.name].std
-        if std < 1e-12:
-            logger.warning("dense feature %r is constant on the train split", spec.name)
-            std = 1.0
-        low, high = ranges[spec.name]
-        stats: dict = {
-            "mean": float(mean),
-            "std": std,
-            "boundaries": None,
-            # The training range (after log1p): serving clips to it.
-            "min": float(low),
-            "max": float(high),
-        }
-        if spec.boundaries is not None:
-            stats["boundaries"] = list(spec.boundaries)
-        elif spec.num_buckets:
-            values = samples[spec.name][0]
-            qs = np.linspace(0.0, 1.0, spec.num_buckets + 1)[1:-1]
-            stats["boundaries"] = sorted({float(b) for b in np.quantile(values, qs)})
-        state.dense[spec.name] = stats
-    return state
+    return PreprocessingState(
+        vocabularies={
+            table: vocabulary_tokens(table, members[0], counts.get(table))
+            for table, members in feature_set.tables.items()
+            if members[0].uses_vocabulary
+        },
+        dense={name: statistics.result() for name, statistics in dense.items()},
+    )
