@@ -118,7 +118,7 @@ def fit(
     """
     run_dir = pathlib.Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    tc, sc = config.train, config.train.selection
+    tc = config.train
     if state is None:
         state = TrainingState(train_rows=datasets.train_rows)
         state.save(run_dir / TRAINING_STATE_FILE)
@@ -127,19 +127,67 @@ def fit(
         model, config, total_steps=steps * tc.epochs, epoch_steps=steps
     )
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    manager = tf.train.CheckpointManager(
-        checkpoint, str(run_dir / CHECKPOINT_DIR), max_to_keep=tc.checkpoints_to_keep
-    )
-    # A step checkpoint within the epoch after epochs_done, if any, is newer
-    # than the epoch checkpoint.
-    mid = state.mid_epoch if datasets.train_from is not None else None
-    if mid is not None:
-        _restore(checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, mid.checkpoint)
-    elif state.epochs_done:
-        _restore(
-            checkpoint, optimizer, model, run_dir / CHECKPOINT_DIR, state.checkpoint
-        )
+    mid = _resume(checkpoint, model, datasets, state, run_dir)
+    loop = _callbacks(model, datasets, config, run_dir, state, checkpoint, steps)
+    loop.callbacks += list(callbacks)  # the caller's, after mtrec's
+    stopped = state.selection is not None and state.selection.stopped_early
+    with surface_data_errors():
+        if mid is not None and state.epochs_done < tc.epochs and not stopped:
+            _finish_epoch(model, datasets, state, steps, mid, loop, run_dir)
+            stopped = state.selection is not None and state.selection.stopped_early
+        if state.epochs_done < tc.epochs and not stopped:
+            logger.info(
+                "training on %d rows, %d steps per epoch", state.train_rows, steps
+            )
+            train, fit_steps = _training_input(
+                model, datasets, state, steps, tc.steps_per_epoch
+            )
+            model.fit(
+                train,
+                epochs=tc.epochs,
+                initial_epoch=state.epochs_done,
+                steps_per_epoch=fit_steps,
+                callbacks=loop.callbacks,
+                verbose=0,
+            )
+    selection = loop.selection
+    if selection is not None and tc.selection.restore_best and selection.best_epoch:
+        best = run_dir / BEST_CHECKPOINT_DIR / f"ckpt-{selection.best_epoch}"
+        tf.train.Checkpoint(model=model).restore(str(best)).expect_partial()
+        logger.info("restored the best epoch, %d", selection.best_epoch)
+    return state
 
+
+def _resume(checkpoint, model, datasets: Datasets, state, run_dir: pathlib.Path):
+    """Restores the checkpoint ``state`` names, if any; the interrupted
+    epoch's ``MidEpoch`` when training resumes within an epoch, else ``None``.
+
+    A step checkpoint within the epoch after ``epochs_done`` is newer than
+    the epoch checkpoint; it is used only where the training data can start
+    at a batch (``datasets.train_from``).
+    """
+    mid = state.mid_epoch if datasets.train_from is not None else None
+    name = mid.checkpoint if mid is not None else state.checkpoint
+    if mid is not None or state.epochs_done:
+        _restore(checkpoint, model, run_dir / CHECKPOINT_DIR, name)
+    return mid
+
+
+@dataclasses.dataclass
+class _Loop:
+    """The callbacks of a run (mtrec's, then the caller's), and the two
+    that ``fit`` asks again."""
+
+    callbacks: list
+    selection: EpochSelection | None
+    step_checkpoint: StepCheckpoint | None
+
+
+def _callbacks(model, datasets, config, run_dir, state, checkpoint, steps) -> _Loop:
+    """mtrec's callbacks of a run, in their order: the weighting's epoch
+    updates, the loss check, the selection, the step checkpoints, the
+    affinity tracker, the run state, TensorBoard and the progress bar."""
+    tc = config.train
     tasks = list(model.supervised_tasks())
     # Under parameter_server the steps run asynchronously on the workers: a
     # per-batch callback would wait for every step's logs, so the loss check
@@ -149,26 +197,8 @@ def fit(
         WeightingUpdate(),
         NonFiniteLossGuard(tasks) if per_batch else EpochLossGuard(tasks),
     ]
-    selection = None
-    if sc.metric is not None:
-        terms = selection_terms(
-            sc.metric, {name: t.kind for name, t in model.supervised_tasks().items()}
-        )
-        select_ds = datasets.eval if datasets.selection is None else datasets.selection
-        predictor = Predictor(model)  # traced once for every epoch's selection
-        selection = EpochSelection(
-            evaluate=lambda: evaluated(model, select_ds, config, predictor),
-            score=lambda report: _selection_score(report, terms),
-            best_manager=tf.train.CheckpointManager(
-                tf.train.Checkpoint(model=model),
-                str(run_dir / BEST_CHECKPOINT_DIR),
-                max_to_keep=1,
-            ),
-            mode=selection_mode(sc),
-            patience=sc.patience,
-            min_delta=sc.min_delta,
-            state=state.selection,
-        )
+    selection = _epoch_selection(model, datasets, config, run_dir, state)
+    if selection is not None:
         loop.append(selection)
     step_checkpoint = None
     if tc.checkpoint_every_steps and datasets.train_from is not None:
@@ -185,6 +215,9 @@ def fit(
         tracker = AffinityTracker(every=tc.affinity_every_steps)
         tracker.attach(model)
         loop.append(tracker)  # before RunState: its logs reach the history
+    manager = tf.train.CheckpointManager(
+        checkpoint, str(run_dir / CHECKPOINT_DIR), max_to_keep=tc.checkpoints_to_keep
+    )
     loop += [
         RunState(manager, run_dir / TRAINING_STATE_FILE, state, selection),
         tf.keras.callbacks.TensorBoard(
@@ -193,34 +226,33 @@ def fit(
     ]
     if per_batch:
         loop.append(ProgressBar(steps_per_epoch=steps))
-    loop += list(callbacks)
-    stopped = state.selection is not None and state.selection.stopped_early
-    with surface_data_errors():
-        if mid is not None and state.epochs_done < tc.epochs and not stopped:
-            _finish_epoch(
-                model, datasets, state, steps, mid, loop, step_checkpoint, run_dir
-            )
-            stopped = state.selection is not None and state.selection.stopped_early
-        if state.epochs_done < tc.epochs and not stopped:
-            logger.info(
-                "training on %d rows, %d steps per epoch", state.train_rows, steps
-            )
-            train, fit_steps = _training_input(
-                model, datasets, state, steps, tc.steps_per_epoch
-            )
-            model.fit(
-                train,
-                epochs=tc.epochs,
-                initial_epoch=state.epochs_done,
-                steps_per_epoch=fit_steps,
-                callbacks=loop,
-                verbose=0,
-            )
-    if selection is not None and sc.restore_best and selection.best_epoch:
-        best = run_dir / BEST_CHECKPOINT_DIR / f"ckpt-{selection.best_epoch}"
-        tf.train.Checkpoint(model=model).restore(str(best)).expect_partial()
-        logger.info("restored the best epoch, %d", selection.best_epoch)
-    return state
+    return _Loop(loop, selection, step_checkpoint)
+
+
+def _epoch_selection(model, datasets, config, run_dir, state) -> EpochSelection | None:
+    """The per-epoch selection and early stopping of ``train.selection``
+    (``None`` without a metric), on the selection data or else the eval data."""
+    sc = config.train.selection
+    if sc.metric is None:
+        return None
+    terms = selection_terms(
+        sc.metric, {name: t.kind for name, t in model.supervised_tasks().items()}
+    )
+    select_ds = datasets.eval if datasets.selection is None else datasets.selection
+    predictor = Predictor(model)  # traced once for every epoch's selection
+    return EpochSelection(
+        evaluate=lambda: evaluated(model, select_ds, config, predictor),
+        score=lambda report: _selection_score(report, terms),
+        best_manager=tf.train.CheckpointManager(
+            tf.train.Checkpoint(model=model),
+            str(run_dir / BEST_CHECKPOINT_DIR),
+            max_to_keep=1,
+        ),
+        mode=selection_mode(sc),
+        patience=sc.patience,
+        min_delta=sc.min_delta,
+        state=state.selection,
+    )
 
 
 def _training_input(
@@ -284,7 +316,7 @@ def _selection_score(report: dict, terms: dict) -> float:
         raise ConfigError(f"'train.selection.metric': {err}") from err
 
 
-def _finish_epoch(model, datasets, state, steps, mid, loop, step_checkpoint, run_dir):
+def _finish_epoch(model, datasets, state, steps, mid, loop: _Loop, run_dir):
     """Trains the rest of the epoch a step checkpoint interrupted.
 
     Its batches are the tail of that epoch's (``start_batch``); the epoch's
@@ -295,20 +327,21 @@ def _finish_epoch(model, datasets, state, steps, mid, loop, step_checkpoint, run
     logger.info(
         "resuming epoch %d at batch %d of %d", epoch + 1, mid.batches + 1, steps
     )
-    if step_checkpoint is not None:
-        step_checkpoint.offset = mid.batches
+    if loop.step_checkpoint is not None:
+        loop.step_checkpoint.offset = mid.batches
     saved = run_dir / CHECKPOINT_DIR / f"{mid.checkpoint}.metrics.npz"
     model.fit(
         datasets.train_from(epoch, mid.batches),
         epochs=epoch + 1,
         initial_epoch=epoch,
         steps_per_epoch=steps - mid.batches,
-        callbacks=[RestoreEpochMetrics(saved), *loop],
+        callbacks=[RestoreEpochMetrics(saved), *loop.callbacks],
         verbose=0,
     )
 
 
-def _restore(checkpoint, optimizer, model, directory: pathlib.Path, name) -> None:
+def _restore(checkpoint, model, directory: pathlib.Path, name) -> None:
+    optimizer = checkpoint.optimizer
     if isinstance(optimizer, tf.keras.optimizers.Optimizer):
         # Create the slots now so that the restore fills them.
         optimizer.build(model.trainable_variables)
