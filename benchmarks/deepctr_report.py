@@ -125,6 +125,9 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                     values("mtrec", "rss_above_import_mb"),
                     values("deepctr", "rss_above_import_mb"),
                 )
+            floor = _floor_summary(paired)
+            if floor:
+                entry["matmul_floor"] = floor
             for side in SIDES:
                 tasks = list(paired[side][0]["test_auc"])
                 entry[side] = {
@@ -166,6 +169,30 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                     "parameters": paired[side][0]["parameters"],
                 }
             out[str(n)][model] = entry
+    return out
+
+
+def _floor_summary(paired: dict) -> dict:
+    """The matmul floor over the pairs (``matmul_floor.py``, measured by
+    mtrec's worker): its medians, the ceiling it puts on the ratio to
+    DeepCTR (floor ÷ DeepCTR per pair) and mtrec's share of it (mtrec ÷
+    floor). Empty for runs recorded before the worker measured it."""
+    floors = [r.get("matmul_floor") for r in paired["mtrec"]]
+    if not floors or not all(floors):
+        return {}
+    out = {
+        "gemm": floors[0]["gemm"],
+        "flops_per_example": floors[0]["flops_per_example"],
+        "gemm_gflops": _median([f["gemm_gflops"] for f in floors], 2),
+    }
+    for kind in ("train", "inference"):
+        key = f"{kind}_examples_per_second"
+        bound = [f[key] for f in floors]
+        out[key] = _median(bound, 0)
+        out[f"{kind}_ceiling_ratio"] = ratio_summary(
+            bound, [r[key] for r in paired["deepctr"]]
+        )
+        out[f"{kind}_share"] = ratio_summary([r[key] for r in paired["mtrec"]], bound)
     return out
 
 
@@ -236,6 +263,41 @@ def _equal_settings_lines(summary: dict) -> list[str]:
             f"| {cores} | {model} | {_ratio(e['train_ratio'])} | "
             f"{ratio(e, 'equal_train_ratio')} | {_ratio(e['inference_ratio'])} | "
             f"{ratio(e, 'equal_inference_ratio')} |"
+        )
+    return lines
+
+
+def _floor_lines(summary: dict) -> list[str]:
+    """The matmul floor: the most any library could reach on this core."""
+    rows = _entries_with(summary, "matmul_floor")
+    if not rows:
+        return []
+    lines = [
+        "",
+        "The matmul floor (`benchmarks/matmul_floor.py`, measured in each "
+        "mtrec worker after its timings): the model's multiply-adds (its "
+        "kernels outside the embeddings, each applied once per example) run "
+        "at the speed this core gives the model's largest matmul, timed as "
+        "one GEMM of 64 batches' rows; training counts three matmuls per "
+        "layer (forward, `dX`, `dW`). Every other op is left out, so this is "
+        "an upper bound on any library's examples/s: the **ceiling** is that "
+        "bound ÷ DeepCTR (the largest ratio the target could reach), the "
+        "**share** mtrec ÷ the bound.",
+        "",
+        "| cores | model | largest matmul | GFLOP/s | FLOPs per example | "
+        "train: ceiling, mtrec's share | inference: ceiling, mtrec's share |",
+        "|---|---|---|---:|---:|---|---|",
+    ]
+    for cores, model, e in rows:
+        f = e["matmul_floor"]
+        shape = "({}, {}) x ({}, {})".format(
+            f["gemm"][0], *f["gemm"][1:2], *f["gemm"][1:]
+        )
+        lines.append(
+            f"| {cores} | {model} | {shape} | {f['gemm_gflops']:.1f} | "
+            f"{f['flops_per_example']:,} | {_ratio(f['train_ceiling_ratio'])}, "
+            f"{_ratio(f['train_share'])} | {_ratio(f['inference_ceiling_ratio'])}, "
+            f"{_ratio(f['inference_share'])} |"
         )
     return lines
 
@@ -383,6 +445,7 @@ def markdown(report: dict) -> str:
             )
     options = report["mtrec_options"]
     lines += _equal_settings_lines(report["summary"])
+    lines += _floor_lines(report["summary"])
     lines += _memory_lines(report["summary"])
     lines += [
         "",

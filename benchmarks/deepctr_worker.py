@@ -31,6 +31,7 @@ from deepctr_settings import OPTIONAL_MODULES
 from deepctr_settings import PREFETCH
 from deepctr_settings import SEED
 from epoch_timer import epoch_timer_class
+from matmul_floor import matmul_floor
 
 
 def peak_rss_mb() -> float:
@@ -285,6 +286,13 @@ def run_worker(args) -> dict:
     default_optimizer = _class_path(model.optimizer)
     default_steps = getattr(model, "predict_steps_per_execution", 1)
     default_fit_steps = getattr(model, "fit_steps_per_execution", 1)
+    # mtrec's side also measures the bound no library can beat on this core:
+    # the model's matmuls alone (matmul_floor), next to its own timings.
+    floor = (
+        matmul_floor(tf, model, BATCH_SIZE, default_steps)
+        if args.worker == "mtrec"
+        else None
+    )
     # Equal settings: both libraries' predict at EQUAL_STEPS_PER_CALL batches
     # per graph call, through Keras' public compile option (mtrec's own
     # predict_steps_per_execution yields to it). Timed after the defaults.
@@ -340,6 +348,7 @@ def run_worker(args) -> dict:
         "options": options,
         "versions": _versions(args.worker, tf),
         "predictions": str(args.predictions),
+        "matmul_floor": floor,
     }
 
 

@@ -100,6 +100,16 @@ def _run(side, model, pair, cores, train, inference, auc):
             "tf_keras": "2.21.0",
             "library": "0.9.4" if side == "deepctr" else "0.1.0",
         },
+        # Measured by mtrec's worker only: the model's matmuls alone.
+        "matmul_floor": None
+        if side == "deepctr"
+        else {
+            "flops_per_example": 140832,
+            "gemm": [1024, 255, 272],
+            "gemm_gflops": 50.0 + pair,
+            "train_examples_per_second": 300.0,
+            "inference_examples_per_second": 1000.0,
+        },
     }
 
 
@@ -183,6 +193,24 @@ def test_summary_of_a_fake_result_set():
     }
     assert mmoe["deepctr"]["parameters"] == 1000
     assert list(summary["1"]["esmm"]["deepctr"]["test_auc"]) == ["ctr", "ctcvr"]
+    # The matmul floor: its ceiling on the ratio (floor ÷ DeepCTR) and
+    # mtrec's share of it (mtrec ÷ floor), per pair.
+    floor = mmoe["matmul_floor"]
+    assert (floor["gemm"], floor["flops_per_example"]) == ([1024, 255, 272], 140832)
+    assert floor["gemm_gflops"] == 51.0
+    assert floor["inference_ceiling_ratio"]["per_pair"] == [2.5, 2.5, 2.5]
+    assert floor["inference_share"]["median"] == 0.8
+    assert floor["train_ceiling_ratio"]["median"] == 3.0
+    assert floor["train_share"]["per_pair"] == [0.667, 1.0, 0.833]
+    assert summary["1"]["ple"]["matmul_floor"]["inference_share"]["median"] == 0.6
+
+
+def test_summary_without_a_floor_in_every_mtrec_run_has_none():
+    runs = _fake_runs(2.0)
+    runs[1]["matmul_floor"] = None  # an mtrec run recorded before the floor
+    summary = deepctr_report.summarise(runs, ["mmoe", "ple"], [1])
+    assert "matmul_floor" not in summary["1"]["mmoe"]
+    assert "matmul_floor" in summary["1"]["ple"]
 
 
 def test_summary_pairs_only_complete_pairs():
@@ -281,6 +309,11 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "0.75 (0.75–0.75) |" in lines
     )
     assert "| 1 | mmoe | 500 / 251 | 200 / 99 | 0.49 (0.49–0.50) |" in lines
+    assert (
+        "| 1 | mmoe | (1024, 255) x (255, 272) | 51.0 | 140,832 | "
+        "3.00 (3.00–3.00), 0.83 (0.67–1.00) | 2.50 (2.50–2.50), 0.80 (0.80–0.80) |"
+    ) in lines
+    assert "an upper bound on any library's examples/s" in text
     assert "by DeepCTR's side: none; by mtrec's: pandas" in text
     assert "`training_metrics=False`" in text
     assert "`encoded_ids` not offered by this mtrec" in text
@@ -483,6 +516,21 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     }
     assert "income_loss" in result["training_metrics"]
     assert result["versions"]["library"] == "0.1.0"
+    # The census MMoE's kernels: experts 8 x (255, 32), two gates (255, 8),
+    # two towers (32, 16) and (16, 1); its largest matmul reads the 255
+    # inputs for the experts and both gates.
+    floor = result["matmul_floor"]
+    assert floor["flops_per_example"] == 2 * (
+        8 * 255 * 32 + 2 * 255 * 8 + 2 * (32 * 16 + 16)
+    )
+    assert floor["gemm"] == [deepctr_settings.BATCH_SIZE, 255, 272]
+    assert floor["gemm_gflops"] > 0
+    assert floor["inference_examples_per_second"] == pytest.approx(
+        floor["gemm_gflops"] * 1e9 / floor["flops_per_example"], rel=1e-2
+    )
+    assert floor["train_examples_per_second"] == pytest.approx(
+        floor["inference_examples_per_second"] / 3, rel=1e-2
+    )
     with np.load(predictions) as predicted:
         assert sorted(predicted.files) == ["income_50k", "never_married"]
         for label in predicted.files:
