@@ -89,7 +89,7 @@ def pin_one_core(core: int | None) -> int:
     return core
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=25)
     parser.add_argument("--steps", type=int, default=10)
@@ -105,19 +105,59 @@ def main(argv: list[str] | None = None) -> dict:
         help="subset to run (the baseline is always run)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS)
-    args = parser.parse_args(argv)
-    core = pin_one_core(args.core)
+    return parser.parse_args(argv)
 
-    import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
-    # isort: split
-    import numpy as np
-    import tensorflow as tf
+class CensusLikeInputs:
+    """The census-like features (module docstring) and ``batches`` random
+    batches of them, cached and cycled as a ``tf.data.Dataset``."""
 
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    def __init__(self, tf, np, seed: int, batches: int):
+        self.tf = tf
+        self.rng = np.random.default_rng(seed)
+        self.sizes = self.rng.integers(2, 51, NUM_CATEGORICAL)
+        self.categorical = [f"c{i}" for i in range(NUM_CATEGORICAL)]
+        self.dense = [f"d{i}" for i in range(NUM_DENSE)]
+        made = [self._batch(np) for _ in range(batches)]
+        dataset = tf.data.Dataset.from_tensors(made[0])
+        for other in made[1:]:
+            dataset = dataset.concatenate(tf.data.Dataset.from_tensors(other))
+        self.dataset = dataset.cache().repeat()
 
-    from mtrec.features import FeatureEmbedding
+    def features(self, encoded: bool, fused: bool):
+        """The feature layer: encoded ids (``num_ids``) or vocabularies."""
+        from mtrec.features import FeatureEmbedding
+
+        specs, vocabularies = [], {}
+        for name, size in zip(self.categorical, self.sizes, strict=True):
+            spec = {"name": name, "dtype": "int64", "embedding_dim": EMBEDDING_DIM}
+            if encoded:
+                spec["num_ids"] = int(size)
+            else:
+                vocabularies[name] = list(range(int(size)))
+            specs.append(spec)
+        specs += [{"name": name, "kind": "dense"} for name in self.dense]
+        stats = {
+            name: {"mean": 0.0, "std": 1.0, "boundaries": None} for name in self.dense
+        }
+        return FeatureEmbedding(specs, vocabularies, stats, fused=fused)
+
+    def _batch(self, np) -> dict:
+        tf, rng = self.tf, self.rng
+        out = {
+            name: tf.constant(rng.integers(0, size, BATCH_SIZE), tf.int64)
+            for name, size in zip(self.categorical, self.sizes, strict=True)
+        }
+        for name in self.dense:
+            out[name] = tf.constant(rng.normal(size=BATCH_SIZE).astype(np.float32))
+        for task in TASKS:
+            out[task] = tf.constant((rng.random(BATCH_SIZE) < 0.3).astype(np.float32))
+        return out
+
+
+def warmed_steps(tf, names: list[str], inputs: CensusLikeInputs, args) -> dict:
+    """``{variant: (train_function, iterator)}``, each step run ``--warmup``
+    times (traced and warm)."""
     from mtrec.layers import MMoE
     from mtrec.models import MultiTaskRanker
     from mtrec.models import Task
@@ -129,58 +169,13 @@ def main(argv: list[str] | None = None) -> dict:
         def logit_outputs(self) -> set[str]:
             return set()
 
-    rng = np.random.default_rng(args.seed)
-    sizes = rng.integers(2, 51, NUM_CATEGORICAL)
-    categorical = [f"c{i}" for i in range(NUM_CATEGORICAL)]
-    dense = [f"d{i}" for i in range(NUM_DENSE)]
-
-    def features(encoded: bool, fused: bool) -> FeatureEmbedding:
-        specs = []
-        vocabularies = {}
-        for name, size in zip(categorical, sizes, strict=True):
-            spec = {"name": name, "dtype": "int64", "embedding_dim": EMBEDDING_DIM}
-            if encoded:
-                spec["num_ids"] = int(size)
-            else:
-                vocabularies[name] = list(range(int(size)))
-            specs.append(spec)
-        specs += [{"name": name, "kind": "dense"} for name in dense]
-        stats = {name: {"mean": 0.0, "std": 1.0, "boundaries": None} for name in dense}
-        return FeatureEmbedding(specs, vocabularies, stats, fused=fused)
-
-    def batch() -> dict:
-        out = {
-            name: tf.constant(rng.integers(0, size, BATCH_SIZE), tf.int64)
-            for name, size in zip(categorical, sizes, strict=True)
-        }
-        out.update(
-            {
-                name: tf.constant(rng.normal(size=BATCH_SIZE).astype(np.float32))
-                for name in dense
-            }
-        )
-        out.update(
-            {
-                task: tf.constant((rng.random(BATCH_SIZE) < 0.3).astype(np.float32))
-                for task in TASKS
-            }
-        )
-        return out
-
-    batches = [batch() for _ in range(args.batches)]
-    dataset = tf.data.Dataset.from_tensors(batches[0])
-    for other in batches[1:]:
-        dataset = dataset.concatenate(tf.data.Dataset.from_tensors(other))
-    dataset = dataset.cache().repeat()
-
-    names = [BASELINE, *(v for v in args.variants if v != BASELINE)]
     runners = {}
     for name in names:
         fused, encoded, metrics, logits, xla = VARIANTS[name]
         tf.keras.utils.set_random_seed(args.seed)
         cls = MultiTaskRanker if logits else ProbabilityLossRanker
         model = cls(
-            features(encoded, fused),
+            inputs.features(encoded, fused),
             MMoE(list(TASKS), num_experts=8, expert_units=[32]),
             [Task(task, task) for task in TASKS],
             tower_units=[16],
@@ -188,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
         model.compile(optimizer=tf.keras.optimizers.Adam(1e-3), jit_compile=xla)
         step = model.make_train_function()
-        iterator = iter(dataset)
+        iterator = iter(inputs.dataset)
         started = time.perf_counter()
         for _ in range(args.warmup):
             logs = step(iterator)
@@ -198,7 +193,12 @@ def main(argv: list[str] | None = None) -> dict:
             f"built and warmed up {name} in {time.perf_counter() - started:.1f} s",
             file=sys.stderr,
         )
+    return runners
 
+
+def interleaved_rounds(runners: dict, names: list[str], args) -> dict:
+    """``{variant: [steps/s per round]}``: ``--repeats`` rounds of
+    ``--steps`` steps per variant, the order rotated every round."""
     rounds = {name: [] for name in names}
     for r in range(args.repeats):
         shift = r % len(names)
@@ -209,42 +209,62 @@ def main(argv: list[str] | None = None) -> dict:
                 logs = step(iterator)
             float(logs["loss"])
             rounds[name].append(args.steps / (time.perf_counter() - started))
+    return rounds
 
-    def spread(values: list[float]) -> dict:
-        return {
-            "min": round(min(values), 3),
-            "median": round(statistics.median(values), 3),
-            "max": round(max(values), 3),
-        }
 
+def spread(values: list[float]) -> dict:
+    return {
+        "min": round(min(values), 3),
+        "median": round(statistics.median(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def variant_results(rounds: dict) -> dict:
+    """Per variant: its levers, steps/s and ratios to the baseline's rounds."""
     results = {}
-    for name in names:
+    for name, values in rounds.items():
         fused, encoded, metrics, logits, xla = VARIANTS[name]
-        ratios = [v / b for v, b in zip(rounds[name], rounds[BASELINE], strict=True)]
+        ratios = [v / b for v, b in zip(values, rounds[BASELINE], strict=True)]
         results[name] = {
             "fused": fused,
             "encoded_ids": encoded,
             "training_metrics": metrics,
             "loss_from_logits": logits,
             "jit_compile": xla,
-            "steps_per_second": spread(rounds[name]),
-            "examples_per_second_median": round(
-                statistics.median(rounds[name]) * BATCH_SIZE
-            ),
+            "steps_per_second": spread(values),
+            "examples_per_second_median": round(statistics.median(values) * BATCH_SIZE),
             "ratio_to_baseline": spread(ratios),
             # Fastest round over the baseline's fastest: the least disturbed
             # by other jobs on a shared machine.
-            "best_ratio_to_baseline": round(
-                max(rounds[name]) / max(rounds[BASELINE]), 3
-            ),
-            "rounds_steps_per_second": [round(v, 2) for v in rounds[name]],
+            "best_ratio_to_baseline": round(max(values) / max(rounds[BASELINE]), 3),
+            "rounds_steps_per_second": [round(v, 2) for v in values],
         }
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_arguments(argv)
+    core = pin_one_core(args.core)
+
+    import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
+
+    # isort: split
+    import numpy as np
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+
+    inputs = CensusLikeInputs(tf, np, args.seed, args.batches)
+    names = [BASELINE, *(v for v in args.variants if v != BASELINE)]
+    rounds = interleaved_rounds(warmed_steps(tf, names, inputs, args), names, args)
     report = {
         "benchmark": "train_step",
         "baseline": BASELINE,
         "model": {
             "categorical_features": NUM_CATEGORICAL,
-            "vocabulary_sizes": [int(s) for s in sizes],
+            "vocabulary_sizes": [int(s) for s in inputs.sizes],
             "dense_features": NUM_DENSE,
             "embedding_dim": EMBEDDING_DIM,
             "backbone": "MMoE 8 experts x [32]",
@@ -268,7 +288,7 @@ def main(argv: list[str] | None = None) -> dict:
             "python": platform.python_version(),
             "tensorflow": tf.__version__,
         },
-        "variants": results,
+        "variants": variant_results(rounds),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
