@@ -91,11 +91,13 @@ def test_batched_results_equal_unbatched_results(
 ):
     """Each request's rows come back, in order, with the unbatched scores.
 
-    Equal to within 4 units in the last place of float32, not bit-equal:
+    Equal to within 16 units in the last place of float32, not bit-equal:
     TensorFlow's CPU matrix kernels split the rows of a batch into blocks and
     pick the kernel by batch size (matrix-vector for one row), so a row's dot
     products are summed in an order that depends on the batch it is in and
-    its position there. Measured: up to 1 ulp (1.2e-7 relative). TF Serving's
+    its position there, and on the instruction set. Measured: up to 1 ulp
+    on an Intel core with AMX, 5 on an AMD core with AVX2 only. A row
+    scored with another row's inputs would differ by far more. TF Serving's
     batching has the same property.
     """
     requests = _requests(rows)
@@ -110,7 +112,7 @@ def test_batched_results_equal_unbatched_results(
     for request, want, got in zip(requests, expected, batched):
         for name in OUTPUTS:
             assert got[name].shape == (len(request["user_id"]),)
-            np.testing.assert_array_max_ulp(got[name], want[name], maxulp=4)
+            np.testing.assert_array_max_ulp(got[name], want[name], maxulp=16)
     after = batching_server.batcher.stats()
     assert after["requests"] - before["requests"] == len(requests)
     assert after["rows"] - before["rows"] >= sum(len(r["user_id"]) for r in requests)
