@@ -25,7 +25,11 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
 - ``gate_softmax``: the three gates of a PLE level (2 tasks over 2 own + 2
   shared experts, the shared gate over all 6), forward and backward:
   ``tf.nn.softmax`` (baseline, oneDNN's kernel) against
-  ``mtrec.layers.gate_softmax``.
+  ``mtrec.layers.gate_softmax``;
+- ``dense_block``: the 7 census dense inputs of a batch (4 with log1p), each
+  checked, clipped and z-scored: one ``dense_value`` chain per feature and a
+  concat (baseline, ``FeatureEmbedding`` before) against
+  ``mtrec.features.transforms.dense_block`` (one chain for all, one check).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -45,11 +49,13 @@ BATCH = 1024
 FEATURES = 31
 EMBEDDING_INPUTS = 263  # census ESMM: 31 x 8 embeddings + 7 dense + 8 more
 CENSUS_IDS = 52  # the largest census vocabulary
+DENSE = 7  # census dense inputs
+DENSE_LOG1P = 4  # of them heavy-tailed (capital gains and losses, ...)
 logger = logging.getLogger("step_copies")
 
 
 def _int_step(tf, build):
-    """A ``tf.function`` summing ``build()``'s int64 result (nothing folds away)."""
+    """A ``tf.function`` summing ``build()``'s result (nothing folds away)."""
 
     @tf.function
     def step():
@@ -78,6 +84,36 @@ def column_cases(tf) -> dict:
         "stack_rows_transpose": _int_step(
             tf, lambda: tf.transpose(tf.stack(ids, axis=0))
         ),
+    }
+
+
+def dense_cases(tf) -> dict:
+    """The census's 7 dense inputs (4 with log1p, all z-scored and clipped)
+    of one batch as ``(batch, 7)``: one ``dense_value`` chain and z-score
+    per feature, concatenated (baseline), against ``dense_block``."""
+    from mtrec.features import DenseFeature
+    from mtrec.features import dense_block
+    from mtrec.features import dense_value
+
+    specs = [DenseFeature(f"d{j}", log1p=j < DENSE_LOG1P) for j in range(DENSE)]
+    stats = {
+        s.name: {"mean": 0.5, "std": 2.0, "min": -30.0, "max": 30.0} for s in specs
+    }
+    rng = tf.random.Generator.from_seed(0)
+    raws = [rng.normal((BATCH,), stddev=10.0) for _ in specs]
+
+    def one_at_a_time():
+        columns = []
+        for spec, raw in zip(specs, raws, strict=True):
+            x = dense_value(spec, raw, stats[spec.name])
+            columns.append(
+                ((x - stats[spec.name]["mean"]) / stats[spec.name]["std"])[:, None]
+            )
+        return tf.concat(columns, axis=1)
+
+    return {
+        BASELINE: _int_step(tf, one_at_a_time),
+        "dense_block": _int_step(tf, lambda: dense_block(specs, raws, stats)),
     }
 
 
@@ -220,6 +256,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cgc_task_mix 2+2 x[32]": lambda: mix_cases(tf, layers),
         "embedding_order census 31+7": lambda: order_cases(tf),
         "gate_softmax 4+4+6": lambda: softmax_cases(tf, layers),
+        f"dense_block {DENSE} census dense inputs": lambda: dense_cases(tf),
     }
     report = {
         "baseline": BASELINE,

@@ -10,6 +10,8 @@ from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
 from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import int64_pairs
+from mtrec.features.transforms import dense_block
+from mtrec.features.transforms import dense_value
 
 __all__ = [
     "OUTPUT_ORDERS",
@@ -19,6 +21,8 @@ __all__ = [
     "FeatureSet",
     "MultiValuedFeature",
     "PreprocessingState",
+    "dense_block",
+    "dense_value",
     "fit_preprocessing",
     "gather_with_dense_gradient",
     "int64_pairs",

@@ -21,11 +21,15 @@ from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import is_sharded
 from mtrec.features.token_pooling import pool_token_vectors
 from mtrec.features.tokens import split_tokens
+from mtrec.features.transforms import dense_block
 from mtrec.features.transforms import dense_value
 from mtrec.layers.target_attention import TargetAttention
 
 #: ``FeatureEmbedding(output_order=...)`` values.
 OUTPUT_ORDERS = ("grouped", "features")
+#: The key of the dense block among the gathered blocks (theirs are widths
+#: or feature names).
+_DENSE_BLOCK = ("dense",)
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -420,6 +424,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     def call(self, inputs, training=None):
         raws = {name: self._raw(inputs, name) for name in self.feature_set.names}
         blocks, where = self._gather_single(raws)
+        # The dense features not gathered (not bucketised) as one block of
+        # columns, cut into the output like a gathered block.
+        dense = [s for s in self.feature_set.dense if s.name not in where]
+        if dense:
+            block = dense_block(dense, [raws[s.name] for s in dense], self.dense_stats)
+            blocks[_DENSE_BLOCK] = block[:, :, None]
+            where.update({s.name: (_DENSE_BLOCK, i) for i, s in enumerate(dense)})
         # Consecutive columns of one block become one slice of the output.
         runs: list = []
         for spec in self._output_specs():
@@ -430,14 +441,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     last[2] = column + 1
                 else:
                     runs.append([key, column, column + 1])
-            elif isinstance(spec, DenseFeature):
-                x = dense_value(
-                    spec, raws[spec.name], self.dense_stats.get(spec.name, {})
-                )
-                if spec.normalization == "zscore":
-                    stats = self.dense_stats[spec.name]
-                    x = (x - stats["mean"]) / stats["std"]
-                runs.append(x[:, None])
             else:
                 query = None
                 if spec.query is not None and spec.pooling == "attention":

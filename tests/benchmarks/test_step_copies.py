@@ -24,6 +24,7 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "cgc_task_mix": {"before", "mix_expert_groups"},
         "embedding_order": {"before", "grouped"},
         "gate_softmax": {"before", "gate_softmax"},
+        "dense_block": {"before", "dense_block"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {
