@@ -27,9 +27,9 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   ``tf.nn.softmax`` (baseline, oneDNN's kernel) against
   ``mtrec.layers.gate_softmax``;
 - ``dense_block``: the 7 census dense inputs of a batch (4 with log1p), each
-  checked, clipped and z-scored: one ``dense_value`` chain per feature and a
-  concat (baseline, ``FeatureEmbedding`` before) against
-  ``mtrec.features.transforms.dense_block`` (one chain for all, one check).
+  checked, clipped and z-scored: the steps per feature, each with its own
+  check, and a concat (baseline, ``FeatureEmbedding`` before) against
+  ``mtrec.features.dense_block`` (one chain for all, one check).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -89,11 +89,12 @@ def column_cases(tf) -> dict:
 
 def dense_cases(tf) -> dict:
     """The census's 7 dense inputs (4 with log1p, all z-scored and clipped)
-    of one batch as ``(batch, 7)``: one ``dense_value`` chain and z-score
-    per feature, concatenated (baseline), against ``dense_block``."""
+    of one batch as ``(batch, 7)``: the same steps per feature, each with its
+    own finite check, concatenated (baseline, ``FeatureEmbedding`` before),
+    against ``dense_block``."""
     from mtrec.features import DenseFeature
     from mtrec.features import dense_block
-    from mtrec.features import dense_value
+    from mtrec.features.input_checks import checked_finite_columns
 
     specs = [DenseFeature(f"d{j}", log1p=j < DENSE_LOG1P) for j in range(DENSE)]
     stats = {
@@ -105,10 +106,12 @@ def dense_cases(tf) -> dict:
     def one_at_a_time():
         columns = []
         for spec, raw in zip(specs, raws, strict=True):
-            x = dense_value(spec, raw, stats[spec.name])
-            columns.append(
-                ((x - stats[spec.name]["mean"]) / stats[spec.name]["std"])[:, None]
-            )
+            x = checked_finite_columns([(spec.name, raw, False)])[0]
+            if spec.log1p:
+                x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+            x = tf.clip_by_value(x, stats[spec.name]["min"], stats[spec.name]["max"])
+            x = (x - stats[spec.name]["mean"]) / stats[spec.name]["std"]
+            columns.append(x[:, None])
         return tf.concat(columns, axis=1)
 
     return {

@@ -1,6 +1,6 @@
 """Checks of raw input values inside the graph, with errors naming the input.
 
-:func:`checked_finite` refuses a NaN or infinite dense value and
+:func:`checked_finite_columns` refuses a NaN or infinite dense value and
 :func:`checked_ids` an encoded id outside its range; both name the feature,
 the batch row and the value, in training and at serving alike.
 :func:`raw_value_checks` runs both on a feature set's raw inputs alone, for a
@@ -22,55 +22,24 @@ _NON_FINITE_ADVICE = (
 )
 
 
-def checked_finite(name: str, x: tf.Tensor) -> tf.Tensor:
-    """``x``, after asserting it is finite; the error names ``name`` and the row.
+def checked_finite_columns(
+    columns: Sequence[tuple[str, tf.Tensor, bool]],
+) -> tf.Tensor:
+    """The ``(F, n)`` stack of dense features' values, after asserting each
+    is finite, with one check for all.
 
     A NaN or infinite dense value would give a garbage score (the model has
     never seen one: the reader rejects them in training), so the model
     refuses it: ``tf.errors.InvalidArgumentError`` (HTTP 400 /
     ``INVALID_ARGUMENT`` from TF Serving and ``mtrec serve``) saying
-    ``Input `price` is NaN or infinite at row 3 of the batch (value nan)``.
-
-    Example:
-
-    >>> checked_finite("price", tf.constant([1.0, 2.0])).numpy().tolist()
-    [1.0, 2.0]
-    >>> try:
-    ...     checked_finite("price", tf.constant([1.0, float("nan")]))
-    ... except tf.errors.InvalidArgumentError:
-    ...     print("refused")
-    refused
-    """
-    if in_xla_context():
-        # XLA has no string ops; a compiled train step reads files the reader
-        # checked (serving signatures are not compiled, so they check).
-        return x
-    finite = tf.math.is_finite(x)
-
-    def error_data():
-        first_bad = tf.argmin(tf.cast(finite, tf.int32), output_type=tf.int64)
-        message = tf.strings.format(
-            "Input `"
-            + name.replace("{", "{{").replace("}", "}}")
-            + "` is NaN or infinite at row {} of the batch (value {}); "
-            + _NON_FINITE_ADVICE,
-            (first_bad, tf.gather(x, first_bad)),
-        )
-        return [message]
-
-    return _refused_unless(finite, x, error_data)
-
-
-def checked_finite_columns(
-    columns: Sequence[tuple[str, tf.Tensor, bool]],
-) -> tf.Tensor:
-    """The ``(F, n)`` stack of dense features' values, after asserting each
-    is finite, as :func:`checked_finite` does, with one check for all.
+    ``Input `price` is NaN or infinite at row 3 of the batch (value nan)``
+    for the first offending feature.
 
     ``columns``: ``(name, values (n,), nan_allowed)``; ``nan_allowed`` for a
     feature that reads NaN as missing (its ``fill_value``): its NaN passes,
-    its infinities do not. The error is :func:`checked_finite`'s for the
-    first offending feature. Under XLA the values pass unchecked.
+    its infinities do not. Under XLA (no string ops; a compiled train step
+    reads files the reader checked, and serving signatures are not
+    compiled) the values pass unchecked.
 
     Example:
 
@@ -171,7 +140,7 @@ def raw_value_checks(feature_set, raws: dict) -> list[tf.Tensor]:
 
     The encoded ids of the single-valued categorical features are checked as
     :func:`checked_ids` checks them, the dense values as
-    :func:`checked_finite` does after their ``fill_value``; the same errors.
+    :func:`checked_finite_columns` does in the layer; the same errors.
     A graph that XLA-compiles the model (which drops the checks inside it)
     runs these before it.
 

@@ -1,10 +1,11 @@
 """Value transforms shared by fitting (numpy) and the model (graph)."""
 
+from collections.abc import Sequence
+
 import numpy as np
 import tensorflow as tf
 
 from mtrec.features.dense import DenseFeature
-from mtrec.features.input_checks import checked_finite
 from mtrec.features.input_checks import checked_finite_columns
 
 
@@ -28,13 +29,8 @@ def signed_log1p(x):
 
 def dense_value(spec: DenseFeature, raw: tf.Tensor, stats: dict) -> tf.Tensor:
     """The transformed value of a dense feature, the same in training and
-    serving, before its z-score or buckets.
-
-    NaN is the feature's ``fill_value`` (a missing cell) when it has one; a
-    value still NaN or infinite is an error naming the feature and the row
-    (:func:`~mtrec.features.input_checks.checked_finite`); then
-    :func:`signed_log1p` if ``spec.log1p``; then clipped to the training
-    range ``[stats["min"], stats["max"]]`` when both are known.
+    serving, before its z-score or buckets: :func:`dense_columns` of the one
+    feature.
 
     Example:
 
@@ -44,30 +40,57 @@ def dense_value(spec: DenseFeature, raw: tf.Tensor, stats: dict) -> tf.Tensor:
     >>> value.numpy().astype("float64").round(3)
     array([0.   , 0.693, 5.   ])
     """
-    x = tf.cast(raw, tf.float32)
-    if spec.fill_value is not None:
-        x = tf.where(tf.math.is_nan(x), tf.constant(spec.fill_value, x.dtype), x)
-    x = checked_finite(spec.name, x)
-    if spec.log1p:
-        x = signed_log1p(x)
-    if stats.get("min") is not None and stats.get("max") is not None:
-        x = tf.clip_by_value(x, stats["min"], stats["max"])
+    return dense_columns([spec], [raw], {spec.name: stats})[0]
+
+
+def dense_columns(
+    specs: Sequence[DenseFeature], raws: Sequence[tf.Tensor], dense_stats: dict
+) -> tf.Tensor:
+    """``(F, batch)``: the transformed values of dense features, before their
+    z-score or buckets, the same in training and serving.
+
+    Per feature: NaN is its ``fill_value`` (a missing cell) when it has one;
+    a value still NaN or infinite is an error naming the feature and the row
+    (:func:`~mtrec.features.input_checks.checked_finite_columns`, one check
+    for all); then :func:`signed_log1p` if ``spec.log1p``; then clipped to
+    the training range ``[min, max]`` of ``dense_stats[name]`` when both are
+    known. Each step runs once for all features, with per-column constants;
+    a feature without the step gets the identity (no fill, no log1p, clip
+    to ``±inf``).
+
+    Args:
+      specs: the dense features.
+      raws: their raw values, ``(batch,)`` each.
+      dense_stats: ``{name: {"min", "max", ...}}`` from fitting.
+    """
+    x = checked_finite_columns(
+        [
+            (spec.name, raw, spec.fill_value is not None)
+            for spec, raw in zip(specs, raws, strict=True)
+        ]
+    )
+    if any(spec.fill_value is not None for spec in specs):
+        filled = _column([spec.fill_value is not None for spec in specs]) > 0
+        fills = _column([spec.fill_value or 0.0 for spec in specs])
+        x = tf.where(tf.logical_and(tf.math.is_nan(x), filled), fills, x)
+    if any(spec.log1p for spec in specs):
+        x = tf.where(_column([spec.log1p for spec in specs]) > 0, signed_log1p(x), x)
+    stats = [dense_stats.get(spec.name, {}) for spec in specs]
+    bounded = [s.get("min") is not None and s.get("max") is not None for s in stats]
+    if any(bounded):
+        low = _column([s["min"] if b else -np.inf for s, b in zip(stats, bounded)])
+        high = _column([s["max"] if b else np.inf for s, b in zip(stats, bounded)])
+        x = tf.clip_by_value(x, low, high)
     return x
 
 
 def dense_block(
-    specs: list[DenseFeature], raws: list[tf.Tensor], dense_stats: dict
+    specs: Sequence[DenseFeature], raws: Sequence[tf.Tensor], dense_stats: dict
 ) -> tf.Tensor:
-    """``(batch, F)``: each feature's model input, as one block of columns.
-
-    Column ``j`` is :func:`dense_value` of ``specs[j]`` on ``raws[j]``, then
-    ``(x - mean) / std`` for a ``zscore`` feature: the same values, but each
-    step runs once for all features with per-column constants (a feature
-    without the step gets the identity: no fill, no log1p, clip to
-    ``±inf``, mean 0 and std 1), and one check refuses a NaN or infinite
-    value of any of them with :func:`checked_finite`'s error
-    (:func:`~mtrec.features.input_checks.checked_finite_columns`). For
-    bucketised features use :func:`dense_value`.
+    """``(batch, F)``: each feature's model input, as one block of columns:
+    :func:`dense_columns`, then ``(x - mean) / std`` for a ``zscore``
+    feature (mean 0 and std 1 for the others). For bucketised features use
+    :func:`dense_value`.
 
     Args:
       specs: the (not bucketised) dense features.
@@ -83,31 +106,16 @@ def dense_block(
     >>> dense_block(specs, raws, stats).numpy().astype("float64").round(3).tolist()
     [[-0.5, 30.0], [-0.153, 40.0]]
     """
-    x = checked_finite_columns(
-        [
-            (spec.name, raw, spec.fill_value is not None)
-            for spec, raw in zip(specs, raws, strict=True)
-        ]
-    )  # (F, batch)
-
-    def column(values) -> tf.Tensor:
-        return tf.constant([[v] for v in values], tf.float32)
-
-    if any(spec.fill_value is not None for spec in specs):
-        filled = column([spec.fill_value is not None for spec in specs]) > 0
-        fills = column([spec.fill_value or 0.0 for spec in specs])
-        x = tf.where(tf.logical_and(tf.math.is_nan(x), filled), fills, x)
-    if any(spec.log1p for spec in specs):
-        x = tf.where(column([spec.log1p for spec in specs]) > 0, signed_log1p(x), x)
+    x = dense_columns(specs, raws, dense_stats)
     stats = [dense_stats.get(spec.name, {}) for spec in specs]
-    bounded = [s.get("min") is not None and s.get("max") is not None for s in stats]
-    if any(bounded):
-        low = column([s["min"] if b else -np.inf for s, b in zip(stats, bounded)])
-        high = column([s["max"] if b else np.inf for s, b in zip(stats, bounded)])
-        x = tf.clip_by_value(x, low, high)
     scored = [spec.normalization == "zscore" for spec in specs]
     if any(scored):
-        mean = column([s["mean"] if z else 0.0 for s, z in zip(stats, scored)])
-        std = column([s["std"] if z else 1.0 for s, z in zip(stats, scored)])
+        mean = _column([s["mean"] if z else 0.0 for s, z in zip(stats, scored)])
+        std = _column([s["std"] if z else 1.0 for s, z in zip(stats, scored)])
         x = (x - mean) / std
     return tf.transpose(x)
+
+
+def _column(values) -> tf.Tensor:
+    """``(len(values), 1)`` float32: one constant per feature row."""
+    return tf.constant([[v] for v in values], tf.float32)

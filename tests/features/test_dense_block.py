@@ -1,5 +1,6 @@
 """transforms.dense_block: every dense feature's input as one block of columns,
-bit for bit what dense_value and the z-score give one feature at a time."""
+bit for bit the transforms computed one feature at a time; dense_value is its
+one-feature case."""
 
 import numpy as np
 import pytest
@@ -28,11 +29,20 @@ STATS = {
 
 
 def one_at_a_time(specs, raws, stats) -> np.ndarray:
+    """The transforms written out per feature, as the layer computed them
+    before the block: fill, log1p, clip, z-score."""
     columns = []
     for spec, raw in zip(specs, raws, strict=True):
-        x = dense_value(spec, raw, stats.get(spec.name, {}))
+        x = tf.cast(raw, tf.float32)
+        if spec.fill_value is not None:
+            x = tf.where(tf.math.is_nan(x), tf.constant(spec.fill_value), x)
+        if spec.log1p:
+            x = tf.sign(x) * tf.math.log1p(tf.abs(x))
+        s = stats.get(spec.name, {})
+        if s.get("min") is not None and s.get("max") is not None:
+            x = tf.clip_by_value(x, s["min"], s["max"])
         if spec.normalization == "zscore":
-            x = (x - stats[spec.name]["mean"]) / stats[spec.name]["std"]
+            x = (x - s["mean"]) / s["std"]
         columns.append(x.numpy())
     return np.stack(columns, axis=1)
 
@@ -78,3 +88,11 @@ def test_a_non_finite_value_is_refused_naming_the_feature_and_row(
         dense_block(SPECS, [tf.constant(r) for r in raws], STATS)
     assert message in str(error.value)
     assert "give the feature a fill_value" in str(error.value)
+
+
+def test_dense_value_is_the_one_feature_column():
+    raws = [tf.constant([np.nan, -3.0, 1e6], tf.float32)]
+    spec = SPECS[4]  # filled_log: fill 0, log1p, clip to [0, 4]
+    value = dense_value(spec, raws[0], STATS[spec.name]).numpy()
+    np.testing.assert_array_equal(value, one_at_a_time([spec], raws, STATS)[:, 0])
+    assert value.shape == (3,)
