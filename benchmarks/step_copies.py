@@ -93,8 +93,8 @@ def dense_cases(tf) -> dict:
     own finite check, concatenated (baseline, ``FeatureEmbedding`` before),
     against ``dense_block``."""
     from mtrec.features import DenseFeature
+    from mtrec.features import checked_finite_columns
     from mtrec.features import dense_block
-    from mtrec.features.input_checks import checked_finite_columns
 
     specs = [DenseFeature(f"d{j}", log1p=j < DENSE_LOG1P) for j in range(DENSE)]
     stats = {

@@ -5,6 +5,7 @@ from mtrec.features.dense import DenseFeature
 from mtrec.features.embedding import OUTPUT_ORDERS
 from mtrec.features.embedding import FeatureEmbedding
 from mtrec.features.feature_set import FeatureSet
+from mtrec.features.input_checks import checked_finite_columns
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
@@ -21,6 +22,7 @@ __all__ = [
     "FeatureSet",
     "MultiValuedFeature",
     "PreprocessingState",
+    "checked_finite_columns",
     "dense_block",
     "dense_value",
     "fit_preprocessing",
