@@ -52,3 +52,19 @@ def click_buy_ranker(backbone_cls=None, **kwargs):
     )
     model.compile(optimizer="adam")
     return model
+
+
+def branching_bottom_class():
+    """A ``SharedBottom`` subclass with Python control flow on a tensor
+    (always true), which only AutoGraph can trace."""
+    import tensorflow as tf
+
+    from mtrec.layers import SharedBottom
+
+    class Branching(SharedBottom):
+        def call(self, inputs, training=None):
+            if tf.reduce_min(inputs) > -1e9:
+                return super().call(inputs, training=training)
+            return super().call(-inputs, training=training)
+
+    return Branching

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
+from mtrec.models.plain_trace import plain_first_function
 
 #: Signature taking one tensor per feature (the TF Serving default key).
 SERVING_DEFAULT = "serving_default"
@@ -22,13 +23,14 @@ PREDICT_METHOD_NAME = "tensorflow/serving/predict"
 def serving_function(
     model: tf.keras.Model, feature_set: FeatureSet
 ) -> tf.types.experimental.GenericFunction:
-    """``serving_default``: raw features by name -> ``{output: (batch,)}``."""
+    """``serving_default``: raw features by name -> ``{output: (batch,)}``,
+    traced now (as plain Python where the model allows it,
+    ``mtrec.models.plain_trace``)."""
 
-    @tf.function(input_signature=[feature_set.input_signature()])
     def serve(features):
         return _flat_outputs(model(features, training=False))
 
-    return serve
+    return plain_first_function(serve, [feature_set.input_signature()], "serving")
 
 
 def example_parsing_spec(feature_set: FeatureSet) -> dict[str, tf.io.FixedLenFeature]:
@@ -55,17 +57,16 @@ def example_parsing_spec(feature_set: FeatureSet) -> dict[str, tf.io.FixedLenFea
 def examples_function(
     model: tf.keras.Model, feature_set: FeatureSet
 ) -> tf.types.experimental.GenericFunction:
-    """``predict_examples``: serialized ``tf.Example`` protos -> the same outputs."""
+    """``predict_examples``: serialized ``tf.Example`` protos -> the same
+    outputs, traced now like :func:`serving_function`."""
     spec = example_parsing_spec(feature_set)
 
-    @tf.function(
-        input_signature=[tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
-    )
     def serve_examples(examples):
         features = tf.io.parse_example(examples, spec)
         return _flat_outputs(model(features, training=False))
 
-    return serve_examples
+    signature = [tf.TensorSpec([None], tf.string, name=EXAMPLES_INPUT)]
+    return plain_first_function(serve_examples, signature, "predict_examples")
 
 
 def _flat_outputs(outputs: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:

@@ -43,10 +43,12 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
     ``""``, a number ``0``: a missing or out-of-vocabulary value every mtrec
     feature accepts), the model is not built yet, and no distribution
     strategy is in use (its variables are made under the strategy, by
-    Keras). Otherwise nothing happens and Keras builds the model as usual;
-    likewise when a layer of the user's refuses the zero rows (two rows, not
-    one, so that a ``tf.squeeze`` keeps the batch axis): the model is then
-    built by the first step on real rows, and a real error is raised there.
+    Keras). A model built already gets the slots of its optimizer if that
+    is a legacy one (no strategy in use). Otherwise nothing happens and
+    Keras builds the model as usual; likewise when a layer of the user's
+    refuses the zero rows (two rows, not one, so that a ``tf.squeeze`` keeps
+    the batch axis): the model is then built by the first step on real rows,
+    and a real error is raised there.
 
     Args:
       model: a compiled Keras model.
@@ -55,11 +57,19 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
     Returns:
       Whether the model was built here.
     """
-    if model.built or not isinstance(data, tf.data.Dataset):
-        return False
     # Outside any strategy scope get_strategy() is the default strategy, which
     # is a model's own strategy unless it was made under another one.
     if model.distribute_strategy is not tf.distribute.get_strategy():
+        return False
+    if model.built:
+        # Built by its owner (a restore, a first call) or half built by a
+        # failed zero-row call: a legacy optimizer's slots, which it extends
+        # for variables created later (a new optimizer's build is once only).
+        create = getattr(model.optimizer, "_create_all_weights", None)
+        if create is not None:
+            create(model.trainable_variables)
+        return False
+    if not isinstance(data, tf.data.Dataset):
         return False
     spec = data.element_spec
     features = spec[0] if isinstance(spec, tuple) else spec
@@ -86,7 +96,13 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
             str(error).splitlines()[0],
         )
         return False
-    build = getattr(model.optimizer, "build", None)
+    # A legacy optimizer (mtrec's default) has no public ``build``: its
+    # ``_create_all_weights`` is the step ``apply_gradients`` creates the
+    # slots with (idempotent: existing slots are kept).
+    optimizer = model.optimizer
+    build = getattr(optimizer, "build", None)
+    if build is None:
+        build = getattr(optimizer, "_create_all_weights", None)
     if build is not None:
         build(model.trainable_variables)
     return True

@@ -39,6 +39,8 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from mtrec.models.plain_trace import PlainFirst
+
 logger = logging.getLogger(__name__)
 
 #: Batches per graph call of ``fit`` and ``predict`` unless the model is told
@@ -94,68 +96,6 @@ class StepFunctionCache:
         if kind not in self.steps:
             self.steps[kind] = PlainFirst(step, kind)
         return self.steps[kind]
-
-
-class PlainFirst:
-    """``step`` as a ``tf.function`` traced as plain Python, with AutoGraph
-    only if that fails.
-
-    AutoGraph rewrites the source of every function and layer the step calls
-    (Keras converts a subclassed layer's ``call`` whenever AutoGraph is on).
-    mtrec's layers need none of it: their branches are on Python values, and
-    the data-dependent ones are ``tf.cond``/``tf.where`` already. Tracing the
-    step as plain Python took the first epoch's overhead (first epoch minus
-    a steady one; ``benchmarks/deepctr_comparison.py``, census, one core)
-    from 4.8 / 5.9 / 4.3 s to 2.8 / 3.8 / 2.8 s (MMoE / PLE / ESMM); the
-    kernels, and so the steady epochs and the results, are the same.
-
-    A layer of the user's (a custom backbone) may use Python control flow on
-    tensors or ``len`` of a batch, which only AutoGraph can trace: its plain
-    trace raises (``OperatorNotAllowedInGraphError``, ``TypeError``, ...),
-    and the step is then traced, and from then on called, with AutoGraph, as
-    Keras would. Any error of the plain trace does so: an error that is not
-    AutoGraph's to mend is raised again by that trace, as it was before. An
-    error of TensorFlow's ops (``tf.errors.OpError``: bad data in a step
-    called eagerly, say) is not a tracing error and is raised as it is, the
-    step not run again.
-
-    Args:
-      step: the step function.
-      kind: what it is, for the log (``"train"``, ``"test"``, ``"predict"``).
-
-    Attributes:
-      autograph: whether the step is now traced with AutoGraph.
-    """
-
-    def __init__(self, step: Callable, kind: str = "model"):
-        self.kind = kind
-        self._plain = tf.function(step, reduce_retracing=True, autograph=False)
-        self._converted = tf.function(step, reduce_retracing=True)
-        self.autograph = False
-
-    @property
-    def tracing_count(self) -> int:
-        """Traces of the step so far, plain and with AutoGraph."""
-        return sum(
-            function.experimental_get_tracing_count()
-            for function in (self._plain, self._converted)
-        )
-
-    def __call__(self, *args):
-        if not self.autograph:
-            try:
-                return self._plain(*args)
-            except tf.errors.OpError:
-                raise
-            except Exception as error:  # noqa: BLE001 (AutoGraph's trace decides)
-                logger.info(
-                    "A %s step needs AutoGraph (%s); tracing it with "
-                    "AutoGraph, which takes longer.",
-                    self.kind,
-                    str(error).splitlines()[0],
-                )
-                self.autograph = True
-        return self._converted(*args)
 
 
 def check_steps_per_call(name: str, value) -> int:

@@ -9,6 +9,7 @@ from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
+from mtrec.models.plain_trace import PlainFirst
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.progress import progress
 
@@ -20,9 +21,14 @@ class MissingColumnError(ValueError):
 
 
 class Predictor:
-    """``batch -> {output: (batch,)}`` of one model, traced once per input
-    signature and reused by every evaluation that is given it (each epoch's
-    selection, the final evaluation); it lives as long as its owner keeps it.
+    """``batch -> {output: (batch,)}`` of one model, traced once for any batch
+    size (as plain Python, ``mtrec.models.plain_trace.PlainFirst``) and reused
+    by every evaluation that is given it (each epoch's selection, the final
+    evaluation); it lives as long as its owner keeps it.
+
+    Only the model's inputs (its feature layer's ``feature_set.names``, when
+    it declares them) reach the traced function: labels and other columns,
+    and a last partial batch, would each trace it again.
 
     Args:
       model: the model to run (``training=False``).
@@ -30,16 +36,64 @@ class Predictor:
 
     def __init__(self, model: MultiTaskRanker):
         self.model = model
+        self._names = _input_names(model)
 
-        @tf.function(reduce_retracing=True)
-        def step(batch):
+        def predict(batch):
             outputs = model(batch, training=False)
             return {k: tf.reshape(v, [-1]) for k, v in outputs.items()}
 
-        self.step = step
+        self.step = BatchFunction(predict, "predict")
 
     def __call__(self, batch: dict) -> dict[str, tf.Tensor]:
-        return self.step(batch)
+        return self.step(_model_inputs(self._names, batch))
+
+
+def _input_names(model: MultiTaskRanker) -> list[str] | None:
+    """The feature layer's input names, when it declares them."""
+    feature_set = getattr(model.feature_layer, "feature_set", None)
+    return getattr(feature_set, "names", None)
+
+
+def _model_inputs(names: list[str] | None, batch: dict) -> dict:
+    """The columns of ``batch`` named in ``names`` (all of them: ``None``)."""
+    names = batch if names is None else names
+    return {name: batch[name] for name in names if name in batch}
+
+
+class BatchFunction:
+    """``function(batch)`` of a dict of tensors, traced once per structure
+    (names, dtypes and inner shapes) for any batch size, as plain Python
+    first (``mtrec.models.plain_trace.PlainFirst``).
+
+    Args:
+      function: ``{name: (batch, ...)} -> anything``.
+      kind: what it is, for the log.
+    """
+
+    def __init__(self, function, kind: str):
+        self._function = PlainFirst(function, kind)
+        self._traced: dict = {}
+
+    @property
+    def tracing_count(self) -> int:
+        """Traces so far, plain and with AutoGraph."""
+        return self._function.tracing_count
+
+    @property
+    def autograph(self) -> bool:
+        """Whether the function needed AutoGraph."""
+        return self._function.autograph
+
+    def __call__(self, batch: dict):
+        key = tuple((name, x.dtype, tuple(x.shape[1:])) for name, x in batch.items())
+        traced = self._traced.get(key)
+        if traced is None:
+            spec = {
+                name: tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+                for name, x in batch.items()
+            }
+            traced = self._traced[key] = self._function.concrete_function(spec)
+        return traced(batch)
 
 
 def predict_dataset(
@@ -185,8 +239,7 @@ def gate_report(model: MultiTaskRanker, dataset: tf.data.Dataset) -> dict:
     uniform), ``max_entropy = ln(num_experts)``.
     """
 
-    @tf.function
-    def step(batch):
+    def gate_sums(batch):
         gates = model.gate_weights(batch, training=False)
         return {
             name: (
@@ -200,8 +253,10 @@ def gate_report(model: MultiTaskRanker, dataset: tf.data.Dataset) -> dict:
         }
 
     sums: dict[str, list] = {}
+    step = BatchFunction(gate_sums, "gate report")
+    names = _input_names(model)
     for batch in dataset:
-        for name, (weights, entropy, rows) in step(batch).items():
+        for name, (weights, entropy, rows) in step(_model_inputs(names, batch)).items():
             acc = sums.setdefault(name, [0.0, 0.0, 0])
             acc[0] = acc[0] + weights.numpy().astype(np.float64)
             acc[1] += float(entropy)

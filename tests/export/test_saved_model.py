@@ -13,14 +13,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from feature_helpers import branching_bottom_class
+from feature_helpers import click_buy_ranker
+from feature_helpers import click_buy_rows
 from tensorflow.core.protobuf import saved_model_pb2
 
 from mtrec.export import CONFIG_ASSET
 from mtrec.export import WARMUP_FILE
+from mtrec.export import examples_function
 from mtrec.export import export_saved_model
 from mtrec.export import next_version
 from mtrec.export import read_warmup_file
 from mtrec.export import remove_stale_partial_exports
+from mtrec.export import serving_function
 from mtrec.export import to_examples
 from mtrec.features import FeatureEmbedding
 from mtrec.features import FeatureSet
@@ -453,3 +458,36 @@ def test_a_killed_exports_leftover_is_removed_by_the_next_export(tmp_path, train
     assert not stale.exists()  # older than an hour: a killed export's
     assert fresh.exists()  # recent: maybe an export in progress
     assert remove_stale_partial_exports(base, older_than=0) == [fresh]
+
+
+def test_signatures_are_traced_as_plain_python_unless_the_model_needs_autograph(
+    caplog,
+):
+    rows = click_buy_rows(6)
+    features = {"city": tf.constant(rows["city"]), "price": tf.constant(rows["price"])}
+    plain, branching = click_buy_ranker(), click_buy_ranker(branching_bottom_class())
+    for model in (plain, branching):
+        model(features)
+    branching.set_weights(plain.get_weights())
+    examples = tf.constant(
+        to_examples(rows, plain.feature_layer.feature_set), tf.string
+    )
+    expected = {k: v.numpy()[:, 0] for k, v in plain(features).items()}
+    for model in (plain, branching):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="mtrec.models.plain_trace"):
+            serve = serving_function(model, model.feature_layer.feature_set)
+            parse = examples_function(model, model.feature_layer.feature_set)
+        needed = [r.getMessage().split(" (")[0] for r in caplog.records]
+        if model is plain:
+            assert needed == []
+        else:
+            assert needed == [
+                "The serving function needs AutoGraph",
+                "The predict_examples function needs AutoGraph",
+            ]
+        assert serve.experimental_get_tracing_count() == 1  # traced when made
+        for outputs in (serve(features), parse(examples)):
+            assert outputs.keys() == expected.keys()
+            for name, values in expected.items():
+                np.testing.assert_allclose(outputs[name].numpy(), values, rtol=1e-6)

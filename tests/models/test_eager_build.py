@@ -31,6 +31,28 @@ def test_fit_on_a_dataset_traces_the_step_once_with_the_lazy_weights():
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_built_model_gets_its_legacy_optimizers_slots_before_the_trace():
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(400)).batch(50)
+    owned = click_buy_ranker()
+    owned.compile(optimizer=tf.keras.optimizers.legacy.Adam())
+    owned(next(iter(data)))  # built by its owner, the optimizer not
+    fresh = click_buy_ranker()  # the same seed: built on zero rows by fit
+    fresh.compile(optimizer=tf.keras.optimizers.legacy.Adam())
+    models = [owned, fresh]
+    assert not owned.optimizer.variables()
+    assert not build_before_fit(owned, data)
+    # The iteration count, Adam's hyperparameters, two slots per variable.
+    slots = [
+        v for v in owned.optimizer.variables() if v.name.endswith(("/m:0", "/v:0"))
+    ]
+    assert len(slots) == 2 * len(owned.trainable_variables)
+    for model in models:
+        model.fit(data, epochs=2, verbose=0)
+    assert owned._step_functions.steps["train"].tracing_count == 1  # noqa: SLF001
+    for a, b in zip(owned.get_weights(), fresh.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_it_builds_the_model_and_the_optimizer_from_the_spec_alone():
     model = click_buy_ranker()
     rows = click_buy_rows(400)

@@ -6,10 +6,16 @@ import weakref
 import numpy as np
 import pytest
 import tensorflow as tf
+from feature_helpers import branching_bottom_class
+from feature_helpers import city_price_features
+from feature_helpers import click_buy_ranker
+from feature_helpers import click_buy_rows
 
 from mtrec.features import FeatureEmbedding
+from mtrec.layers import MMoE
 from mtrec.layers import SharedBottom
 from mtrec.models import ESMM
+from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.training import evaluate
 from mtrec.training.config import ConfigError
@@ -57,17 +63,58 @@ def test_predictions_match_the_model_and_keep_columns():
 
 def test_a_predictor_is_traced_once_for_repeated_evaluations():
     model = _model()
+    model(next(iter(_dataset())))  # built (a first trace that builds runs twice)
     predictor = evaluate.Predictor(model)
     first = evaluate.predict_dataset(model, _dataset(), [], predictor)
-    traces = predictor.step.experimental_get_tracing_count()
-    assert traces >= 1
+    # Batches of 4, 4 and 2 rows with label columns: one trace of the
+    # features for any batch size, as plain Python.
+    assert predictor.step.tracing_count == 1
+    assert not predictor.step.autograph
     for _ in range(3):
         again = evaluate.predict_dataset(model, _dataset(), [], predictor)
         report = evaluate.evaluate_model(model, _dataset(), predictor=predictor)
-    assert predictor.step.experimental_get_tracing_count() == traces
+    # Another dataset of the same features with other columns: the same trace.
+    features_only = _dataset().map(lambda batch: {"city": batch["city"]})
+    evaluate.predict_dataset(model, features_only, [], predictor)
+    assert predictor.step.tracing_count == 1
     assert set(report) == {"ctr", "cvr", "ctcvr"}
     for name, values in first.items():
         np.testing.assert_array_equal(again[name], values)
+
+
+def test_a_backbone_that_needs_autograph_is_predicted_through_it():
+    plain, branching = click_buy_ranker(), click_buy_ranker(branching_bottom_class())
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(10)).batch(4)
+    batch = next(iter(data))
+    for model in (plain, branching):
+        model(batch)
+    branching.set_weights(plain.get_weights())
+    predictors = [evaluate.Predictor(model) for model in (plain, branching)]
+    scored = [
+        evaluate.predict_dataset(model, data, [], predictor)
+        for model, predictor in zip((plain, branching), predictors, strict=True)
+    ]
+    assert [p.step.autograph for p in predictors] == [False, True]
+    assert [p.step.tracing_count for p in predictors] == [1, 1]
+    for name in ("click", "buy"):
+        assert scored[1][name].shape == (10,)
+        np.testing.assert_allclose(scored[1][name], scored[0][name], rtol=1e-6)
+
+
+def test_the_gate_report_reads_the_features_of_every_batch_size():
+    model = MultiTaskRanker(
+        city_price_features(),
+        MMoE(["click", "buy"], num_experts=2, expert_units=[4]),
+        [Task("click", "click"), Task("buy", "buy")],
+        tower_units=[4],
+    )
+    data = tf.data.Dataset.from_tensor_slices(click_buy_rows(10)).batch(4)
+    report = evaluate.gate_report(model, data)
+    weights = model.gate_weights(next(iter(data.unbatch().batch(10))))
+    for name, entry in report.items():
+        np.testing.assert_allclose(
+            entry["mean_weight"], weights[name].numpy().mean(axis=0), rtol=1e-5
+        )
 
 
 def test_evaluation_keeps_no_module_level_state_alive():
