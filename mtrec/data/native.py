@@ -235,7 +235,13 @@ def native_dataset(
             return parse_rows(prepared, serialized)
 
         rows = examples.batch(max(1, PARSE_ROWS // prepared.rows_per_example))
-    rows = rows.map(parse, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    # Plain Python (no branch on a tensor): AutoGraph's rewrite of the
+    # parse code took 0.1-0.6 s per pipeline built.
+    rows = rows.map(
+        tf.autograph.experimental.do_not_convert(parse),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     batches = rows.rebatch(batch_size, drop_remainder=drop_remainder)
     if start_batch:
         batches = batches.skip(start_batch)
