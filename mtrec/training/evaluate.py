@@ -63,7 +63,8 @@ def _model_inputs(names: list[str] | None, batch: dict) -> dict:
 class BatchFunction:
     """``function(batch)`` of a dict of tensors, traced once per structure
     (names, dtypes and inner shapes) for any batch size, as plain Python
-    first (``mtrec.models.plain_trace.PlainFirst``).
+    first (``mtrec.models.plain_trace.PlainFirst``); a batch with ragged or
+    sparse columns goes to the ``tf.function`` as it is.
 
     Args:
       function: ``{name: (batch, ...)} -> anything``.
@@ -85,6 +86,9 @@ class BatchFunction:
         return self._function.autograph
 
     def __call__(self, batch: dict):
+        if not all(isinstance(x, tf.Tensor) for x in batch.values()):
+            # Ragged or sparse columns: traced per shape, as tf.function does.
+            return self._function(batch)
         key = tuple((name, x.dtype, tuple(x.shape[1:])) for name, x in batch.items())
         traced = self._traced.get(key)
         if traced is None:
