@@ -63,11 +63,10 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
         return False
     if model.built:
         # Built by its owner (a restore, a first call) or half built by a
-        # failed zero-row call: a legacy optimizer's slots, which it extends
-        # for variables created later (a new optimizer's build is once only).
-        create = getattr(model.optimizer, "_create_all_weights", None)
-        if create is not None:
-            create(model.trainable_variables)
+        # failed zero-row call: a legacy optimizer's slots only, which it
+        # extends for variables created later (a new optimizer's build is
+        # once only).
+        _build_slots(model, legacy_only=True)
         return False
     if not isinstance(data, tf.data.Dataset):
         return False
@@ -96,13 +95,20 @@ def build_before_fit(model: tf.keras.Model, data) -> bool:
             str(error).splitlines()[0],
         )
         return False
-    # A legacy optimizer (mtrec's default) has no public ``build``: its
-    # ``_create_all_weights`` is the step ``apply_gradients`` creates the
-    # slots with (idempotent: existing slots are kept).
-    optimizer = model.optimizer
-    build = getattr(optimizer, "build", None)
+    _build_slots(model)
+    return True
+
+
+def _build_slots(model: tf.keras.Model, legacy_only: bool = False) -> None:
+    """Creates the optimizer's slots for the model's trainable variables.
+
+    A legacy optimizer (mtrec's default) has no public ``build``: its
+    ``_create_all_weights`` is the step ``apply_gradients`` creates the slots
+    with (idempotent: existing slots are kept). A new optimizer's ``build``
+    unless ``legacy_only``.
+    """
+    build = None if legacy_only else getattr(model.optimizer, "build", None)
     if build is None:
-        build = getattr(optimizer, "_create_all_weights", None)
+        build = getattr(model.optimizer, "_create_all_weights", None)
     if build is not None:
         build(model.trainable_variables)
-    return True

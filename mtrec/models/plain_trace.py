@@ -1,4 +1,7 @@
-"""Functions traced as plain Python, with AutoGraph only where that fails.
+"""Functions traced as plain Python, with AutoGraph only where that fails:
+a step (:class:`PlainFirst`), a function of a batch traced once for any
+batch size (:class:`BatchFunction`), a signature to save
+(:func:`plain_first_function`).
 
 AutoGraph rewrites the source of every function and layer a traced function
 calls (Keras converts a subclassed layer's ``call`` whenever AutoGraph is
@@ -40,6 +43,8 @@ class PlainFirst:
     Args:
       step: the step function.
       kind: what it is, for the log (``"train"``, ``"test"``, ``"predict"``).
+      input_signature: as ``tf.function`` takes it; default none (traced per
+        input signature, relaxed to unknown dimensions where calls differ).
 
     Attributes:
       autograph: whether the step is now traced with AutoGraph.
@@ -61,11 +66,17 @@ class PlainFirst:
     False
     """
 
-    def __init__(self, step: Callable, kind: str = "model"):
+    def __init__(self, step: Callable, kind: str = "model", input_signature=None):
         self.kind = kind
-        self._plain = tf.function(step, reduce_retracing=True, autograph=False)
-        self._converted = tf.function(step, reduce_retracing=True)
+        options = {"input_signature": input_signature, "reduce_retracing": True}
+        self._plain = tf.function(step, autograph=False, **options)
+        self._converted = tf.function(step, **options)
         self.autograph = False
+
+    @property
+    def function(self) -> tf.types.experimental.GenericFunction:
+        """The ``tf.function`` now in use: plain, or with AutoGraph."""
+        return self._converted if self.autograph else self._plain
 
     @property
     def tracing_count(self) -> int:
@@ -91,13 +102,61 @@ class PlainFirst:
                 raise
             except Exception as error:  # noqa: BLE001 (AutoGraph's trace decides)
                 logger.info(
-                    "A %s step needs AutoGraph (%s); tracing it with "
+                    "The %s function needs AutoGraph (%s); tracing it with "
                     "AutoGraph, which takes longer.",
                     self.kind,
                     str(error).splitlines()[0],
                 )
                 self.autograph = True
         return getattr(self._converted, method)(*args)
+
+
+class BatchFunction:
+    """``function(batch)`` of a dict of tensors, traced once per structure
+    (names, dtypes and inner shapes) for any batch size, as plain Python
+    first (:class:`PlainFirst`); a batch with ragged or
+    sparse columns goes to the ``tf.function`` as it is.
+
+    Args:
+      function: ``{name: (batch, ...)} -> anything``.
+      kind: what it is, for the log.
+
+    Example:
+
+    >>> total = BatchFunction(lambda b: tf.reduce_sum(b["x"], axis=1), "example")
+    >>> [total({"x": tf.ones([n, 2])}).numpy().tolist() for n in (3, 1)]
+    [[2.0, 2.0, 2.0], [2.0]]
+    >>> total.tracing_count
+    1
+    """
+
+    def __init__(self, function, kind: str):
+        self._function = PlainFirst(function, kind)
+        self._traced: dict = {}
+
+    @property
+    def tracing_count(self) -> int:
+        """Traces so far, plain and with AutoGraph."""
+        return self._function.tracing_count
+
+    @property
+    def autograph(self) -> bool:
+        """Whether the function needed AutoGraph."""
+        return self._function.autograph
+
+    def __call__(self, batch: dict):
+        if not all(isinstance(x, tf.Tensor) for x in batch.values()):
+            # Ragged or sparse columns: traced per shape, as tf.function does.
+            return self._function(batch)
+        key = tuple((name, x.dtype, tuple(x.shape[1:])) for name, x in batch.items())
+        traced = self._traced.get(key)
+        if traced is None:
+            spec = {
+                name: tf.TensorSpec([None, *x.shape[1:]], x.dtype)
+                for name, x in batch.items()
+            }
+            traced = self._traced[key] = self._function.concrete_function(spec)
+        return traced(batch)
 
 
 def plain_first_function(
@@ -124,18 +183,6 @@ def plain_first_function(
     >>> double.experimental_get_tracing_count()
     1
     """
-    plain = tf.function(function, input_signature=input_signature, autograph=False)
-    try:
-        plain.get_concrete_function()
-        return plain
-    except tf.errors.OpError:
-        raise
-    except Exception as error:  # noqa: BLE001 (AutoGraph's trace decides)
-        logger.info(
-            "The %s function needs AutoGraph (%s); tracing it with AutoGraph.",
-            kind,
-            str(error).splitlines()[0],
-        )
-    converted = tf.function(function, input_signature=input_signature)
-    converted.get_concrete_function()
-    return converted
+    first = PlainFirst(function, kind, input_signature)
+    first.concrete_function()
+    return first.function

@@ -9,7 +9,7 @@ from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
-from mtrec.models.plain_trace import PlainFirst
+from mtrec.models.plain_trace import BatchFunction
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.progress import progress
 
@@ -58,46 +58,6 @@ def _model_inputs(names: list[str] | None, batch: dict) -> dict:
     """The columns of ``batch`` named in ``names`` (all of them: ``None``)."""
     names = batch if names is None else names
     return {name: batch[name] for name in names if name in batch}
-
-
-class BatchFunction:
-    """``function(batch)`` of a dict of tensors, traced once per structure
-    (names, dtypes and inner shapes) for any batch size, as plain Python
-    first (``mtrec.models.plain_trace.PlainFirst``); a batch with ragged or
-    sparse columns goes to the ``tf.function`` as it is.
-
-    Args:
-      function: ``{name: (batch, ...)} -> anything``.
-      kind: what it is, for the log.
-    """
-
-    def __init__(self, function, kind: str):
-        self._function = PlainFirst(function, kind)
-        self._traced: dict = {}
-
-    @property
-    def tracing_count(self) -> int:
-        """Traces so far, plain and with AutoGraph."""
-        return self._function.tracing_count
-
-    @property
-    def autograph(self) -> bool:
-        """Whether the function needed AutoGraph."""
-        return self._function.autograph
-
-    def __call__(self, batch: dict):
-        if not all(isinstance(x, tf.Tensor) for x in batch.values()):
-            # Ragged or sparse columns: traced per shape, as tf.function does.
-            return self._function(batch)
-        key = tuple((name, x.dtype, tuple(x.shape[1:])) for name, x in batch.items())
-        traced = self._traced.get(key)
-        if traced is None:
-            spec = {
-                name: tf.TensorSpec([None, *x.shape[1:]], x.dtype)
-                for name, x in batch.items()
-            }
-            traced = self._traced[key] = self._function.concrete_function(spec)
-        return traced(batch)
 
 
 def predict_dataset(

@@ -82,16 +82,6 @@ def test_a_predictor_is_traced_once_for_repeated_evaluations():
         np.testing.assert_array_equal(again[name], values)
 
 
-def test_a_batch_function_is_traced_once_for_any_batch_size():
-    total = evaluate.BatchFunction(lambda b: tf.reduce_sum(b["x"], axis=1), "test")
-    sums = [total({"x": tf.ones([n, 3])}).numpy().tolist() for n in (4, 2, 4)]
-    assert sums == [[3.0] * 4, [3.0] * 2, [3.0] * 4]
-    assert total.tracing_count == 1
-    # Ragged columns go to the tf.function as they are.
-    lengths = evaluate.BatchFunction(lambda b: b["x"].row_lengths(), "test")
-    assert lengths({"x": tf.ragged.constant([[1], [2, 3]])}).numpy().tolist() == [1, 2]
-
-
 def test_a_backbone_that_needs_autograph_is_predicted_through_it():
     plain, branching = click_buy_ranker(), click_buy_ranker(branching_bottom_class())
     data = tf.data.Dataset.from_tensor_slices(click_buy_rows(10)).batch(4)
