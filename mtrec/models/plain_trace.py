@@ -6,10 +6,9 @@ batch size (:class:`BatchFunction`), a signature to save
 AutoGraph rewrites the source of every function and layer a traced function
 calls (Keras converts a subclassed layer's ``call`` whenever AutoGraph is
 on). mtrec's layers need none of it: their branches are on Python values,
-and the data-dependent ones are ``tf.cond``/``tf.where`` already. The first
-conversion of a model in a process costs seconds (census MMoE: 32 functions
-rewritten, 7 s of a 20 s ``mtrec.training.train`` on one AVX2 core); later
-traces about 0.3 s each.
+and the data-dependent ones are ``tf.cond``/``tf.where`` already. The
+first conversion of a model in a process rewrites every function it calls
+(census MMoE: 32), each later trace converts again.
 
 A layer of the user's (a custom backbone) may use Python control flow on
 tensors or ``len`` of a batch, which only AutoGraph can trace: its plain
