@@ -8,7 +8,8 @@ calls (Keras converts a subclassed layer's ``call`` whenever AutoGraph is
 on). mtrec's layers need none of it: their branches are on Python values,
 and the data-dependent ones are ``tf.cond``/``tf.where`` already. The
 first conversion of a model in a process rewrites every function it calls
-(census MMoE: 32), each later trace converts again.
+(census MMoE: 32); later traces reuse the rewrite but still run through
+AutoGraph's call wrappers.
 
 A layer of the user's (a custom backbone) may use Python control flow on
 tensors or ``len`` of a batch, which only AutoGraph can trace: its plain
