@@ -84,6 +84,7 @@ def fit(
     run_dir: str | os.PathLike,
     state: TrainingState | None = None,
     callbacks: Sequence[tf.keras.callbacks.Callback] = (),
+    predictor: Predictor | None = None,
 ) -> TrainingState:
     """Trains a built model for ``train.epochs`` epochs, checkpointing each.
 
@@ -108,6 +109,9 @@ def fit(
       run_dir: the run directory.
       state: where a resumed run stands; ``None`` starts a new run.
       callbacks: extra Keras callbacks.
+      predictor: the model's :class:`Predictor` for the per-epoch selection
+        (default: a new one); pass the one the final evaluation will use, so
+        that the model's prediction is traced once per run.
 
     Returns:
       The state after training (also saved as ``training_state.json``).
@@ -128,7 +132,9 @@ def fit(
     )
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     mid = _resume(checkpoint, model, datasets, state, run_dir)
-    loop = _callbacks(model, datasets, config, run_dir, state, checkpoint, steps)
+    loop = _callbacks(
+        model, datasets, config, run_dir, state, checkpoint, steps, predictor
+    )
     loop.callbacks += list(callbacks)  # the caller's, after mtrec's
     stopped = state.selection is not None and state.selection.stopped_early
     with surface_data_errors():
@@ -183,7 +189,9 @@ class _Loop:
     step_checkpoint: StepCheckpoint | None
 
 
-def _callbacks(model, datasets, config, run_dir, state, checkpoint, steps) -> _Loop:
+def _callbacks(
+    model, datasets, config, run_dir, state, checkpoint, steps, predictor=None
+) -> _Loop:
     """mtrec's callbacks of a run, in their order: the weighting's epoch
     updates, the loss check, the selection, the step checkpoints, the
     affinity tracker, the run state, TensorBoard and the progress bar."""
@@ -197,7 +205,7 @@ def _callbacks(model, datasets, config, run_dir, state, checkpoint, steps) -> _L
         WeightingUpdate(),
         NonFiniteLossGuard(tasks) if per_batch else EpochLossGuard(tasks),
     ]
-    selection = _epoch_selection(model, datasets, config, run_dir, state)
+    selection = _epoch_selection(model, datasets, config, run_dir, state, predictor)
     if selection is not None:
         loop.append(selection)
     step_checkpoint = None
@@ -229,9 +237,12 @@ def _callbacks(model, datasets, config, run_dir, state, checkpoint, steps) -> _L
     return _Loop(loop, selection, step_checkpoint)
 
 
-def _epoch_selection(model, datasets, config, run_dir, state) -> EpochSelection | None:
+def _epoch_selection(
+    model, datasets, config, run_dir, state, predictor=None
+) -> EpochSelection | None:
     """The per-epoch selection and early stopping of ``train.selection``
-    (``None`` without a metric), on the selection data or else the eval data."""
+    (``None`` without a metric), on the selection data or else the eval data,
+    scored by ``predictor`` (default: a new :class:`Predictor`)."""
     sc = config.train.selection
     if sc.metric is None:
         return None
@@ -239,7 +250,9 @@ def _epoch_selection(model, datasets, config, run_dir, state) -> EpochSelection 
         sc.metric, {name: t.kind for name, t in model.supervised_tasks().items()}
     )
     select_ds = datasets.eval if datasets.selection is None else datasets.selection
-    predictor = Predictor(model)  # traced once for every epoch's selection
+    # Traced once for every epoch's selection (and the final evaluation,
+    # when the caller shares it).
+    predictor = predictor or Predictor(model)
     return EpochSelection(
         evaluate=lambda: evaluated(model, select_ds, config, predictor),
         score=lambda report: _selection_score(report, terms),

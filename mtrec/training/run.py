@@ -34,6 +34,7 @@ from mtrec.training.distribution import distribution_report
 from mtrec.training.distribution import is_chief
 from mtrec.training.distribution import make_strategy
 from mtrec.training.distribution import multi_process
+from mtrec.training.evaluate import Predictor
 from mtrec.training.evaluate import gate_report
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets as make_datasets
@@ -189,8 +190,13 @@ def _run(
                 ", ".join(sorted({shard["device"] for shard in shards})),
             )
         data = make_datasets(prepared, config)
-        state = fit(model, data, config, run_dir, state, callbacks)
-        if not multi_process(strategy):
+        if multi_process(strategy):
+            state = fit(model, data, config, run_dir, state, callbacks)
+        else:
+            # One trace of the model's prediction for the epochs' selection
+            # and the final evaluation.
+            predictor = Predictor(model)
+            state = fit(model, data, config, run_dir, state, callbacks, predictor)
             return _evaluate_export(
                 config,
                 run_dir,
@@ -200,6 +206,7 @@ def _run(
                 state,
                 warmup,
                 report,
+                predictor,
             )
     if not is_chief(strategy):
         shutil.rmtree(run_dir, ignore_errors=True)
@@ -304,10 +311,11 @@ def _evaluate_export(
     state: TrainingState,
     warmup: dict | None = None,
     distribution: dict | None = None,
+    predictor: Predictor | None = None,
 ) -> RunResult:
     with surface_data_errors():
         logger.info("evaluating")
-        evaluation = evaluated(model, data.eval, config)
+        evaluation = evaluated(model, data.eval, config, predictor)
         gates = gate_report(model, data.eval) if model.has_gates else None
     metrics = {
         "eval": evaluation,

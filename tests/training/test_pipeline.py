@@ -21,6 +21,7 @@ from mtrec.metrics import group_auc
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.training import ConfigError
+from mtrec.training import Predictor
 from mtrec.training import datasets
 from mtrec.training import eval_dataset
 from mtrec.training import evaluate_model
@@ -107,8 +108,16 @@ def test_eval_reports_gauc_calibration_and_the_selected_epoch(dwa_run):
 
 
 def test_early_stopping_restores_the_best_epoch_and_gauc_by_a_passthrough_column(
-    tmp_path, log_path
+    tmp_path, log_path, monkeypatch
 ):
+    predictors = []
+    made = Predictor.__init__
+
+    def counted(self, model):
+        made(self, model)
+        predictors.append(self)
+
+    monkeypatch.setattr(Predictor, "__init__", counted)
     # "max" of the log loss: epoch 1 stays the best while training lowers it.
     config = _config(
         tmp_path,
@@ -119,6 +128,9 @@ def test_early_stopping_restores_the_best_epoch_and_gauc_by_a_passthrough_column
     )
     config["eval"]["gauc_group"] = "item_id"  # not a feature: read as passthrough
     result = train(load_config(config))
+    # One prediction function, traced once, scored both epochs' selection rows
+    # and the eval rows.
+    assert [p.step.tracing_count for p in predictors] == [1]
     history = result.metrics["train"]
     assert result.metrics["epochs_trained"] == 2
     assert result.metrics["selection"]["stopped_early"]
@@ -131,6 +143,15 @@ def test_early_stopping_restores_the_best_epoch_and_gauc_by_a_passthrough_column
     assert again["ctr"]["logloss"] == pytest.approx(
         history["val_ctr_logloss"][0], rel=1e-6
     )
+    # ... and the final evaluation, by the same function, saw them too.
+    held_out = evaluate_model(
+        result.model, datasets(prepare(result_config)).eval, result_config.eval.oracle
+    )
+    for output in ("ctr", "ctcvr"):
+        for key in ("logloss", "auc"):
+            assert result.metrics["eval"][output][key] == pytest.approx(
+                held_out[output][key], rel=1e-6
+            ), (output, key)
     assert result.metrics["eval"]["ctr"]["gauc_groups"] > 0
     restored = restore_run(result.run_dir)  # export_run uses the best epoch too
     batch = {k: tf.constant(v) for k, v in _rows(log_path).items()}
