@@ -281,6 +281,32 @@ CASES = [
         "'model.embedding_order' must be one of ['grouped', 'features']",
     ),
     Case(
+        "predict-jit-compile-not-bool",
+        train_set("model.predict_jit_compile=maybe"),
+        "'model.predict_jit_compile' must be bool. Received: 'maybe'",
+    ),
+    Case(
+        "predict-jit-compile-with-lookups",
+        train_set("model.predict_jit_compile=true"),
+        "'model.predict_jit_compile: true' needs features XLA can compile: every "
+        "categorical feature single-valued with encoded ids (`num_ids`), no "
+        "vocabulary, hashing or token splitting. Features ['item_category', "
+        "'device', 'position', 'recent_categories'] need a lookup or a string op",
+    ),
+    Case(
+        "jit-compile-with-lookups",
+        train_set("train.jit_compile=true"),
+        "'train.jit_compile: true' needs features XLA can compile",
+    ),
+    Case(
+        "predict-jit-compile-distributed",
+        train_set(
+            "model.predict_jit_compile=true", "train.distribution.strategy=mirrored"
+        ),
+        "'model.predict_jit_compile: true' works in one process; under "
+        "'train.distribution.strategy: mirrored' it is not supported",
+    ),
+    Case(
         "fused-optimizer",
         train_set("train.fused_optimizer=maybe"),
         "'train.fused_optimizer' must be bool. Received: 'maybe'",

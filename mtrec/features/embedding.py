@@ -227,10 +227,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         out-of-range gather indices: under ``jit_compile`` the ids must be
         validated upstream (``fit_preprocessing`` does it on the train split).
         """
-        return all(
-            spec.encoded and not isinstance(spec, MultiValuedFeature)
-            for spec in self.feature_set.categorical
-        )
+        return not self.feature_set.uncompilable
 
     def input_checks(self, inputs) -> list[tf.Tensor]:
         """The layer's checks of the raw ``inputs`` alone (encoded ids in

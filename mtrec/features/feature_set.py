@@ -184,6 +184,28 @@ class FeatureSet:
         return [s for s in self._features if isinstance(s, DenseFeature)]
 
     @property
+    def uncompilable(self) -> list[str]:
+        """Names of the features XLA (``jit_compile``) cannot compile, in
+        input order: categorical features that need a vocabulary or hash
+        lookup (not ``num_ids``) and multi-valued ones (string splitting).
+        Dense features and single-valued encoded ids compile.
+
+        Example:
+
+        >>> FeatureSet.from_dicts([
+        ...     {"name": "age", "dtype": "int64", "num_ids": 5},
+        ...     {"name": "city", "kind": "categorical"},
+        ...     {"name": "price", "kind": "dense"},
+        ... ]).uncompilable
+        ['city']
+        """
+        return [
+            spec.name
+            for spec in self.categorical
+            if not spec.encoded or isinstance(spec, MultiValuedFeature)
+        ]
+
+    @property
     def tables(self) -> dict[str, list[CategoricalFeature]]:
         """Embedding table name -> the features reading it."""
         return {name: list(members) for name, members in self._tables.items()}

@@ -47,27 +47,60 @@ def check_predict_jit_compile(value, feature_layer) -> bool:
     return value
 
 
-def compiled_predict_step(model, data, cache: StepFunctionCache):
-    """``model(x, training=False)`` compiled by XLA, after the raw inputs'
-    checks (run outside it, as control dependencies of the compiled call).
+class CompiledForward:
+    """``x -> model(x, training=False)``, the model compiled by XLA, after the
+    raw inputs' checks (run outside it, as control dependencies of the
+    compiled call), with the errors an uncompiled model raises.
 
-    ``x`` is the inputs of ``data`` (``(x, y, w)`` or ``x``), restricted to
-    the model's features (labels in the dict are dropped before XLA sees
-    them; a missing feature gets the layer's ``Missing input feature``
-    error). The compiled function is kept in ``cache`` (dropped by
-    ``compile``).
+    ``x`` is restricted to the model's features before XLA sees it (labels
+    and other columns in the dict are dropped; a missing feature gets the
+    layer's ``Missing input feature`` error). XLA compiles once per batch
+    shape; the compiled function lives as long as this object.
+
+    Args:
+      model: a model whose feature layer XLA can compile
+        (``check_predict_jit_compile``).
+
+    Example:
+
+    >>> features = mtrec.FeatureEmbedding(
+    ...     [{"name": "age", "dtype": "int64", "num_ids": 5, "embedding_dim": 2}]
+    ... )
+    >>> model = mtrec.MultiTaskRanker(
+    ...     features,
+    ...     mtrec.SharedBottom(["ctr"], units=[4]),
+    ...     [mtrec.Task("ctr", "click")],
+    ... )
+    >>> forward = CompiledForward(model)
+    >>> batch = {"age": tf.constant([1, 4]), "click": tf.constant([0.0, 1.0])}
+    >>> forward(batch)["ctr"].shape  # the label column never reaches XLA
+    TensorShape([2, 1])
     """
-    x, _, _ = tf.keras.utils.unpack_x_y_sample_weight(data)
-    features = model.feature_layer
-    # Only the features go to XLA; a missing one is left for input_checks
-    # to name, as the uncompiled layer does.
-    x = {name: x[name] for name in features.feature_set.names if name in x}
-    if _FORWARD not in cache.steps:
-        cache.steps[_FORWARD] = tf.function(
+
+    def __init__(self, model):
+        self.model = model
+        self.compiled = tf.function(
             lambda inputs: model(inputs, training=False),
             jit_compile=True,
             reduce_retracing=True,
         )
-    checks = features.input_checks(x)
-    with tf.control_dependencies(checks):
-        return cache.steps[_FORWARD](x)
+
+    def __call__(self, x):
+        features = self.model.feature_layer
+        # Only the features go to XLA; a missing one is left for input_checks
+        # to name, as the uncompiled layer does.
+        x = {name: x[name] for name in features.feature_set.names if name in x}
+        checks = features.input_checks(x)
+        with tf.control_dependencies(checks):
+            return self.compiled(x)
+
+
+def compiled_predict_step(model, data, cache: StepFunctionCache):
+    """``predict_step`` through :class:`CompiledForward` on the inputs of
+    ``data`` (``(x, y, w)`` or ``x``). The compiled function is kept in
+    ``cache`` (dropped by ``compile``).
+    """
+    x, _, _ = tf.keras.utils.unpack_x_y_sample_weight(data)
+    if _FORWARD not in cache.steps:
+        cache.steps[_FORWARD] = CompiledForward(model)
+    return cache.steps[_FORWARD](x)

@@ -163,6 +163,7 @@ def _ranker(
         cross_layers=mc.cross_layers,
         cross_projection_dim=mc.cross_projection_dim,
         training_metrics=config.train.training_metrics,
+        predict_jit_compile=mc.predict_jit_compile,
     )
     try:
         if mc.architecture == "esmm":

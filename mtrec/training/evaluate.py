@@ -1,5 +1,6 @@
 """Score a held-out split and report per-task metrics."""
 
+import functools
 import logging
 
 import numpy as np
@@ -9,6 +10,7 @@ from mtrec.metrics.ranking import auc
 from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
+from mtrec.models.compiled_predict import CompiledForward
 from mtrec.models.plain_trace import BatchFunction
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.progress import progress
@@ -30,6 +32,11 @@ class Predictor:
     it declares them) reach the traced function: labels and other columns,
     and a last partial batch, would each trace it again.
 
+    A model with ``predict_jit_compile`` runs compiled by XLA, its input
+    checks kept (:class:`mtrec.models.compiled_predict.CompiledForward`),
+    as its ``predict`` does; XLA compiles once per batch shape (``compiled``
+    is ``True``).
+
     Args:
       model: the model to run (``training=False``).
     """
@@ -37,9 +44,14 @@ class Predictor:
     def __init__(self, model: MultiTaskRanker):
         self.model = model
         self._names = _input_names(model)
+        self.compiled = bool(getattr(model, "predict_jit_compile", False))
+        if self.compiled:
+            forward = CompiledForward(model)
+        else:
+            forward = functools.partial(model, training=False)
 
         def predict(batch):
-            outputs = model(batch, training=False)
+            outputs = forward(batch)
             return {k: tf.reshape(v, [-1]) for k, v in outputs.items()}
 
         self.step = BatchFunction(predict, "predict")

@@ -17,6 +17,7 @@ import pathlib
 import tensorflow as tf
 
 from mtrec.features import OUTPUT_ORDERS
+from mtrec.features import FeatureSet
 from mtrec.precision import PRECISIONS
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
@@ -56,6 +57,7 @@ def preflight(config: RunConfig, run_dir: str | os.PathLike | None = None) -> No
     except ValueError as err:
         raise ConfigError(f"'data': {err}") from err
     check_model_values(config)
+    check_compilable_features(config, feature_set)
     check_optimizer_names(config)
     outputs = [t.name for t in tasks]
     if config.model.architecture == "esmm":
@@ -115,6 +117,17 @@ def check_model_values(config: RunConfig) -> None:
             f"'model.embedding_order' must be one of {list(OUTPUT_ORDERS)}. "
             f"Received: {mc.embedding_order!r}"
         )
+    if not isinstance(mc.predict_jit_compile, bool):
+        raise ConfigError(
+            "'model.predict_jit_compile' must be bool. "
+            f"Received: {mc.predict_jit_compile!r}"
+        )
+    strategy = config.train.distribution.strategy
+    if mc.predict_jit_compile and strategy != "none":
+        raise ConfigError(
+            "'model.predict_jit_compile: true' works in one process; under "
+            f"'train.distribution.strategy: {strategy}' it is not supported"
+        )
     if mc.precision not in PRECISIONS:
         raise ConfigError(
             f"'model.precision' must be one of {list(PRECISIONS)}. "
@@ -127,6 +140,29 @@ def check_model_values(config: RunConfig) -> None:
             f"'model.tower_activation': unknown activation {mc.tower_activation!r} "
             "(a tf.keras activation name, e.g. 'relu', 'gelu', 'swish')"
         ) from err
+
+
+def check_compilable_features(config: RunConfig, feature_set: FeatureSet) -> None:
+    """``train.jit_compile`` and ``model.predict_jit_compile`` need features
+    XLA can compile (``FeatureSet.uncompilable`` empty): found here, not by
+    XLA's error about a string op after the prepare pass has read the data.
+    """
+    keys = [
+        key
+        for key, on in (
+            ("train.jit_compile", config.train.jit_compile),
+            ("model.predict_jit_compile", config.model.predict_jit_compile),
+        )
+        if on
+    ]
+    blocking = feature_set.uncompilable if keys else []
+    if blocking:
+        raise ConfigError(
+            f"'{keys[0]}: true' needs features XLA can compile: every "
+            "categorical feature single-valued with encoded ids (`num_ids`), "
+            "no vocabulary, hashing or token splitting. Features "
+            f"{blocking} need a lookup or a string op"
+        )
 
 
 def check_selection_outputs(config: RunConfig, outputs: list[str]) -> None:

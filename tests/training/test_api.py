@@ -418,3 +418,65 @@ def test_memory_batches_shard_the_rows_over_input_pipelines():
         seen.extend(ids.tolist())
     assert sorted(seen) == list(range(1000))
     assert list(memory_batches({"id": np.arange(0)}, 10, seed=1)) == []
+
+
+def test_predict_jit_compile_from_the_config_evaluates_through_xla(
+    tmp_path, monkeypatch
+):
+    """``model.predict_jit_compile: true``: the model predicts through XLA,
+    and so do the run's epoch selection and final evaluation, with the
+    metrics an uncompiled evaluation of the same weights gives."""
+    from mtrec.training import Predictor
+    from mtrec.training import train
+
+    predictors = []
+    made = Predictor.__init__
+
+    def recorded(self, model):
+        made(self, model)
+        predictors.append(self)
+
+    monkeypatch.setattr(Predictor, "__init__", recorded)
+    rng = np.random.default_rng(3)
+    rows = 1_200
+    age, shop = rng.integers(0, 6, rows), rng.integers(0, 9, rows)
+    price = rng.random(rows).astype("float32")
+    click = (rng.random(rows) < 0.1 + 0.1 * age + 0.2 * price).astype("float32")
+    table = {"age": age, "shop": shop, "price": price, "click": click}
+    config = load_config(
+        {
+            "name": "xla",
+            "runs_dir": str(tmp_path / "runs"),
+            "features": [
+                {"name": "age", "dtype": "int64", "num_ids": 6, "embedding_dim": 2},
+                {"name": "shop", "dtype": "int64", "num_ids": 9, "embedding_dim": 2},
+                {"name": "price", "kind": "dense"},
+            ],
+            "tasks": [{"name": "ctr", "label": "click"}],
+            "model": {
+                "architecture": "multi_task",
+                "backbone": "mmoe",
+                "backbone_args": {"num_experts": 2, "expert_units": [4]},
+                "tower_units": [2],
+                "predict_jit_compile": True,
+            },
+            "train": {"batch_size": 128, "epochs": 2, "progress": False},
+            "export": {"enabled": False},
+        },
+        in_memory=True,
+    )
+    train_rows = {k: v[:1000] for k, v in table.items()}
+    eval_rows = {k: v[1000:] for k, v in table.items()}
+    result = train(config, train_rows=train_rows, eval_rows=eval_rows)
+    assert result.model.predict_jit_compile is True
+    assert [p.compiled for p in predictors] == [True]
+    assert len(result.metrics["train"]["val_ctr_logloss"]) == 2  # both selected
+    result.model.predict_jit_compile = False
+    plain = Predictor(result.model)
+    assert not plain.compiled
+    eval_data = datasets(prepare(config, train=train_rows, eval=eval_rows)).eval
+    report = evaluate_model(result.model, eval_data, predictor=plain)
+    for key in ("auc", "logloss"):
+        assert result.metrics["eval"]["ctr"][key] == pytest.approx(
+            report["ctr"][key], abs=1e-6
+        )

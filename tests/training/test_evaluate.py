@@ -163,3 +163,48 @@ def test_an_undefined_auc_is_reported_per_output_and_logged(caplog):
         "AUC undefined: label 'conversion' has no positives in the 6 rows"
     )
     assert "output 'cvr': AUC undefined" in caplog.text
+
+
+def _encoded_rows(rows: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    age = rng.integers(0, 5, rows)
+    price = rng.random(rows).astype("float32")
+    click = (rng.random(rows) < 0.2 + 0.1 * age).astype("float32")
+    return {"age": age, "price": price, "click": click}
+
+
+def _encoded_ranker(predict_jit_compile: bool) -> MultiTaskRanker:
+    return MultiTaskRanker(
+        FeatureEmbedding(
+            [
+                {"name": "age", "dtype": "int64", "num_ids": 5, "embedding_dim": 2},
+                {"name": "price", "kind": "dense", "normalization": "none"},
+            ],
+            dense_stats={"price": {"mean": 0.0, "std": 1.0, "boundaries": None}},
+        ),
+        MMoE(["ctr"], num_experts=2, expert_units=[4]),
+        [Task("ctr", "click")],
+        tower_units=[2],
+        predict_jit_compile=predict_jit_compile,
+    )
+
+
+def test_a_model_that_predicts_through_xla_is_evaluated_through_it():
+    tf.keras.utils.set_random_seed(0)
+    compiled, plain = _encoded_ranker(True), _encoded_ranker(False)
+    data = tf.data.Dataset.from_tensor_slices(_encoded_rows(10, 0)).batch(4)
+    for model in (compiled, plain):
+        model(next(iter(data)))
+    plain.set_weights(compiled.get_weights())
+    predictors = [evaluate.Predictor(model) for model in (compiled, plain)]
+    assert [p.compiled for p in predictors] == [True, False]
+    scored = [
+        evaluate.predict_dataset(model, data, [], predictor)
+        for model, predictor in zip((compiled, plain), predictors, strict=True)
+    ]
+    assert scored[0]["ctr"].shape == (10,)
+    np.testing.assert_allclose(scored[0]["ctr"], scored[1]["ctr"], rtol=1e-5)
+    # The input checks run outside the compiled part, with their errors.
+    bad = {**_encoded_rows(3, 1), "age": np.array([0, 7, 1])}
+    with pytest.raises(tf.errors.InvalidArgumentError, match="feature `age`"):
+        predictors[0](bad)
