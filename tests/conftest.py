@@ -65,3 +65,18 @@ def pytest_xdist_make_scheduler(config, log):
             return super()._split_scope(nodeid)
 
     return _Scheduler(config, log)
+
+
+@pytest.fixture
+def made_predictors(monkeypatch) -> list:
+    """Every ``mtrec.training.Predictor`` made while the test runs, in order."""
+    from mtrec.training import Predictor
+
+    made, original = [], Predictor.__init__
+
+    def recorded(self, model):
+        original(self, model)
+        made.append(self)
+
+    monkeypatch.setattr(Predictor, "__init__", recorded)
+    return made

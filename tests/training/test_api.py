@@ -421,7 +421,7 @@ def test_memory_batches_shard_the_rows_over_input_pipelines():
 
 
 def test_predict_jit_compile_from_the_config_evaluates_through_xla(
-    tmp_path, monkeypatch
+    tmp_path, made_predictors
 ):
     """``model.predict_jit_compile: true``: the model predicts through XLA,
     and so do the run's epoch selection and final evaluation, with the
@@ -429,14 +429,6 @@ def test_predict_jit_compile_from_the_config_evaluates_through_xla(
     from mtrec.training import Predictor
     from mtrec.training import train
 
-    predictors = []
-    made = Predictor.__init__
-
-    def recorded(self, model):
-        made(self, model)
-        predictors.append(self)
-
-    monkeypatch.setattr(Predictor, "__init__", recorded)
     rng = np.random.default_rng(3)
     rows = 1_200
     age, shop = rng.integers(0, 6, rows), rng.integers(0, 9, rows)
@@ -469,7 +461,7 @@ def test_predict_jit_compile_from_the_config_evaluates_through_xla(
     eval_rows = {k: v[1000:] for k, v in table.items()}
     result = train(config, train_rows=train_rows, eval_rows=eval_rows)
     assert result.model.predict_jit_compile is True
-    assert [p.compiled for p in predictors] == [True]
+    assert [p.compiled for p in made_predictors] == [True]
     assert len(result.metrics["train"]["val_ctr_logloss"]) == 2  # both selected
     result.model.predict_jit_compile = False
     plain = Predictor(result.model)

@@ -21,7 +21,6 @@ from mtrec.metrics import group_auc
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.training import ConfigError
-from mtrec.training import Predictor
 from mtrec.training import datasets
 from mtrec.training import eval_dataset
 from mtrec.training import evaluate_model
@@ -108,16 +107,8 @@ def test_eval_reports_gauc_calibration_and_the_selected_epoch(dwa_run):
 
 
 def test_early_stopping_restores_the_best_epoch_and_gauc_by_a_passthrough_column(
-    tmp_path, log_path, monkeypatch
+    tmp_path, log_path, made_predictors
 ):
-    predictors = []
-    made = Predictor.__init__
-
-    def counted(self, model):
-        made(self, model)
-        predictors.append(self)
-
-    monkeypatch.setattr(Predictor, "__init__", counted)
     # "max" of the log loss: epoch 1 stays the best while training lowers it.
     config = _config(
         tmp_path,
@@ -130,7 +121,7 @@ def test_early_stopping_restores_the_best_epoch_and_gauc_by_a_passthrough_column
     result = train(load_config(config))
     # One prediction function, traced once, scored both epochs' selection rows
     # and the eval rows.
-    assert [p.step.tracing_count for p in predictors] == [1]
+    assert [p.step.tracing_count for p in made_predictors] == [1]
     history = result.metrics["train"]
     assert result.metrics["epochs_trained"] == 2
     assert result.metrics["selection"]["stopped_early"]
