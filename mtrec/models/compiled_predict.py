@@ -95,6 +95,41 @@ class CompiledForward:
             return self.compiled(x)
 
 
+def compiles_prediction(model) -> bool:
+    """Whether ``model``'s prediction runs through :class:`CompiledForward`:
+    ``predict_jit_compile`` is set and no distribution strategy is involved,
+    neither one the model was made under (``model.distribute_strategy``) nor
+    one active now. The one rule for ``predict`` (``predict_step``, decided
+    when it is traced) and ``mtrec.training.evaluate.Predictor``: a replica
+    of a distributed ``predict`` runs uncompiled, so a model made under a
+    strategy is scored uncompiled everywhere.
+
+    Example:
+
+    >>> features = mtrec.FeatureEmbedding(
+    ...     [{"name": "age", "dtype": "int64", "num_ids": 5, "embedding_dim": 2}]
+    ... )
+    >>> def ranker():
+    ...     return mtrec.MultiTaskRanker(
+    ...         features,
+    ...         mtrec.SharedBottom(["ctr"], units=[4]),
+    ...         [mtrec.Task("ctr", "click")],
+    ...         predict_jit_compile=True,
+    ...     )
+    >>> compiles_prediction(ranker())
+    True
+    >>> with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+    ...     distributed = ranker()
+    >>> compiles_prediction(distributed)
+    False
+    """
+    if not getattr(model, "predict_jit_compile", False):
+        return False
+    if tf.distribute.has_strategy():
+        return False
+    return model.distribute_strategy is tf.distribute.get_strategy()
+
+
 def compiled_predict_step(model, data, cache: StepFunctionCache):
     """``predict_step`` through :class:`CompiledForward` on the inputs of
     ``data`` (``(x, y, w)`` or ``x``). The compiled function is kept in

@@ -13,6 +13,7 @@ from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
 from mtrec.models.compiled_predict import check_predict_jit_compile
 from mtrec.models.compiled_predict import compiled_predict_step
+from mtrec.models.compiled_predict import compiles_prediction
 from mtrec.models.eager_build import build_before_fit
 from mtrec.models.multi_step import DEFAULT_STEPS_PER_CALL
 from mtrec.models.multi_step import StepFunctionCache
@@ -524,9 +525,10 @@ class MultiTaskRanker(tfrs.Model):
 
     def predict_step(self, data):
         """``tf.keras.Model.predict_step``, traced once per compile; the
-        model compiled by XLA with ``predict_jit_compile``."""
+        model compiled by XLA with ``predict_jit_compile`` outside any
+        distribution strategy (``compiles_prediction``)."""
         step = super().predict_step
-        if self.predict_jit_compile and not tf.distribute.has_strategy():
+        if compiles_prediction(self):
             step = functools.partial(
                 compiled_predict_step, self, cache=self._step_functions
             )

@@ -11,6 +11,7 @@ from mtrec.metrics.ranking import binary_report
 from mtrec.metrics.ranking import missing_class
 from mtrec.metrics.ranking import regression_report
 from mtrec.models.compiled_predict import CompiledForward
+from mtrec.models.compiled_predict import compiles_prediction
 from mtrec.models.plain_trace import BatchFunction
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.progress import progress
@@ -34,8 +35,9 @@ class Predictor:
 
     A model with ``predict_jit_compile`` runs compiled by XLA, its input
     checks kept (:class:`mtrec.models.compiled_predict.CompiledForward`),
-    as its ``predict`` does; XLA compiles once per batch shape (``compiled``
-    is ``True``).
+    by the rule its ``predict`` follows (``compiles_prediction``: not for a
+    model made under a distribution strategy); XLA compiles once per batch
+    shape (``compiled`` is ``True``).
 
     Args:
       model: the model to run (``training=False``).
@@ -44,7 +46,7 @@ class Predictor:
     def __init__(self, model: MultiTaskRanker):
         self.model = model
         self._names = _input_names(model)
-        self.compiled = bool(getattr(model, "predict_jit_compile", False))
+        self.compiled = compiles_prediction(model)
         if self.compiled:
             forward = CompiledForward(model)
         else:

@@ -233,3 +233,28 @@ def test_a_model_that_predicted_through_xla_exports_and_serves_the_same(tmp_path
     served = serving(**{k: tf.constant(v) for k, v in features.items()})
     for name, value in predicted.items():
         np.testing.assert_allclose(served[name].numpy(), value[:, 0], atol=1e-5)
+
+
+def test_a_model_made_under_a_strategy_predicts_uncompiled_in_predict_and_predictor():
+    from mtrec.models.compiled_predict import compiles_prediction
+    from mtrec.training.evaluate import Predictor
+
+    data = rows(100)
+    alone = model("ple", True)
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        distributed = model("ple", True)
+    # One rule for predict_step and Predictor, about the model and the context.
+    assert compiles_prediction(alone) and Predictor(alone).compiled
+    assert not compiles_prediction(distributed)
+    assert not Predictor(distributed).compiled
+    with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
+        assert not compiles_prediction(alone)
+    distributed(next(iter(batches(data))))
+    alone(next(iter(batches(data))))
+    distributed.set_weights(alone.get_weights())
+    expected = alone.predict(batches(data), verbose=0)  # through XLA
+    got = distributed.predict(batches(data), verbose=0)
+    scored = Predictor(distributed)({k: tf.constant(v) for k, v in data.items()})
+    for name, value in expected.items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(scored[name], value[:, 0], rtol=1e-5, atol=1e-6)
