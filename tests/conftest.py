@@ -62,7 +62,7 @@ LONG_MODULES = (
 )
 
 
-def long_first(scopes: list[str]) -> list[str]:
+def _long_first(scopes: list[str]) -> list[str]:
     """``scopes`` with those of :data:`LONG_MODULES` first, in its order;
     the others keep their order after them."""
     rank = {module: i for i, module in enumerate(LONG_MODULES)}
@@ -95,7 +95,7 @@ def pytest_xdist_make_scheduler(config, log):
 
         def _assign_work_unit(self, node) -> None:
             if not self.ordered:  # the queue is complete at the first hand-out
-                for scope in reversed(long_first(list(self.workqueue))):
+                for scope in reversed(_long_first(list(self.workqueue))):
                     self.workqueue.move_to_end(scope, last=False)
                 self.ordered = True
             super()._assign_work_unit(node)
