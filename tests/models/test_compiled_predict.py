@@ -13,6 +13,8 @@ from mtrec.layers import SharedBottom
 from mtrec.models import ESMM
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
+from mtrec.models.compiled_predict import compiles_prediction
+from mtrec.training import Predictor
 
 ROWS = 300
 
@@ -236,9 +238,6 @@ def test_a_model_that_predicted_through_xla_exports_and_serves_the_same(tmp_path
 
 
 def test_a_model_made_under_a_strategy_predicts_uncompiled_in_predict_and_predictor():
-    from mtrec.models.compiled_predict import compiles_prediction
-    from mtrec.training.evaluate import Predictor
-
     data = rows(100)
     alone = model("ple", True)
     with tf.distribute.MirroredStrategy(["/cpu:0"]).scope():
