@@ -14,6 +14,7 @@ from mtrec.data.loaders import kuairand_features
 from mtrec.data.loaders import prepare_aliccp
 from mtrec.data.loaders import prepare_aliexpress
 from mtrec.data.loaders import prepare_kuairand
+from mtrec.data.encoded_shards import encode_prepared
 from mtrec.data.mmoe_synthetic import generate_mmoe_regression
 from mtrec.data.mmoe_synthetic import mmoe_task_params
 from mtrec.data.mmoe_synthetic import standardize_labels
@@ -54,6 +55,7 @@ __all__ = [
     "census_features",
     "census_input_columns",
     "census_labels",
+    "encode_prepared",
     "generate_click_log",
     "generate_mmoe_regression",
     "kuairand_features",

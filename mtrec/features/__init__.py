@@ -5,6 +5,9 @@ from mtrec.features.dense import DenseFeature
 from mtrec.features.embedding import OUTPUT_ORDERS
 from mtrec.features.embedding import FeatureEmbedding
 from mtrec.features.feature_set import FeatureSet
+from mtrec.features.id_encoding import IdEncoder
+from mtrec.features.id_encoding import encodable_features
+from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_finite_columns
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
@@ -20,12 +23,15 @@ __all__ = [
     "DenseFeature",
     "FeatureEmbedding",
     "FeatureSet",
+    "IdEncoder",
     "MultiValuedFeature",
     "PreprocessingState",
     "checked_finite_columns",
     "dense_block",
     "dense_value",
+    "encodable_features",
     "fit_preprocessing",
     "gather_with_dense_gradient",
     "int64_pairs",
+    "row_ids_key",
 ]

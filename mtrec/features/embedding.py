@@ -9,6 +9,8 @@ from mtrec.features.column_blocks import split_runs
 from mtrec.features.column_blocks import stack_columns
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
+from mtrec.features.id_encoding import encodable_features
+from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_ids
 from mtrec.features.input_checks import raw_value_checks
 from mtrec.features.input_lookups import bucket_discretizers
@@ -164,6 +166,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
         )
         self._lookups, table_rows = table_lookups(self.feature_set, self.vocabularies)
+        self._encodable = frozenset(encodable_features(self.feature_set))
         self._layout = TableLayout(fused=fused)
         for table, rows in table_rows.items():
             spec = self.feature_set.tables[table][0]
@@ -301,17 +304,27 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             attention.build([(None, dim), (None, None, dim)])
         super().build(input_shape)
 
-    def _ids(self, spec, raw: tf.Tensor) -> tf.Tensor:
-        """Row ids of a single-valued feature in its own table, int64."""
+    def _ids(self, spec, raw: tf.Tensor, given: frozenset) -> tf.Tensor:
+        """Row ids of a single-valued feature in its own table, int64
+        (``given``: the features whose inputs are their rows already)."""
         if isinstance(spec, DenseFeature):
             stats = self.dense_stats.get(spec.name, {})
             return self._discretizers[spec.name](dense_value(spec, raw, stats))
-        if spec.encoded:
+        if spec.encoded or spec.name in given:
             return tf.cast(raw, tf.int64)
         return self._lookups[spec.table_name](raw)
 
-    def _gather_single(self, raws: dict) -> tuple[dict, dict]:
-        """One gather per width (fused) or per feature (unfused).
+    def given_row_ids(self, inputs) -> frozenset:
+        """The features whose table rows ``inputs`` holds under
+        ``row_ids_key(name)`` (``mtrec.features.IdEncoder``); their raw
+        columns are not read."""
+        return frozenset(
+            name for name in self._encodable if row_ids_key(name) in inputs
+        )
+
+    def _gather_single(self, raws: dict, given: frozenset) -> tuple[dict, dict]:
+        """One gather per width (fused) or per feature (unfused); the ids
+        of ``encoded`` features and of those in ``given`` are range-checked.
 
         Returns:
           ``(blocks, where)``: ``blocks[d]`` is ``(batch, F_d, d)`` for the
@@ -322,16 +335,15 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         blocks, where = {}, {}
         for dim, names in self._layout.gathered.items():
             specs = [self.feature_set[name] for name in names]
-            ids = [self._ids(spec, raws[spec.name]) for spec in specs]
+            ids = [self._ids(spec, raws[spec.name], given) for spec in specs]
+            checked = [_unlooked(spec, given) for spec in specs]
             if not self.fused:
-                encoded = [
-                    i for i, spec in enumerate(specs) if getattr(spec, "encoded", False)
-                ]
+                encoded = [i for i, check in enumerate(checked) if check]
                 if encoded:  # one range check for all of them
                     checked = tf.unstack(
                         checked_ids(
                             stack_columns([ids[i] for i in encoded]),
-                            [(specs[i].name, specs[i].num_ids) for i in encoded],
+                            [(specs[i].name, self._rows(specs[i])) for i in encoded],
                         ),
                         axis=1,
                     )
@@ -344,7 +356,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 continue
             stacked = stack_columns(ids)
             spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
-            if any(getattr(spec, "encoded", False) for spec in specs):
+            if any(checked):
                 stacked = checked_ids(
                     stacked,
                     [(s.name, space.rows) for s, space in zip(specs, spaces)],
@@ -365,6 +377,10 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
     def _space_name(self, spec) -> str:
         return spec.name if isinstance(spec, DenseFeature) else spec.table_name
+
+    def _rows(self, spec) -> int:
+        """Rows of the feature's table (``num_ids`` for encoded ids)."""
+        return self._layout.spaces[self._space_name(spec)].rows
 
     def _pool(
         self,
@@ -419,8 +435,12 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return tf.squeeze(raw, axis=-1) if raw.shape.rank == 2 else raw
 
     def call(self, inputs, training=None):
-        raws = {name: self._raw(inputs, name) for name in self.feature_set.names}
-        blocks, where = self._gather_single(raws)
+        given = self.given_row_ids(inputs)
+        raws = {
+            name: self._raw(inputs, row_ids_key(name) if name in given else name)
+            for name in self.feature_set.names
+        }
+        blocks, where = self._gather_single(raws, given)
         # The dense features not gathered (not bucketised) as one block of
         # columns, cut into the output like a gathered block.
         dense = [s for s in self.feature_set.dense if s.name not in where]
@@ -486,3 +506,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         # Configs written before ``output_order`` existed concatenated in
         # feature order; their weights mean that order.
         return super().from_config({"output_order": "features", **config})
+
+
+def _unlooked(spec, given: frozenset) -> bool:
+    """Whether a single-valued feature's ids skip the lookup (encoded ids,
+    or rows given): they are range-checked instead."""
+    return bool(getattr(spec, "encoded", False)) or spec.name in given

@@ -106,6 +106,7 @@ def _check_train(train: TrainConfig) -> None:
             )
     for key in (
         "jit_compile",
+        "encode_ids",
         "training_metrics",
         "progress",
         "deterministic",

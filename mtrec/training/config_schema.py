@@ -241,6 +241,13 @@ class TrainConfig:
     #: Off by default: on CPU it measured slower (issue #11), and the string
     #: lookups of raw ids cannot be compiled.
     jit_compile: bool = False
+    #: Encode the training rows' categorical values to table rows once, before
+    #: training (cached beside the prepared shards, keyed by the
+    #: vocabularies), so the train step does no vocabulary or hash lookup.
+    #: The model, its checkpoints and its serving graph are unchanged: eval,
+    #: selection and serving read raw values. Single-valued categorical
+    #: features only (``mtrec.features.IdEncoder``).
+    encode_ids: bool = False
     #: Run the per-step training metrics (AUC per task) during ``fit``; ``false``
     #: skips them (a smaller, faster train step; the held-out evaluation is
     #: unchanged).

@@ -7,9 +7,12 @@ from collections.abc import Callable
 
 import tensorflow as tf
 
+from mtrec.data.encoded_shards import encode_prepared
 from mtrec.data.native import native_dataset
 from mtrec.data.prepare import PreparedData
 from mtrec.data.prepare import prepare_data
+from mtrec.features.id_encoding import IdEncoder
+from mtrec.features.id_encoding import row_ids_key
 from mtrec.training.config import RunConfig
 from mtrec.training.config import prepared_directory
 from mtrec.training.prepared import FileSource
@@ -74,6 +77,10 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
     (:func:`mtrec.data.native_dataset`): no Python generator, parallel reads.
     Eval and selection rows are read in file order.
 
+    With ``train.encode_ids`` the training rows come from the train shards
+    with their categorical values encoded once (:func:`encoded_train_part`);
+    eval and selection rows stay raw, as served.
+
     The training order is a function of ``(seed, pass)`` only: data pass ``p``
     is shuffled with the seeds of epoch ``p``, so a run resumed after epoch
     ``e`` (:attr:`Datasets.train_from`) sees exactly the batches the
@@ -88,6 +95,9 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
         )
     files = source.prepared or prepare_files(config, prepared.schema)
     train_rows = prepared.train_rows or files.train[0].part(files.train[1]).rows
+    train_part = files.train
+    if config.train.encode_ids:
+        train_part = encoded_train_part(prepared, files.train)
 
     def unshuffled(data_part: tuple[PreparedData, str]) -> tf.data.Dataset:
         data, part = data_part
@@ -97,12 +107,12 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
 
     def train_from(epochs_done: int, batches_done: int = 0) -> tf.data.Dataset:
         return _train_passes(
-            files.train, config, train_rows, epochs_done, None, batches_done
+            train_part, config, train_rows, epochs_done, None, batches_done
         )
 
     def train_shard(context: tf.distribute.InputContext, epochs_done: int):
         return _train_passes(
-            files.train, config, train_rows, epochs_done, context
+            train_part, config, train_rows, epochs_done, context
         ).repeat()
 
     held_out = unshuffled(files.eval)
@@ -117,6 +127,44 @@ def file_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
         train_from=train_from,
         train_shard=train_shard,
     )
+
+
+def encoded_train_part(
+    prepared: Prepared, data_part: tuple[PreparedData, str]
+) -> tuple[PreparedData, str]:
+    """The train part with its categorical values encoded to table rows, once.
+
+    Each single-valued categorical feature with a vocabulary or hash lookup
+    (``mtrec.features.IdEncoder``) is stored as its table rows under
+    ``<name>__row_ids``, which the model embeds without a lookup. The shards
+    hold the same rows in the same order as the raw part
+    (:func:`mtrec.data.encode_prepared`), so training sees the same batches;
+    they are cached beside the raw shards, keyed by the vocabularies.
+    """
+    encoder = IdEncoder(prepared.feature_set, prepared.vocabulary_files)
+    if not encoder.names:
+        return data_part
+    data, part = data_part
+    renamed = {name: row_ids_key(name) for name in encoder.names}
+    return encode_prepared(data, encoder, renamed, encoder.fingerprint, [part]), part
+
+
+def encoded_columns(prepared: Prepared, columns: Columns) -> Columns:
+    """In-memory ``columns`` with the categorical values encoded to table rows
+    (as :func:`encoded_train_part` stores them), once."""
+    encoder = IdEncoder(prepared.feature_set, prepared.vocabulary_files)
+    if not encoder.names:
+        return columns
+    encoded = encoder(
+        {
+            name: tf.constant(values) if name in encoder.names else values
+            for name, values in columns.items()
+        }
+    )
+    return {
+        name: values.numpy() if isinstance(values, tf.Tensor) else values
+        for name, values in encoded.items()
+    }
 
 
 def _train_passes(
@@ -174,7 +222,9 @@ def memory_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
     """Datasets of in-memory rows (:func:`memory_batches`).
 
     Train rows are shuffled over the whole table with ``config.seed`` (a new
-    order every epoch) unless ``data.shuffle`` is off, then batched.
+    order every epoch) unless ``data.shuffle`` is off, then batched. With
+    ``train.encode_ids`` their categorical values are encoded to table rows
+    first (:func:`encoded_columns`).
     """
     source = prepared.source
     if not isinstance(source, MemorySource):
@@ -183,14 +233,17 @@ def memory_datasets(prepared: Prepared, config: RunConfig) -> Datasets:
             f"{type(source).__name__}"
         )
     seed = config.seed if config.data.shuffle else None
-    train = memory_batches(source.train, config.train.batch_size, seed=seed)
+    train_columns = source.train
+    if config.train.encode_ids:
+        train_columns = encoded_columns(prepared, source.train)
+    train = memory_batches(train_columns, config.train.batch_size, seed=seed)
     held_out = memory_batches(source.eval, config.train.eval_batch_size)
 
     def train_shard(context: tf.distribute.InputContext, epochs_done: int):
         del epochs_done  # in-memory runs start afresh (they cannot resume)
         batch_size = context.get_per_replica_batch_size(config.train.batch_size)
         return memory_batches(
-            source.train, batch_size, seed=seed, input_context=context
+            train_columns, batch_size, seed=seed, input_context=context
         ).repeat()
 
     return Datasets(

@@ -1,0 +1,207 @@
+"""A prepared shard set rewritten with some columns encoded, once, and cached.
+
+:func:`encode_prepared` maps every Example of the chosen parts of a prepared
+data set through a graph function (e.g. :class:`mtrec.features.IdEncoder`,
+raw categorical values to their table rows) and writes the results as a new
+prepared data set inside the first one's cache entry. Each output shard holds
+the same rows in the same order, one output Example per input Example, so
+:func:`mtrec.data.native_dataset` reads, shuffles, shards and resumes it
+exactly as the original: with the same seed, batch ``b`` of epoch ``e`` holds
+the same rows.
+
+The entry is ``<prepared.directory>/encoded-<key>/`` with ``key`` the SHA-256
+of the original's cache key and the caller's ``fingerprint`` (which must
+change whenever the encoding does, e.g. a hash of the vocabularies). It is
+written into a temporary directory and renamed into place when complete, and
+is trusted only when its manifest carries the key and every shard its
+recorded size, as :func:`mtrec.data.prepare_data`'s entries.
+"""
+
+import dataclasses
+import hashlib
+import json
+import logging
+import shutil
+import tempfile
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from mtrec.data.columns import output_signature
+from mtrec.data.example_encoding import encode_examples
+from mtrec.data.native import parse_rows
+from mtrec.data.prepare import PreparedData
+from mtrec.data.prepare import _load_trusted
+from mtrec.data.prepare import load_prepared
+from mtrec.data.prepared_manifest import DTYPE_NAMES
+from mtrec.data.prepared_manifest import MANIFEST
+from mtrec.data.schema import ColumnSchema
+from mtrec.progress import progress
+
+logger = logging.getLogger(__name__)
+
+
+def encode_prepared(
+    prepared: PreparedData,
+    encode: Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]],
+    renamed: Mapping[str, str],
+    fingerprint: str,
+    parts: Sequence[str] | None = None,
+) -> PreparedData:
+    """Writes ``prepared``'s parts with columns encoded; cached by fingerprint.
+
+    Args:
+      prepared: from :func:`mtrec.data.prepare_data`.
+      encode: ``{column: (rows,)} -> {column: (rows,)}``, run in graph mode
+        on each Example's rows; it replaces each column ``c`` of ``renamed``
+        by an int64 column ``renamed[c]`` and passes every other column
+        through unchanged.
+      renamed: ``{raw column: encoded int64 column}``.
+      fingerprint: identifies the encoding (same fingerprint, same output).
+      parts: the parts to encode (default all); the result holds only these.
+
+    Returns:
+      The encoded :class:`PreparedData`: same parts, shards, rows and order;
+      schema with each ``renamed`` column replaced by its int64 column.
+
+    Raises:
+      ValueError: an unknown part or column, or an ``encode`` whose output
+        columns are not the ones ``renamed`` says.
+
+    Example:
+
+    >>> import pathlib, tempfile
+    >>> from mtrec.data import ColumnSchema, prepare_data
+    >>> logs = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (logs / "a.csv").write_text("user_id,click\\nu1,0\\nu22,1\\n")
+    >>> schema = ColumnSchema(string_columns=("user_id",), label_columns=("click",))
+    >>> prepared = prepare_data(logs, schema, logs / "cache")
+    >>> def lengths(columns):
+    ...     out = dict(columns)
+    ...     out["user_len"] = tf.strings.length(out.pop("user_id"), "UTF8_CHAR")
+    ...     return {k: tf.cast(v, tf.int64) if k == "user_len" else v
+    ...             for k, v in out.items()}
+    >>> encoded = encode_prepared(prepared, lengths, {"user_id": "user_len"}, "len")
+    >>> sorted(encoded.output_signature), encoded.part().rows
+    (['click', 'user_len'], 2)
+    >>> encode_prepared(prepared, lengths, {"user_id": "user_len"}, "len") == encoded
+    True
+    """
+    names = list(prepared.parts) if parts is None else list(parts)
+    for name in names:
+        prepared.part(name)  # raises on an unknown part
+    signature = prepared.output_signature
+    for column in renamed:
+        if column not in signature:
+            raise ValueError(
+                f"Cannot encode column {column!r}: the prepared data has columns "
+                f"{sorted(signature)}. Received: `renamed={dict(renamed)!r}`"
+            )
+    text = json.dumps([prepared.cache_key, fingerprint, sorted(renamed.items()), names])
+    key = hashlib.sha256(text.encode()).hexdigest()
+    final = prepared.directory / f"encoded-{key[:24]}"
+    cached = _load_trusted(final, key)
+    if cached is not None:
+        logger.info("Reusing encoded data %s", final)
+        return cached
+    schema = _encoded_schema(prepared.schema, renamed)
+    expected = set(output_signature(schema, prepared.passthrough))
+    temporary = Path(tempfile.mkdtemp(prefix=".tmp-encoded-", dir=prepared.directory))
+    try:
+        manifest = json.loads((prepared.directory / MANIFEST).read_text())
+        manifest["parts"] = {
+            name: _encode_part(prepared, name, encode, expected, temporary, manifest)
+            for name in names
+        }
+        manifest["schema"] = dataclasses.asdict(schema)
+        manifest["columns"] = {
+            name: DTYPE_NAMES[spec.dtype]
+            for name, spec in output_signature(schema, prepared.passthrough).items()
+        }
+        manifest["cache_key"] = key
+        manifest["encoded_from"] = prepared.cache_key
+        (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        if final.exists():  # an untrusted leftover
+            logger.warning("Replacing the invalid cache entry %s", final)
+            shutil.rmtree(final)
+        try:
+            temporary.rename(final)
+        except OSError:
+            # A concurrent encoding of the same data renamed its copy first.
+            cached = _load_trusted(final, key)
+            if cached is None:
+                raise
+            shutil.rmtree(temporary, ignore_errors=True)
+            return cached
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    logger.info("Encoded %s", final)
+    return load_prepared(final)
+
+
+def _encoded_schema(schema: ColumnSchema, renamed: Mapping[str, str]) -> ColumnSchema:
+    """``schema`` with each renamed column moved to an int64 column."""
+    return dataclasses.replace(
+        schema,
+        string_columns=tuple(c for c in schema.string_columns if c not in renamed),
+        int_columns=(
+            *(c for c in schema.int_columns if c not in renamed),
+            *renamed.values(),
+        ),
+    )
+
+
+def _encode_part(
+    prepared: PreparedData,
+    name: str,
+    encode: Callable,
+    expected: set[str],
+    directory: Path,
+    manifest: dict,
+) -> dict:
+    """Encodes one part's shards into ``directory``; returns its manifest entry."""
+
+    def encoded(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
+        return encode(parse_rows(prepared, serialized[None]))
+
+    part = dict(manifest["parts"][name])
+    part["shards"] = [dict(shard) for shard in part["shards"]]
+    shards = prepared.part(name).shards
+    for shard, path in zip(
+        part["shards"],
+        progress(shards, f"encoding the {name} part", unit="shard"),
+        strict=True,
+    ):
+        records = tf.data.TFRecordDataset(str(path)).map(
+            tf.autograph.experimental.do_not_convert(encoded),
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True,
+        )
+        target = directory / path.name
+        with tf.io.TFRecordWriter(str(target)) as writer:
+            for columns in records.as_numpy_iterator():
+                if set(columns) != expected:
+                    raise ValueError(
+                        f"`encode` must return the columns {sorted(expected)}. "
+                        f"Received: {sorted(columns)}"
+                    )
+                columns = {k: _writable(v) for k, v in columns.items()}
+                rows = len(next(iter(columns.values())))
+                (record,) = encode_examples(columns, rows_per_example=rows)
+                writer.write(record)
+        shard["bytes"] = target.stat().st_size
+    return part
+
+
+def _writable(values: np.ndarray) -> np.ndarray:
+    """Parsed values as :func:`encode_examples` takes them (int64 ids kept)."""
+    if values.dtype == object:  # bytes
+        return values
+    if values.dtype.kind in "iu":
+        return values.astype(np.int64, copy=False)
+    return values
