@@ -8,13 +8,13 @@ from mtrec.data.census_inputs import TASK_GROUPS
 from mtrec.data.census_inputs import census_features
 from mtrec.data.census_inputs import census_input_columns
 from mtrec.data.census_split import prepare_census_income
+from mtrec.data.encoded_shards import encode_prepared
 from mtrec.data.loaders import aliccp_features
 from mtrec.data.loaders import aliexpress_features
 from mtrec.data.loaders import kuairand_features
 from mtrec.data.loaders import prepare_aliccp
 from mtrec.data.loaders import prepare_aliexpress
 from mtrec.data.loaders import prepare_kuairand
-from mtrec.data.encoded_shards import encode_prepared
 from mtrec.data.mmoe_synthetic import generate_mmoe_regression
 from mtrec.data.mmoe_synthetic import mmoe_task_params
 from mtrec.data.mmoe_synthetic import standardize_labels

@@ -31,37 +31,52 @@ def _run(side, cores, eps):
 
 def test_summary_pairs_rounds_by_order_and_reports_min_median_max():
     runs = []
-    for cached, files, memory in [(100, 95, 80), (200, 150, 100), (100, 80, 90)]:
+    rounds = [(100, 95, 80, 114), (200, 150, 100, 150), (100, 80, 90, 96)]
+    for cached, files, memory, encoded in rounds:
         runs += [_run("cached", 1, cached), _run("files", 1, files)]
-        runs += [_run("memory", 1, memory)]
+        runs += [_run("memory", 1, memory), _run("encoded", 1, encoded)]
     runs.append(_run("cached", 2, 50))
     runs.append(_run("files", 2, 50))
     runs.append(_run("memory", 2, 25))
+    runs.append(_run("encoded", 2, 60))
     summary = bench.summarise(runs, [1, 2])
     one = summary["1"]
-    assert one["examples_per_second"] == {"cached": 100, "files": 95, "memory": 90}
+    assert one["examples_per_second"] == {
+        "cached": 100,
+        "files": 95,
+        "memory": 90,
+        "encoded": 114,
+    }
     assert one["files_ratio"]["per_round"] == [0.95, 0.75, 0.8]
     assert (one["files_ratio"]["min"], one["files_ratio"]["median"]) == (0.75, 0.8)
     assert one["input_share"] == {"min": 0.05, "median": 0.2, "max": 0.25}
+    # encoded ÷ files per round: 1.2, 1.0, 1.2
+    assert one["encoded_vs_files"]["per_round"] == [1.2, 1.0, 1.2]
+    assert one["encoded_ratio"]["median"] == 0.96
     assert summary["2"]["memory_ratio"]["median"] == 0.5
+    assert summary["2"]["encoded_vs_files"]["median"] == 1.2
     text = bench.markdown(
         {
             "rows": 1000,
             "epochs": 3,
             "repeats": 3,
             "prepare_seconds": 1.5,
+            "encode_seconds": 0.4,
             "summary": summary,
         }
     )
-    assert "| 1 | 100 / 95 / 90 | 0.8 (0.75–0.95) |" in text
+    assert "| 1 | 100 / 95 / 90 / 114 | 0.8 (0.75–0.95) |" in text
+    assert text.rstrip().endswith("| 1.2 (1.2–1.2) |")
+    assert "encoding for `encoded` 0.4 s" in text
     assert "input share < 0.1" in text
 
 
 @pytest.mark.slow
-def test_worker_trains_from_the_files(tmp_path):
-    """The `files` side (what `mtrec train` does); the other two sides differ
-    only in the dataset they fit on (one subprocess each is ~15 s of CI)."""
-    side = "files"
+def test_worker_trains_from_the_encoded_files(tmp_path):
+    """The `encoded` side: what `mtrec train` does, with `train.encode_ids`
+    (the `files` side differs only by that flag, the other two only in the
+    dataset they fit on; one subprocess each is ~15 s of CI)."""
+    side = "encoded"
     from mtrec.data import write_table
     from mtrec.data.synthetic import generate_click_log
 
@@ -87,3 +102,5 @@ def test_worker_trains_from_the_files(tmp_path):
     assert run["examples_per_second"] > 0
     # The same rows for every side: the config's hash split of the file.
     assert 2000 < run["rows"] < 3000
+    # The train shards were encoded once, beside the prepared ones.
+    assert list((tmp_path / "prepared").glob("prepared-*/encoded-*/manifest.json"))

@@ -66,9 +66,7 @@ def test_in_memory_encoded_training_exports_a_model_that_serves_raw_values(
     raw, encoded = runs
     _assert_same_weights(raw.model, encoded.model)
     assert encoded.metrics["eval"] == raw.metrics["eval"]
-    serve = tf.saved_model.load(str(encoded.export_path)).signatures[
-        "serving_default"
-    ]
+    serve = tf.saved_model.load(str(encoded.export_path)).signatures["serving_default"]
     inputs = serve.structured_input_signature[1]
     assert set(inputs) == {
         "user_id",
