@@ -3,8 +3,9 @@
 :func:`encode_prepared` maps every Example of the chosen parts of a prepared
 data set through a graph function (e.g. :class:`mtrec.features.IdEncoder`,
 raw categorical values to their table rows) and writes the results as a new
-prepared data set inside the first one's cache entry. Each output shard holds
-the same rows in the same order, one output Example per input Example, so
+prepared data set inside the first one's cache entry, a shard at a time. Each
+output shard holds the same rows in the same order, one output Example per
+input Example of as many rows, so
 :func:`mtrec.data.native_dataset` reads, shuffles, shards and resumes it
 exactly as the original: with the same seed, batch ``b`` of epoch ``e`` holds
 the same rows.
@@ -33,7 +34,7 @@ import tensorflow as tf
 
 from mtrec.data.columns import output_signature
 from mtrec.data.example_encoding import encode_examples
-from mtrec.data.native import parse_rows
+from mtrec.data.native import parse_spec
 from mtrec.data.prepare import PreparedData
 from mtrec.data.prepare import _load_trusted
 from mtrec.data.prepare import load_prepared
@@ -164,10 +165,19 @@ def _encode_part(
     directory: Path,
     manifest: dict,
 ) -> dict:
-    """Encodes one part's shards into ``directory``; returns its manifest entry."""
+    """Encodes one part's shards into ``directory``; returns its manifest entry.
 
-    def encoded(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
-        return encode(parse_rows(prepared, serialized[None]))
+    A shard at a time: its Examples parsed at once, encoded by one call of
+    ``encode``, and written back as Examples of the rows each had.
+    """
+    spec = parse_spec(prepared)
+    first = next(iter(spec))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string)], autograph=False)
+    def encoded(serialized: tf.Tensor):
+        parsed = tf.io.parse_example(serialized, spec)
+        columns = {column: parsed[column].flat_values for column in spec}
+        return encode(columns), parsed[first].row_lengths()
 
     part = dict(manifest["parts"][name])
     part["shards"] = [dict(shard) for shard in part["shards"]]
@@ -177,22 +187,19 @@ def _encode_part(
         progress(shards, f"encoding the {name} part", unit="shard"),
         strict=True,
     ):
-        records = tf.data.TFRecordDataset(str(path)).map(
-            tf.autograph.experimental.do_not_convert(encoded),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
+        serialized = tf.constant(
+            list(tf.data.TFRecordDataset(str(path)).as_numpy_iterator()), tf.string
         )
+        columns, example_rows = encoded(serialized)
+        if set(columns) != expected:
+            raise ValueError(
+                f"`encode` must return the columns {sorted(expected)}. "
+                f"Received: {sorted(columns)}"
+            )
+        columns = {k: _writable(v.numpy()) for k, v in columns.items()}
         target = directory / path.name
         with tf.io.TFRecordWriter(str(target)) as writer:
-            for columns in records.as_numpy_iterator():
-                if set(columns) != expected:
-                    raise ValueError(
-                        f"`encode` must return the columns {sorted(expected)}. "
-                        f"Received: {sorted(columns)}"
-                    )
-                columns = {k: _writable(v) for k, v in columns.items()}
-                rows = len(next(iter(columns.values())))
-                (record,) = encode_examples(columns, rows_per_example=rows)
+            for record in encode_examples(columns, example_rows=example_rows.numpy()):
                 writer.write(record)
         shard["bytes"] = target.stat().st_size
     return part

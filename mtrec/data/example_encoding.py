@@ -37,6 +37,7 @@ Example:
 """
 
 from collections.abc import Mapping
+from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -52,7 +53,10 @@ _MAX_VARINT_BYTES = 10
 
 
 def encode_examples(
-    columns: Mapping[str, np.ndarray | pa.Array], rows_per_example: int = 1
+    columns: Mapping[str, np.ndarray | pa.Array],
+    rows_per_example: int = 1,
+    *,
+    example_rows: Sequence[int] | None = None,
 ) -> list[bytes]:
     """Serializes equally long columns as ``tf.train.Example`` protos.
 
@@ -61,14 +65,19 @@ def encode_examples(
         object array of ``str``, an int64 array or a float32 array, all of the
         same length ``n``.
       rows_per_example: rows per Example; the last Example holds the rest.
+      example_rows: instead, the rows of each Example in order (each >= 1,
+        summing to ``n``), e.g. to rewrite Examples of uneven sizes as they
+        were.
 
     Returns:
       ``ceil(n / rows_per_example)`` serialized ``tf.train.Example`` protos;
-      Example ``b`` holds rows ``b * rows_per_example`` onwards.
+      Example ``b`` holds rows ``b * rows_per_example`` onwards (with
+      ``example_rows``, one per entry).
 
     Raises:
       ValueError: no columns, columns of different lengths, a null string, an
-        unsupported dtype, or ``rows_per_example < 1``.
+        unsupported dtype, ``rows_per_example < 1``, or ``example_rows`` with
+        an entry below 1 or another sum than the rows.
     """
     if not columns:
         raise ValueError("`columns` must hold at least one column. Received: {}")
@@ -77,9 +86,20 @@ def encode_examples(
     if len(set(lengths.values())) != 1:
         raise ValueError(f"`columns` must have equal lengths. Received: {lengths}")
     rows = next(iter(lengths.values()))
+    if example_rows is not None:
+        sizes = np.asarray(example_rows, dtype=np.int64).reshape(-1)
+        if (sizes < 1).any() or int(sizes.sum()) != rows:
+            raise ValueError(
+                f"`example_rows` must be >= 1 each and sum to the {rows} rows. "
+                f"Received: `example_rows` summing to {int(sizes.sum())}, "
+                f"smallest {int(sizes.min()) if len(sizes) else None}"
+            )
     if rows == 0:
         return []
-    starts = np.arange(0, rows, rows_per_example)
+    if example_rows is None:
+        starts = np.arange(0, rows, rows_per_example)
+    else:
+        starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     blocks = len(starts)
     pieces: list[_Piece] = []
     features_length = np.zeros(blocks, dtype=np.int64)

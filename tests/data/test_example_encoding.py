@@ -145,3 +145,30 @@ def test_blocks_of_rows_per_example(rows_per_example):
 def test_rows_per_example_must_be_positive():
     with pytest.raises(ValueError, match="`rows_per_example` must be an int >= 1"):
         encode_examples({"a": np.zeros(2, np.int64)}, rows_per_example=0)
+
+
+def test_example_rows_give_examples_of_uneven_sizes():
+    columns = columns_of(20, seed=3)
+    sizes = [4, 1, 7, 8]
+    encoded = encode_examples(columns, example_rows=sizes)
+    ragged = {
+        "numpy": tf.io.RaggedFeature(tf.string),
+        "ids": tf.io.RaggedFeature(tf.int64),
+        "dense": tf.io.RaggedFeature(tf.float32),
+    }
+    parsed = tf.io.parse_example(tf.constant(encoded), ragged)
+    assert parsed["ids"].row_lengths().numpy().tolist() == sizes
+    np.testing.assert_array_equal(parsed["ids"].flat_values.numpy(), columns["ids"])
+    np.testing.assert_array_equal(parsed["dense"].flat_values.numpy(), columns["dense"])
+    strings = [v.decode() for v in parsed["numpy"].flat_values.numpy()]
+    assert strings == list(columns["numpy"])
+    # The same bytes as blocks of a fixed size, where the sizes are those.
+    assert encode_examples(columns, example_rows=[3] * 6 + [2]) == encode_examples(
+        columns, 3
+    )
+
+
+@pytest.mark.parametrize("sizes", [[4, 0, 16], [4, 4], [30]])
+def test_example_rows_must_cover_the_rows_once(sizes):
+    with pytest.raises(ValueError, match="`example_rows` must be >= 1 each and sum"):
+        encode_examples({"a": np.zeros(20, np.int64)}, example_rows=sizes)
