@@ -55,6 +55,7 @@ from click_log_runs import epoch_timer
 from click_log_runs import main_job_config
 from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
+from deepctr_report import ratio_summary
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC_SECTION = "input-path"
@@ -138,13 +139,10 @@ def run_worker(args) -> dict:
 
 
 def _ratios(numerators: list[float], denominators: list[float]) -> dict:
-    ratios = [a / b for a, b in zip(numerators, denominators, strict=True)]
-    return {
-        "min": round(min(ratios), 3),
-        "median": round(statistics.median(ratios), 3),
-        "max": round(max(ratios), 3),
-        "per_round": [round(r, 3) for r in ratios],
-    }
+    """Per round ``numerator ÷ denominator``: min, median, max, per_round."""
+    summary = ratio_summary(numerators, denominators)
+    summary["per_round"] = summary.pop("per_pair")
+    return summary
 
 
 def _run_child(side: str, cores: int, csv, work, epochs) -> dict:

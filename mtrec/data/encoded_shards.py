@@ -22,8 +22,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
@@ -37,7 +35,7 @@ from mtrec.data.example_encoding import encode_examples
 from mtrec.data.native import parse_spec
 from mtrec.data.prepare import PreparedData
 from mtrec.data.prepare import _load_trusted
-from mtrec.data.prepare import load_prepared
+from mtrec.data.prepare import _write_entry
 from mtrec.data.prepared_manifest import DTYPE_NAMES
 from mtrec.data.prepared_manifest import MANIFEST
 from mtrec.data.schema import ColumnSchema
@@ -110,39 +108,26 @@ def encode_prepared(
         logger.info("Reusing encoded data %s", final)
         return cached
     schema = _encoded_schema(prepared.schema, renamed)
-    expected = set(output_signature(schema, prepared.passthrough))
-    temporary = Path(tempfile.mkdtemp(prefix=".tmp-encoded-", dir=prepared.directory))
-    try:
+    columns = output_signature(schema, prepared.passthrough)
+
+    def write(directory: Path) -> dict:
         manifest = json.loads((prepared.directory / MANIFEST).read_text())
         manifest["parts"] = {
-            name: _encode_part(prepared, name, encode, expected, temporary, manifest)
+            name: _encode_part(
+                prepared, name, encode, set(columns), directory, manifest
+            )
             for name in names
         }
         manifest["schema"] = dataclasses.asdict(schema)
         manifest["columns"] = {
-            name: DTYPE_NAMES[spec.dtype]
-            for name, spec in output_signature(schema, prepared.passthrough).items()
+            name: DTYPE_NAMES[spec.dtype] for name, spec in columns.items()
         }
-        manifest["cache_key"] = key
         manifest["encoded_from"] = prepared.cache_key
-        (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        if final.exists():  # an untrusted leftover
-            logger.warning("Replacing the invalid cache entry %s", final)
-            shutil.rmtree(final)
-        try:
-            temporary.rename(final)
-        except OSError:
-            # A concurrent encoding of the same data renamed its copy first.
-            cached = _load_trusted(final, key)
-            if cached is None:
-                raise
-            shutil.rmtree(temporary, ignore_errors=True)
-            return cached
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
+        return manifest
+
+    encoded = _write_entry(final, key, write)
     logger.info("Encoded %s", final)
-    return load_prepared(final)
+    return encoded
 
 
 def _encoded_schema(schema: ColumnSchema, renamed: Mapping[str, str]) -> ColumnSchema:

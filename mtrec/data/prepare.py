@@ -55,6 +55,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -213,11 +214,29 @@ def prepare_data(
         logger.info("Reusing prepared data %s", final)
         return cached
     cache.mkdir(parents=True, exist_ok=True)
-    temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=cache))
+    prepared = _write_entry(
+        final,
+        key,
+        lambda directory: write_parts(
+            infos, passthrough, schema, split, directory, layout, chunk_rows
+        ),
+    )
+    logger.info("Prepared %s", final)
+    return prepared
+
+
+def _write_entry(final: Path, key: str, write: Callable[[Path], dict]) -> PreparedData:
+    """Writes the cache entry ``final`` whole or not at all.
+
+    ``write(directory)`` fills a new temporary directory beside ``final`` and
+    returns its manifest, saved with ``key``; the directory is then renamed
+    to ``final`` (replacing an untrusted leftover there). On any error the
+    temporary directory is removed. If a concurrent writer renamed its copy
+    first, that copy is returned when it is trusted.
+    """
+    temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
     try:
-        manifest = write_parts(
-            infos, passthrough, schema, split, temporary, layout, chunk_rows
-        )
+        manifest = write(temporary)
         manifest["cache_key"] = key
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
         if final.exists():  # an untrusted leftover (not written by this code)
@@ -226,7 +245,7 @@ def prepare_data(
         try:
             temporary.rename(final)
         except OSError:
-            # A concurrent prepare of the same inputs renamed its copy first.
+            # A concurrent writer of the same entry renamed its copy first.
             cached = _load_trusted(final, key)
             if cached is None:
                 raise
@@ -235,7 +254,6 @@ def prepare_data(
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
-    logger.info("Prepared %s", final)
     return load_prepared(final)
 
 
