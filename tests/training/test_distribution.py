@@ -187,17 +187,21 @@ def test_train_checks_the_cluster_before_reading_data(tmp_path, monkeypatch):
 def test_mirrored_trains_as_one_process_does(tmp_path):
     frame = generate_click_log(2_000, seed=3, num_users=100, num_items=150)
     results = {}
-    for strategy in ("none", "mirrored"):
+    # The last run also trains on rows encoded once (train.encode_ids).
+    for run, strategy in (("none",) * 2, ("mirrored",) * 2, ("encoded", "mirrored")):
         config = _config(tmp_path, {"strategy": strategy})
-        results[strategy] = train(config, tmp_path / strategy, train_rows=frame)
-    model = results["mirrored"].model
-    assert isinstance(model.distribute_strategy, tf.distribute.MirroredStrategy)
-    for a, b in zip(
-        results["none"].model.get_weights(), model.get_weights(), strict=True
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        config.train.encode_ids = run == "encoded"
+        results[run] = train(config, tmp_path / run, train_rows=frame)
+    for run in ("mirrored", "encoded"):
+        model = results[run].model
+        assert isinstance(model.distribute_strategy, tf.distribute.MirroredStrategy)
+        for a, b in zip(
+            results["none"].model.get_weights(), model.get_weights(), strict=True
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     auc = {s: r.metrics["eval"]["ctr"]["auc"] for s, r in results.items()}
     assert auc["mirrored"] == pytest.approx(auc["none"], abs=1e-4)
+    assert auc["encoded"] == pytest.approx(auc["none"], abs=1e-4)
 
 
 TWO_REPLICAS = """
