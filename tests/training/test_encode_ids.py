@@ -1,57 +1,22 @@
 """``train.encode_ids``: categorical values encoded to table rows once, before
-training; the same batches, weights and serving graph as raw training."""
-
-import json
+training; the same batches, weights and serving graph as raw training (from
+files and resumed mid-epoch: ``test_native_training.py``)."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from test_native_training import Interrupt
-from test_native_training import InterruptAtBatch
-from test_native_training import _assert_same_weights
-from test_native_training import _mid_epoch_config
-from test_native_training import log_path  # noqa: F401  (a fixture)
 from test_train import small_config
 
 from mtrec.data.synthetic import generate_click_log
 from mtrec.training import ConfigError
 from mtrec.training import load_config
-from mtrec.training import resume_run
 from mtrec.training import train
-
-ENCODED = ["user_id", "item_category", "position", "device"]
-
-
-def test_encoded_training_resumed_mid_epoch_has_the_weights_of_raw_training(
-    tmp_path,
-    log_path,  # noqa: F811
-):
-    raw = train(_mid_epoch_config(tmp_path / "a", log_path))
-    config = _mid_epoch_config(tmp_path / "b", log_path)
-    config.train.encode_ids = True
-    run_dir = tmp_path / "b" / "run"
-    with pytest.raises(Interrupt):
-        train(config, run_dir=run_dir, callbacks=[InterruptAtBatch(2, 7)])
-    resumed = resume_run(run_dir)
-    assert resumed.metrics["optimizer_steps"] == raw.metrics["optimizer_steps"]
-    assert resumed.metrics["train"]["loss"] == raw.metrics["train"]["loss"]
-    _assert_same_weights(raw.model, resumed.model)
-    # Evaluated on raw held-out rows, as served.
-    assert resumed.metrics["eval"] == raw.metrics["eval"]
-    # The encoded train shards sit beside the raw ones, train part only.
-    (manifest,) = (tmp_path / "b").rglob("encoded-*/manifest.json")
-    written = json.loads(manifest.read_text())
-    assert list(written["parts"]) == ["train"]
-    columns = written["columns"]
-    assert {f"{name}__row_ids" for name in ENCODED} <= set(columns)
-    assert not set(ENCODED) & set(columns)
-    assert columns["recent_categories"] == "string"  # multi-valued: raw tokens
 
 
 def _frame_config(tmp_path, encode_ids: bool):
     raw = small_config(tmp_path, "unused.csv")
     raw["data"].pop("train")
-    raw["train"].update({"batch_size": 256, "epochs": 2, "encode_ids": encode_ids})
+    raw["train"].update({"batch_size": 256, "epochs": 1, "encode_ids": encode_ids})
     return load_config(raw, in_memory=True)
 
 
@@ -64,7 +29,11 @@ def test_in_memory_encoded_training_exports_a_model_that_serves_raw_values(
         for flag in (False, True)
     ]
     raw, encoded = runs
-    _assert_same_weights(raw.model, encoded.model)
+    for a, b in zip(
+        raw.model.trainable_variables, encoded.model.trainable_variables, strict=True
+    ):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
     assert encoded.metrics["eval"] == raw.metrics["eval"]
     serve = tf.saved_model.load(str(encoded.export_path)).signatures["serving_default"]
     inputs = serve.structured_input_signature[1]

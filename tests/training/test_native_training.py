@@ -177,10 +177,15 @@ def _mid_epoch_config(tmp_path, log_path):
     return load_config(config)
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, log_path):
+    """The run the mid-epoch resumes end equal to (trained once per module)."""
+    return train(_mid_epoch_config(tmp_path_factory.mktemp("whole"), log_path))
+
+
 def test_resume_mid_epoch_gives_the_weights_of_the_uninterrupted_run(
-    tmp_path, log_path
+    tmp_path, log_path, uninterrupted
 ):
-    uninterrupted = train(_mid_epoch_config(tmp_path / "a", log_path))
     config = _mid_epoch_config(tmp_path / "b", log_path)
     run_dir = tmp_path / "b" / "run"
     # Killed after batch 7 of epoch 2; the last step checkpoint is batch 6.
@@ -201,6 +206,34 @@ def test_resume_mid_epoch_gives_the_weights_of_the_uninterrupted_run(
     _assert_same_weights(uninterrupted.model, resumed.model)
     final = json.loads((run_dir / "training_state.json").read_text())
     assert "mid_epoch" not in final  # cleared at the epoch end
+
+
+def test_encoded_training_resumed_mid_epoch_has_the_weights_of_raw_training(
+    tmp_path, log_path, uninterrupted
+):
+    """``train.encode_ids``: the same batches encoded once, so the same weights."""
+    config = _mid_epoch_config(tmp_path / "b", log_path)
+    config.train.encode_ids = True
+    run_dir = tmp_path / "b" / "run"
+    with pytest.raises(Interrupt):
+        train(config, run_dir=run_dir, callbacks=[InterruptAtBatch(2, 7)])
+    resumed = resume_run(run_dir)
+    assert (
+        resumed.metrics["optimizer_steps"] == (uninterrupted.metrics["optimizer_steps"])
+    )
+    assert resumed.metrics["train"]["loss"] == uninterrupted.metrics["train"]["loss"]
+    _assert_same_weights(uninterrupted.model, resumed.model)
+    # Evaluated on raw held-out rows, as served.
+    assert resumed.metrics["eval"] == uninterrupted.metrics["eval"]
+    # The encoded train shards sit beside the raw ones, train part only.
+    (manifest,) = (tmp_path / "b").rglob("encoded-*/manifest.json")
+    written = json.loads(manifest.read_text())
+    assert list(written["parts"]) == ["train"]
+    columns = written["columns"]
+    encoded = ["user_id", "item_category", "position", "device"]
+    assert {f"{name}__row_ids" for name in encoded} <= set(columns)
+    assert not set(encoded) & set(columns)
+    assert columns["recent_categories"] == "string"  # multi-valued: raw tokens
 
 
 def test_prepare_files_is_cached_by_content(tmp_path, log_path):
