@@ -62,7 +62,12 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     identity (an id outside ``[0, num_ids)`` raises ``InvalidArgumentError``
     naming the feature and its range), and ``z(x) = (log1p?(x) - mean) / std``.
     Because the string splitting, lookups and normalisation live here, an
-    exported model takes raw values.
+    exported model takes raw values. An input dict may instead hold a
+    single-valued categorical feature's table rows under
+    ``row_ids_key(name)`` (``<name>__row_ids``, as ``IdEncoder`` encodes them
+    ahead of training, ``train.encode_ids``): that feature then skips its
+    lookup, its rows are range-checked as encoded ids are
+    (:meth:`given_row_ids`), and the output is the same.
 
     Fused tables (``fused=True``, default): the tables ``E_t`` of one
     ``embedding_dim`` (categorical tables and bucketised dense features alike)
