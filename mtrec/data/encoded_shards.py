@@ -68,8 +68,9 @@ def encode_prepared(
       schema with each ``renamed`` column replaced by its int64 column.
 
     Raises:
-      ValueError: an unknown part or column, or an ``encode`` whose output
-        columns are not the ones ``renamed`` says.
+      ValueError: an unknown part or column, an encoded column the data
+        already has, or an ``encode`` whose output columns are not the ones
+        ``renamed`` says.
 
     Example:
 
@@ -100,6 +101,12 @@ def encode_prepared(
                 f"Cannot encode column {column!r}: the prepared data has columns "
                 f"{sorted(signature)}. Received: `renamed={dict(renamed)!r}`"
             )
+    taken = sorted(c for c in renamed.values() if c in signature and c not in renamed)
+    if taken:
+        raise ValueError(
+            f"Cannot encode into the columns {taken}: the prepared data already "
+            f"has them. Received: `renamed={dict(renamed)!r}`"
+        )
     text = json.dumps([prepared.cache_key, fingerprint, sorted(renamed.items()), names])
     key = hashlib.sha256(text.encode()).hexdigest()
     final = prepared.directory / f"encoded-{key[:24]}"

@@ -112,6 +112,8 @@ def test_bad_arguments_are_named_and_leave_nothing(prepared):
     before = sorted(p.name for p in prepared.directory.iterdir())
     with pytest.raises(ValueError, match="Cannot encode column 'city'"):
         encode_prepared(prepared, _encode, {"city": "city_row"}, "x")
+    with pytest.raises(ValueError, match=r"encode into the columns \['click'\]"):
+        encode_prepared(prepared, _encode, {"user_id": "click"}, "x")
     with pytest.raises(ValueError, match="`part` must be one of"):
         encode_prepared(prepared, _encode, RENAMED, "x", ["test"])
 

@@ -9,6 +9,7 @@ from mtrec.features import FeatureSet
 from mtrec.features import IdEncoder
 from mtrec.features import encodable_features
 from mtrec.features import row_ids_key
+from mtrec.features.id_encoding import check_row_ids_keys
 
 FEATURES = [
     {"name": "city", "kind": "categorical", "embedding_dim": 3},
@@ -104,6 +105,13 @@ def test_a_column_named_like_a_row_id_column_is_refused():
     )
     with pytest.raises(ValueError, match="'city__row_ids' it would be stored in"):
         IdEncoder(features, {"city": ["a"]})
+
+
+def test_a_table_column_named_like_a_row_id_column_is_refused():
+    features = FeatureSet.from_dicts([{"name": "city", "kind": "categorical"}])
+    check_row_ids_keys(features, {"city": 0, "click": 0})  # fine
+    with pytest.raises(ValueError, match="'city__row_ids' it would be stored in"):
+        check_row_ids_keys(features, {"city": 0, "city__row_ids": 0})
 
 
 def test_the_fingerprint_follows_the_vocabularies_and_specs(tmp_path):
