@@ -315,7 +315,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         if isinstance(spec, DenseFeature):
             stats = self.dense_stats.get(spec.name, {})
             return self._discretizers[spec.name](dense_value(spec, raw, stats))
-        if spec.encoded or spec.name in given:
+        if _unlooked(spec, given):
             return tf.cast(raw, tf.int64)
         return self._lookups[spec.table_name](raw)
 
@@ -341,18 +341,17 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         for dim, names in self._layout.gathered.items():
             specs = [self.feature_set[name] for name in names]
             ids = [self._ids(spec, raws[spec.name], given) for spec in specs]
-            checked = [_unlooked(spec, given) for spec in specs]
+            unlooked = [i for i, spec in enumerate(specs) if _unlooked(spec, given)]
             if not self.fused:
-                encoded = [i for i, check in enumerate(checked) if check]
-                if encoded:  # one range check for all of them
+                if unlooked:  # one range check for all of them
                     checked = tf.unstack(
                         checked_ids(
-                            stack_columns([ids[i] for i in encoded]),
-                            [(specs[i].name, self._rows(specs[i])) for i in encoded],
+                            stack_columns([ids[i] for i in unlooked]),
+                            [(specs[i].name, self._rows(specs[i])) for i in unlooked],
                         ),
                         axis=1,
                     )
-                    for i, column in zip(encoded, checked, strict=True):
+                    for i, column in zip(unlooked, checked, strict=True):
                         ids[i] = column
                 for spec, column in zip(specs, ids, strict=True):
                     layer = self._table_layer(self._space_name(spec))
@@ -361,7 +360,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 continue
             stacked = stack_columns(ids)
             spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
-            if any(checked):
+            if unlooked:
                 stacked = checked_ids(
                     stacked,
                     [(s.name, space.rows) for s, space in zip(specs, spaces)],

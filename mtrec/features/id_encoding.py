@@ -86,8 +86,9 @@ class IdEncoder:
     column ``f`` replaced by ``row_ids_key(f)``: int64 rows of ``f``'s table,
     exactly as the model's lookup computes them (the same
     ``StringLookup`` / ``IntegerLookup`` / ``Hashing`` built from the same
-    vocabularies). Other columns pass through. Runs in graph mode, e.g. in a
-    ``tf.data`` map.
+    vocabularies). Other columns pass through; a column already named like an
+    encoded one is refused (:func:`check_row_ids_keys`). Runs in graph mode,
+    e.g. in a ``tf.data`` map.
 
     Args:
       feature_set: the model's features.
@@ -111,6 +112,7 @@ class IdEncoder:
     def __init__(self, feature_set: FeatureSet, vocabularies: Mapping):
         self.names = tuple(encodable_features(feature_set))
         check_row_ids_keys(feature_set, ())
+        self._feature_set = feature_set
         lookups, _ = table_lookups(feature_set, dict(vocabularies))
         self._lookups = {
             name: lookups[feature_set[name].table_name] for name in self.names
@@ -118,6 +120,7 @@ class IdEncoder:
         self.fingerprint = _fingerprint(feature_set, self.names, vocabularies)
 
     def __call__(self, columns: Mapping[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        check_row_ids_keys(self._feature_set, columns)
         out = {}
         for key, values in columns.items():
             if key in self._lookups:

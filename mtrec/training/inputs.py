@@ -12,7 +12,6 @@ from mtrec.data.native import native_dataset
 from mtrec.data.prepare import PreparedData
 from mtrec.data.prepare import prepare_data
 from mtrec.features.id_encoding import IdEncoder
-from mtrec.features.id_encoding import check_row_ids_keys
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.training.config import RunConfig
 from mtrec.training.config import prepared_directory
@@ -156,7 +155,6 @@ def encoded_columns(prepared: Prepared, columns: Columns) -> Columns:
     encoder = IdEncoder(prepared.feature_set, prepared.vocabulary_files)
     if not encoder.names:
         return columns
-    check_row_ids_keys(prepared.feature_set, columns)
     encoded = encoder(
         {
             name: tf.constant(values) if name in encoder.names else values

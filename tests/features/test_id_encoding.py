@@ -112,6 +112,9 @@ def test_a_table_column_named_like_a_row_id_column_is_refused():
     check_row_ids_keys(features, {"city": 0, "click": 0})  # fine
     with pytest.raises(ValueError, match="'city__row_ids' it would be stored in"):
         check_row_ids_keys(features, {"city": 0, "city__row_ids": 0})
+    encoder = IdEncoder(features, {"city": ["a"]})
+    with pytest.raises(ValueError, match="'city__row_ids' it would be stored in"):
+        encoder({"city": tf.constant(["a"]), "city__row_ids": tf.constant([0])})
 
 
 def test_the_fingerprint_follows_the_vocabularies_and_specs(tmp_path):
