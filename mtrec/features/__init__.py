@@ -6,6 +6,7 @@ from mtrec.features.embedding import OUTPUT_ORDERS
 from mtrec.features.embedding import FeatureEmbedding
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.id_encoding import IdEncoder
+from mtrec.features.id_encoding import check_row_ids_keys
 from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_finite_columns
@@ -26,6 +27,7 @@ __all__ = [
     "IdEncoder",
     "MultiValuedFeature",
     "PreprocessingState",
+    "check_row_ids_keys",
     "checked_finite_columns",
     "dense_block",
     "dense_value",

@@ -7,9 +7,9 @@ import tensorflow as tf
 from mtrec.features import FeatureEmbedding
 from mtrec.features import FeatureSet
 from mtrec.features import IdEncoder
+from mtrec.features import check_row_ids_keys
 from mtrec.features import encodable_features
 from mtrec.features import row_ids_key
-from mtrec.features.id_encoding import check_row_ids_keys
 
 FEATURES = [
     {"name": "city", "kind": "categorical", "embedding_dim": 3},
