@@ -45,10 +45,46 @@ requires_census_file = pytest.mark.skipif(
 INDEPENDENT_MODULES = ("tests/test_notebooks.py",)
 
 
+def _xdist_scope(nodeid: str) -> str:
+    """The unit ``--dist loadscope`` gives one worker: the test itself in
+    :data:`INDEPENDENT_MODULES`, else what xdist's ``LoadScopeScheduling``
+    takes (the module, or the class of a method)."""
+    if nodeid.split("::", 1)[0] in INDEPENDENT_MODULES:
+        return nodeid
+    return nodeid.rsplit("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadscope``, the modules with the most ``slow`` tests
+    are handed out first; the order within a module is kept (a module's
+    scopes stay together, so its fixtures are built once per worker).
+
+    Workers take scopes in collection order, and xdist's own reordering (by
+    the number of tests) put the long scopes of few tests last: the
+    notebooks (one test each, 20-90 s) and the clusters (6 tests, 380 s)
+    then ran on one worker while the other sat idle. Longest first is the
+    classic list-scheduling rule; the ``slow`` mark stands for the length.
+    It changes when a test runs, never what it checks."""
+    if config.getoption("dist", "no") != "loadscope":
+        return
+    modules: dict[str, list] = {}
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        key = item.nodeid if module in INDEPENDENT_MODULES else module
+        modules.setdefault(key, []).append(item)
+
+    def length(tests: list) -> tuple[int, int]:
+        slow = sum(test.get_closest_marker("slow") is not None for test in tests)
+        return -slow, -len(tests)
+
+    ordered = sorted(modules.values(), key=length)  # stable: ties keep their order
+    items[:] = [item for tests in ordered for item in tests]
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadscope`` with the tests of :data:`INDEPENDENT_MODULES`
-    scheduled one by one; other modules stay whole (their fixtures are built
-    once). Any other ``--dist`` mode is xdist's own.
+    """``--dist loadscope`` with the scopes of :func:`_xdist_scope`, in the
+    order :func:`pytest_collection_modifyitems` gives them; any other
+    ``--dist`` mode is xdist's own.
 
     xdist has no public hook for a test's scope: this overrides
     ``LoadScopeScheduling._split_scope`` (pytest-xdist 3.5 to 3.8). Should a
@@ -58,11 +94,11 @@ def pytest_xdist_make_scheduler(config, log):
         return None
     from xdist.scheduler import LoadScopeScheduling
 
+    config.option.loadscopereorder = False  # the collection order is the plan
+
     class _Scheduler(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.split("::", 1)[0] in INDEPENDENT_MODULES:
-                return nodeid
-            return super()._split_scope(nodeid)
+            return _xdist_scope(nodeid)
 
     return _Scheduler(config, log)
 
