@@ -217,6 +217,9 @@ def test_parameter_server_cluster_shards_tables_trains_and_exports(
         click_log,
         "train.distribution.strategy=parameter_server",
         "train.distribution.min_shard_bytes=1024",
+        # The workers train on ids encoded once (mtrec.data.encode_prepared);
+        # the export still takes raw values, as the baseline's does.
+        "train.encode_ids=true",
     )
     with LocalCluster(workers=2, ps=2, log_dir=tmp_path / "logs") as cluster:
         cluster.start()
@@ -243,6 +246,12 @@ def test_parameter_server_cluster_shards_tables_trains_and_exports(
         rows = sum(shard["shape"][0] for shard in shards)
         assert [rows, shards[0]["shape"][1]] in saved.values(), name
     assert not [name for name in saved if "part_" in name]
+    # The workers' train shards are the encoded copy (train part only).
+    (manifest,) = (tmp_path / "runs").rglob("encoded-*/manifest.json")
+    encoded = json.loads(manifest.read_text())
+    assert list(encoded["parts"]) == ["train"]
+    assert "user_id__row_ids" in encoded["columns"]
+    assert "user_id" not in encoded["columns"]
     assert abs(_auc(run_dir) - _auc(single_process)) < 0.01
     export = pathlib.Path(_metrics(run_dir)["export_path"])
     signature = _serves_like_the_checkpoint(run_dir, export)
