@@ -70,14 +70,24 @@ def _report(result) -> int:
 
 
 def cmd_prepare(args) -> int:
+    from mtrec.training import encoded_train_part
     from mtrec.training import load_config
+    from mtrec.training import prepare
     from mtrec.training import prepare_files
 
     start = time.perf_counter()
-    files = prepare_files(load_config(resolve_config(args.config), args.set or []))
+    config = load_config(resolve_config(args.config), args.set or [])
+    prepared = None
+    if config.train.encode_ids:  # the encoded shards need the vocabularies
+        prepared = prepare(config)
+        files = prepared.source.prepared
+    else:
+        files = prepare_files(config)
     named = {"train": files.train, "eval": files.eval}
     if files.validation:
         named["validation"] = files.validation
+    if prepared is not None:
+        named["encoded"] = encoded_train_part(prepared, files.train)
     for name, (data, part) in named.items():
         info = data.part(part)
         print(
@@ -229,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep = sub.add_parser(
         "prepare",
         help="validate a config's data files and write them as TFRecord shards "
-        "(mtrec train runs it; cached by content)",
+        "(mtrec train runs it; cached by content); with train.encode_ids also "
+        "the train shards with ids encoded",
     )
     add_config_argument(prep)
     prep.add_argument(

@@ -33,6 +33,7 @@ from mtrec.training.evaluate import gate_report
 from mtrec.training.evaluate import predict_dataset
 from mtrec.training.inputs import Datasets
 from mtrec.training.inputs import datasets
+from mtrec.training.inputs import encoded_train_part
 from mtrec.training.inputs import file_datasets
 from mtrec.training.inputs import memory_batches
 from mtrec.training.local_cluster import LocalCluster
@@ -86,6 +87,7 @@ __all__ = [
     "cluster_spec",
     "compile_model",
     "datasets",
+    "encoded_train_part",
     "dummy_inputs",
     "eval_dataset",
     "evaluate_model",

@@ -64,7 +64,9 @@ def column_schema(
     clash = sorted(set(feature_set.names) & (set(binary) | set(regression)))
     if clash:
         raise ConfigError(f"columns {clash} are both features and labels")
-    passthrough = {col: "float" for col in config.eval.oracle.values()}
+    # Sorted: the prepared shards are cached by the schema, and the same
+    # config read from YAML (keys sorted) or from a dict must hit one entry.
+    passthrough = {col: "float" for col in sorted(config.eval.oracle.values())}
     group = config.eval.gauc_group
     if group and group not in feature_set.names and group not in binary + regression:
         # A feature column is already in every batch; any other column is

@@ -257,6 +257,30 @@ def test_cli_prepare_reports_the_parts(tmp_path, log_path, capsys):
     assert "train" in out and "eval" in out and "rows in" in out
 
 
+def test_cli_prepare_with_encode_ids_writes_the_shards_training_then_reads(
+    tmp_path, log_path, capsys
+):
+    config = small_config(tmp_path, log_path)
+    config["train"]["encode_ids"] = True
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    assert main(["prepare", str(path)]) == 0
+    out = capsys.readouterr().out
+    lines = {line.split(" ", 1)[0]: line for line in out.splitlines()}
+    (manifest,) = (tmp_path / "runs").rglob("encoded-*/manifest.json")
+    assert str(manifest.parent) in lines["encoded"]
+    rows = lines["train"].split("rows in")[0].split()[-1]  # e.g. "2,391"
+    assert lines["encoded"].split("rows in")[0].split()[-1] == rows
+    assert "user_id__row_ids" in json.loads(manifest.read_text())["columns"]
+    # A run with the same data and vocabularies finds the entry, untouched,
+    # though its dict lists the oracle columns in another order than the
+    # YAML file (keys sorted) the command read.
+    written = manifest.stat().st_mtime_ns
+    datasets(prepare(load_config(config)))
+    assert list((tmp_path / "runs").rglob("encoded-*/manifest.json")) == [manifest]
+    assert manifest.stat().st_mtime_ns == written
+
+
 def test_cli_prepare_names_a_bad_value(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     frame = generate_click_log(50, seed=1)
