@@ -54,6 +54,17 @@ def _xdist_scope(nodeid: str) -> str:
     return nodeid.rsplit("::", 1)[0]
 
 
+#: The controller's ``--dist`` mode, passed to each worker (xdist sets the
+#: workers' own ``dist`` option to ``no``).
+_DIST_KEY = "mtrec_dist"
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown without xdist
+def pytest_configure_node(node):
+    """xdist hook, in the controller: tells each worker the ``--dist`` mode."""
+    node.workerinput[_DIST_KEY] = node.config.getoption("dist")
+
+
 def pytest_collection_modifyitems(config, items):
     """Under ``--dist loadscope``, the modules with the most ``slow`` tests
     are handed out first; the order within a module is kept (a module's
@@ -65,8 +76,8 @@ def pytest_collection_modifyitems(config, items):
     then ran on one worker while the other sat idle. Longest first is the
     classic list-scheduling rule; the ``slow`` mark stands for the length.
     It changes when a test runs, never what it checks."""
-    if config.getoption("dist", "no") != "loadscope":
-        return
+    if getattr(config, "workerinput", {}).get(_DIST_KEY) != "loadscope":
+        return  # only xdist workers collect for the scheduler
     modules: dict[str, list] = {}
     for item in items:
         module = item.nodeid.split("::", 1)[0]
@@ -81,6 +92,7 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [item for tests in ordered for item in tests]
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadscope`` with the scopes of :func:`_xdist_scope`, in the
     order :func:`pytest_collection_modifyitems` gives them; any other
