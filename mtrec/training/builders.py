@@ -64,8 +64,9 @@ def column_schema(
     clash = sorted(set(feature_set.names) & (set(binary) | set(regression)))
     if clash:
         raise ConfigError(f"columns {clash} are both features and labels")
-    # Sorted: the prepared shards are cached by the schema, and the same
-    # config read from YAML (keys sorted) or from a dict must hit one entry.
+    # The config's mappings in one order (the schema's order is the prepared
+    # data's, and its cache key): a YAML file (keys sorted) and the same
+    # config as a dict must hit one cache entry.
     passthrough = {col: "float" for col in sorted(config.eval.oracle.values())}
     group = config.eval.gauc_group
     if group and group not in feature_set.names and group not in binary + regression:
@@ -76,7 +77,7 @@ def column_schema(
         label_columns=binary,
         regression_label_columns=regression,
         passthrough_columns=passthrough,
-        label_requires=config.data.label_requires,
+        label_requires=dict(sorted(config.data.label_requires.items())),
         on_label_violation=config.data.on_label_violation,
     )
 

@@ -458,3 +458,30 @@ def test_model_arguments_are_checked_before_any_data_is_read(tmp_path, model, me
     with pytest.raises(ConfigError, match=message):
         train(load_config(raw), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_the_reader_schema_does_not_depend_on_the_order_of_config_keys():
+    """The prepared data is cached by the schema: a YAML file (keys sorted)
+    and the same config as a dict must give one schema, in one order."""
+    import dataclasses
+
+    from mtrec.training.builders import build_feature_set
+    from mtrec.training.builders import build_tasks
+    from mtrec.training.builders import column_schema
+
+    def schema(oracle: dict, label_requires: dict) -> str:
+        raw = small_config(pathlib.Path("/tmp"), "x.csv")
+        raw["tasks"].append({"name": "like", "label": "like"})
+        raw["eval"]["oracle"] = oracle
+        raw["data"]["label_requires"] = label_requires
+        config = load_config(raw)
+        built = column_schema(
+            config, build_feature_set(config), list(build_tasks(config))
+        )
+        return json.dumps(dataclasses.asdict(built))
+
+    oracle = {"ctr": "true_ctr", "cvr": "true_cvr", "ctcvr": "true_ctcvr"}
+    requires = {"like": "click", "conversion": "click"}
+    assert schema(oracle, requires) == schema(
+        dict(reversed(oracle.items())), dict(reversed(requires.items()))
+    )
