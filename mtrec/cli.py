@@ -5,6 +5,7 @@ import logging
 import os
 import pathlib
 import sys
+import tempfile
 import time
 
 from mtrec.cli_analysis import add_analysis_commands
@@ -77,17 +78,19 @@ def cmd_prepare(args) -> int:
 
     start = time.perf_counter()
     config = load_config(resolve_config(args.config), args.set or [])
-    prepared = None
+    encoded = None
     if config.train.encode_ids:  # the encoded shards need the vocabularies
-        prepared = prepare(config)
-        files = prepared.source.prepared
+        with tempfile.TemporaryDirectory(prefix="mtrec-prepare-") as vocabularies:
+            prepared = prepare(config, preprocessing_dir=vocabularies)
+            files = prepared.source.prepared
+            encoded = encoded_train_part(prepared, files.train)
     else:
         files = prepare_files(config)
     named = {"train": files.train, "eval": files.eval}
     if files.validation:
         named["validation"] = files.validation
-    if prepared is not None:
-        named["encoded"] = encoded_train_part(prepared, files.train)
+    if encoded:
+        named["encoded"] = encoded
     for name, (data, part) in named.items():
         info = data.part(part)
         print(

@@ -2,6 +2,7 @@
 exact resume, ``mtrec prepare``."""
 
 import json
+import tempfile
 
 import pytest
 import tensorflow as tf
@@ -258,13 +259,17 @@ def test_cli_prepare_reports_the_parts(tmp_path, log_path, capsys):
 
 
 def test_cli_prepare_with_encode_ids_writes_the_shards_training_then_reads(
-    tmp_path, log_path, capsys
+    tmp_path, log_path, capsys, monkeypatch
 ):
     config = small_config(tmp_path, log_path)
     config["train"]["encode_ids"] = True
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert main(["prepare", str(path)]) == 0
+    assert not list(scratch.iterdir())  # the fitted vocabularies are not kept
     out = capsys.readouterr().out
     lines = {line.split(" ", 1)[0]: line for line in out.splitlines()}
     (manifest,) = (tmp_path / "runs").rglob("encoded-*/manifest.json")
