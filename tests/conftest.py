@@ -45,15 +45,6 @@ requires_census_file = pytest.mark.skipif(
 INDEPENDENT_MODULES = ("tests/test_notebooks.py",)
 
 
-def _xdist_scope(nodeid: str) -> str:
-    """The unit ``--dist loadscope`` gives one worker: the test itself in
-    :data:`INDEPENDENT_MODULES`, else what xdist's ``LoadScopeScheduling``
-    takes (the module, or the class of a method)."""
-    if nodeid.split("::", 1)[0] in INDEPENDENT_MODULES:
-        return nodeid
-    return nodeid.rsplit("::", 1)[0]
-
-
 #: The controller's ``--dist`` mode, passed to each worker (xdist sets the
 #: workers' own ``dist`` option to ``no``).
 _DIST_KEY = "mtrec_dist"
@@ -94,9 +85,10 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadscope`` with the scopes of :func:`_xdist_scope`, in the
-    order :func:`pytest_collection_modifyitems` gives them; any other
-    ``--dist`` mode is xdist's own.
+    """``--dist loadscope`` with the tests of :data:`INDEPENDENT_MODULES`
+    scheduled one by one, in the order :func:`pytest_collection_modifyitems`
+    gives; other modules stay whole (their fixtures are built once). Any
+    other ``--dist`` mode is xdist's own.
 
     xdist has no public hook for a test's scope: this overrides
     ``LoadScopeScheduling._split_scope`` (pytest-xdist 3.5 to 3.8). Should a
@@ -110,7 +102,9 @@ def pytest_xdist_make_scheduler(config, log):
 
     class _Scheduler(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return _xdist_scope(nodeid)
+            if nodeid.split("::", 1)[0] in INDEPENDENT_MODULES:
+                return nodeid
+            return super()._split_scope(nodeid)
 
     return _Scheduler(config, log)
 

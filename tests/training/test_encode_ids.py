@@ -5,6 +5,7 @@ files and resumed mid-epoch: ``test_native_training.py``)."""
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_native_training import _assert_same_weights
 from test_train import small_config
 
 from mtrec.data.synthetic import generate_click_log
@@ -29,11 +30,7 @@ def test_in_memory_encoded_training_exports_a_model_that_serves_raw_values(
         for flag in (False, True)
     ]
     raw, encoded = runs
-    for a, b in zip(
-        raw.model.trainable_variables, encoded.model.trainable_variables, strict=True
-    ):
-        assert a.name == b.name
-        np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+    _assert_same_weights(raw.model, encoded.model)
     assert encoded.metrics["eval"] == raw.metrics["eval"]
     serve = tf.saved_model.load(str(encoded.export_path)).signatures["serving_default"]
     inputs = serve.structured_input_signature[1]
