@@ -124,8 +124,9 @@ class MultiTaskRanker(tfrs.Model):
         callbacks, if any, see every ``k``-th batch. Default 64.
       predict_jit_compile: ``predict`` runs the model compiled by XLA, its
         input checks kept (``mtrec.models.compiled_predict``): faster per
-        batch for gated backbones once compiled, but compiled again for
-        every new batch shape, so for large scoring jobs. Needs a feature
+        batch for gated backbones once compiled, but compiled once per
+        power of two of the batch size (each batch is padded to one), so
+        for large scoring jobs. Needs a feature
         layer XLA can compile (encoded ids). Default ``False``; not under a
         distribution strategy.
       supervised: keyword only, for subclasses whose loss outputs are not

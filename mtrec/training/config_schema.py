@@ -96,8 +96,9 @@ class ModelConfig:
     #: ``model.predict`` and ``mtrec train``'s evaluations run the model
     #: compiled, the input checks kept. Needs every categorical feature
     #: single-valued with encoded ids (``num_ids``) and one process
-    #: (``train.distribution.strategy: none``). XLA compiles once per batch
-    #: shape: faster for large scoring jobs (census PLE 1.44x on one core,
+    #: (``train.distribution.strategy: none``). XLA compiles once per power
+    #: of two of the batch size (batches are padded to one): faster for
+    #: large scoring jobs (census PLE 1.44x on one core,
     #: ``benchmarks/compiled_predict.py``), slower for a few small ones.
     predict_jit_compile: bool = False
 

@@ -36,8 +36,9 @@ class Predictor:
     A model with ``predict_jit_compile`` runs compiled by XLA, its input
     checks kept (:class:`mtrec.models.compiled_predict.CompiledForward`),
     by the rule its ``predict`` follows (``compiles_prediction``: not for a
-    model made under a distribution strategy); XLA compiles once per batch
-    shape (``compiled`` is ``True``).
+    model made under a distribution strategy); XLA compiles once per power
+    of two of the batch size, the batch padded to it (``compiled`` is
+    ``True``).
 
     Args:
       model: the model to run (``training=False``).

@@ -1,6 +1,12 @@
 """``predict_jit_compile``: predict through XLA, the same predictions and the
 same input errors as the uncompiled model."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -14,6 +20,8 @@ from mtrec.models import ESMM
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
 from mtrec.models.compiled_predict import compiles_prediction
+from mtrec.models.compiled_predict import pad_batch
+from mtrec.models.compiled_predict import padded_batch_size
 from mtrec.training import Predictor
 
 ROWS = 300
@@ -257,3 +265,90 @@ def test_a_model_made_under_a_strategy_predicts_uncompiled_in_predict_and_predic
     for name, value in expected.items():
         np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(scored[name], value[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_padded_batch_size_is_the_next_power_of_two():
+    sizes = list(range(0, 2100)) + [2**29 - 1, 2**29, 2**29 + 1]
+    got = padded_batch_size(tf.constant(sizes, tf.int32)).numpy().tolist()
+    expected = [1 if n <= 1 else 2 ** (n - 1).bit_length() for n in sizes]
+    assert got == expected
+    assert got[1024] == 1024 and got[1025] == 2048 and sizes[-1] == 2**29 + 1
+    assert got[-3:] == [2**29, 2**29, 2**30]
+
+
+def test_pad_batch_appends_zero_rows_of_each_dtype_and_rank():
+    x = {
+        "id": tf.constant([4, 2, 9], tf.int64),
+        "price": tf.constant([1.5, np.nan, -2.0], tf.float32),
+        "history": tf.constant([[1, 2], [3, 4], [5, 6]], tf.int32),
+    }
+    rows, padded = pad_batch(x)
+    assert int(rows) == 3
+    assert {k: (v.dtype, tuple(v.shape)) for k, v in padded.items()} == {
+        "id": (tf.int64, (4,)),
+        "price": (tf.float32, (4,)),
+        "history": (tf.int32, (4, 2)),
+    }
+    assert padded["id"].numpy().tolist() == [4, 2, 9, 0]
+    np.testing.assert_array_equal(padded["price"], [1.5, np.nan, -2.0, 0.0])
+    assert padded["history"].numpy().tolist() == [[1, 2], [3, 4], [5, 6], [0, 0]]
+    full_rows, full = pad_batch({"id": tf.range(8)})
+    assert int(full_rows) == 8 and full["id"].numpy().tolist() == list(range(8))
+
+
+_COMPILATIONS = """
+import sys
+sys.path[:0] = [{tests!r}, {models!r}]
+import numpy as np
+from test_compiled_predict import batches, model, rows
+
+data = rows(300)
+compiled, plain = model("ple", True), model("ple", False)
+compiled(next(iter(batches(data))))
+plain(next(iter(batches(data))))
+plain.set_weights(compiled.get_weights())
+# 64-row batches and a 44-row last one, twice; 3 rows; 100 rows in one batch.
+for data_, size in ((data, 64), (data, 64), (rows(3), 64), (rows(100), 100)):
+    got = compiled.predict(batches(data_, size), verbose=0)
+    expected = plain.predict(batches(data_, size), verbose=0)
+    for name in expected:
+        assert got[name].shape == expected[name].shape == (len(data_["city"]), 1)
+        np.testing.assert_allclose(got[name], expected[name], rtol=1e-5, atol=1e-6)
+"""
+
+
+def _compiled_batch_sizes(dump: Path) -> list[int]:
+    """The leading dimension of the first parameter of each module XLA
+    compiled (one ``*.before_optimizations.txt`` per compilation)."""
+    sizes = []
+    for module in sorted(dump.glob("*.before_optimizations.txt")):
+        entry = module.read_text().split("ENTRY", 1)[1]
+        parameter = next(line for line in entry.splitlines() if "parameter(0)" in line)
+        shape = parameter.split("[", 1)[1].split("]", 1)[0]
+        sizes.append(int(shape.split(",")[0]))
+    return sizes
+
+
+def test_xla_compiles_once_per_power_of_two_of_the_batch_size(tmp_path):
+    here = Path(__file__).resolve().parent
+    script = tmp_path / "predict.py"
+    script.write_text(
+        textwrap.dedent(_COMPILATIONS).format(tests=str(here.parent), models=str(here))
+    )
+    dump = tmp_path / "xla"
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_dump_to={dump}",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    # Unpadded, XLA would compile 64, 44, 3 and 100 rows.
+    assert sorted(_compiled_batch_sizes(dump)) == [4, 64, 128]
