@@ -71,6 +71,11 @@ after one that traces, with both models compiled again with
 the fused one; recorded per run as ``optimizer`` and ``equal_optimizer``):
 the ratios at equal settings; these epochs come after the test predictions,
 so the AUC is unchanged),
+``xla_inference_examples_per_second`` and ``xla_first_predict_seconds``
+(the same passes through XLA, each library's public way: DeepCTR's model
+compiled again with Keras' ``jit_compile=True``, mtrec's built again with
+``predict_jit_compile=True`` and the trained weights; timed last, after the
+peak RSS is read),
 ``peak_rss_mb`` (``VmHWM``), split into ``import_rss_mb`` (at the end of the
 imports, with ``optional_modules_imported``: TensorFlow and tf-keras import
 pandas, pyarrow, scipy and PIL when installed) and ``rss_above_import_mb``

@@ -116,6 +116,14 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                     entry[f"equal_{kind}_ratio"] = ratio_summary(
                         values("mtrec", key), values("deepctr", key)
                     )
+            if all("xla_inference_examples_per_second" in r for r in runs):
+                xla = values("mtrec", "xla_inference_examples_per_second")
+                entry["xla_inference_ratio"] = ratio_summary(
+                    xla, values("deepctr", "xla_inference_examples_per_second")
+                )
+                entry["xla_to_default_inference_ratio"] = ratio_summary(
+                    xla, values("deepctr", "inference_examples_per_second")
+                )
             # Lower is better for memory: mtrec ÷ DeepCTR below 1 is less memory.
             entry["peak_rss_ratio"] = ratio_summary(
                 values("mtrec", "peak_rss_mb"), values("deepctr", "peak_rss_mb")
@@ -167,9 +175,27 @@ def summarise(runs: Sequence[dict], models: Sequence[str], cores: Sequence[int])
                         for t in tasks
                     },
                     "parameters": paired[side][0]["parameters"],
+                    **_xla_medians(paired[side]),
                 }
             out[str(n)][model] = entry
     return out
+
+
+def _xla_medians(runs: Sequence[dict]) -> dict:
+    """One side's medians of the predict passes through XLA and of the
+    default passes' first (tracing) pass; empty for runs recorded before the
+    worker measured XLA."""
+    if not all("xla_inference_examples_per_second" in r for r in runs):
+        return {}
+    return {
+        "xla_inference_examples_per_second": _median(
+            [r["xla_inference_examples_per_second"] for r in runs], 0
+        ),
+        "first_predict_seconds": _median([r["first_predict_seconds"] for r in runs]),
+        "xla_first_predict_seconds": _median(
+            [r["xla_first_predict_seconds"] for r in runs]
+        ),
+    }
 
 
 def _floor_summary(paired: dict) -> dict:
@@ -263,6 +289,44 @@ def _equal_settings_lines(summary: dict) -> list[str]:
             f"| {cores} | {model} | {_ratio(e['train_ratio'])} | "
             f"{ratio(e, 'equal_train_ratio')} | {_ratio(e['inference_ratio'])} | "
             f"{ratio(e, 'equal_inference_ratio')} |"
+        )
+    return lines
+
+
+def _xla_lines(summary: dict) -> list[str]:
+    """Prediction through XLA on both sides, against the defaults."""
+    rows = _entries_with(summary, "xla_inference_ratio")
+    if not rows:
+        return []
+    lines = [
+        "",
+        "Prediction through XLA, each library's public way to it, timed after "
+        "the runs above (and after the peak RSS was read): DeepCTR's model "
+        "recompiled with Keras' `jit_compile=True` (each predict step compiled, "
+        "once per batch shape), mtrec's built again with "
+        "`predict_jit_compile=True` and the trained weights (its input checks "
+        "run before the compiled model; each batch padded to a power of two, "
+        "so one shape here). Ratios per pair: both through XLA, and mtrec "
+        "through XLA ÷ DeepCTR's default predict. First pass: the first "
+        "predict pass over the training batches (tracing, and XLA compiling).",
+        "",
+        "| cores | model | inference ratio, defaults | both through XLA | "
+        "mtrec XLA ÷ DeepCTR default | inference ex/s through XLA DeepCTR / "
+        "mtrec | first pass s, default / XLA: DeepCTR | mtrec |",
+        "|---|---|---|---|---|---:|---|---|",
+    ]
+    for cores, model, e in rows:
+        d, m = e["deepctr"], e["mtrec"]
+        lines.append(
+            f"| {cores} | {model} | {_ratio(e['inference_ratio'])} | "
+            f"{_ratio(e['xla_inference_ratio'])} | "
+            f"{_ratio(e['xla_to_default_inference_ratio'])} | "
+            f"{d['xla_inference_examples_per_second']:,.0f} / "
+            f"{m['xla_inference_examples_per_second']:,.0f} | "
+            f"{d['first_predict_seconds']:.2f} / "
+            f"{d['xla_first_predict_seconds']:.2f} | "
+            f"{m['first_predict_seconds']:.2f} / "
+            f"{m['xla_first_predict_seconds']:.2f} |"
         )
     return lines
 
@@ -445,6 +509,7 @@ def markdown(report: dict) -> str:
             )
     options = report["mtrec_options"]
     lines += _equal_settings_lines(report["summary"])
+    lines += _xla_lines(report["summary"])
     lines += _floor_lines(report["summary"])
     lines += _memory_lines(report["summary"])
     lines += [

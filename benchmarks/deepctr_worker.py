@@ -304,6 +304,11 @@ def run_worker(args) -> dict:
     _save_predictions(args, model, test, labels)
     equal_epochs = _equal_fit(args, tf, model, train, len(labels))
     peak_mb = peak_rss_mb()
+    # After the peak: a second model (mtrec) and XLA's compiler are not part
+    # of the default runs' memory.
+    xla_first_seconds, *xla_seconds = _xla_predicts(
+        args, tf, model, meta, train, 1 + args.predict_passes
+    )
     return {
         "side": args.worker,
         "model": args.model,
@@ -337,6 +342,11 @@ def run_worker(args) -> dict:
         "equal_predict_seconds": [round(s, 4) for s in equal_seconds],
         "equal_inference_examples_per_second": round(
             rows * len(equal_seconds) / sum(equal_seconds), 1
+        ),
+        "xla_first_predict_seconds": round(xla_first_seconds, 3),
+        "xla_predict_seconds": [round(s, 4) for s in xla_seconds],
+        "xla_inference_examples_per_second": round(
+            rows * len(xla_seconds) / sum(xla_seconds), 1
         ),
         "peak_rss_mb": round(peak_mb, 1),
         "import_rss_mb": round(imported["rss_mb"], 1),
@@ -439,6 +449,34 @@ def _timed_predicts(model, data, passes: int) -> list[float]:
         model.predict(data, verbose=0)
         seconds.append(time.perf_counter() - begun)
     return seconds
+
+
+def _xla_predicts(args, tf, model, meta: dict, data, passes: int) -> list[float]:
+    """Wall seconds of ``passes`` ``predict`` passes through XLA, the first
+    one compiling: each library's public way to it, at its default batches
+    per call. DeepCTR's model recompiled with Keras' ``jit_compile=True``
+    (every predict step compiled, once per batch shape); mtrec's model built
+    again with ``predict_jit_compile=True`` (its input checks run before the
+    compiled model; batches padded to a power of two) and the trained
+    weights."""
+    if args.worker == "mtrec":
+        compiled, _ = build_mtrec(
+            args.model,
+            meta,
+            tf,
+            precision=args.mtrec_precision,
+            predict_jit_compile=True,
+        )
+        compiled(next(iter(data)))  # builds the weights
+        compiled.set_weights(model.get_weights())
+    else:
+        labels = len(MODEL_TASKS[args.model])
+        model.compile(
+            **_compile_arguments(args.worker, model.optimizer, labels),
+            jit_compile=True,
+        )
+        compiled = model
+    return _timed_predicts(compiled, data, passes)
 
 
 def _save_predictions(args, model, test, labels: list) -> None:

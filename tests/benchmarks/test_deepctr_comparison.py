@@ -82,6 +82,11 @@ def _run(side, model, pair, cores, train, inference, auc):
         "equal_train_examples_per_second": train * (1.2 if side == "deepctr" else 1),
         "equal_inference_examples_per_second": inference
         * (2 if side == "deepctr" else 1),
+        # Through XLA: DeepCTR 1.5x its default, mtrec 1.2x; first passes.
+        "xla_inference_examples_per_second": inference
+        * (1.5 if side == "deepctr" else 1.2),
+        "first_predict_seconds": 0.6 + 0.1 * pair,
+        "xla_first_predict_seconds": 2.0 if side == "deepctr" else 3.0,
         "peak_rss_mb": 700.0 if side == "deepctr" else 350.0,
         "import_rss_mb": 500.0 if side == "deepctr" else 250.0 + pair,
         "rss_above_import_mb": 200.0 if side == "deepctr" else 100.0 - pair,
@@ -173,6 +178,13 @@ def test_summary_of_a_fake_result_set():
     assert summary["1"]["ple"]["inference_ratio"]["median"] == 1.5
     assert mmoe["equal_inference_ratio"]["median"] == 1.0
     assert summary["1"]["ple"]["equal_inference_ratio"]["median"] == 0.75
+    # Through XLA: mtrec 1.2 x 2 over DeepCTR's 1.5, and over its default.
+    assert mmoe["xla_inference_ratio"]["per_pair"] == [1.6, 1.6, 1.6]
+    assert mmoe["xla_to_default_inference_ratio"]["median"] == 2.4
+    assert summary["1"]["ple"]["xla_inference_ratio"]["median"] == 1.2
+    assert mmoe["mtrec"]["xla_inference_examples_per_second"] == 960.0
+    assert mmoe["deepctr"]["first_predict_seconds"] == 0.7
+    assert mmoe["deepctr"]["xla_first_predict_seconds"] == 2.0
     assert (
         mmoe["deepctr"]["predict_steps_per_call"],
         mmoe["mtrec"]["predict_steps_per_call"],
@@ -288,7 +300,8 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
     }
     text = deepctr_report.markdown(report)
     lines = text.splitlines()
-    rows = [line for line in lines if line.startswith("| 1 |") and line.count("|") > 8]
+    # The main table: 12 columns (the other tables have fewer).
+    rows = [line for line in lines if line.startswith("| 1 |") and line.count("|") > 12]
     assert len(rows) == 3
     assert rows[0] == (
         "| 1 | mmoe | 2.50 (2.00–3.00) | 2.00 (2.00–2.00) | 100 / 250 | "
@@ -309,6 +322,11 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
         "0.75 (0.75–0.75) |" in lines
     )
     assert "| 1 | mmoe | 500 / 251 | 200 / 99 | 0.49 (0.49–0.50) |" in lines
+    assert (
+        "| 1 | ple | 1.50 (1.50–1.50) | 1.20 (1.20–1.20) | 1.80 (1.80–1.80) | "
+        "600 / 720 | 0.70 / 2.00 | 0.70 / 3.00 |"
+    ) in lines
+    assert "mtrec's built again with `predict_jit_compile=True`" in text
     assert (
         "| 1 | mmoe | (1024, 255) x (255, 272) | 51.0 | 140,832 | "
         "3.00 (3.00–3.00), 0.83 (0.67–1.00) | 2.50 (2.50–2.50), 0.80 (0.80–0.80) |"
@@ -497,6 +515,12 @@ def test_mtrec_worker_reports_its_measurements(tmp_path):
     assert result["equal_inference_examples_per_second"] == pytest.approx(
         2 * 2048 / sum(result["equal_predict_seconds"]), rel=1e-2
     )
+    # Through XLA (a second model with predict_jit_compile), after the peak.
+    assert len(result["xla_predict_seconds"]) == 2
+    assert result["xla_inference_examples_per_second"] == pytest.approx(
+        2 * 2048 / sum(result["xla_predict_seconds"]), rel=1e-2
+    )
+    assert result["xla_first_predict_seconds"] > 0
     assert result["first_epoch_seconds"] > result["steady_epoch_seconds"] > 0
     assert result["build_seconds"] > 0 and result["import_seconds"] > 0
     assert 100 < result["peak_rss_mb"] < 20_000
