@@ -9,8 +9,8 @@ and ESMM over encoded ids, batch 1024, one thread pinned to one core):
 - per model, two copies from the same seed (``default`` and ``xla``), each
   trained one epoch, the ``xla`` copy given the default's weights;
 - the first ``predict`` pass of each over the training rows, timed alone:
-  tracing, and for ``xla`` XLA's compilation of the full batch and the last,
-  shorter one (``first_pass_seconds``);
+  tracing, and for ``xla`` XLA's compilation (one shape: the last, shorter
+  batch is padded to the full batch's power of two) (``first_pass_seconds``);
 - then one ``predict`` pass of each per round, round-robin
   (``expert_mixing.time_case``), ``--repeats`` rounds; speed-up = ms per
   pass of ``default`` (the baseline) / ms of ``xla``, per round, min / median
@@ -83,7 +83,7 @@ def markdown(report: dict) -> str:
         "",
         *expert_mixing.speedup_lines(report["cases"]),
         "",
-        "| model | first pass s, default / xla (XLA compiles each batch shape) "
+        "| model | first pass s, default / xla (XLA compiles once per power of two of the batch size) "
         "| largest prediction difference |",
         "|---|---|---|",
     ]
