@@ -83,8 +83,8 @@ def markdown(report: dict) -> str:
         "",
         *expert_mixing.speedup_lines(report["cases"]),
         "",
-        "| model | first pass s, default / xla (XLA compiles once per power of two of the batch size) "
-        "| largest prediction difference |",
+        "| model | first pass s, default / xla (XLA compiles once per power "
+        "of two of the batch size) | largest prediction difference |",
         "|---|---|---|",
     ]
     for model, facts in report["facts"].items():
