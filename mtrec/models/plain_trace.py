@@ -45,6 +45,8 @@ class PlainFirst:
       kind: what it is, for the log (``"train"``, ``"test"``, ``"predict"``).
       input_signature: as ``tf.function`` takes it; default none (traced per
         input signature, relaxed to unknown dimensions where calls differ).
+      jit_compile: keyword only, as ``tf.function`` takes it: ``True``
+        compiles the step with XLA (``mtrec.models.compiled_predict``).
 
     Attributes:
       autograph: whether the step is now traced with AutoGraph.
@@ -66,9 +68,20 @@ class PlainFirst:
     False
     """
 
-    def __init__(self, step: Callable, kind: str = "model", input_signature=None):
+    def __init__(
+        self,
+        step: Callable,
+        kind: str = "model",
+        input_signature=None,
+        *,
+        jit_compile: bool | None = None,
+    ):
         self.kind = kind
-        options = {"input_signature": input_signature, "reduce_retracing": True}
+        options = {
+            "input_signature": input_signature,
+            "reduce_retracing": True,
+            "jit_compile": jit_compile,
+        }
         self._plain = tf.function(step, autograph=False, **options)
         self._converted = tf.function(step, **options)
         self.autograph = False

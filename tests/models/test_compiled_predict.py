@@ -19,6 +19,7 @@ from mtrec.layers import SharedBottom
 from mtrec.models import ESMM
 from mtrec.models import MultiTaskRanker
 from mtrec.models import Task
+from mtrec.models.compiled_predict import CompiledForward
 from mtrec.models.compiled_predict import compiles_prediction
 from mtrec.models.compiled_predict import pad_batch
 from mtrec.models.compiled_predict import padded_batch_size
@@ -352,3 +353,53 @@ def test_xla_compiles_once_per_power_of_two_of_the_batch_size(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     # Unpadded, XLA would compile 64, 44, 3 and 100 rows.
     assert sorted(_compiled_batch_sizes(dump)) == [4, 64, 128]
+
+
+def test_the_compiled_forward_is_traced_without_autograph_unless_needed():
+    data = {k: tf.constant(v) for k, v in rows(10).items()}
+    plain, compiled = model("mmoe", False), model("mmoe", True)
+    plain(data), compiled(data)  # build the weights
+    compiled.set_weights(plain.get_weights())
+    forward = CompiledForward(compiled)
+    got = forward(data)
+    assert forward.compiled.autograph is False
+    assert forward.compiled.tracing_count == 1
+    for name, value in plain(data).items():
+        np.testing.assert_allclose(got[name], value, rtol=1e-5, atol=1e-6)
+    forward(data)
+    assert forward.compiled.tracing_count == 1
+
+
+class _Branching(tf.keras.layers.Layer):
+    """A user's backbone with Python control flow on a tensor: only
+    AutoGraph can trace it."""
+
+    def __init__(self, task_names, **kwargs):
+        super().__init__(**kwargs)
+        self.task_names = list(task_names)
+        self.dense = tf.keras.layers.Dense(4)
+
+    def call(self, x, training=None):
+        h = self.dense(x)
+        if tf.reduce_sum(h) > 1e9:
+            h = -h
+        return {task: h for task in self.task_names}
+
+
+def test_a_backbone_that_needs_autograph_still_compiles():
+    data = rows(50)
+    built = MultiTaskRanker(
+        encoded_features(),
+        _Branching(["click"]),
+        [Task("click", "click")],
+        tower_units=[4],
+        predict_jit_compile=True,
+    )
+    built.compile(optimizer="adam")
+    forward = CompiledForward(built)
+    batch = {k: tf.constant(v) for k, v in data.items()}
+    got = forward(batch)
+    assert forward.compiled.autograph is True
+    np.testing.assert_allclose(
+        got["click"], built(batch, training=False)["click"], rtol=1e-5, atol=1e-6
+    )
