@@ -2,17 +2,20 @@
 
 XLA (``jit_compile``) fuses the many small element-wise ops of a mixture's
 gates and mixing into a few kernels. On one CPU core the census PLE predicted
-1.44× and ESMM 1.13× faster once compiled (MMoE 1.02×; ``benchmarks/
-compiled_predict.py``), but XLA compiles again for every new batch shape
-(the first pass over the census rows, two shapes, took 1.9 s instead of
-0.7 s for PLE and 2.8 s instead of 0.5 s for MMoE: a large scoring job with
-a fixed batch size gains, a few small predicts lose), so it is an option of
-the model, ``predict_jit_compile``, off by default. To compile less, each
-batch is padded with zero rows up to the next power of two
-(:func:`padded_batch_size`) and the padding cut from the outputs: a pass
-whose batch size is a power of two, its short last batch included, compiles
-once, and any batch sizes compile at most once per power of two, as TF
-Serving's ``allowed_batch_sizes`` bound its compiled shapes.
+1.25–1.44× and ESMM 1.13–1.16× faster once compiled (MMoE 1.02–1.03×; two
+runs of ``benchmarks/compiled_predict.py``), but the first pass compiles
+(2.25 s instead of 0.88 s for PLE, 1.02 s instead of 0.56 s for MMoE: a
+large scoring job gains, a few small predicts lose), so it is an option of
+the model, ``predict_jit_compile``, off by default.
+
+To compile less, each batch is padded with zero rows up to the next power of
+two (:func:`padded_batch_size`) and the padding cut from the outputs: a pass
+with a fixed batch size compiles once, its short last batch included, and
+any batch sizes compile at most once per power of two, as TF Serving's
+``allowed_batch_sizes`` bound its compiled shapes. The compiled function is
+traced as plain Python (``mtrec.models.plain_trace.PlainFirst``): AutoGraph's
+first rewrite of the model's code had made a process's first compiled pass
+4–7 s.
 
 XLA drops the feature layer's input checks (``Assert`` does not compile, and
 an out-of-range gather index is clamped, a silent wrong score), so the

@@ -98,7 +98,7 @@ class ModelConfig:
     #: single-valued with encoded ids (``num_ids``) and one process
     #: (``train.distribution.strategy: none``). XLA compiles once per power
     #: of two of the batch size (batches are padded to one): faster for
-    #: large scoring jobs (census PLE 1.44x on one core,
+    #: large scoring jobs (census PLE 1.25-1.44x on one core,
     #: ``benchmarks/compiled_predict.py``), slower for a few small ones.
     predict_jit_compile: bool = False
 
