@@ -316,18 +316,19 @@ def _xla_lines(summary: dict) -> list[str]:
         "|---|---|---|---|---|---:|---|---|",
     ]
     for cores, model, e in rows:
-        d, m = e["deepctr"], e["mtrec"]
-        lines.append(
-            f"| {cores} | {model} | {_ratio(e['inference_ratio'])} | "
-            f"{_ratio(e['xla_inference_ratio'])} | "
-            f"{_ratio(e['xla_to_default_inference_ratio'])} | "
-            f"{d['xla_inference_examples_per_second']:,.0f} / "
-            f"{m['xla_inference_examples_per_second']:,.0f} | "
-            f"{d['first_predict_seconds']:.2f} / "
-            f"{d['xla_first_predict_seconds']:.2f} | "
-            f"{m['first_predict_seconds']:.2f} / "
-            f"{m['xla_first_predict_seconds']:.2f} |"
-        )
+        first = [
+            f"{e[side]['first_predict_seconds']:.2f} / "
+            f"{e[side]['xla_first_predict_seconds']:.2f}"
+            for side in SIDES
+        ]
+        cells = [
+            _ratio(e["inference_ratio"]),
+            _ratio(e["xla_inference_ratio"]),
+            _ratio(e["xla_to_default_inference_ratio"]),
+            _sides(e, "xla_inference_examples_per_second", ",.0f"),
+            *first,
+        ]
+        lines.append(f"| {cores} | {model} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -393,14 +394,17 @@ def _memory_lines(summary: dict) -> list[str]:
         "|---|---|---|---|---|",
     ]
     for cores, model, e in rows:
-        d, m = e["deepctr"], e["mtrec"]
         lines.append(
-            f"| {cores} | {model} | {d['import_rss_mb']:.0f} / "
-            f"{m['import_rss_mb']:.0f} | {d['rss_above_import_mb']:.0f} / "
-            f"{m['rss_above_import_mb']:.0f} | "
+            f"| {cores} | {model} | {_sides(e, 'import_rss_mb', '.0f')} | "
+            f"{_sides(e, 'rss_above_import_mb', '.0f')} | "
             f"{_ratio(e['rss_above_import_ratio'])} |"
         )
     return lines
+
+
+def _sides(entry: dict, key: str, spec: str) -> str:
+    """``"DeepCTR / mtrec"``: both sides' medians of ``key``, formatted."""
+    return " / ".join(format(entry[side][key], spec) for side in SIDES)
 
 
 def _ratio(r: dict) -> str:
