@@ -22,12 +22,6 @@ shipped before (the **baseline**: one ``MLP`` per expert, one ``Gate`` per task,
 - ``cgc_groups``: a CGC level's experts (2 tasks x 2 + 2 shared, one input):
   per-expert ``MLP`` s (baseline), one ``Experts`` per group, one stacked
   ``Experts`` for all groups;
-- ``cgc_mix``: a CGC level's mixing, forward and backward: three groups of
-  2 experts (two tasks' own, the shared ones) mixed by each task's gate
-  (own + shared) and the shared gate (all): ``einsum`` over the
-  concatenation per gate (baseline), ``mix_expert_groups`` per gate (each
-  group mixed apart and added, what CGC shipped before) and
-  ``mix_gates_over_groups`` (every gate in one batched matmul, as shipped);
 - ``mmoe`` and ``ple``: a whole layer: the baseline against
   ``mtrec.layers.MMoE`` / ``mtrec.layers.PLE`` as shipped (expert groups and
   linear gates reading one input share one matmul, ``apply_layers``; MMoE
@@ -357,53 +351,6 @@ def expert_cases_baseline_cgc(tf, layers, x, m_s, m_t, units):
     )
 
 
-def cgc_mix_cases(tf, layers) -> dict:
-    """A CGC level's gates over its expert groups (see the module docstring)."""
-    rng = tf.random.Generator.from_seed(0)
-    m_s, m_t = PLE["num_shared_experts"], PLE["num_task_experts"]
-    units = PLE["expert_units"][-1]
-    sizes = [m_t] * len(TASKS) + [m_s]
-    members = [[k, len(TASKS)] for k in range(len(TASKS))]
-    members.append(list(range(len(sizes))))
-    experts = rng.normal((BATCH, sum(sizes), units))
-    logits = [
-        tf.Variable(rng.normal((BATCH, sum(sizes[j] for j in m)))) for m in members
-    ]
-
-    def split(e):
-        return tf.split(e, sizes, axis=1)
-
-    def gated():
-        return [(tf.nn.softmax(z), m) for z, m in zip(logits, members, strict=True)]
-
-    def concatenated(e):
-        groups = split(e)
-        return {
-            f"g{i}": einsum_mix(tf, g, tf.concat([groups[j] for j in m], axis=1))
-            for i, (g, m) in enumerate(gated())
-        }
-
-    def per_gate(e):
-        groups = split(e)
-        return {
-            f"g{i}": layers.mix_expert_groups(g, [groups[j] for j in m])
-            for i, (g, m) in enumerate(gated())
-        }
-
-    def all_gates(e):
-        mixed = layers.mix_gates_over_groups(gated(), split(e))
-        return {f"g{i}": y for i, y in enumerate(mixed)}
-
-    variants = {
-        BASELINE: concatenated,
-        "per_gate_groups": per_gate,
-        "all_gates_one_matmul": all_gates,
-    }
-    return {
-        name: make_step(tf, f, logits, experts, True) for name, f in variants.items()
-    }
-
-
 def layer_cases(tf, layers, kind: str) -> dict:
     x = tf.random.Generator.from_seed(0).normal((BATCH, INPUT_DIM))
     if kind == "mmoe":
@@ -512,7 +459,6 @@ def main(argv: list[str] | None = None) -> dict:
         f"experts {n}x[64, {u}]": lambda: expert_cases(tf, layers, n, [64, u]),
         f"gates {len(TASKS)}x{n}": lambda: gate_cases(tf, layers, n),
         "cgc_groups 2x2+2 x[32]": lambda: cgc_group_cases(tf, layers),
-        "cgc_mix 2x2+2 x[32]": lambda: cgc_mix_cases(tf, layers),
         "mmoe 8x[32]": lambda: layer_cases(tf, layers, "mmoe"),
         "ple 2 levels 2+2 x[32]": lambda: layer_cases(tf, layers, "ple"),
     }

@@ -55,10 +55,7 @@ class CGC(mixture.MixtureOfExperts):
     :class:`Experts` named ``shared_experts`` (``None`` if
     ``num_shared_experts=0``); ``task_gates``, one :class:`Gate` per task named
     ``gate_{task}``; ``shared_gate``, a :class:`Gate` named ``gate_shared`` or
-    ``None``. Each group computes its experts in one matmul per depth, the
-    groups and linear gates reading one input share it, and all gates mix
-    their experts in one batched matmul
-    (:func:`mtrec.layers.mix_gates_over_groups`).
+    ``None``. Each group computes its experts in one matmul per depth.
 
     Example:
 
@@ -166,20 +163,16 @@ class CGC(mixture.MixtureOfExperts):
         groups = dict(zip(group_keys, results[: len(group_keys)], strict=True))
         gate_keys = [*self.task_names, shared_key][: len(gate_calls)]
         gates = dict(zip(gate_keys, results[len(group_keys) :], strict=True))
-        # Every gate mixes in one batched matmul over all groups: a task its
-        # own and the shared experts, the shared gate all of them.
-        position = {key: j for j, key in enumerate(group_keys)}
-        shared = [position[shared_key]] if shared_key in position else []
-        gated = [
-            (gates[task], ([position[task]] if task in position else []) + shared)
-            for task in self.task_names
-        ]
+        shared = [groups[shared_key]] if shared_key in groups else []
+        outputs = {}
+        for task in self.task_names:
+            own = [groups[task]] if task in groups else []
+            outputs[task] = expert_mix.mix_expert_groups(gates[task], own + shared)
         if self.shared_gate is not None:
-            gated.append((gates[shared_key], list(range(len(group_keys)))))
-        mixed = expert_mix.mix_gates_over_groups(
-            gated, [groups[key] for key in group_keys]
-        )
-        outputs = dict(zip(gate_keys, mixed, strict=True))
+            everyone = [groups[key] for key in keys if key in groups]
+            outputs[shared_key] = expert_mix.mix_expert_groups(
+                gates[shared_key], everyone
+            )
         if return_gates:
             return outputs, gates
         return outputs

@@ -2,9 +2,8 @@
 
 Every mixture layer ends in these: :func:`mix_experts` for one gate over one
 group of experts, :func:`mix_expert_groups` over several groups,
-:func:`mix_experts_per_gate` for several gates over the same experts
-(MMoE) and :func:`mix_gates_over_groups` for several gates over different
-groups (CGC, PLE). All give the same values; they differ in the ops and copies of the
+and :func:`mix_experts_per_gate` for several gates over the same experts
+(MMoE). All give the same values; they differ in the ops and copies of the
 forward and backward pass.
 """
 
@@ -75,65 +74,3 @@ def mix_experts_per_gate(
         return [mix_experts(g, experts) for g in gates]
     mixed = tf.matmul(tf.stack(list(gates), axis=1), experts)
     return tf.unstack(mixed, num=len(gates), axis=1)
-
-
-def mix_gates_over_groups(
-    gated: Sequence[tuple[tf.Tensor, Sequence[int]]], groups: Sequence[tf.Tensor]
-) -> list[tf.Tensor]:
-    """``[mix_expert_groups(g, [groups[j] for j in members]) for g, members
-    in gated]``, as one batched matmul.
-
-    Each gate ``g`` ``(b, n_g)`` weighs the experts of the groups ``members``
-    (indices into ``groups``, in its columns' order), a CGC task its own and
-    the shared experts. Every gate's columns are laid out over all
-    ``n = sum_j n_j`` experts, zero where it has no weight, by one product
-    with a constant 0/1 matrix ``S``: ``W = [g_1 .. g_t] S`` ``(b, t, n)``
-    (exact: each entry is one gate value times 1, the rest times 0). Then
-    ``W @ concat(groups)`` ``(b, t, u)``: an op or two per layer forward
-    instead of a split, a multiply and a sum per group and an ``add_n`` per
-    gate. A zero weight adds an exact zero, so a gate's mix does not depend
-    on the experts it does not weigh (finite ones). One gate, or any number
-    inside :func:`~mtrec.layers.shared_matmuls.separate_matmuls` (the
-    stacked matmul would connect every group to every gate's loss), is
-    :func:`mix_expert_groups` each.
-
-    Args:
-      gated: ``(gates (b, n_g), members)`` per gate; ``n_g`` is the sum of
-        its members' sizes.
-      groups: expert outputs ``(b, n_j, u)``, the same ``u``.
-
-    Returns:
-      One ``(b, u)`` mix per gate, in the order of ``gated``.
-
-    Example:
-
-    >>> own = [tf.fill((1, 1, 2), 1.0), tf.fill((1, 1, 2), 2.0)]
-    >>> shared = tf.fill((1, 2, 2), 4.0)
-    >>> half = tf.constant([[0.5, 0.25, 0.25]])
-    >>> mixed = mix_gates_over_groups(
-    ...     [(half, [0, 2]), (half, [1, 2])], [own[0], own[1], shared]
-    ... )
-    >>> [m.numpy().tolist() for m in mixed]
-    [[[2.5, 2.5]], [[3.0, 3.0]]]
-    """
-    if len(gated) == 1 or matmuls_separate():
-        return [
-            mix_expert_groups(g, [groups[j] for j in members]) for g, members in gated
-        ]
-    sizes = [int(group.shape[1]) for group in groups]
-    starts = [sum(sizes[:j]) for j in range(len(sizes))]
-    widths = [int(g.shape[1]) for g, _ in gated]
-    selection = [[0.0] * (len(gated) * sum(sizes)) for _ in range(sum(widths))]
-    row = 0
-    for i, (_, members) in enumerate(gated):
-        for j in members:
-            for e in range(sizes[j]):
-                selection[row][i * sum(sizes) + starts[j] + e] = 1.0
-                row += 1
-    dtype = gated[0][0].dtype
-    weights = tf.matmul(
-        tf.concat([g for g, _ in gated], axis=1), tf.constant(selection, dtype)
-    )
-    weights = tf.reshape(weights, (-1, len(gated), sum(sizes)))
-    mixed = tf.matmul(weights, tf.concat(list(groups), axis=1))
-    return tf.unstack(mixed, num=len(gated), axis=1)

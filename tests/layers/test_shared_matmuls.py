@@ -53,14 +53,8 @@ def test_shared_matmuls_equal_separate_ones_forward_and_gradients(name):
 
 
 def _matmuls(layer, x) -> int:
-    """The layer's MatMuls of weights: those whose second operand is not a
-    constant (``mix_gates_over_groups`` lays the gates out over the experts
-    with a constant 0/1 matrix; that MatMul reads no weights)."""
     graph = tf.function(lambda: layer(x)).get_concrete_function().graph
-    return sum(
-        op.type == "MatMul" and op.inputs[1].op.type != "Const"
-        for op in graph.get_operations()
-    )
+    return sum(op.type == "MatMul" for op in graph.get_operations())
 
 
 def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
