@@ -45,6 +45,12 @@ requires_census_file = pytest.mark.skipif(
 INDEPENDENT_MODULES = ("tests/test_notebooks.py",)
 
 
+def _independent(nodeid: str) -> bool:
+    """Whether the test ``nodeid`` is its own xdist scope
+    (:data:`INDEPENDENT_MODULES`)."""
+    return nodeid.split("::", 1)[0] in INDEPENDENT_MODULES
+
+
 #: The controller's ``--dist`` mode, passed to each worker (xdist sets the
 #: workers' own ``dist`` option to ``no``).
 _DIST_KEY = "mtrec_dist"
@@ -71,8 +77,7 @@ def pytest_collection_modifyitems(config, items):
         return  # only xdist workers collect for the scheduler
     modules: dict[str, list] = {}
     for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        key = item.nodeid if module in INDEPENDENT_MODULES else module
+        key = item.nodeid if _independent(item.nodeid) else item.nodeid.split("::")[0]
         modules.setdefault(key, []).append(item)
 
     def length(tests: list) -> tuple[int, int]:
@@ -102,7 +107,7 @@ def pytest_xdist_make_scheduler(config, log):
 
     class _Scheduler(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            if nodeid.split("::", 1)[0] in INDEPENDENT_MODULES:
+            if _independent(nodeid):
                 return nodeid
             return super()._split_scope(nodeid)
 
