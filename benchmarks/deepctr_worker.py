@@ -307,7 +307,7 @@ def run_worker(args) -> dict:
     # After the peak: a second model (mtrec) and XLA's compiler are not part
     # of the default runs' memory.
     xla_first_seconds, *xla_seconds = _xla_predicts(
-        args, tf, model, meta, train, 1 + args.predict_passes
+        args, tf, model, meta, train, len(labels), 1 + args.predict_passes
     )
     return {
         "side": args.worker,
@@ -451,7 +451,9 @@ def _timed_predicts(model, data, passes: int) -> list[float]:
     return seconds
 
 
-def _xla_predicts(args, tf, model, meta: dict, data, passes: int) -> list[float]:
+def _xla_predicts(
+    args, tf, model, meta: dict, data, outputs: int, passes: int
+) -> list[float]:
     """Wall seconds of ``passes`` ``predict`` passes through XLA, the first
     one compiling: each library's public way to it, at its default batches
     per call. DeepCTR's model recompiled with Keras' ``jit_compile=True``
@@ -470,9 +472,8 @@ def _xla_predicts(args, tf, model, meta: dict, data, passes: int) -> list[float]
         compiled(next(iter(data)))  # builds the weights
         compiled.set_weights(model.get_weights())
     else:
-        labels = len(MODEL_TASKS[args.model])
         model.compile(
-            **_compile_arguments(args.worker, model.optimizer, labels),
+            **_compile_arguments(args.worker, model.optimizer, outputs),
             jit_compile=True,
         )
         compiled = model
