@@ -231,15 +231,21 @@ def _write_entry(final: Path, key: str, write: Callable[[Path], dict]) -> Prepar
     ``write(directory)`` fills a new temporary directory beside ``final`` and
     returns its manifest, saved with ``key``; the directory is then renamed
     to ``final`` (replacing an untrusted leftover there). On any error the
-    temporary directory is removed. If a concurrent writer renamed its copy
-    first, that copy is returned when it is trusted.
+    temporary directory is removed. If a concurrent writer (another worker
+    of a cluster preparing the same data) put a trusted copy at ``final``
+    first, that copy is returned and kept as it is, since its writer may be
+    reading it: only an untrusted entry is ever removed.
     """
     temporary = Path(tempfile.mkdtemp(prefix=f".tmp-{key[:12]}-", dir=final.parent))
     try:
         manifest = write(temporary)
         manifest["cache_key"] = key
         (temporary / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
-        if final.exists():  # an untrusted leftover (not written by this code)
+        if final.exists():
+            cached = _load_trusted(final, key)
+            if cached is not None:  # a concurrent writer finished first
+                shutil.rmtree(temporary, ignore_errors=True)
+                return cached
             logger.warning("Replacing the invalid cache entry %s", final)
             shutil.rmtree(final)
         try:

@@ -245,6 +245,40 @@ def test_an_interrupted_or_corrupt_entry_is_not_trusted(tmp_path):
     assert again == good
 
 
+def test_a_concurrent_writers_trusted_entry_is_kept_as_it_is(
+    tmp_path, monkeypatch, caplog
+):
+    # Two workers of a cluster prepare the same data at once: the other one
+    # renames its entry into place while this one is still writing. It may
+    # already be reading that entry, so this one must not remove or replace
+    # it, only drop its own copy and use the other's.
+    logs = two_logs(tmp_path / "logs", ".csv")
+    cache = tmp_path / "cache"
+    write_parts = prepare_module.write_parts
+    other = {}
+
+    def racing(*args, **kwargs):
+        if not other:
+            monkeypatch.setattr(prepare_module, "write_parts", write_parts)
+            other["entry"] = prepare_data(logs, SCHEMA, cache, rows_per_shard=20)
+            other["files"] = {
+                path.name: path.stat().st_ino
+                for path in other["entry"].directory.iterdir()
+            }
+        return write_parts(*args, **kwargs)
+
+    monkeypatch.setattr(prepare_module, "write_parts", racing)
+    with caplog.at_level("WARNING", logger="mtrec.data.prepare"):
+        mine = prepare_data(logs, SCHEMA, cache, rows_per_shard=20)
+    assert mine == other["entry"]
+    assert {
+        path.name: path.stat().st_ino for path in mine.directory.iterdir()
+    } == other["files"]
+    assert not caplog.records, [record.getMessage() for record in caplog.records]
+    assert [path.name for path in cache.iterdir()] == [mine.directory.name]
+    assert item_ids(mine, "all") == reader_ids(logs, SCHEMA)
+
+
 def test_arguments(tmp_path):
     logs = two_logs(tmp_path / "logs", ".csv")
     with pytest.raises(ValueError, match="`eval_fraction` and `seed` must be given"):
