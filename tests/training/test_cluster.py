@@ -264,7 +264,14 @@ def test_multi_worker_mirrored_trains_as_one_process_does(
     tmp_path, click_log, single_process
 ):
     sets = _sets(
-        tmp_path, click_log, "train.distribution.strategy=multi_worker_mirrored"
+        tmp_path,
+        click_log,
+        "train.distribution.strategy=multi_worker_mirrored",
+        # Each worker prepares the files and encodes the train part itself,
+        # into one shared cache, at the same time: the second to finish keeps
+        # the first one's entries. Evaluation and the export stay on raw
+        # values, so the lookups still run under the strategy.
+        "train.encode_ids=true",
     )
     cluster = LocalCluster(workers=2, ps=0)
     workers = [
@@ -286,6 +293,10 @@ def test_multi_worker_mirrored_trains_as_one_process_does(
     assert "the chief writes the run" in outputs[1]
     run_dir = _run_dir(outputs[0])
     assert len(list((tmp_path / "runs").iterdir())) == 2  # the chief's and .prepared
+    # One prepared and one encoded entry, no copy left behind by either worker.
+    (entry,) = (tmp_path / "runs" / ".prepared").iterdir()
+    (encoded,) = entry.glob("encoded-*/manifest.json")
+    assert [path for path in entry.iterdir() if path.is_dir()] == [encoded.parent]
     report = _metrics(run_dir)["distribution"]
     assert report["strategy"] == "multi_worker_mirrored"
     assert report["replicas_in_sync"] == 2
