@@ -58,15 +58,7 @@ class GradNormStatic(GradientWeighting):
             per_task.append([grads[i] for i in indices])
         weights = inverse_norm_weights(shared_norms(per_task))
         weights = self._stack(self.with_task_weight(self._unstack(weights)))
-        grads = [
-            G.add(
-                [
-                    G.scale(task_grads[k][i], weights[j])
-                    for j, k in enumerate(self.task_names)
-                ]
-            )
-            for i in range(len(shared))
-        ]
+        grads = G.weighted_sum([task_grads[k] for k in self.task_names], weights)
         by_task = self._unstack(weights)
         total = self.combine(losses, by_task)
         return grads, total, by_task, []

@@ -47,6 +47,33 @@ def add(grads: Sequence[Gradient]) -> Gradient:
     return tf.add_n([tf.convert_to_tensor(g) for g in present])
 
 
+def weighted_sum(
+    task_grads: Sequence[Sequence[Gradient]], weights: tf.Tensor
+) -> list[Gradient]:
+    """``Σ_k w_k · g_k`` per variable: task ``k``'s gradient list scaled by
+    ``weights[k]`` (:func:`scale`) and the tasks added (:func:`add`), so a
+    sparse gradient stays sparse and a variable no task reaches stays ``None``.
+
+    Args:
+      task_grads: one gradient list per task, each with one entry per variable.
+      weights: ``(tasks,)``.
+
+    Returns:
+      One gradient per variable.
+
+    Example:
+
+    >>> [g.numpy().tolist() for g in weighted_sum(
+    ...     [[tf.constant([1.0, 2.0])], [tf.constant([10.0, 20.0])]],
+    ...     tf.constant([2.0, 0.5]))]
+    [[7.0, 14.0]]
+    """
+    return [
+        add([scale(grad, weights[k]) for k, grad in enumerate(per_variable)])
+        for per_variable in zip(*task_grads, strict=True)
+    ]
+
+
 def deduplicate(grad: tf.IndexedSlices) -> tf.IndexedSlices:
     """The same sparse gradient with each row once (duplicates summed)."""
     rows, position = tf.unique(grad.indices)

@@ -106,15 +106,7 @@ class GradNorm(GradientWeighting):
         )
         ratios = current / tf.maximum(initial, EPSILON)
         weight_grad = gradnorm_weight_gradient(weights, norms, ratios, self.alpha)
-        grads = [
-            G.add(
-                [
-                    G.scale(task_grads[k][i], weights[j])
-                    for j, k in enumerate(self.task_names)
-                ]
-            )
-            for i in range(len(shared))
-        ]
+        grads = G.weighted_sum([task_grads[k] for k in self.task_names], weights)
         by_task = self._unstack(weights)
         total = self.combine(losses, by_task)
         return grads, total, by_task, [(weight_grad, self.loss_weights)]
