@@ -286,13 +286,6 @@ def run_worker(args) -> dict:
     default_optimizer = _class_path(model.optimizer)
     default_steps = getattr(model, "predict_steps_per_execution", 1)
     default_fit_steps = getattr(model, "fit_steps_per_execution", 1)
-    # mtrec's side also measures the bound no library can beat on this core:
-    # the model's matmuls alone (matmul_floor), next to its own timings.
-    floor = (
-        matmul_floor(tf, model, BATCH_SIZE, default_steps)
-        if args.worker == "mtrec"
-        else None
-    )
     # Equal settings: both libraries' predict at EQUAL_STEPS_PER_CALL batches
     # per graph call, through Keras' public compile option (mtrec's own
     # predict_steps_per_execution yields to it). Timed after the defaults.
@@ -304,8 +297,16 @@ def run_worker(args) -> dict:
     _save_predictions(args, model, test, labels)
     equal_epochs = _equal_fit(args, tf, model, train, len(labels))
     peak_mb = peak_rss_mb()
-    # After the peak: a second model (mtrec) and XLA's compiler are not part
-    # of the default runs' memory.
+    # After the peak, as they are not part of the default runs' memory: the
+    # bound no library can beat on this core, the model's matmuls alone
+    # (matmul_floor; mtrec's side only: its GEMM of the rows of a predict
+    # call, 64 batches, added 96 MB to mtrec's ESMM peak when it ran before
+    # the peak was read), and a second model (mtrec) and XLA's compiler.
+    floor = (
+        matmul_floor(tf, model, BATCH_SIZE, default_steps)
+        if args.worker == "mtrec"
+        else None
+    )
     xla_first_seconds, *xla_seconds = _xla_predicts(
         args, tf, model, meta, train, len(labels), 1 + args.predict_passes
     )
