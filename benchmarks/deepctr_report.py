@@ -340,7 +340,8 @@ def _floor_lines(summary: dict) -> list[str]:
     lines = [
         "",
         "The matmul floor (`benchmarks/matmul_floor.py`, measured in each "
-        "mtrec worker after its timings): the model's multiply-adds (its "
+        "mtrec worker after its timings and after its peak RSS was read): "
+        "the model's multiply-adds (its "
         "kernels outside the embeddings, each applied once per example) run "
         "at the speed this core gives the model's largest matmul, timed as "
         "one GEMM of 64 batches' rows; training counts three matmuls per "
@@ -382,7 +383,9 @@ def _memory_lines(summary: dict) -> list[str]:
         "Peak RSS (`VmHWM`) split at the end of the imports: what TensorFlow, "
         "tf-keras and the library cost to import in each side's environment, "
         "and what the data, the model, its graphs and training add above "
-        "that. TensorFlow and tf-keras import pandas, pyarrow, scipy and PIL "
+        "that. Each side reads its peak after the runs both sides make, "
+        "before what one side alone measures (mtrec's matmul floor, the XLA "
+        "passes). TensorFlow and tf-keras import pandas, pyarrow, scipy and PIL "
         "when they are installed (`tf_keras/src/engine/data_adapter.py`, "
         "`image_utils.py`, `tensorflow/python/keras/engine/"
         f"training_arrays_v1.py`): imported here by DeepCTR's side: "
