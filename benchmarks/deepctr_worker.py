@@ -31,6 +31,7 @@ from deepctr_settings import OPTIONAL_MODULES
 from deepctr_settings import PREFETCH
 from deepctr_settings import SEED
 from epoch_timer import epoch_timer_class
+from epoch_timer import examples_per_second
 from matmul_floor import matmul_floor
 
 
@@ -326,29 +327,21 @@ def run_worker(args) -> dict:
         "epoch_seconds": [round(s, 4) for s in epoch_seconds],
         "first_epoch_seconds": round(epoch_seconds[0], 3),
         "steady_epoch_seconds": round(statistics.median(steady), 4),
-        "train_examples_per_second": round(rows * len(steady) / sum(steady), 1),
+        "train_examples_per_second": examples_per_second(rows, steady),
         "first_predict_seconds": round(first_predict_seconds, 3),
         "predict_seconds": [round(s, 4) for s in predict_seconds],
-        "inference_examples_per_second": round(
-            rows * len(predict_seconds) / sum(predict_seconds), 1
-        ),
+        "inference_examples_per_second": examples_per_second(rows, predict_seconds),
         "fit_steps_per_call": default_fit_steps,
         "optimizer": default_optimizer,
         "equal_optimizer": _class_path(model.optimizer),
         "equal_epoch_seconds": [round(s, 4) for s in equal_epochs],
-        "equal_train_examples_per_second": round(
-            rows * len(equal_epochs) / sum(equal_epochs), 1
-        ),
+        "equal_train_examples_per_second": examples_per_second(rows, equal_epochs),
         "predict_steps_per_call": default_steps,
         "equal_predict_seconds": [round(s, 4) for s in equal_seconds],
-        "equal_inference_examples_per_second": round(
-            rows * len(equal_seconds) / sum(equal_seconds), 1
-        ),
+        "equal_inference_examples_per_second": examples_per_second(rows, equal_seconds),
         "xla_first_predict_seconds": round(xla_first_seconds, 3),
         "xla_predict_seconds": [round(s, 4) for s in xla_seconds],
-        "xla_inference_examples_per_second": round(
-            rows * len(xla_seconds) / sum(xla_seconds), 1
-        ),
+        "xla_inference_examples_per_second": examples_per_second(rows, xla_seconds),
         "peak_rss_mb": round(peak_mb, 1),
         "import_rss_mb": round(imported["rss_mb"], 1),
         "rss_above_import_mb": round(peak_mb - imported["rss_mb"], 1),

@@ -51,6 +51,7 @@ from click_log_runs import check_sizes
 from click_log_runs import epoch_timer
 from click_log_runs import synthetic_click_log
 from click_log_runs import write_report
+from epoch_timer import examples_per_second
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "distributed_scaling.json"
@@ -120,7 +121,7 @@ def run_child(args) -> dict | None:
     return {
         "rows": rows,
         "epoch_seconds": [round(s, 4) for s in timer.seconds],
-        "examples_per_second": round(rows * len(steady) / sum(steady), 1),
+        "examples_per_second": examples_per_second(rows, steady),
     }
 
 

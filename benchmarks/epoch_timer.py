@@ -3,10 +3,28 @@
 ``epoch_timer_class(tf)`` builds the class on the ``tf`` module given, so a
 module that must not import TensorFlow at load time (``deepctr_worker``, run
 in DeepCTR's virtualenv too) and one that has it already (``throughput``)
-share one definition.
+share one definition. :func:`examples_per_second` turns the timed passes
+into the rate every benchmark reports.
 """
 
 import time
+from collections.abc import Sequence
+
+
+def examples_per_second(
+    rows: int, seconds: Sequence[float], digits: int | None = 1
+) -> float | int:
+    """``rows`` per pass over the passes' mean wall time, rounded to
+    ``digits`` (``None``: to an int).
+
+    Example:
+
+    >>> examples_per_second(1000, [0.5, 0.25, 0.25])
+    3000.0
+    >>> examples_per_second(1000, [0.3], digits=None)
+    3333
+    """
+    return round(rows * len(seconds) / sum(seconds), digits)
 
 
 def epoch_timer_class(tf) -> type:

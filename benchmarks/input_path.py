@@ -56,6 +56,7 @@ from click_log_runs import main_job_config
 from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
 from deepctr_report import ratio_summary
+from epoch_timer import examples_per_second
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC_SECTION = "input-path"
@@ -134,7 +135,7 @@ def run_worker(args) -> dict:
         "cores": args.num_cores,
         "rows": data.train_rows,
         "epoch_seconds": [round(s, 4) for s in timer.seconds],
-        "examples_per_second": round(data.train_rows * len(steady) / sum(steady), 1),
+        "examples_per_second": examples_per_second(data.train_rows, steady),
     }
 
 

@@ -44,6 +44,7 @@ from click_log_runs import main_job_config
 from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
 from click_log_runs import write_report
+from epoch_timer import examples_per_second
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "precision.json"
@@ -98,12 +99,8 @@ def run_worker(args) -> dict:
         "cores": args.num_cores,
         "rows": rows,
         "epoch_seconds": [round(s, 4) for s in timer.seconds],
-        "train_examples_per_second": round(
-            rows * len(timer.seconds[1:]) / sum(timer.seconds[1:]), 1
-        ),
-        "predict_examples_per_second": round(
-            rows * len(predict_seconds) / sum(predict_seconds), 1
-        ),
+        "train_examples_per_second": examples_per_second(rows, timer.seconds[1:]),
+        "predict_examples_per_second": examples_per_second(rows, predict_seconds),
         "auc": {k: round(report[k]["auc"], 5) for k in ("ctr", "ctcvr")},
         "oracle_auc": {k: round(report[k]["oracle_auc"], 5) for k in ("ctr", "ctcvr")},
     }

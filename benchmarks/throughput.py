@@ -58,6 +58,7 @@ import doc_sections
 import numpy as np
 import tensorflow as tf
 from epoch_timer import epoch_timer_class
+from epoch_timer import examples_per_second
 
 from mtrec.data import generate_click_log
 from mtrec.data import make_dataset
@@ -235,8 +236,8 @@ def timed_run(
         "best_epoch": best_epoch,
         "selection_scores": selector.scores if selector else None,
         "epoch_seconds": [round(s, 3) for s in seconds],
-        "examples_per_second": round(rows_per_epoch * len(seconds) / sum(seconds)),
-        "examples_per_second_steady": round(rows_per_epoch * len(steady) / sum(steady)),
+        "examples_per_second": examples_per_second(rows_per_epoch, seconds, None),
+        "examples_per_second_steady": examples_per_second(rows_per_epoch, steady, None),
         "train_loss": {k: [float(x) for x in v] for k, v in history.history.items()},
         "parameters": parameter_counts(model),
         "train_rows": prepared.train_rows,
