@@ -27,7 +27,11 @@ class CategoricalFeature:
 
     Attributes:
       name: column name in the click log and input name of the model.
-      dtype: ``"string"`` (default) or ``"int64"``: the raw value type.
+      dtype: ``"string"`` (default) or ``"int64"``: the raw value type, as
+        files and the serving signatures hold it. The model takes an
+        ``"int64"`` feature's ids as any integer tensor (an in-memory
+        ``int32`` column too), cast to ``int64`` in its graph; a tensor of
+        another kind is refused (``mtrec.features.input_dtypes``).
       embedding_dim: width of the embedding. Default 16.
       vocabulary: the vocabulary, given inline (most frequent first).
       vocabulary_file: a text file with one token per line.

@@ -13,6 +13,7 @@ from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_ids
 from mtrec.features.input_checks import raw_value_checks
+from mtrec.features.input_dtypes import conform_input
 from mtrec.features.input_lookups import bucket_discretizers
 from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -242,7 +243,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         range, dense values finite), with the errors :meth:`call` raises;
         for a graph that XLA-compiles the layer, where they cannot run
         (``mtrec.features.input_checks.raw_value_checks``)."""
-        raws = {name: self._raw(inputs, name) for name in self.feature_set.names}
+        names = self.feature_set.names
+        raws = {name: self._raw(inputs, name, frozenset()) for name in names}
         return raw_value_checks(self.feature_set, raws)
 
     @property
@@ -429,21 +431,22 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             lambda i: gather(table, i + space.offset if space.offset else i), ids
         )
 
-    def _raw(self, inputs, name: str) -> tf.Tensor:
-        if name not in inputs:
+    def _raw(self, inputs, name: str, given: frozenset) -> tf.Tensor:
+        """Feature ``name``'s input, ``(batch,)``; integer ids as int64."""
+        key = row_ids_key(name) if name in given else name
+        if key not in inputs:
             raise KeyError(
-                f"Missing input feature {name!r}; the model expects "
+                f"Missing input feature {key!r}; the model expects "
                 f"{self.feature_set.names}"
             )
-        raw = inputs[name]
+        raw = inputs[key]
+        if name not in given:
+            raw = conform_input(self.feature_set[name], raw)
         return tf.squeeze(raw, axis=-1) if raw.shape.rank == 2 else raw
 
     def call(self, inputs, training=None):
         given = self.given_row_ids(inputs)
-        raws = {
-            name: self._raw(inputs, row_ids_key(name) if name in given else name)
-            for name in self.feature_set.names
-        }
+        raws = {name: self._raw(inputs, name, given) for name in self.feature_set.names}
         blocks, where = self._gather_single(raws, given)
         # The dense features not gathered (not bucketised) as one block of
         # columns, cut into the output like a gathered block.

@@ -1,0 +1,108 @@
+"""The dtypes a feature's raw input may have: int32 ids as int64 ones, and a
+clear error for a tensor of the wrong kind."""
+
+import re
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtrec.features import FeatureEmbedding
+
+FEATURES = [
+    {"name": "age", "dtype": "int64", "num_ids": 6, "embedding_dim": 2},
+    {"name": "brand", "dtype": "int64", "embedding_dim": 3, "num_oov_buckets": 2},
+    {"name": "shop", "dtype": "int64", "hash_bins": 7, "embedding_dim": 2},
+    {"name": "city", "embedding_dim": 3},
+    {"name": "price", "kind": "dense", "log1p": True},
+    {"name": "tags", "kind": "multi_valued", "dtype": "int64", "embedding_dim": 2},
+]
+VOCABULARIES = {"brand": [7, 9, 11], "city": ["a", "b"], "tags": [1, 2, 3]}
+STATS = {"price": {"mean": 1.0, "std": 0.5, "boundaries": None}}
+
+
+def _inputs(id_dtype) -> dict:
+    return {
+        "age": tf.constant([5, 0, 3], id_dtype),
+        "brand": tf.constant([9, 8, 11], id_dtype),  # 8: out of vocabulary
+        "shop": tf.constant([123456, -4, 0], id_dtype),
+        "city": tf.constant(["b", "z", "a"]),
+        "price": tf.constant([3.0, 0.0, 10.0]),
+        "tags": tf.constant(["1|3", "", "2|9"]),
+    }
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("graph", [False, True])
+def test_int32_ids_embed_hash_and_look_up_exactly_as_int64_ids(fused, graph):
+    layer = FeatureEmbedding(
+        FEATURES, vocabularies=VOCABULARIES, dense_stats=STATS, fused=fused
+    )
+    call = tf.function(layer) if graph else layer
+    expected = call(_inputs(tf.int64)).numpy()
+    assert expected.shape == (3, 2 + 3 + 2 + 3 + 1 + 2)
+    np.testing.assert_array_equal(call(_inputs(tf.int32)).numpy(), expected)
+    # Ids as (batch, 1) columns, as Keras gives a dict of 2-D arrays.
+    columns = {k: v[:, None] for k, v in _inputs(tf.int32).items()}
+    np.testing.assert_array_equal(call(columns).numpy(), expected)
+
+
+def test_an_int32_id_out_of_range_is_refused_as_an_int64_one():
+    layer = FeatureEmbedding(FEATURES[:1])
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"\[Encoded id out of range: feature `age`: ids must be in \[0, 6\) "
+        r"\(`num_ids=6`\); received\] \[6\] \[at batch row\] \[1\]",
+    ):
+        layer({"age": tf.constant([1, 6], tf.int32)})
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        (
+            "age",
+            tf.constant([1.0, 2.7, 0.0]),
+            "Input feature 'age' (categorical, `dtype='int64'`) takes integer ids "
+            "(e.g. int32 or int64). Received: a tensor of dtype float32.",
+        ),
+        (
+            "brand",
+            tf.constant(["9", "7", "11"]),
+            "Input feature 'brand' (categorical, `dtype='int64'`) takes integer ids "
+            "(e.g. int32 or int64). Received: a tensor of dtype string.",
+        ),
+        (
+            "city",
+            tf.constant([1, 2, 3], tf.int64),
+            "Input feature 'city' (categorical, `dtype='string'`) takes strings. "
+            "Received: a tensor of dtype int64.",
+        ),
+        (
+            "price",
+            tf.constant(["3.0", "0", "1"]),
+            "Input feature 'price' (dense) takes numbers (a float or integer "
+            "dtype). Received: a tensor of dtype string.",
+        ),
+        (
+            "tags",
+            tf.constant([1, 2, 3], tf.int64),
+            "Input feature 'tags' (multi-valued) takes strings (its tokens "
+            "joined). Received: a tensor of dtype int64.",
+        ),
+    ],
+)
+def test_an_input_of_the_wrong_kind_is_refused_naming_the_feature(name, value, message):
+    layer = FeatureEmbedding(FEATURES, vocabularies=VOCABULARIES, dense_stats=STATS)
+    layer(_inputs(tf.int64))
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        layer.call({**_inputs(tf.int64), name: value})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        layer({**_inputs(tf.int64), name: value})
+
+
+def test_integer_dense_values_are_read_as_numbers():
+    layer = FeatureEmbedding(FEATURES[4:5], dense_stats=STATS)
+    expected = layer({"price": tf.constant([3.0, 0.0, 10.0])}).numpy()
+    got = layer({"price": tf.constant([3, 0, 10], tf.int32)}).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
