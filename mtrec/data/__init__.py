@@ -1,77 +1,63 @@
-"""Click-log readers, validation, the prepare pass and synthetic generators."""
+"""Click-log readers, validation, the prepare pass and synthetic generators.
 
-from mtrec.data.census import census_labels
-from mtrec.data.census import load_census_income
-from mtrec.data.census_inputs import CENSUS_INPUT_SETS
-from mtrec.data.census_inputs import COLLEGE_EDUCATION
-from mtrec.data.census_inputs import TASK_GROUPS
-from mtrec.data.census_inputs import census_features
-from mtrec.data.census_inputs import census_input_columns
-from mtrec.data.census_split import prepare_census_income
-from mtrec.data.encoded_shards import encode_prepared
-from mtrec.data.loaders import aliccp_features
-from mtrec.data.loaders import aliexpress_features
-from mtrec.data.loaders import kuairand_features
-from mtrec.data.loaders import prepare_aliccp
-from mtrec.data.loaders import prepare_aliexpress
-from mtrec.data.loaders import prepare_kuairand
-from mtrec.data.mmoe_synthetic import generate_mmoe_regression
-from mtrec.data.mmoe_synthetic import mmoe_task_params
-from mtrec.data.mmoe_synthetic import standardize_labels
-from mtrec.data.native import native_dataset
-from mtrec.data.prepare import PreparedData
-from mtrec.data.prepare import PreparedPart
-from mtrec.data.prepare import load_prepared
-from mtrec.data.prepare import prepare_data
-from mtrec.data.reader import ReadStats
-from mtrec.data.reader import Split
-from mtrec.data.reader import iter_chunks
-from mtrec.data.reader import make_dataset
-from mtrec.data.reader import read_frame
-from mtrec.data.reader import surface_data_errors
-from mtrec.data.related_tasks import RELATED_TASKS
-from mtrec.data.related_tasks import add_related_tasks
-from mtrec.data.schema import ColumnSchema
-from mtrec.data.schema import DataError
-from mtrec.data.selection_bias import selection_bias_report
-from mtrec.data.synthetic import generate_click_log
-from mtrec.data.table_writer import write_table
+The public names load lazily (PEP 562), each from its module on first use, so
+that a module needing one leaf of this package (``mtrec.features`` reads
+``mtrec.data.schema``) does not import every reader, loader and pyarrow's
+Parquet and file-system modules with it.
+"""
 
-__all__ = [
-    "CENSUS_INPUT_SETS",
-    "COLLEGE_EDUCATION",
-    "TASK_GROUPS",
-    "ColumnSchema",
-    "DataError",
-    "PreparedData",
-    "PreparedPart",
-    "RELATED_TASKS",
-    "ReadStats",
-    "Split",
-    "iter_chunks",
-    "add_related_tasks",
-    "aliccp_features",
-    "aliexpress_features",
-    "census_features",
-    "census_input_columns",
-    "census_labels",
-    "encode_prepared",
-    "generate_click_log",
-    "generate_mmoe_regression",
-    "kuairand_features",
-    "load_census_income",
-    "load_prepared",
-    "make_dataset",
-    "mmoe_task_params",
-    "native_dataset",
-    "prepare_aliccp",
-    "prepare_aliexpress",
-    "prepare_census_income",
-    "prepare_data",
-    "prepare_kuairand",
-    "read_frame",
-    "selection_bias_report",
-    "standardize_labels",
-    "surface_data_errors",
-    "write_table",
-]
+import importlib
+
+# Public API: name -> the module that defines it.
+_PUBLIC = {
+    "census_labels": "mtrec.data.census",
+    "load_census_income": "mtrec.data.census",
+    "CENSUS_INPUT_SETS": "mtrec.data.census_inputs",
+    "COLLEGE_EDUCATION": "mtrec.data.census_inputs",
+    "TASK_GROUPS": "mtrec.data.census_inputs",
+    "census_features": "mtrec.data.census_inputs",
+    "census_input_columns": "mtrec.data.census_inputs",
+    "prepare_census_income": "mtrec.data.census_split",
+    "encode_prepared": "mtrec.data.encoded_shards",
+    "aliccp_features": "mtrec.data.loaders",
+    "aliexpress_features": "mtrec.data.loaders",
+    "kuairand_features": "mtrec.data.loaders",
+    "prepare_aliccp": "mtrec.data.loaders",
+    "prepare_aliexpress": "mtrec.data.loaders",
+    "prepare_kuairand": "mtrec.data.loaders",
+    "generate_mmoe_regression": "mtrec.data.mmoe_synthetic",
+    "mmoe_task_params": "mtrec.data.mmoe_synthetic",
+    "standardize_labels": "mtrec.data.mmoe_synthetic",
+    "native_dataset": "mtrec.data.native",
+    "PreparedData": "mtrec.data.prepare",
+    "PreparedPart": "mtrec.data.prepare",
+    "load_prepared": "mtrec.data.prepare",
+    "prepare_data": "mtrec.data.prepare",
+    "ReadStats": "mtrec.data.reader",
+    "Split": "mtrec.data.reader",
+    "iter_chunks": "mtrec.data.reader",
+    "make_dataset": "mtrec.data.reader",
+    "read_frame": "mtrec.data.reader",
+    "surface_data_errors": "mtrec.data.reader",
+    "RELATED_TASKS": "mtrec.data.related_tasks",
+    "add_related_tasks": "mtrec.data.related_tasks",
+    "ColumnSchema": "mtrec.data.schema",
+    "DataError": "mtrec.data.schema",
+    "selection_bias_report": "mtrec.data.selection_bias",
+    "generate_click_log": "mtrec.data.synthetic",
+    "write_table": "mtrec.data.table_writer",
+}
+
+__all__ = sorted(_PUBLIC, key=str.upper)
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'mtrec.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_PUBLIC[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC})
