@@ -13,7 +13,8 @@ from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_ids
 from mtrec.features.input_checks import raw_value_checks
-from mtrec.features.input_dtypes import conform_input
+from mtrec.features.input_dtypes import check_input_dtype
+from mtrec.features.input_dtypes import int64_ids
 from mtrec.features.input_lookups import bucket_discretizers
 from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -173,6 +174,12 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         )
         self._lookups, table_rows = table_lookups(self.feature_set, self.vocabularies)
         self._encodable = frozenset(encodable_features(self.feature_set))
+        # The single-valued integer id features (int64 in the signatures).
+        self._integer_ids = [
+            name
+            for name in self.feature_set.names
+            if self.feature_set.input_dtype(name) == tf.int64
+        ]
         self._layout = TableLayout(fused=fused)
         for table, rows in table_rows.items():
             spec = self.feature_set.tables[table][0]
@@ -432,7 +439,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         )
 
     def _raw(self, inputs, name: str, given: frozenset) -> tf.Tensor:
-        """Feature ``name``'s input, ``(batch,)``; integer ids as int64."""
+        """Feature ``name``'s input, ``(batch,)``, its dtype checked."""
         key = row_ids_key(name) if name in given else name
         if key not in inputs:
             raise KeyError(
@@ -441,12 +448,15 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             )
         raw = inputs[key]
         if name not in given:
-            raw = conform_input(self.feature_set[name], raw)
+            check_input_dtype(self.feature_set[name], raw)
         return tf.squeeze(raw, axis=-1) if raw.shape.rank == 2 else raw
 
     def call(self, inputs, training=None):
         given = self.given_row_ids(inputs)
         raws = {name: self._raw(inputs, name, given) for name in self.feature_set.names}
+        raws.update(
+            int64_ids({n: raws[n] for n in self._integer_ids if n not in given})
+        )
         blocks, where = self._gather_single(raws, given)
         # The dense features not gathered (not bucketised) as one block of
         # columns, cut into the output like a gathered block.

@@ -106,3 +106,25 @@ def test_integer_dense_values_are_read_as_numbers():
     expected = layer({"price": tf.constant([3.0, 0.0, 10.0])}).numpy()
     got = layer({"price": tf.constant([3, 0, 10], tf.int32)}).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_the_int32_id_columns_are_cast_once_for_all():
+    layer = FeatureEmbedding(FEATURES, vocabularies=VOCABULARIES, dense_stats=STATS)
+    signature = {
+        name: tf.TensorSpec([None], value.dtype, name=name)
+        for name, value in _inputs(tf.int32).items()
+    }
+    graph = tf.function(layer).get_concrete_function(signature).graph
+    # The casts of the inputs (not those inside the ragged ops of `tags`).
+    casts = [
+        op
+        for op in graph.get_operations()
+        if op.type == "Cast"
+        and op.get_attr("SrcT") == tf.int32
+        and op.inputs[0].op.type in ("Placeholder", "Pack")
+    ]
+    assert len(casts) == 1
+    assert casts[0].get_attr("DstT") == tf.int64
+    stacked = casts[0].inputs[0].op
+    assert stacked.type == "Pack"
+    assert sorted(t.op.name for t in stacked.inputs) == ["age", "brand", "shop"]
