@@ -6,15 +6,15 @@ import tensorflow as tf
 
 from mtrec.checks import check_int
 from mtrec.features.column_blocks import split_runs
-from mtrec.features.column_blocks import stack_columns
 from mtrec.features.dense import DenseFeature
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_ids
 from mtrec.features.input_checks import raw_value_checks
+from mtrec.features.input_dtypes import as_int64
 from mtrec.features.input_dtypes import check_input_dtype
-from mtrec.features.input_dtypes import int64_ids
+from mtrec.features.input_dtypes import stack_ids
 from mtrec.features.input_lookups import bucket_discretizers
 from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -174,12 +174,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         )
         self._lookups, table_rows = table_lookups(self.feature_set, self.vocabularies)
         self._encodable = frozenset(encodable_features(self.feature_set))
-        # The single-valued integer id features (int64 in the signatures).
-        self._integer_ids = [
-            name
-            for name in self.feature_set.names
-            if self.feature_set.input_dtype(name) == tf.int64
-        ]
         self._layout = TableLayout(fused=fused)
         for table, rows in table_rows.items():
             spec = self.feature_set.tables[table][0]
@@ -319,14 +313,16 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         super().build(input_shape)
 
     def _ids(self, spec, raw: tf.Tensor, given: frozenset) -> tf.Tensor:
-        """Row ids of a single-valued feature in its own table, int64
-        (``given``: the features whose inputs are their rows already)."""
+        """Row ids of a single-valued feature in its own table: int64 from a
+        lookup or bucketiser; the raw integer ids of an encoded feature or of
+        one in ``given`` (whose inputs are their rows already), in their own
+        dtype, cast when stacked (``stack_ids``)."""
         if isinstance(spec, DenseFeature):
             stats = self.dense_stats.get(spec.name, {})
             return self._discretizers[spec.name](dense_value(spec, raw, stats))
         if _unlooked(spec, given):
-            return tf.cast(raw, tf.int64)
-        return self._lookups[spec.table_name](raw)
+            return raw  # any integer dtype: stack_ids casts the stacked ids
+        return self._lookups[spec.table_name](as_int64(raw))
 
     def given_row_ids(self, inputs) -> frozenset:
         """The features whose table rows ``inputs`` holds under
@@ -355,7 +351,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 if unlooked:  # one range check for all of them
                     checked = tf.unstack(
                         checked_ids(
-                            stack_columns([ids[i] for i in unlooked]),
+                            stack_ids([ids[i] for i in unlooked]),
                             [(specs[i].name, self._rows(specs[i])) for i in unlooked],
                         ),
                         axis=1,
@@ -367,7 +363,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     blocks[spec.name] = layer(column[:, None])
                     where[spec.name] = (spec.name, 0)
                 continue
-            stacked = stack_columns(ids)
+            stacked = stack_ids(ids)
             spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
             if unlooked:
                 stacked = checked_ids(
@@ -406,7 +402,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         tokens = split_tokens(raw, spec.separator, spec.max_length, spec.dtype)
         match = None
         if spec.query_match:
-            hits = tf.cast(tokens == query_raw[:, None], tf.float32)
+            hits = tf.cast(tokens == as_int64(query_raw)[:, None], tf.float32)
             match = tf.reduce_sum(hits, axis=1, keepdims=True)
         pooled = pool_token_vectors(
             spec,
@@ -454,9 +450,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     def call(self, inputs, training=None):
         given = self.given_row_ids(inputs)
         raws = {name: self._raw(inputs, name, given) for name in self.feature_set.names}
-        raws.update(
-            int64_ids({n: raws[n] for n in self._integer_ids if n not in given})
-        )
         blocks, where = self._gather_single(raws, given)
         # The dense features not gathered (not bucketised) as one block of
         # columns, cut into the output like a gathered block.

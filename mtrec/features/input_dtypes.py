@@ -2,6 +2,7 @@
 
 import tensorflow as tf
 
+from mtrec.features.column_blocks import stack_columns
 from mtrec.features.dense import DenseFeature
 from mtrec.features.multi_valued import MultiValuedFeature
 
@@ -13,7 +14,7 @@ def check_input_dtype(spec, raw) -> None:
 
     - a dense feature: numbers (any float or integer dtype, read as float);
     - a categorical feature of ``dtype="int64"``: integer ids, e.g. ``int32``
-      or ``int64``; :func:`int64_ids` casts them, so an ``int32`` id embeds,
+      or ``int64``, cast in the graph (:func:`stack_ids`), so an ``int32`` id embeds,
       hashes and is range-checked exactly as the same ``int64`` id. An
       in-memory id column may stay ``int32``, half the memory of ``int64``;
       files and the serving signatures hold ``int64``;
@@ -69,41 +70,36 @@ def check_input_dtype(spec, raw) -> None:
         )
 
 
-def int64_ids(columns: dict) -> dict:
-    """The integer id ``columns`` as ``int64``, one cast for all of a dtype.
-
-    A batch of ``int32`` ids per feature would otherwise cost one cast op
-    per feature and step (PLE on census, 31 id columns: 3 to 7% of the
-    step); the columns of one dtype and shape ``(batch,)`` are stacked, cast
-    once and unstacked (three ops). Others (ragged) are cast one by one.
-
-    Args:
-      columns: ``{name: ids}``, each an integer tensor.
-
-    Returns:
-      ``{name: ids}`` in the same order, every one ``int64``.
+def as_int64(ids):
+    """Integer ``ids`` of another dtype cast to ``int64``; ``int64`` ids and
+    strings (a string feature's values) as they are.
 
     Example:
 
-    >>> ids = int64_ids({"a": tf.constant([1, 2], tf.int32),
-    ...                  "b": tf.constant([3, 4], tf.int64),
-    ...                  "c": tf.constant([5, 6], tf.int32)})
-    >>> {k: (v.dtype.name, v.numpy().tolist()) for k, v in ids.items()}
-    {'a': ('int64', [1, 2]), 'b': ('int64', [3, 4]), 'c': ('int64', [5, 6])}
+    >>> as_int64(tf.constant([1], tf.int32)).dtype.name
+    'int64'
+    >>> as_int64(tf.constant(["a"])).dtype.name
+    'string'
     """
-    out = dict(columns)
-    groups: dict = {}
-    for name, ids in columns.items():
-        if ids.dtype == tf.int64:
-            continue
-        if isinstance(ids, tf.Tensor) and ids.shape.rank == 1:
-            groups.setdefault(ids.dtype, []).append(name)
-        else:
-            out[name] = tf.cast(ids, tf.int64)
-    for names in groups.values():
-        if len(names) == 1:
-            out[names[0]] = tf.cast(columns[names[0]], tf.int64)
-            continue
-        stacked = tf.cast(tf.stack([columns[n] for n in names]), tf.int64)
-        out.update(zip(names, tf.unstack(stacked, num=len(names)), strict=True))
-    return out
+    if ids.dtype == tf.int64 or not ids.dtype.is_integer:
+        return ids
+    return tf.cast(ids, tf.int64)
+
+
+def stack_ids(ids: list):
+    """``F`` integer id vectors ``(batch,)`` as one ``(batch, F)`` int64 matrix.
+
+    Ids of one dtype (e.g. all ``int32``, as in-memory columns may be) are
+    stacked as they are and cast once, the matrix, not once per feature (a
+    cast per column of census's 31 cost PLE's prediction 3 to 7%); ids of
+    several dtypes are cast to ``int64`` first.
+
+    Example:
+
+    >>> m = stack_ids([tf.constant([1, 2], tf.int32), tf.constant([3, 4], tf.int32)])
+    >>> m.dtype.name, m.numpy().tolist()
+    ('int64', [[1, 3], [2, 4]])
+    """
+    if len({t.dtype for t in ids}) > 1:
+        ids = [as_int64(t) for t in ids]
+    return as_int64(stack_columns(ids))

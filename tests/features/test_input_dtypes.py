@@ -108,23 +108,32 @@ def test_integer_dense_values_are_read_as_numbers():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_the_int32_id_columns_are_cast_once_for_all():
-    layer = FeatureEmbedding(FEATURES, vocabularies=VOCABULARIES, dense_stats=STATS)
+def test_int32_encoded_ids_are_cast_once_as_a_matrix():
+    features = [
+        {"name": n, "dtype": "int64", "num_ids": 9, "embedding_dim": 2}
+        for n in ("age", "level", "region")
+    ]
+    layer = FeatureEmbedding([*features, FEATURES[4]], dense_stats=STATS)
     signature = {
-        name: tf.TensorSpec([None], value.dtype, name=name)
-        for name, value in _inputs(tf.int32).items()
+        "age": tf.TensorSpec([None], tf.int32, name="age"),
+        "level": tf.TensorSpec([None], tf.int32, name="level"),
+        "region": tf.TensorSpec([None], tf.int32, name="region"),
+        "price": tf.TensorSpec([None], tf.float32, name="price"),
     }
     graph = tf.function(layer).get_concrete_function(signature).graph
-    # The casts of the inputs (not those inside the ragged ops of `tags`).
     casts = [
         op
         for op in graph.get_operations()
-        if op.type == "Cast"
-        and op.get_attr("SrcT") == tf.int32
-        and op.inputs[0].op.type in ("Placeholder", "Pack")
+        if op.type == "Cast" and op.get_attr("SrcT") == tf.int32
     ]
     assert len(casts) == 1
     assert casts[0].get_attr("DstT") == tf.int64
-    stacked = casts[0].inputs[0].op
-    assert stacked.type == "Pack"
-    assert sorted(t.op.name for t in stacked.inputs) == ["age", "brand", "shop"]
+    # The cast reads the (batch, 3) id matrix: the three inputs stacked.
+    assert casts[0].inputs[0].shape.as_list() == [None, 3]
+    ids = {"age": [3, 0], "level": [8, 1], "region": [2, 2]}
+    as32 = {k: tf.constant(v, tf.int32) for k, v in ids.items()}
+    as64 = {k: tf.constant(v, tf.int64) for k, v in ids.items()}
+    price = {"price": tf.constant([1.0, 2.0])}
+    np.testing.assert_array_equal(
+        layer({**as32, **price}).numpy(), layer({**as64, **price}).numpy()
+    )
