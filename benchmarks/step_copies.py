@@ -30,6 +30,14 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   checked, clipped and z-scored: the steps per feature, each with its own
   check, and a concat (baseline, ``FeatureEmbedding`` before) against
   ``mtrec.features.dense_block`` (one chain for all, one check).
+- ``int32_ids``: 31 int32 id vectors of 1024 (in-memory columns) as the
+  ``(1024, 31)`` int64 matrix the gather reads: a cast per column, then the
+  stack (baseline, ``FeatureEmbedding`` when it first took int32 ids)
+  against ``mtrec.features.stack_ids`` (stacked as int32, cast once), and
+  the same ids given as int64 (no cast; what int32 inputs should cost);
+- ``id_range_check``: whether every id of a ``(1024, 31)`` int64 matrix is
+  in ``[0, V_j)`` (``checked_ids``): ``ids >= 0``, ``ids < V`` and their
+  ``and`` (baseline) against one unsigned comparison.
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -84,6 +92,42 @@ def column_cases(tf) -> dict:
         "stack_rows_transpose": _int_step(
             tf, lambda: tf.transpose(tf.stack(ids, axis=0))
         ),
+    }
+
+
+def int32_id_cases(tf) -> dict:
+    from mtrec.features import stack_ids
+
+    rng = tf.random.Generator.from_seed(0)
+    ids = [rng.uniform((BATCH,), 0, CENSUS_IDS, tf.int64) for _ in range(FEATURES)]
+    narrow = [tf.cast(column, tf.int32) for column in ids]
+    return {
+        BASELINE: _int_step(
+            tf,
+            lambda: tf.transpose(tf.stack([tf.cast(c, tf.int64) for c in narrow])),
+        ),
+        "stack_ids": _int_step(tf, lambda: stack_ids(narrow)),
+        "int64_given": _int_step(tf, lambda: stack_ids(ids)),
+    }
+
+
+def range_check_cases(tf) -> dict:
+    rng = tf.random.Generator.from_seed(0)
+    ids = rng.uniform((BATCH, FEATURES), 0, CENSUS_IDS, tf.int64)
+    rows = [CENSUS_IDS] * FEATURES
+
+    def both_bounds():
+        upper = tf.constant(rows, tf.int64)
+        return tf.cast(tf.reduce_all(tf.logical_and(ids >= 0, ids < upper)), tf.int64)
+
+    def unsigned():
+        upper = tf.constant(rows, tf.uint64)
+        inside = tf.bitcast(ids, tf.uint64) < upper
+        return tf.cast(tf.reduce_all(inside), tf.int64)
+
+    return {
+        BASELINE: _int_step(tf, both_bounds),
+        "unsigned_compare": _int_step(tf, unsigned),
     }
 
 
@@ -260,6 +304,8 @@ def main(argv: list[str] | None = None) -> dict:
         "embedding_order census 31+7": lambda: order_cases(tf),
         "gate_softmax 4+4+6": lambda: softmax_cases(tf, layers),
         f"dense_block {DENSE} census dense inputs": lambda: dense_cases(tf),
+        f"int32_ids {FEATURES}x{BATCH}": lambda: int32_id_cases(tf),
+        f"id_range_check {BATCH}x{FEATURES}": lambda: range_check_cases(tf),
     }
     report = {
         "baseline": BASELINE,

@@ -10,6 +10,8 @@ from mtrec.features.id_encoding import check_row_ids_keys
 from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_finite_columns
+from mtrec.features.input_dtypes import check_input_dtype
+from mtrec.features.input_dtypes import stack_ids
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
@@ -27,6 +29,7 @@ __all__ = [
     "IdEncoder",
     "MultiValuedFeature",
     "PreprocessingState",
+    "check_input_dtype",
     "check_row_ids_keys",
     "checked_finite_columns",
     "dense_block",
@@ -36,4 +39,5 @@ __all__ = [
     "gather_with_dense_gradient",
     "int64_pairs",
     "row_ids_key",
+    "stack_ids",
 ]

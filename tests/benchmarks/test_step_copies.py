@@ -25,6 +25,8 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "embedding_order": {"before", "grouped"},
         "gate_softmax": {"before", "gate_softmax"},
         "dense_block": {"before", "dense_block"},
+        "int32_ids": {"before", "stack_ids", "int64_given"},
+        "id_range_check": {"before", "unsigned_compare"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {
