@@ -23,8 +23,8 @@ them is recorded per run (``categorical_path``: DeepCTR gathers the id
 directly; mtrec declares ``CategoricalFeature(dtype="int64", num_ids=V)``,
 ids cast to int64 in its graph and embedded without a lookup, when its
 ``CategoricalFeature`` has that field, else an ``IntegerLookup`` over the
-vocabulary ``1..V-1``, which maps every id to itself). Runs until 2026-12-03 gave mtrec
-int64 arrays (19 MB more of its ESMM peak).
+vocabulary ``1..V-1``, which maps every id to itself). Runs before
+``c658d80`` gave mtrec int64 arrays (19 MB more of its ESMM peak).
 
 Tasks: MMoE and PLE learn income (``income_50k``) and never married. ESMM
 needs a click and a conversion implying it: click = ever married

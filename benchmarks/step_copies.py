@@ -37,7 +37,8 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   the same ids given as int64 (no cast; what int32 inputs should cost);
 - ``id_range_check``: whether every id of a ``(1024, 31)`` int64 matrix is
   in ``[0, V_j)`` (``checked_ids``): ``ids >= 0``, ``ids < V`` and their
-  ``and`` (baseline) against one unsigned comparison.
+  ``and`` (baseline) against one unsigned comparison
+  (``mtrec.features.ids_in_range``).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -112,6 +113,8 @@ def int32_id_cases(tf) -> dict:
 
 
 def range_check_cases(tf) -> dict:
+    from mtrec.features import ids_in_range
+
     rng = tf.random.Generator.from_seed(0)
     ids = rng.uniform((BATCH, FEATURES), 0, CENSUS_IDS, tf.int64)
     rows = [CENSUS_IDS] * FEATURES
@@ -121,9 +124,7 @@ def range_check_cases(tf) -> dict:
         return tf.cast(tf.reduce_all(tf.logical_and(ids >= 0, ids < upper)), tf.int64)
 
     def unsigned():
-        upper = tf.constant(rows, tf.uint64)
-        inside = tf.bitcast(ids, tf.uint64) < upper
-        return tf.cast(tf.reduce_all(inside), tf.int64)
+        return tf.cast(tf.reduce_all(ids_in_range(ids, rows)), tf.int64)
 
     return {
         BASELINE: _int_step(tf, both_bounds),

@@ -10,6 +10,7 @@ from mtrec.features.id_encoding import check_row_ids_keys
 from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_finite_columns
+from mtrec.features.input_checks import ids_in_range
 from mtrec.features.input_dtypes import check_input_dtype
 from mtrec.features.input_dtypes import stack_ids
 from mtrec.features.multi_valued import MultiValuedFeature
@@ -37,6 +38,7 @@ __all__ = [
     "encodable_features",
     "fit_preprocessing",
     "gather_with_dense_gradient",
+    "ids_in_range",
     "int64_pairs",
     "row_ids_key",
     "stack_ids",

@@ -14,10 +14,10 @@ def check_input_dtype(spec, raw) -> None:
 
     - a dense feature: numbers (any float or integer dtype, read as float);
     - a categorical feature of ``dtype="int64"``: integer ids, e.g. ``int32``
-      or ``int64``, cast in the graph (:func:`stack_ids`), so an ``int32`` id embeds,
-      hashes and is range-checked exactly as the same ``int64`` id. An
-      in-memory id column may stay ``int32``, half the memory of ``int64``;
-      files and the serving signatures hold ``int64``;
+      or ``int64``, cast in the graph (:func:`stack_ids`, :func:`as_int64`),
+      so an ``int32`` id embeds, hashes and is range-checked exactly as the
+      same ``int64`` id. An in-memory id column may stay ``int32``, half the
+      memory of ``int64``; files and the serving signatures hold ``int64``;
     - a categorical feature of ``dtype="string"`` and every multi-valued
       feature (its tokens joined by the separator): strings.
 
@@ -47,11 +47,10 @@ def check_input_dtype(spec, raw) -> None:
     (e.g. int32 or int64). Received: a tensor of dtype float32.
     """
     dtype = tf.as_dtype(raw.dtype)
-    multi_valued = isinstance(spec, MultiValuedFeature)
     if isinstance(spec, DenseFeature):
         kind, takes = "dense", "numbers (a float or integer dtype)"
         ok = dtype.is_floating or dtype.is_integer
-    elif multi_valued:
+    elif isinstance(spec, MultiValuedFeature):  # before: it is categorical too
         kind, takes = "multi-valued", "strings (its tokens joined)"
         ok = dtype == tf.string
     elif spec.dtype == "int64":
@@ -86,8 +85,9 @@ def as_int64(ids):
     return tf.cast(ids, tf.int64)
 
 
-def stack_ids(ids: list):
-    """``F`` integer id vectors ``(batch,)`` as one ``(batch, F)`` int64 matrix.
+def stack_ids(ids: list, features_first: bool = False):
+    """``F`` integer id vectors ``(batch,)`` as one ``(batch, F)`` int64 matrix
+    (``features_first``: ``(F, batch)``, the rows stacked without a transpose).
 
     Ids of one dtype (e.g. all ``int32``, as in-memory columns may be) are
     stacked as they are and cast once, the matrix, not once per feature (a
@@ -99,7 +99,9 @@ def stack_ids(ids: list):
     >>> m = stack_ids([tf.constant([1, 2], tf.int32), tf.constant([3, 4], tf.int32)])
     >>> m.dtype.name, m.numpy().tolist()
     ('int64', [[1, 3], [2, 4]])
+    >>> stack_ids([tf.constant([1, 2]), tf.constant([3, 4])], True).numpy().tolist()
+    [[1, 2], [3, 4]]
     """
     if len({t.dtype for t in ids}) > 1:
         ids = [as_int64(t) for t in ids]
-    return as_int64(stack_columns(ids))
+    return as_int64(tf.stack(ids, axis=0) if features_first else stack_columns(ids))

@@ -47,14 +47,22 @@ def test_int32_ids_embed_hash_and_look_up_exactly_as_int64_ids(fused, graph):
     np.testing.assert_array_equal(call(columns).numpy(), expected)
 
 
-def test_an_int32_id_out_of_range_is_refused_as_an_int64_one():
+@pytest.mark.parametrize("where", ["layer", "input_checks"])
+def test_an_int32_id_out_of_range_is_refused_as_an_int64_one(where):
+    # `input_checks`: the checks a model that predicts through XLA runs
+    # before the compiled part.
     layer = FeatureEmbedding(FEATURES[:1])
+    call = layer if where == "layer" else layer.input_checks
     with pytest.raises(
         tf.errors.InvalidArgumentError,
         match=r"\[Encoded id out of range: feature `age`: ids must be in \[0, 6\) "
         r"\(`num_ids=6`\); received\] \[6\] \[at batch row\] \[1\]",
     ):
-        layer({"age": tf.constant([1, 6], tf.int32)})
+        call({"age": tf.constant([1, 6], tf.int32)})
+    with pytest.raises(
+        tf.errors.InvalidArgumentError, match=r"\[-1\] \[at batch row\] \[0\]"
+    ):
+        call({"age": tf.constant([-1, 2], tf.int32)})
 
 
 @pytest.mark.parametrize(
