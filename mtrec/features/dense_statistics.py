@@ -7,6 +7,7 @@ import numpy as np
 
 from mtrec.features.dense import DenseFeature
 from mtrec.features.moments import RunningMoments
+from mtrec.features.quantile_boundaries import quantile_boundaries
 from mtrec.features.transforms import signed_log1p
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,8 @@ class DenseStatistics:
     feature's transformed value ``t(x)`` (after the signed ``log1p`` if the
     feature has it), over every chunk given to :meth:`add`.
 
-    The quantile boundaries (``num_buckets``) come from a uniform sample of at
+    The quantile boundaries (``num_buckets``, :func:`quantile_boundaries`: a
+    point mass gets a bucket of its own) come from a uniform sample of at
     most :data:`QUANTILE_SAMPLE_SIZE` values: each value gets a random key
     from ``rng`` and the smallest keys are kept (a bottom-k sample, the same
     for any chunking of the split).
@@ -76,8 +78,7 @@ class DenseStatistics:
         if self.spec.boundaries is not None:
             boundaries = list(self.spec.boundaries)
         elif self.spec.num_buckets:
-            qs = np.linspace(0.0, 1.0, self.spec.num_buckets + 1)[1:-1]
-            boundaries = sorted({float(b) for b in np.quantile(self.sample, qs)})
+            boundaries = quantile_boundaries(self.sample, self.spec.num_buckets)
         return {
             "mean": float(self.moments.mean),
             "std": std,
