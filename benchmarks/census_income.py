@@ -110,7 +110,7 @@ def make_config(
     return {
         "name": f"census-{backbone}",
         "seed": seed,
-        "features": census_features(),
+        "features": census_features(numeric="value"),
         "tasks": [{"name": TASK_NAMES[t], "label": t} for t in tasks],
         "data": {"train": str(paths["train"]), "eval": str(paths["val"])},
         "model": {

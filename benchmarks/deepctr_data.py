@@ -37,7 +37,7 @@ def prepare_data(out_dir: pathlib.Path, split_dir: pathlib.Path = SPLIT_DIR) -> 
     test = pd.read_parquet(paths["test"])
     train = train.iloc[np.random.default_rng(SEED).permutation(len(train))]
     arrays, features = {}, []
-    for spec in census_features():
+    for spec in census_features(numeric="value"):
         column = spec["name"]
         if spec["kind"] == "dense":
             values = {}

@@ -96,6 +96,16 @@ ONE_EPOCH = {
     "selection": {"metric": None},
 }
 RECIPES = {"defaults": {}, "one_epoch": ONE_EPOCH}
+#: Census rows: (recipe, numeric encoding of ``census_features``) per row
+#: name. ``defaults`` reads the numeric columns as ``census_features`` gives
+#: them by default (value and quantile buckets); ``defaults_value`` and
+#: ``one_epoch`` as their z-score alone, the inputs of every run before the
+#: buckets (kept beside them, as the rows the earlier verdicts were on).
+CENSUS_ROWS = {
+    "defaults": ("defaults", "value_and_buckets"),
+    "defaults_value": ("defaults", "value"),
+    "one_epoch": ("one_epoch", "value"),
+}
 #: The census tasks the targets name.
 TASKS = ("income", "marital")
 
@@ -114,13 +124,18 @@ def summary(values: list[float]) -> dict:
 
 
 def census_config(
-    paths: dict, recipe: str, seed: int, runs_dir: str, inputs: str = "paper"
+    paths: dict,
+    recipe: str,
+    seed: int,
+    runs_dir: str,
+    inputs: str = "paper",
+    numeric: str = "value_and_buckets",
 ) -> dict:
     return {
-        "name": f"census-{inputs}-{recipe}",
+        "name": f"census-{inputs}-{numeric}-{recipe}",
         "seed": seed,
         "runs_dir": runs_dir,
-        "features": census_features(embedding_dim=8, inputs=inputs),
+        "features": census_features(embedding_dim=8, inputs=inputs, numeric=numeric),
         "tasks": [
             {"name": "income", "label": "income_50k"},
             {"name": "marital", "label": "never_married"},
@@ -256,15 +271,15 @@ def run_census(args, workdir: pathlib.Path) -> dict:
         "input_sets": {},
     }
     for inputs in args.inputs:
-        runs = {recipe: [] for recipe in RECIPES}
+        runs = {row: [] for row in CENSUS_ROWS}
         for seed in args.seeds:
-            for recipe in RECIPES:  # interleaved: a load change hits both alike
+            for row, (recipe, numeric) in CENSUS_ROWS.items():  # interleaved
                 config = census_config(
-                    paths, recipe, seed, str(workdir / "runs"), inputs
+                    paths, recipe, seed, str(workdir / "runs"), inputs, numeric
                 )
                 record = census_run(config, seed)
-                logger.info("census %s %s: %s", inputs, recipe, record)
-                runs[recipe].append(record)
+                logger.info("census %s %s: %s", inputs, row, record)
+                runs[row].append(record)
         entry = {"inputs": len(census_features(inputs=inputs))}
         for recipe, records in runs.items():
             entry[recipe] = {
@@ -402,7 +417,7 @@ def _census_markdown(census: dict, carried_over: bool) -> list[str]:
     ]
     for inputs, entry in census["input_sets"].items():
         label = f"{inputs} ({entry['inputs']})"
-        for recipe in RECIPES:
+        for recipe in (row for row in CENSUS_ROWS if row in entry):
             e = entry[recipe]
             epochs = ", ".join(str(r["epochs_trained"]) for r in e["runs"])
             lines.append(
@@ -423,7 +438,16 @@ def _census_markdown(census: dict, carried_over: bool) -> list[str]:
         for k in census["input_sets"]
         if k in INPUT_SET_NOTES
     )
-    lines += ["", f"Input sets: {notes}.", ""]
+    lines += [
+        "",
+        f"Input sets: {notes}. Rows: `defaults`: the training defaults, numeric "
+        "columns as their z-score and quantile bucket (`census_features`' "
+        "default, at most 64 buckets, zero a bucket of its own); "
+        "`defaults_value`: the training defaults, numeric columns as their "
+        "z-score alone (the inputs of the runs before the buckets, and of the "
+        "references); `one_epoch`: the previous recipe on those inputs.",
+        "",
+    ]
     return lines
 
 

@@ -60,7 +60,7 @@ def census_setup(workdir: Path) -> dict:
     paths = prepare_census_income(CENSUS_RAW, workdir / "census", group=1, seed=0)
     config = {
         "name": "census_income",
-        "features": census_features(embedding_dim=4),
+        "features": census_features(embedding_dim=4, numeric="value"),
         "tasks": [
             {"name": "income", "label": "income_50k"},
             {"name": "marital", "label": "never_married"},

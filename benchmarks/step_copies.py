@@ -234,7 +234,7 @@ def order_cases(tf) -> dict:
     from mtrec.features import FeatureEmbedding
 
     features, stats = [], {}
-    for spec in census_features(embedding_dim=8):
+    for spec in census_features(embedding_dim=8, numeric="value"):
         name = spec["name"]
         if spec["kind"] == "dense":
             features.append({"name": name, "kind": "dense", "normalization": "none"})

@@ -13,6 +13,7 @@ _PUBLIC = {
     "census_labels": "mtrec.data.census",
     "load_census_income": "mtrec.data.census",
     "CENSUS_INPUT_SETS": "mtrec.data.census_inputs",
+    "CENSUS_NUMERIC_ENCODINGS": "mtrec.data.census_inputs",
     "COLLEGE_EDUCATION": "mtrec.data.census_inputs",
     "TASK_GROUPS": "mtrec.data.census_inputs",
     "census_features": "mtrec.data.census_inputs",

@@ -16,6 +16,7 @@ from mtrec.features.input_dtypes import stack_ids
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.preprocessing import PreprocessingState
 from mtrec.features.preprocessing import fit_preprocessing
+from mtrec.features.quantile_boundaries import quantile_boundaries
 from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import int64_pairs
 from mtrec.features.transforms import dense_block
@@ -40,6 +41,7 @@ __all__ = [
     "gather_with_dense_gradient",
     "ids_in_range",
     "int64_pairs",
+    "quantile_boundaries",
     "row_ids_key",
     "stack_ids",
 ]

@@ -250,12 +250,26 @@ def test_input_sets_put_back_education_then_the_weight():
     assert names["peers"] == [c for c in CENSUS_COLUMNS if c in set(names["peers"])]
     peers = {spec["name"]: spec for spec in census_features(inputs="peers")}
     assert peers["education"]["kind"] == "categorical"
+    # By default a numeric column is its z-score and its quantile bucket.
     assert peers["instance_weight"] == {
         "name": "instance_weight",
         "kind": "dense",
         "log1p": True,
         "normalization": "zscore",
+        "num_buckets": 64,
+        "keep_value": True,
+        "embedding_dim": 4,
     }
+    # numeric="value": the z-score alone (the inputs of the runs before).
+    values = census_features(embedding_dim=8, inputs="peers", numeric="value")
+    assert {spec["name"]: spec for spec in values}["instance_weight"] == {
+        "name": "instance_weight",
+        "kind": "dense",
+        "log1p": True,
+        "normalization": "zscore",
+    }
+    assert [s["name"] for s in values] == names["peers"]
+    assert {s["embedding_dim"] for s in values if s["kind"] == "categorical"} == {8}
     # Neither label source of group 1 is ever an input.
     assert not {"marital_stat", "income_50k"} & set(names["peers"])
     assert census_features(group=2) == census_features()
@@ -275,6 +289,15 @@ def test_bad_input_set_arguments(kwargs, message):
         census_features(**kwargs)
     with pytest.raises(ValueError, match=message):
         census_input_columns(**kwargs)
+
+
+def test_an_unknown_numeric_encoding_is_refused():
+    with pytest.raises(ValueError) as error:
+        census_features(numeric="buckets")
+    assert str(error.value) == (
+        "`numeric` must be one of ['value_and_buckets', 'value']. "
+        "Received: `numeric='buckets'`"
+    )
 
 
 @requires_census_file
