@@ -25,6 +25,7 @@ def _input_set(income: list[float], marital: list[float], inputs: int) -> dict:
     return {
         "inputs": inputs,
         "defaults": entry,
+        "defaults_value": {**entry, "income": bench.summary([0.943])},
         "one_epoch": entry,
         "logistic_regression": {"income": 0.9384, "marital": 0.9941},
         "gradient_boosting": {"income": 0.9478, "marital": 0.9947},
@@ -135,6 +136,15 @@ def test_markdown_shows_both_recipes_and_the_verdict():
         in text
     )
     assert "| peers (40) | defaults | 0.9490 ± 0.0000 | 0.9945 ± 0.0000 | 12 |" in text
+    # The z-score-only inputs' row, beside the default (bucketed) one.
+    assert (
+        "| paper (38) | defaults_value | 0.9430 ± 0.0000 | 0.9945 ± 0.0001 | 12, 12 |"
+        in text
+    )
+    assert text.index("| paper (38) | defaults |") < text.index(
+        "| paper (38) | defaults_value |"
+    )
+    assert "`defaults_value`: the training defaults, numeric columns as their " in text
     assert "`peers`: `paper` + education + instance weight" in text
     assert "On the other input sets: `peers`: income **not met**, " in text
     assert "from the previous run" not in text
