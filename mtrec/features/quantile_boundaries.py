@@ -35,8 +35,8 @@ def quantile_boundaries(sample, num_buckets: int) -> list[float]:
       num_buckets: ``n >= 2``, the most buckets.
 
     Returns:
-      The sorted, distinct boundaries: at most ``n - 1``; none for an empty
-      or constant sample.
+      The sorted, distinct boundaries: at most ``n - 1``; the value itself
+      for a constant sample (as plain quantiles give), none for an empty one.
 
     Example:
 
@@ -50,8 +50,8 @@ def quantile_boundaries(sample, num_buckets: int) -> list[float]:
             f"`num_buckets` must be an integer >= 2. Received: `num_buckets={num_buckets!r}`"
         )
     values, counts = np.unique(np.asarray(sample, dtype=np.float64), return_counts=True)
-    if values.size < 2:
-        return []
+    if values.size < 2:  # a constant: one boundary at it, as plain quantiles
+        return [float(v) for v in values]
     masses = np.flatnonzero(counts * num_buckets >= counts.sum())
     # A point mass's bucket: from the midpoint below it to the one above.
     midpoints = np.concatenate([[-np.inf], (values[:-1] + values[1:]) / 2, [np.inf]])

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 from mtrec.features import DenseFeature
+from mtrec.features import FeatureEmbedding
 from mtrec.features import FeatureSet
 from mtrec.features import fit_preprocessing
 from mtrec.features import quantile_boundaries
@@ -39,8 +40,10 @@ def test_a_point_mass_in_the_middle_is_bounded_by_midpoints_on_both_sides():
     assert quantile_boundaries([0, 1, 1, 0], 64) == [0.5]
 
 
-def test_constant_or_empty_samples_have_no_boundaries_and_bad_counts_raise():
-    assert quantile_boundaries([3.0, 3.0], 4) == []
+def test_constant_or_empty_samples_and_bad_counts():
+    # A constant keeps the one boundary plain quantiles gave it (a model
+    # with it still builds: its bucket table has two rows).
+    assert quantile_boundaries([3.0, 3.0], 4) == [3.0]
     assert quantile_boundaries([], 4) == []
     for bad in (1, 2.5):
         with pytest.raises(ValueError) as error:
@@ -66,3 +69,14 @@ def test_fitted_buckets_hold_a_log1p_point_mass_computed_in_float32():
                     tf.constant([5.0, 6.0], tf.float32), state.dense["amount"])
     buckets = tf.keras.layers.Discretization(bin_boundaries=bounds)(x).numpy()
     assert buckets.tolist() == [0, 1]
+
+
+def test_a_feature_constant_on_the_train_split_still_gets_a_bucket_table():
+    spec = {"name": "flag", "kind": "dense", "num_buckets": 8, "keep_value": True}
+    fs = FeatureSet.from_dicts([spec])
+    state = fit_preprocessing(fs, [{"flag": np.full(100, 2.0)}], seed=0)
+    assert state.dense["flag"]["boundaries"] == [2.0]
+    layer = FeatureEmbedding([spec], None, state.dense)
+    out = layer({"flag": tf.constant([2.0, 2.0])})
+    assert out.shape == (2, 8 + 1)
+    assert layer.embedding_table("flag").shape == (2, 8)
