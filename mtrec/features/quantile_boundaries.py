@@ -47,7 +47,8 @@ def quantile_boundaries(sample, num_buckets: int) -> list[float]:
     """
     if int(num_buckets) != num_buckets or num_buckets < 2:
         raise ValueError(
-            f"`num_buckets` must be an integer >= 2. Received: `num_buckets={num_buckets!r}`"
+            "`num_buckets` must be an integer >= 2. "
+            f"Received: `num_buckets={num_buckets!r}`"
         )
     values, counts = np.unique(np.asarray(sample, dtype=np.float64), return_counts=True)
     if values.size < 2:  # a constant: one boundary at it, as plain quantiles

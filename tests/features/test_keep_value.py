@@ -33,9 +33,7 @@ BATCH = {
 
 
 def _layer(order: str) -> FeatureEmbedding:
-    layer = FeatureEmbedding(
-        FEATURES, {"city": ["a", "b"]}, STATS, output_order=order
-    )
+    layer = FeatureEmbedding(FEATURES, {"city": ["a", "b"]}, STATS, output_order=order)
     layer(BATCH)
     for name in layer.embedding_table_names:  # row i: [i, 10 i]
         rows, dim = layer.embedding_table(name).shape
@@ -80,7 +78,9 @@ def test_features_order_puts_the_value_right_after_its_bucket():
     # price's value, gain's bucket embedding (2 columns), gain's value.
     assert out.shape == (3, 4)
     np.testing.assert_allclose(out[:, 0], [0.0, 2.0, -2.0])
-    np.testing.assert_allclose(out[:, 3], [-0.5, 0.0, (np.log1p(999.0) - 1) / 2], rtol=1e-6)
+    np.testing.assert_allclose(
+        out[:, 3], [-0.5, 0.0, (np.log1p(999.0) - 1) / 2], rtol=1e-6
+    )
     grouped = FeatureEmbedding(features, None, STATS)
     grouped.set_embedding_table("gain", layer.embedding_table("gain"))
     mixed = grouped({k: BATCH[k] for k in ("price", "gain")}).numpy()
@@ -106,6 +106,5 @@ def test_keep_value_round_trips_and_is_validated():
     with pytest.raises(ValueError) as error:
         DenseFeature("price", num_buckets=4, keep_value="yes")
     assert str(error.value) == (
-        "Feature 'price': `keep_value` must be a boolean. "
-        "Received: `keep_value='yes'`"
+        "Feature 'price': `keep_value` must be a boolean. Received: `keep_value='yes'`"
     )

@@ -7,9 +7,9 @@ import tensorflow as tf
 from mtrec.features import DenseFeature
 from mtrec.features import FeatureEmbedding
 from mtrec.features import FeatureSet
+from mtrec.features import dense_value
 from mtrec.features import fit_preprocessing
 from mtrec.features import quantile_boundaries
-from mtrec.features import dense_value
 
 
 def test_without_a_point_mass_the_boundaries_are_the_plain_quantiles():
@@ -49,8 +49,7 @@ def test_constant_or_empty_samples_and_bad_counts():
         with pytest.raises(ValueError) as error:
             quantile_boundaries([1.0, 2.0], bad)
         assert str(error.value) == (
-            "`num_buckets` must be an integer >= 2. "
-            f"Received: `num_buckets={bad!r}`"
+            f"`num_buckets` must be an integer >= 2. Received: `num_buckets={bad!r}`"
         )
 
 
@@ -65,8 +64,11 @@ def test_fitted_buckets_hold_a_log1p_point_mass_computed_in_float32():
     bounds = state.dense["amount"]["boundaries"]
     assert len(bounds) == 7
     assert bounds[0] == pytest.approx((np.log1p(5.0) + np.log1p(6.0)) / 2)
-    x = dense_value(DenseFeature(**{k: v for k, v in spec.items() if k != "kind"}),
-                    tf.constant([5.0, 6.0], tf.float32), state.dense["amount"])
+    x = dense_value(
+        DenseFeature(**{k: v for k, v in spec.items() if k != "kind"}),
+        tf.constant([5.0, 6.0], tf.float32),
+        state.dense["amount"],
+    )
     buckets = tf.keras.layers.Discretization(bin_boundaries=bounds)(x).numpy()
     assert buckets.tolist() == [0, 1]
 
