@@ -38,7 +38,12 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
 - ``id_range_check``: whether every id of a ``(1024, 31)`` int64 matrix is
   in ``[0, V_j)`` (``checked_ids``): ``ids >= 0``, ``ids < V`` and their
   ``and`` (baseline) against one unsigned comparison
-  (``mtrec.features.ids_in_range``).
+  (``mtrec.features.ids_in_range``);
+- ``dense_buckets``: the 7 census dense inputs with their values and their
+  quantile buckets (``keep_value``, up to 64 buckets): ``dense_value`` and a
+  ``Discretization`` per feature beside ``dense_block`` (baseline,
+  ``FeatureEmbedding`` when ``keep_value`` came) against ``dense_columns``
+  once, then ``mtrec.features.bucket_columns`` and ``zscored``.
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -162,6 +167,54 @@ def dense_cases(tf) -> dict:
     return {
         BASELINE: _int_step(tf, one_at_a_time),
         "dense_block": _int_step(tf, lambda: dense_block(specs, raws, stats)),
+    }
+
+
+def bucket_cases(tf) -> dict:
+    """The census's 7 dense inputs as ``census_features`` gives them by
+    default (z-score and quantile bucket, ``keep_value``; 64 buckets at most)
+    of one batch: each feature's bucket id and the ``(batch, 7)`` values. The
+    code before: ``dense_value`` and a ``Discretization`` per feature beside
+    ``dense_block`` (baseline); the layer's now: ``dense_columns`` once, then
+    ``bucket_columns`` and ``zscored`` from it."""
+    from mtrec.features import DenseFeature
+    from mtrec.features import bucket_columns
+    from mtrec.features import dense_block
+    from mtrec.features import dense_columns
+    from mtrec.features import dense_value
+    from mtrec.features import zscored
+
+    specs = [
+        DenseFeature(f"d{j}", log1p=j < DENSE_LOG1P, num_buckets=64, keep_value=True)
+        for j in range(DENSE)
+    ]
+    rng = tf.random.Generator.from_seed(0)
+    raws = [rng.normal((BATCH,), stddev=10.0) for _ in specs]
+    sizes = [63 - 8 * j for j in range(DENSE)]  # 63 down to 15 boundaries
+    bounds = [[-3.0 + 6.0 * i / (n - 1) for i in range(n)] for n in sizes]
+    stats = {
+        s.name: {"mean": 0.5, "std": 2.0, "min": -30.0, "max": 30.0, "boundaries": b}
+        for s, b in zip(specs, bounds, strict=True)
+    }
+    discretizers = [tf.keras.layers.Discretization(bin_boundaries=b) for b in bounds]
+
+    def per_feature():
+        ids = [
+            d(dense_value(spec, raw, stats[spec.name]))
+            for spec, raw, d in zip(specs, raws, discretizers, strict=True)
+        ]
+        values = dense_block(specs, raws, stats)
+        return tf.reduce_sum(tf.stack(ids)) + tf.cast(tf.reduce_sum(values), tf.int64)
+
+    def once():
+        columns = dense_columns(specs, raws, stats)
+        ids = tf.unstack(bucket_columns(columns, bounds))
+        values = zscored(specs, columns, stats)
+        return tf.reduce_sum(tf.stack(ids)) + tf.cast(tf.reduce_sum(values), tf.int64)
+
+    return {
+        BASELINE: _int_step(tf, per_feature),
+        "dense_columns_once": _int_step(tf, once),
     }
 
 
@@ -307,6 +360,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"dense_block {DENSE} census dense inputs": lambda: dense_cases(tf),
         f"int32_ids {FEATURES}x{BATCH}": lambda: int32_id_cases(tf),
         f"id_range_check {BATCH}x{FEATURES}": lambda: range_check_cases(tf),
+        f"dense_buckets {DENSE} census dense inputs": lambda: bucket_cases(tf),
     }
     report = {
         "baseline": BASELINE,

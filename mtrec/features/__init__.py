@@ -19,8 +19,11 @@ from mtrec.features.preprocessing import fit_preprocessing
 from mtrec.features.quantile_boundaries import quantile_boundaries
 from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import int64_pairs
+from mtrec.features.transforms import bucket_columns
 from mtrec.features.transforms import dense_block
+from mtrec.features.transforms import dense_columns
 from mtrec.features.transforms import dense_value
+from mtrec.features.transforms import zscored
 
 __all__ = [
     "OUTPUT_ORDERS",
@@ -31,10 +34,12 @@ __all__ = [
     "IdEncoder",
     "MultiValuedFeature",
     "PreprocessingState",
+    "bucket_columns",
     "check_input_dtype",
     "check_row_ids_keys",
     "checked_finite_columns",
     "dense_block",
+    "dense_columns",
     "dense_value",
     "encodable_features",
     "fit_preprocessing",
@@ -44,4 +49,5 @@ __all__ = [
     "quantile_boundaries",
     "row_ids_key",
     "stack_ids",
+    "zscored",
 ]

@@ -25,8 +25,9 @@ from mtrec.features.table_lookup import gather_with_dense_gradient
 from mtrec.features.table_lookup import is_sharded
 from mtrec.features.token_pooling import pool_token_vectors
 from mtrec.features.tokens import split_tokens
-from mtrec.features.transforms import dense_block
-from mtrec.features.transforms import dense_value
+from mtrec.features.transforms import bucket_columns
+from mtrec.features.transforms import dense_columns
+from mtrec.features.transforms import zscored
 from mtrec.layers.target_attention import TargetAttention
 
 #: ``FeatureEmbedding(output_order=...)`` values.
@@ -313,14 +314,14 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             attention.build([(None, dim), (None, None, dim)])
         super().build(input_shape)
 
-    def _ids(self, spec, raw: tf.Tensor, given: frozenset) -> tf.Tensor:
+    def _ids(self, spec, raw: tf.Tensor, given: frozenset, buckets: dict) -> tf.Tensor:
         """Row ids of a single-valued feature in its own table: int64 from a
-        lookup or bucketiser; the raw integer ids of an encoded feature or of
-        one in ``given`` (whose inputs are their rows already), in their own
-        dtype, cast when stacked (``stack_ids``)."""
+        lookup or from ``buckets`` (a bucketised dense feature's); the raw
+        integer ids of an encoded feature or of one in ``given`` (whose inputs
+        are their rows already), in their own dtype, cast when stacked
+        (``stack_ids``)."""
         if isinstance(spec, DenseFeature):
-            stats = self.dense_stats.get(spec.name, {})
-            return self._discretizers[spec.name](dense_value(spec, raw, stats))
+            return buckets[spec.name]
         if _unlooked(spec, given):
             return raw  # any integer dtype: stack_ids casts the stacked ids
         return self._lookups[spec.table_name](as_int64(raw))
@@ -333,9 +334,12 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             name for name in self._encodable if row_ids_key(name) in inputs
         )
 
-    def _gather_single(self, raws: dict, given: frozenset) -> tuple[dict, dict]:
+    def _gather_single(
+        self, raws: dict, given: frozenset, buckets: dict
+    ) -> tuple[dict, dict]:
         """One gather per width (fused) or per feature (unfused); the ids
-        of ``encoded`` features and of those in ``given`` are range-checked.
+        of ``encoded`` features and of those in ``given`` are range-checked;
+        ``buckets``: the bucket ids of the bucketised dense features.
 
         Returns:
           ``(blocks, where)``: ``blocks[d]`` is ``(batch, F_d, d)`` for the
@@ -346,7 +350,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         blocks, where = {}, {}
         for dim, names in self._layout.gathered.items():
             specs = [self.feature_set[name] for name in names]
-            ids = [self._ids(spec, raws[spec.name], given) for spec in specs]
+            ids = [self._ids(spec, raws[spec.name], given, buckets) for spec in specs]
             unlooked = [i for i, spec in enumerate(specs) if _unlooked(spec, given)]
             if not self.fused:
                 if unlooked:  # one range check for all of them
@@ -451,16 +455,24 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     def call(self, inputs, training=None):
         given = self.given_row_ids(inputs)
         raws = {name: self._raw(inputs, name, given) for name in self.feature_set.names}
-        blocks, where = self._gather_single(raws, given)
+        # Every dense feature's transformed value, once: (F_d, batch).
+        dense = self.feature_set.dense
+        columns = None
+        if dense:
+            columns = dense_columns(
+                dense, [raws[s.name] for s in dense], self.dense_stats
+            )
+        blocks, where = self._gather_single(raws, given, self._bucket_ids(columns))
         # The dense values (of features not bucketised, or bucketised with
         # `keep_value`) as one block of columns, cut into the output like a
         # gathered block.
-        dense = [s for s in self.feature_set.dense if s.has_value]
+        valued = [i for i, s in enumerate(dense) if s.has_value]
         values = {}
-        if dense:
-            block = dense_block(dense, [raws[s.name] for s in dense], self.dense_stats)
+        if valued:
+            rows = columns if len(valued) == len(dense) else tf.gather(columns, valued)
+            block = zscored([dense[i] for i in valued], rows, self.dense_stats)
             blocks[_DENSE_BLOCK] = block[:, :, None]
-            values = {s.name: (_DENSE_BLOCK, i) for i, s in enumerate(dense)}
+            values = {dense[i].name: (_DENSE_BLOCK, k) for k, i in enumerate(valued)}
         # Consecutive columns of one block become one slice of the output.
         runs: list = []
         for spec, part in self._output_parts():
@@ -486,6 +498,19 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         # already; dense values and pooled vectors are cast to it here.
         parts = [tf.cast(part, self.compute_dtype) for part in parts]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
+
+    def _bucket_ids(self, columns) -> dict:
+        """Bucket ids ``(batch,)`` int64 of the bucketised dense features,
+        by name, from every dense feature's :func:`dense_columns`, all in
+        one :func:`bucket_columns`."""
+        dense = self.feature_set.dense
+        rows = [i for i, spec in enumerate(dense) if spec.bucketized]
+        if not rows:
+            return {}
+        x = columns if len(rows) == len(dense) else tf.gather(columns, rows)
+        bounds = [self.dense_stats[dense[i].name]["boundaries"] for i in rows]
+        ids = bucket_columns(x, bounds)
+        return {dense[i].name: ids[k] for k, i in enumerate(rows)}
 
     def _output_parts(self) -> list[tuple]:
         """The output's parts in order (``output_order``): ``(spec, part)``

@@ -88,8 +88,7 @@ def dense_block(
     specs: Sequence[DenseFeature], raws: Sequence[tf.Tensor], dense_stats: dict
 ) -> tf.Tensor:
     """``(batch, F)``: each feature's model input, as one block of columns:
-    :func:`dense_columns`, then ``(x - mean) / std`` for a ``zscore``
-    feature (mean 0 and std 1 for the others). For bucketised features use
+    :func:`dense_columns`, then :func:`zscored`. For bucketised features use
     :func:`dense_value`.
 
     Args:
@@ -106,7 +105,24 @@ def dense_block(
     >>> dense_block(specs, raws, stats).numpy().astype("float64").round(3).tolist()
     [[-0.5, 30.0], [-0.153, 40.0]]
     """
-    x = dense_columns(specs, raws, dense_stats)
+    return zscored(specs, dense_columns(specs, raws, dense_stats), dense_stats)
+
+
+def zscored(
+    specs: Sequence[DenseFeature], columns: tf.Tensor, dense_stats: dict
+) -> tf.Tensor:
+    """``(batch, F)`` from :func:`dense_columns`' ``(F, batch)``:
+    ``(x - mean) / std`` for a ``zscore`` feature, ``x`` for the others.
+
+    Example:
+
+    >>> specs = [DenseFeature("price"), DenseFeature("age", normalization="none")]
+    >>> columns = tf.constant([[1.0, 3.0], [30.0, 40.0]])
+    >>> stats = {"price": {"mean": 1.0, "std": 2.0}}
+    >>> zscored(specs, columns, stats).numpy().tolist()
+    [[0.0, 30.0], [1.0, 40.0]]
+    """
+    x = columns
     stats = [dense_stats.get(spec.name, {}) for spec in specs]
     scored = [spec.normalization == "zscore" for spec in specs]
     if any(scored):
@@ -114,6 +130,29 @@ def dense_block(
         std = _column([s["std"] if z else 1.0 for s, z in zip(stats, scored)])
         x = (x - mean) / std
     return tf.transpose(x)
+
+
+def bucket_columns(columns: tf.Tensor, boundaries: Sequence[Sequence[float]]):
+    """``(F, batch)`` int64 bucket ids of :func:`dense_columns`' ``(F,
+    batch)`` values, feature ``f`` cut at ``boundaries[f]``: the count of its
+    boundaries ``<= x``, as each one's ``tf.keras.layers.Discretization``
+    gives, for all features in one ``searchsorted`` over the boundaries
+    padded to one length with ``+inf`` (a value is finite and clipped
+    already, so a pad never counts).
+
+    Example:
+
+    >>> columns = tf.constant([[0.0, 1.0, 5.0], [-1.0, 2.0, 2.5]])
+    >>> bucket_columns(columns, [[1.0], [0.0, 2.0, 3.0]]).numpy().tolist()
+    [[0, 1, 1], [0, 2, 2]]
+    """
+    width = max(len(b) for b in boundaries)
+    padded = np.full((len(boundaries), width), np.inf, np.float32)
+    for row, bounds in enumerate(boundaries):
+        padded[row, : len(bounds)] = bounds
+    return tf.searchsorted(
+        tf.constant(padded), columns, side="right", out_type=tf.int64
+    )
 
 
 def _column(values) -> tf.Tensor:

@@ -27,6 +27,7 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "dense_block": {"before", "dense_block"},
         "int32_ids": {"before", "stack_ids", "int64_given"},
         "id_range_check": {"before", "unsigned_compare"},
+        "dense_buckets": {"before", "dense_columns_once"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {

@@ -8,6 +8,7 @@ import tensorflow as tf
 from mtrec.features import DenseFeature
 from mtrec.features import FeatureEmbedding
 from mtrec.features import FeatureSet
+from mtrec.features import bucket_columns
 
 FEATURES = [
     {"name": "city", "kind": "categorical", "embedding_dim": 2},
@@ -108,3 +109,25 @@ def test_keep_value_round_trips_and_is_validated():
     assert str(error.value) == (
         "Feature 'price': `keep_value` must be a boolean. Received: `keep_value='yes'`"
     )
+
+
+def test_bucket_columns_equals_each_features_discretization():
+    rng = np.random.default_rng(0)
+    boundaries = [sorted(rng.normal(size=n).round(2).tolist()) for n in (1, 5, 63, 12)]
+    # Random values, each boundary itself, and values just beside them.
+    columns = []
+    for bounds in boundaries:
+        b = np.asarray(bounds, np.float32)
+        extra = np.concatenate([b, np.nextafter(b, -np.inf), np.nextafter(b, np.inf)])
+        values = np.concatenate([rng.normal(scale=2, size=200), extra]).astype(
+            np.float32
+        )
+        columns.append(np.resize(values, 400))
+    columns = np.stack(columns)
+    ids = bucket_columns(tf.constant(columns), boundaries).numpy()
+    assert ids.shape == (4, 400) and ids.dtype == np.int64
+    for row, bounds in enumerate(boundaries):
+        expected = tf.keras.layers.Discretization(bin_boundaries=bounds)(
+            columns[row]
+        ).numpy()
+        np.testing.assert_array_equal(ids[row], expected)
