@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from mtrec.data import write_table
 from mtrec.data.synthetic import generate_click_log
+from mtrec.training import ConfigError
 from mtrec.training import load_config
 from mtrec.training import restore_run
 from mtrec.training import train
@@ -72,3 +73,35 @@ def test_the_export_and_a_restored_run_score_as_the_trained_model(run):
     np.testing.assert_allclose(serve(**batch)["ctr"].numpy(), direct, atol=1e-6)
     again = restore_run(run.run_dir).model(batch)["ctr"].numpy()[:, 0]
     np.testing.assert_allclose(again, direct, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("feature", "message"),
+    [
+        (
+            {"name": "item_price", "kind": "dense", "keep_value": True},
+            "config 'features', feature 'item_price': `keep_value` keeps the "
+            "value beside the bucket embedding; give `boundaries` or "
+            "`num_buckets` with it. Received: `keep_value=True` without buckets.",
+        ),
+        (
+            {"name": "item_price", "kind": "dense", "num_buckets": 4, "keep_value": 1},
+            "config 'features', feature 'item_price': `keep_value` must be a "
+            "boolean. Received: `keep_value=1`",
+        ),
+    ],
+)
+def test_a_bad_keep_value_is_a_config_error_before_any_data_is_read(
+    tmp_path, feature, message
+):
+    config = {
+        "name": "bad",
+        "runs_dir": str(tmp_path / "runs"),
+        "features": [feature],
+        "tasks": [{"name": "ctr", "label": "click"}],
+        "data": {"train": str(tmp_path / "not_read.csv")},  # no such file
+    }
+    with pytest.raises(ConfigError) as error:
+        train(load_config(config))
+    assert str(error.value) == f"'features': {message}"
+    assert not (tmp_path / "runs").exists()
