@@ -197,7 +197,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             self._tables = {}
         else:
             # Today's layout: one Embedding per table, bucket embeddings beside
-            # their Discretization (so older checkpoints load).
+            # their Discretization (so older checkpoints load; the bucket ids
+            # come from `bucket_columns`, for all features at once).
             self._embeddings = {
                 table: self._embedding_layer(table, f"embedding_{table}")
                 for table in self.feature_set.tables
@@ -518,12 +519,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         bucketised dense feature), ``"value"`` (a dense feature's value) or
         ``"pooled"`` (a multi-valued feature)."""
 
-        def own_parts(spec, gathered: bool) -> list[tuple]:
+        def own_parts(spec, with_rows: bool) -> list[tuple]:
+            # with_rows: the gathered rows are listed here, not up front.
             if isinstance(spec, MultiValuedFeature):
                 return [(spec, "pooled")]
             if not isinstance(spec, DenseFeature):
-                return [(spec, "embedding")] if gathered else []
-            return [(spec, "embedding")] * (gathered and spec.bucketized) + [
+                return [(spec, "embedding")] if with_rows else []
+            return [(spec, "embedding")] * (with_rows and spec.bucketized) + [
                 (spec, "value")
             ] * spec.has_value
 
