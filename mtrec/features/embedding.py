@@ -15,7 +15,7 @@ from mtrec.features.input_checks import raw_value_checks
 from mtrec.features.input_dtypes import as_int64
 from mtrec.features.input_dtypes import check_input_dtype
 from mtrec.features.input_dtypes import stack_ids
-from mtrec.features.input_lookups import bucket_discretizers
+from mtrec.features.input_lookups import bucket_rows
 from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.table_layout import RowSpace
@@ -187,28 +187,30 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             for spec in self.feature_set.categorical
             if getattr(spec, "pooling", None) == "attention"
         }
-        self._discretizers, bucket_rows = bucket_discretizers(
-            self.feature_set, self.dense_stats
-        )
-        for name, rows in bucket_rows.items():
+        buckets = bucket_rows(self.feature_set, self.dense_stats)
+        for name, rows in buckets.items():
             self._layout.add(name, rows, self.feature_set[name].embedding_dim)
         self._layout.gathered = gathered_features(self.feature_set)
         if fused:
             self._tables = {}
         else:
             # Today's layout: one Embedding per table, bucket embeddings beside
-            # their Discretization (so older checkpoints load; the bucket ids
-            # come from `bucket_columns`, for all features at once).
+            # a Discretization that computes nothing (the ids come from
+            # `bucket_columns`, for all features at once) but keeps each
+            # embedding at `_buckets/<name>/1`, where older checkpoints hold it.
             self._embeddings = {
                 table: self._embedding_layer(table, f"embedding_{table}")
                 for table in self.feature_set.tables
             }
             self._buckets = {
                 name: (
-                    self._discretizers[name],
+                    tf.keras.layers.Discretization(
+                        bin_boundaries=list(self.dense_stats[name]["boundaries"]),
+                        name=f"buckets_{name}",
+                    ),
                     self._embedding_layer(name, f"embedding_{name}"),
                 )
-                for name in self._discretizers
+                for name in buckets
             }
 
     def _embedding_layer(self, space: str, name: str) -> tf.keras.layers.Embedding:

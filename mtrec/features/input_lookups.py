@@ -1,4 +1,5 @@
-"""The in-graph maps from raw values to table rows: lookups and bucketisers."""
+"""The in-graph maps from raw values to table rows: lookups; and the rows of
+the bucketised dense features' tables."""
 
 import tensorflow as tf
 
@@ -60,18 +61,14 @@ def table_lookups(
     return lookups, rows
 
 
-def bucket_discretizers(
-    feature_set: FeatureSet, dense_stats: dict
-) -> tuple[dict[str, tf.keras.layers.Discretization], dict[str, int]]:
-    """A ``Discretization`` per bucketised dense feature, by its boundaries,
-    and its bucket table's rows (one per bucket: ``len(boundaries) + 1``).
+def bucket_rows(feature_set: FeatureSet, dense_stats: dict) -> dict[str, int]:
+    """The bucket table's rows of each bucketised dense feature (one per
+    bucket: ``len(boundaries) + 1``), by name in feature order; the ids come
+    from :func:`~mtrec.features.transforms.bucket_columns`.
 
     Checks every dense feature: each needs its statistics in ``dense_stats``,
     a bucketised one its ``boundaries``, and a bucketised one's name (its
     bucket table's name) must not be a categorical table's.
-
-    Returns:
-      ``(discretizers, rows)``, both by feature name in feature order.
 
     Raises:
       ValueError: naming the feature, for each case above.
@@ -80,13 +77,12 @@ def bucket_discretizers(
 
     >>> features = FeatureSet.from_dicts(
     ...     [{"name": "age", "kind": "dense", "boundaries": [18.0, 65.0]}])
-    >>> stats = {"age": {"mean": 0.0, "std": 1.0, "boundaries": [18.0, 65.0]}}
-    >>> discretizers, rows = bucket_discretizers(features, stats)
-    >>> discretizers["age"](tf.constant([30.0])).numpy(), rows
-    (array([1]), {'age': 3})
+    >>> bucket_rows(features, {"age": {"mean": 0.0, "std": 1.0,
+    ...                                "boundaries": [18.0, 65.0]}})
+    {'age': 3}
     """
     tables = set(feature_set.tables)
-    discretizers, rows = {}, {}
+    rows = {}
     for spec in feature_set.dense:
         if spec.name not in dense_stats:
             raise ValueError(
@@ -106,8 +102,5 @@ def bucket_discretizers(
                 "embedding would share the name of the categorical table "
                 f"{spec.name!r}; rename the table (`table: ...`)."
             )
-        discretizers[spec.name] = tf.keras.layers.Discretization(
-            bin_boundaries=list(boundaries), name=f"buckets_{spec.name}"
-        )
         rows[spec.name] = len(boundaries) + 1
-    return discretizers, rows
+    return rows
