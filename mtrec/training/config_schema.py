@@ -239,8 +239,10 @@ class TrainConfig:
     #: (``mtrec.models.multi_step``), else one.
     steps_per_execution: int = 1
     #: Compile the train step with XLA (``model.compile(jit_compile=True)``).
-    #: Off by default: on CPU it measured slower (issue #11), and the string
-    #: lookups of raw ids cannot be compiled.
+    #: Off by default: on CPU it measured slower (issue #11). The string
+    #: lookups of raw ids cannot be compiled: it needs encoded ids
+    #: (``num_ids``) or ``encode_ids``, which takes the single-valued
+    #: categorical features' lookups out of the train step.
     jit_compile: bool = False
     #: Encode the training rows' categorical values to table rows once, before
     #: training (cached beside the prepared shards, keyed by the

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from mtrec.features import OUTPUT_ORDERS
 from mtrec.features import FeatureSet
+from mtrec.features import encodable_features
 from mtrec.precision import PRECISIONS
 from mtrec.training.builders import build_feature_set
 from mtrec.training.builders import build_tasks
@@ -146,23 +147,43 @@ def check_compilable_features(config: RunConfig, feature_set: FeatureSet) -> Non
     """``train.jit_compile`` and ``model.predict_jit_compile`` need features
     XLA can compile (``FeatureSet.uncompilable`` empty): found here, not by
     XLA's error about a string op after the prepare pass has read the data.
+
+    With ``train.encode_ids`` the training batches hold table rows instead of
+    the raw values of every ``encodable_features`` feature (single-valued
+    ones with a vocabulary or hash lookup), so the training step has no lookup
+    for them and ``train.jit_compile`` needs only the others compilable.
+    ``model.predict_jit_compile`` compiles the model on raw values, as
+    served, and needs all of them.
     """
-    keys = [
-        key
-        for key, on in (
-            ("train.jit_compile", config.train.jit_compile),
-            ("model.predict_jit_compile", config.model.predict_jit_compile),
-        )
-        if on
-    ]
-    blocking = feature_set.uncompilable if keys else []
-    if blocking:
+    uncompilable = feature_set.uncompilable
+    if config.train.jit_compile and config.train.encode_ids:
+        encoded = set(encodable_features(feature_set))
+        blocking = [name for name in uncompilable if name not in encoded]
+        if blocking:
+            raise ConfigError(
+                "'train.jit_compile: true' needs a training step XLA can "
+                "compile; 'train.encode_ids: true' encodes the single-valued "
+                "categorical features before training, not a multi-valued "
+                f"feature or its query. Features {blocking} need a lookup or "
+                "a string op in the training step"
+            )
+    elif config.train.jit_compile and uncompilable:
         raise ConfigError(
-            f"'{keys[0]}: true' needs features XLA can compile: every "
-            "categorical feature single-valued with encoded ids (`num_ids`), "
-            "no vocabulary, hashing or token splitting. Features "
-            f"{blocking} need a lookup or a string op"
+            _UNCOMPILABLE.format(key="train.jit_compile", names=uncompilable)
+            + " (or set 'train.encode_ids: true': the single-valued ones are "
+            "then encoded before training)"
         )
+    if config.model.predict_jit_compile and uncompilable:
+        raise ConfigError(
+            _UNCOMPILABLE.format(key="model.predict_jit_compile", names=uncompilable)
+        )
+
+
+_UNCOMPILABLE = (
+    "'{key}: true' needs features XLA can compile: every categorical feature "
+    "single-valued with encoded ids (`num_ids`), no vocabulary, hashing or "
+    "token splitting. Features {names} need a lookup or a string op"
+)
 
 
 def check_selection_outputs(config: RunConfig, outputs: list[str]) -> None:

@@ -66,3 +66,100 @@ def test_a_non_bool_encode_ids_names_the_key(tmp_path):
     raw["train"]["encode_ids"] = "yes"
     with pytest.raises(ConfigError, match=r"'train.encode_ids' must be bool"):
         load_config(raw)
+
+
+def _xla_config(tmp_path, jit_compile: bool, features=None, **train_options):
+    """The click-log config in memory, with ids encoded before training."""
+    raw = small_config(tmp_path, "unused.csv")
+    raw["data"].pop("train")
+    if features is not None:
+        raw["features"] = features
+    raw["train"].update(
+        {
+            "batch_size": 256,
+            "epochs": 1,
+            "encode_ids": True,
+            "jit_compile": jit_compile,
+            **train_options,
+        }
+    )
+    return load_config(raw, in_memory=True)
+
+
+def _single_valued(tmp_path):
+    """The click-log features without the multi-valued one."""
+    raw = small_config(tmp_path, "unused.csv")
+    return [f for f in raw["features"] if f["kind"] != "multi_valued"]
+
+
+def test_encoded_ids_let_the_train_step_compile_with_xla(tmp_path):
+    """With ``train.encode_ids`` the vocabulary and hashed features reach the
+    train step as table rows, so ``train.jit_compile`` compiles it (Keras'
+    must-compile: any op XLA cannot compile fails the run). XLA changes only
+    the rounding: the same weights and metrics as the uncompiled step."""
+    frame = generate_click_log(3_000, seed=5, num_users=200, num_items=300)
+    features = _single_valued(tmp_path)
+    plain, compiled = (
+        train(_xla_config(tmp_path / str(flag), flag, features), train_rows=frame)
+        for flag in (False, True)
+    )
+    assert (plain.model.jit_compile, compiled.model.jit_compile) == (False, True)
+    for a, b in zip(plain.model.weights, compiled.model.weights, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-4, err_msg=a.name)
+    for task in ("ctr", "cvr", "ctcvr"):
+        assert compiled.metrics["eval"][task]["auc"] == pytest.approx(
+            plain.metrics["eval"][task]["auc"], abs=1e-4
+        )
+
+
+def test_xla_training_without_encoded_ids_names_the_lookups_and_the_fix(tmp_path):
+    raw = small_config(tmp_path, "log.csv")
+    raw["features"] = _single_valued(tmp_path)
+    raw["train"]["jit_compile"] = True
+    with pytest.raises(ConfigError) as caught:
+        train(load_config(raw))
+    assert str(caught.value) == (
+        "'train.jit_compile: true' needs features XLA can compile: every "
+        "categorical feature single-valued with encoded ids (`num_ids`), no "
+        "vocabulary, hashing or token splitting. Features ['user_id', "
+        "'item_category', 'position', 'device'] need a lookup or a string op "
+        "(or set 'train.encode_ids: true': the single-valued ones are then "
+        "encoded before training)"
+    )
+
+
+def test_xla_training_with_a_multi_valued_feature_is_refused_before_reading(
+    tmp_path,
+):
+    """``encode_ids`` leaves a multi-valued feature's tokens raw; its string
+    splitting stays in the train step. ``data.train`` names no file: the
+    check comes before any data is read."""
+    raw = small_config(tmp_path, tmp_path / "missing.csv")
+    raw["train"].update({"jit_compile": True, "encode_ids": True})
+    with pytest.raises(ConfigError) as caught:
+        train(load_config(raw))
+    assert str(caught.value) == (
+        "'train.jit_compile: true' needs a training step XLA can compile; "
+        "'train.encode_ids: true' encodes the single-valued categorical "
+        "features before training, not a multi-valued feature or its query. "
+        "Features ['recent_categories'] need a lookup or a string op in the "
+        "training step"
+    )
+
+
+def test_encoded_ids_do_not_make_prediction_compilable(tmp_path):
+    """``model.predict_jit_compile`` compiles the model on raw values, as
+    served: encoding the training rows does not help it."""
+    raw = small_config(tmp_path, tmp_path / "missing.csv")
+    raw["features"] = _single_valued(tmp_path)
+    raw["train"]["encode_ids"] = True
+    raw["model"]["predict_jit_compile"] = True
+    with pytest.raises(ConfigError) as caught:
+        train(load_config(raw))
+    assert str(caught.value).startswith(
+        "'model.predict_jit_compile: true' needs features XLA can compile"
+    )
+    assert str(caught.value).endswith(
+        "Features ['user_id', 'item_category', 'position', 'device'] need a "
+        "lookup or a string op"
+    )
