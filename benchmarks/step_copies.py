@@ -43,7 +43,13 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   quantile buckets (``keep_value``, up to 64 buckets): ``dense_value`` and a
   ``Discretization`` per feature beside ``dense_block`` (baseline,
   ``FeatureEmbedding`` when ``keep_value`` came) against ``dense_columns``
-  once, then ``mtrec.features.bucket_columns`` and ``zscored``.
+  once, then ``mtrec.features.bucket_columns`` and ``zscored``;
+- ``cgc_gate_matrix_train`` and ``cgc_gate_matrix_predict``: the three gates
+  of a PLE level (2 tasks over 2 own + 2 shared experts of 32 units, the
+  shared gate over all 6) mixing their experts, with and without the
+  backward pass: ``mix_expert_groups`` per gate (baseline, ``CGC`` before)
+  against ``mtrec.layers.mix_gates_over_groups`` (one gate matrix, one
+  batched matmul).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -263,6 +269,34 @@ def mix_cases(tf, layers) -> dict:
     }
 
 
+def gate_matrix_cases(tf, layers, backward: bool) -> dict:
+    rng = tf.random.Generator.from_seed(0)
+    groups = [tf.Variable(rng.normal((BATCH, 2, 32))) for _ in range(3)]
+    widths = [4, 4, 6]  # task a over (a, shared), b over (b, shared), shared
+    members = [[0, 2], [1, 2], [0, 1, 2]]
+    logits = rng.normal((BATCH, sum(widths)))
+
+    def gates(x):
+        return [layers.gate_softmax(part) for part in tf.split(x, widths, axis=1)]
+
+    def per_gate(x):
+        return {
+            f"g{k}": layers.mix_expert_groups(g, [groups[j] for j in chosen])
+            for k, (g, chosen) in enumerate(zip(gates(x), members, strict=True))
+        }
+
+    def gate_matrix(x):
+        mixed = layers.mix_gates_over_groups(gates(x), members, groups)
+        return {f"g{k}": m for k, m in enumerate(mixed)}
+
+    return {
+        BASELINE: expert_mixing.make_step(tf, per_gate, groups, logits, backward),
+        "mix_gates_over_groups": expert_mixing.make_step(
+            tf, gate_matrix, groups, logits, backward
+        ),
+    }
+
+
 def softmax_cases(tf, layers) -> dict:
     widths = [4, 4, 6]
     logits = tf.random.Generator.from_seed(0).normal((BATCH, sum(widths)))
@@ -361,6 +395,12 @@ def main(argv: list[str] | None = None) -> dict:
         f"int32_ids {FEATURES}x{BATCH}": lambda: int32_id_cases(tf),
         f"id_range_check {BATCH}x{FEATURES}": lambda: range_check_cases(tf),
         f"dense_buckets {DENSE} census dense inputs": lambda: bucket_cases(tf),
+        "cgc_gate_matrix_train 2+2+2 x[32]": lambda: gate_matrix_cases(
+            tf, layers, True
+        ),
+        "cgc_gate_matrix_predict 2+2+2 x[32]": lambda: gate_matrix_cases(
+            tf, layers, False
+        ),
     }
     report = {
         "baseline": BASELINE,

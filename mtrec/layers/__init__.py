@@ -4,6 +4,7 @@ from mtrec.layers.cgc import CGC
 from mtrec.layers.expert_mix import mix_expert_groups
 from mtrec.layers.expert_mix import mix_experts
 from mtrec.layers.expert_mix import mix_experts_per_gate
+from mtrec.layers.expert_mix import mix_gates_over_groups
 from mtrec.layers.experts import Experts
 from mtrec.layers.gate import Gate
 from mtrec.layers.gate_softmax import gate_softmax
@@ -39,5 +40,6 @@ __all__ = [
     "mix_expert_groups",
     "mix_experts",
     "mix_experts_per_gate",
+    "mix_gates_over_groups",
     "separate_matmuls",
 ]

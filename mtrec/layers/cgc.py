@@ -163,16 +163,20 @@ class CGC(mixture.MixtureOfExperts):
         groups = dict(zip(group_keys, results[: len(group_keys)], strict=True))
         gate_keys = [*self.task_names, shared_key][: len(gate_calls)]
         gates = dict(zip(gate_keys, results[len(group_keys) :], strict=True))
-        shared = [groups[shared_key]] if shared_key in groups else []
-        outputs = {}
-        for task in self.task_names:
-            own = [groups[task]] if task in groups else []
-            outputs[task] = expert_mix.mix_expert_groups(gates[task], own + shared)
+        # Task gates mix their own group, then the shared one; the shared
+        # gate every group, in key order.
+        order = list(groups)
+        shared = [order.index(shared_key)] if shared_key in groups else []
+        members = [
+            ([order.index(task)] if task in groups else []) + shared
+            for task in self.task_names
+        ]
         if self.shared_gate is not None:
-            everyone = [groups[key] for key in keys if key in groups]
-            outputs[shared_key] = expert_mix.mix_expert_groups(
-                gates[shared_key], everyone
-            )
+            members.append(list(range(len(order))))
+        mixed = expert_mix.mix_gates_over_groups(
+            [gates[key] for key in gate_keys], members, [groups[k] for k in order]
+        )
+        outputs = dict(zip(gate_keys, mixed, strict=True))
         if return_gates:
             return outputs, gates
         return outputs

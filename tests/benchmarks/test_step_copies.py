@@ -28,6 +28,8 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "int32_ids": {"before", "stack_ids", "int64_given"},
         "id_range_check": {"before", "unsigned_compare"},
         "dense_buckets": {"before", "dense_columns_once"},
+        "cgc_gate_matrix_train": {"before", "mix_gates_over_groups"},
+        "cgc_gate_matrix_predict": {"before", "mix_gates_over_groups"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {

@@ -9,6 +9,8 @@ import tensorflow as tf
 
 from mtrec.layers import mix_experts
 from mtrec.layers import mix_experts_per_gate
+from mtrec.layers import mix_gates_over_groups
+from mtrec.layers import separate_matmuls
 
 
 def test_mix_experts_equals_einsum_forward_and_backward():
@@ -77,3 +79,85 @@ def test_mix_expert_groups_equals_a_mix_of_the_concatenation(sizes):
     assert grouped.shape == (5, 3)
     np.testing.assert_allclose(grouped, whole, rtol=1e-6, atol=1e-6)
     _assert_equal_gradients(tape, losses, [gates, *groups], rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "sizes, members",
+    [
+        ([2, 2, 2], [[0, 2], [1, 2], [0, 1, 2]]),  # a CGC level: 2 tasks, shared
+        ([1, 3], [[1, 0], [1]]),  # columns in another order than the groups
+        ([2, 1, 2], [[0], [2]]),  # a group no gate mixes
+        ([3], [[0]]),  # one gate
+    ],
+)
+def test_mix_gates_over_groups_equals_a_grouped_mix_per_gate(sizes, members):
+    tf.keras.utils.set_random_seed(6)
+    groups = [tf.random.normal((5, n, 3)) for n in sizes]
+    gates = [
+        tf.nn.softmax(tf.random.normal((5, sum(sizes[j] for j in chosen))))
+        for chosen in members
+    ]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([*gates, *groups])
+        batched = mix_gates_over_groups(gates, members, groups)
+        each = [
+            mix_expert_groups(g, [groups[j] for j in chosen])
+            for g, chosen in zip(gates, members, strict=True)
+        ]
+        losses = [
+            tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(out)])
+            for out in (batched, each)
+        ]
+    assert [m.shape for m in batched] == [(5, 3)] * len(members)
+    for a, b in zip(batched, each, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    # A group no gate mixes gets a zero gradient here, none there.
+    sources = [*gates, *groups]
+    zero = tf.UnconnectedGradients.ZERO
+    for a, b in zip(
+        tape.gradient(losses[0], sources, unconnected_gradients=zero),
+        tape.gradient(losses[1], sources, unconnected_gradients=zero),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_mix_gates_over_groups_by_hand_and_inside_separate_matmuls():
+    own = tf.constant([[[1.0, 2.0]]])  # (1, 1, 2)
+    shared = tf.constant([[[10.0, 20.0], [30.0, 40.0]]])  # (1, 2, 2)
+    gates = [tf.constant([[0.5, 0.25, 0.25]]), tf.constant([[0.1, 0.9]])]
+    members = [[0, 1], [1]]
+    expected = [[[10.5, 16.0]], [[28.0, 38.0]]]
+    mixed = mix_gates_over_groups(gates, members, [own, shared])
+    np.testing.assert_allclose([m.numpy() for m in mixed], expected, rtol=1e-6)
+    graph = (
+        tf.function(lambda: mix_gates_over_groups(gates, members, [own, shared]))
+        .get_concrete_function()
+        .graph
+    )
+    assert sum(op.type == "BatchMatMulV2" for op in graph.get_operations()) == 1
+    with separate_matmuls():
+        separate = mix_gates_over_groups(gates, members, [own, shared])
+        graph = (
+            tf.function(lambda: mix_gates_over_groups(gates, members, [own, shared]))
+            .get_concrete_function()
+            .graph
+        )
+    np.testing.assert_allclose([m.numpy() for m in separate], expected, rtol=1e-6)
+    assert sum(op.type == "BatchMatMulV2" for op in graph.get_operations()) == 0
+
+
+def test_mix_gates_over_groups_errors():
+    groups = [tf.ones((2, 2, 3)), tf.ones((2, 1, 3))]
+    with pytest.raises(ValueError) as caught:
+        mix_gates_over_groups([tf.ones((2, 2))], [[0], [1]], groups)
+    assert str(caught.value) == (
+        "`gates` and `members` must have the same length. Received: "
+        "`len(gates)=1`, `len(members)=2`"
+    )
+    with pytest.raises(ValueError) as caught:
+        mix_gates_over_groups([tf.ones((2, 2)), tf.ones((2, 2))], [[0], [0, 1]], groups)
+    assert str(caught.value) == (
+        "Gate 1 mixes groups [0, 1] of 3 experts but has 2 weights. Received: "
+        "`members=[[0], [0, 1]]`, group sizes [2, 1]"
+    )

@@ -52,9 +52,15 @@ def test_shared_matmuls_equal_separate_ones_forward_and_gradients(name):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def _matmuls(layer, x) -> int:
+def _matmuls(layer, x, scatter: bool = False) -> int:
+    """The ``MatMul`` ops of ``layer(x)`` that read a kernel; ``scatter=True``:
+    those that read a constant instead (``mix_gates_over_groups``' gate
+    scatter)."""
     graph = tf.function(lambda: layer(x)).get_concrete_function().graph
-    return sum(op.type == "MatMul" for op in graph.get_operations())
+    return sum(
+        op.type == "MatMul" and (op.inputs[1].op.type == "Const") == scatter
+        for op in graph.get_operations()
+    )
 
 
 def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
@@ -72,14 +78,18 @@ def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
     cgc = CGC(["a", "b"], num_shared_experts=1, num_task_experts=1, expert_units=[4])
     cgc(x)
     assert _matmuls(cgc, x) == 1
+    # Its three gates scattered into one gate matrix (one batched mix).
+    assert _matmuls(cgc, x, scatter=True) == 1
     # On per-key inputs (a deeper PLE level) the layers of each key share one.
     inputs = {key: tf.ones((4, 3)) * i for i, key in enumerate(["a", "b", "shared"])}
     deep = CGC(["a", "b"], num_shared_experts=1, num_task_experts=1, expert_units=[4])
     deep(inputs)
     # "a" and "b": their experts and gate; "shared": its experts (no gate).
     assert _matmuls(deep, inputs) == 3
+    assert _matmuls(deep, inputs, scatter=True) == 1
     with mtrec.layers.separate_matmuls():
         assert _matmuls(deep, inputs) == 5
+        assert _matmuls(deep, inputs, scatter=True) == 0
 
 
 def test_separate_matmuls_restores_the_previous_mode():
