@@ -112,13 +112,18 @@ def test_encoded_ids_let_the_train_step_compile_with_xla(tmp_path):
         )
 
 
+def _config_error(raw: dict) -> str:
+    """The message of the ``ConfigError`` that ``train`` raises on ``raw``."""
+    with pytest.raises(ConfigError) as caught:
+        train(load_config(raw))
+    return str(caught.value)
+
+
 def test_xla_training_without_encoded_ids_names_the_lookups_and_the_fix(tmp_path):
     raw = small_config(tmp_path, "log.csv")
     raw["features"] = _single_valued(tmp_path)
     raw["train"]["jit_compile"] = True
-    with pytest.raises(ConfigError) as caught:
-        train(load_config(raw))
-    assert str(caught.value) == (
+    assert _config_error(raw) == (
         "'train.jit_compile: true' needs features XLA can compile: every "
         "categorical feature single-valued with encoded ids (`num_ids`), no "
         "vocabulary, hashing or token splitting. Features ['user_id', "
@@ -136,9 +141,7 @@ def test_xla_training_with_a_multi_valued_feature_is_refused_before_reading(
     check comes before any data is read."""
     raw = small_config(tmp_path, tmp_path / "missing.csv")
     raw["train"].update({"jit_compile": True, "encode_ids": True})
-    with pytest.raises(ConfigError) as caught:
-        train(load_config(raw))
-    assert str(caught.value) == (
+    assert _config_error(raw) == (
         "'train.jit_compile: true' needs a training step XLA can compile; "
         "'train.encode_ids: true' encodes the single-valued categorical "
         "features before training, not a multi-valued feature or its query. "
@@ -154,12 +157,11 @@ def test_encoded_ids_do_not_make_prediction_compilable(tmp_path):
     raw["features"] = _single_valued(tmp_path)
     raw["train"]["encode_ids"] = True
     raw["model"]["predict_jit_compile"] = True
-    with pytest.raises(ConfigError) as caught:
-        train(load_config(raw))
-    assert str(caught.value).startswith(
+    message = _config_error(raw)
+    assert message.startswith(
         "'model.predict_jit_compile: true' needs features XLA can compile"
     )
-    assert str(caught.value).endswith(
+    assert message.endswith(
         "Features ['user_id', 'item_category', 'position', 'device'] need a "
         "lookup or a string op"
     )
