@@ -20,6 +20,8 @@ from mtrec.models.multi_step import StepFunctionCache
 from mtrec.models.multi_step import check_steps_per_call
 from mtrec.models.multi_step import fit_in_runs
 from mtrec.models.multi_step import predict_in_runs
+from mtrec.models.predict_loop import keeps_outputs_linear
+from mtrec.models.predict_loop import linear_predict_function
 from mtrec.models.ranking_tasks import ranking_task
 from mtrec.models.ranking_tasks import resolve_weighting
 from mtrec.models.task import EvalTarget
@@ -523,6 +525,15 @@ class MultiTaskRanker(tfrs.Model):
     def test_step(self, inputs):
         """``tfrs.Model.test_step``, traced once per compile."""
         return self._step_functions.traced(self, "test", super().test_step)(inputs)
+
+    def make_predict_function(self, force=False):
+        """Keras' ``make_predict_function``; with several steps per call
+        (``predict_steps_per_execution``), one that copies each batch's
+        outputs once (``mtrec.models.predict_loop``)."""
+        if (self.predict_function is None or force) and keeps_outputs_linear(self):
+            self.predict_function = linear_predict_function(self)
+            return self.predict_function
+        return super().make_predict_function(force)
 
     def predict_step(self, data):
         """``tf.keras.Model.predict_step``, traced once per compile; the
