@@ -66,7 +66,9 @@ def linear_predict_function(model: tf.keras.Model):
 
         def body(i, arrays):
             step_flat = tf.nest.flatten(run_step(next(iterator)))
-            return i + 1, [a.write(i, t) for a, t in zip(arrays, step_flat, strict=True)]
+            return i + 1, [
+                a.write(i, t) for a, t in zip(arrays, step_flat, strict=True)
+            ]
 
         _, arrays = tf.while_loop(
             lambda i, _: i < steps, body, (tf.constant(1), arrays)
