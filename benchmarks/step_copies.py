@@ -31,10 +31,11 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   check, and a concat (baseline, ``FeatureEmbedding`` before) against
   ``mtrec.features.dense_block`` (one chain for all, one check).
 - ``int32_ids``: 31 int32 id vectors of 1024 (in-memory columns) as the
-  ``(1024, 31)`` int64 matrix the gather reads: a cast per column, then the
-  stack (baseline, ``FeatureEmbedding`` when it first took int32 ids)
-  against ``mtrec.features.stack_ids`` (stacked as int32, cast once), and
-  the same ids given as int64 (no cast; what int32 inputs should cost);
+  ``(1024, 31)`` matrix the gather reads: a cast per column to int64, then
+  the stack (baseline, ``FeatureEmbedding`` when it first took int32 ids)
+  against the int32 stack cast once to int64 (``cast_once``, ``stack_ids``
+  until the gather took int32 ids), ``mtrec.features.stack_ids`` (the
+  int32 matrix, no cast), and the same ids given as int64 (no cast);
 - ``id_range_check``: whether every id of a ``(1024, 31)`` int64 matrix is
   in ``[0, V_j)`` (``checked_ids``): ``ids >= 0``, ``ids < V`` and their
   ``and`` (baseline) against one unsigned comparison
@@ -118,6 +119,7 @@ def int32_id_cases(tf) -> dict:
             tf,
             lambda: tf.transpose(tf.stack([tf.cast(c, tf.int64) for c in narrow])),
         ),
+        "cast_once": _int_step(tf, lambda: tf.cast(stack_ids(narrow), tf.int64)),
         "stack_ids": _int_step(tf, lambda: stack_ids(narrow)),
         "int64_given": _int_step(tf, lambda: stack_ids(ids)),
     }

@@ -35,6 +35,9 @@ OUTPUT_ORDERS = ("grouped", "features")
 #: The key of the dense block among the gathered blocks (theirs are widths
 #: or feature names).
 _DENSE_BLOCK = ("dense",)
+#: The most rows a table may have for ``int32`` ids to be offset into it
+#: without a cast to ``int64``: every row id then fits in ``int32``.
+_INT32_ROWS = 2**31
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -321,12 +324,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         """Row ids of a single-valued feature in its own table: int64 from a
         lookup or from ``buckets`` (a bucketised dense feature's); the raw
         integer ids of an encoded feature or of one in ``given`` (whose inputs
-        are their rows already), in their own dtype, cast when stacked
-        (``stack_ids``)."""
+        are their rows already), in their own dtype: ``stack_ids`` keeps a
+        block of ``int32`` ids ``int32`` (the gather takes them) and casts
+        the rest to ``int64``."""
         if isinstance(spec, DenseFeature):
             return buckets[spec.name]
         if _unlooked(spec, given):
-            return raw  # any integer dtype: stack_ids casts the stacked ids
+            return raw  # any integer dtype (stack_ids)
         return self._lookups[spec.table_name](as_int64(raw))
 
     def given_row_ids(self, inputs) -> frozenset:
@@ -379,9 +383,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     [(s.name, space.rows) for s, space in zip(specs, spaces)],
                 )
             offsets = [space.offset for space in spaces]
-            if any(offsets):
-                stacked = stacked + tf.constant(offsets, tf.int64)
             table = self._tables[str(dim)]
+            if stacked.dtype != tf.int64 and (
+                is_sharded(table) or self._layout.widths[dim] > _INT32_ROWS
+            ):
+                stacked = tf.cast(stacked, tf.int64)
+            if any(offsets):
+                stacked = stacked + tf.constant(offsets, stacked.dtype)
             if is_sharded(table):
                 blocks[dim] = tf.nn.embedding_lookup(table, stacked)
             elif self._layout.widths[dim] <= self.dense_gradient_rows:

@@ -17,6 +17,10 @@ from mtrec.features.input_dtypes import stack_ids
 from mtrec.features.multi_valued import MultiValuedFeature
 from mtrec.features.xla_context import in_xla_context
 
+#: The largest bound ``int32`` ids are range-checked against as ``uint32``:
+#: a negative ``int32`` read as unsigned is at least ``2**31``.
+_INT32_UNSIGNED_SAFE = 2**31
+
 _NON_FINITE_ADVICE = (
     "mtrec models refuse non-finite values, as training does: give the feature "
     "a fill_value to read NaN as missing"
@@ -88,20 +92,29 @@ def ids_in_range(
     ids: tf.Tensor, rows: Sequence[int], features_first: bool = False
 ) -> tf.Tensor:
     """Whether each id lies in its column's ``[0, rows[j])``: ``ids``
-    ``(n, F)`` int64 (``features_first``: ``(F, n)``) -> bool, same shape.
+    ``(n, F)`` integer (``features_first``: ``(F, n)``) -> bool, same shape.
 
     One comparison: read as unsigned, a negative id is above every bound
     (``ids >= 0``, ``ids < V`` and their ``and`` were three ops per batch;
     1.12x in ``benchmarks/step_copies.py``, case ``id_range_check``).
+    ``int32`` ids are compared as ``uint32`` where every bound is at most
+    ``2**31`` (above it a negative ``int32`` read as unsigned could fall
+    below the bound), other ids as ``int64`` read as ``uint64``.
 
     Example:
 
     >>> ids = tf.constant([[0, 4], [-1, 5]], tf.int64)
     >>> ids_in_range(ids, [3, 5]).numpy().tolist()
     [[True, True], [False, False]]
+    >>> ids_in_range(tf.constant([[2, -1]], tf.int32), [3, 5]).numpy().tolist()
+    [[True, False]]
     """
-    upper = tf.constant(list(rows), tf.uint64)
-    unsigned = tf.bitcast(tf.cast(ids, tf.int64), tf.uint64)
+    if ids.dtype == tf.int32 and max(rows) <= _INT32_UNSIGNED_SAFE:
+        unsigned = tf.bitcast(ids, tf.uint32)
+        upper = tf.constant(list(rows), tf.uint32)
+    else:
+        unsigned = tf.bitcast(tf.cast(ids, tf.int64), tf.uint64)
+        upper = tf.constant(list(rows), tf.uint64)
     return unsigned < (upper[:, None] if features_first else upper)
 
 
@@ -111,7 +124,8 @@ def checked_ids(
     batch_rows: tf.Tensor | None = None,
     features_first: bool = False,
 ) -> tf.Tensor:
-    """``ids`` ``(n, F)`` int64, unchanged if column ``j`` is in ``[0, V_j)``.
+    """``ids`` ``(n, F)`` ``int32`` or ``int64``, unchanged if column ``j``
+    is in ``[0, V_j)``.
 
     ``batch_rows`` maps row ``i`` of ``ids`` to its batch row (the tokens of a
     multi-valued feature); default the identity. ``features_first``: ``ids``

@@ -1,4 +1,5 @@
-"""Feature inputs' dtypes: checked when traced, integer ids cast to int64."""
+"""Feature inputs' dtypes: checked when traced; integer ids kept ``int32``
+or cast to ``int64``."""
 
 import tensorflow as tf
 
@@ -14,10 +15,10 @@ def check_input_dtype(spec, raw) -> None:
 
     - a dense feature: numbers (any float or integer dtype, read as float);
     - a categorical feature of ``dtype="int64"``: integer ids, e.g. ``int32``
-      or ``int64``, cast in the graph (:func:`stack_ids`, :func:`as_int64`),
-      so an ``int32`` id embeds, hashes and is range-checked exactly as the
-      same ``int64`` id. An in-memory id column may stay ``int32``, half the
-      memory of ``int64``; files and the serving signatures hold ``int64``;
+      or ``int64``: an ``int32`` id embeds, hashes and is range-checked
+      exactly as the same ``int64`` id (:func:`stack_ids`, :func:`as_int64`).
+      An in-memory id column may stay ``int32``, half the memory of
+      ``int64``; files and the serving signatures hold ``int64``;
     - a categorical feature of ``dtype="string"`` and every multi-valued
       feature (its tokens joined by the separator): strings.
 
@@ -86,22 +87,29 @@ def as_int64(ids):
 
 
 def stack_ids(ids: list, features_first: bool = False):
-    """``F`` integer id vectors ``(batch,)`` as one ``(batch, F)`` int64 matrix
-    (``features_first``: ``(F, batch)``, the rows stacked without a transpose).
+    """``F`` integer id vectors ``(batch,)`` as one ``(batch, F)`` matrix
+    (``features_first``: ``(F, batch)``, the rows stacked without a transpose),
+    ``int32`` if every vector is, ``int64`` otherwise.
 
-    Ids of one dtype (e.g. all ``int32``, as in-memory columns may be) are
-    stacked as they are and cast once, the matrix, not once per feature (a
-    cast per column of census's 31 cost PLE's prediction 3 to 7%); ids of
-    several dtypes are cast to ``int64`` first.
+    ``int32`` ids (in-memory columns, as a data frame or DeepCTR's arrays
+    hold them) stay ``int32`` through the range check, the table offsets and
+    the gather, which all take them (:func:`ids_in_range`,
+    ``FeatureEmbedding``): a cast of the matrix to ``int64`` cost census PLE's
+    prediction about 3% (TensorFlow profiler, one core), and a cast per
+    column 3 to 7% before that. Ids of other or several dtypes are cast to
+    ``int64`` first.
 
     Example:
 
     >>> m = stack_ids([tf.constant([1, 2], tf.int32), tf.constant([3, 4], tf.int32)])
     >>> m.dtype.name, m.numpy().tolist()
+    ('int32', [[1, 3], [2, 4]])
+    >>> m = stack_ids([tf.constant([1, 2], tf.int32), tf.constant([3, 4], tf.int64)])
+    >>> m.dtype.name, m.numpy().tolist()
     ('int64', [[1, 3], [2, 4]])
     >>> stack_ids([tf.constant([1, 2]), tf.constant([3, 4])], True).numpy().tolist()
     [[1, 2], [3, 4]]
     """
-    if len({t.dtype for t in ids}) > 1:
+    if {t.dtype for t in ids} not in ({tf.int32}, {tf.int64}):
         ids = [as_int64(t) for t in ids]
-    return as_int64(tf.stack(ids, axis=0) if features_first else stack_columns(ids))
+    return tf.stack(ids, axis=0) if features_first else stack_columns(ids)

@@ -59,7 +59,7 @@ def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
 
     Args:
       table: the ``(rows, d)`` embedding variable.
-      ids: int64 row ids, any shape ``s``.
+      ids: ``int32`` or ``int64`` row ids, any shape ``s``.
 
     Returns:
       ``s + (d,)`` embeddings.
@@ -81,7 +81,7 @@ def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
     @tf.custom_gradient
     def gather(values):
         def grad(dy):
-            flat = tf.reshape(ids, [-1])
+            flat = tf.reshape(tf.cast(ids, tf.int64), [-1])
             count = tf.shape(flat, out_type=tf.int64)[0]
             row_grads = tf.reshape(dy, [count, -1])
             if in_xla_context():  # XLA has no sparse-dense matmul kernel

@@ -25,7 +25,7 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "embedding_order": {"before", "grouped"},
         "gate_softmax": {"before", "gate_softmax"},
         "dense_block": {"before", "dense_block"},
-        "int32_ids": {"before", "stack_ids", "int64_given"},
+        "int32_ids": {"before", "cast_once", "stack_ids", "int64_given"},
         "id_range_check": {"before", "unsigned_compare"},
         "dense_buckets": {"before", "dense_columns_once"},
         "cgc_gate_matrix_train": {"before", "mix_gates_over_groups"},

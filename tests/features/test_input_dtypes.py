@@ -8,6 +8,7 @@ import pytest
 import tensorflow as tf
 
 from mtrec.features import FeatureEmbedding
+from mtrec.features import ids_in_range
 
 FEATURES = [
     {"name": "age", "dtype": "int64", "num_ids": 6, "embedding_dim": 2},
@@ -116,7 +117,7 @@ def test_integer_dense_values_are_read_as_numbers():
     np.testing.assert_allclose(got, expected, rtol=1e-6)
 
 
-def test_int32_encoded_ids_are_cast_once_as_a_matrix():
+def test_int32_encoded_ids_reach_the_gather_uncast_as_a_matrix():
     features = [
         {"name": n, "dtype": "int64", "num_ids": 9, "embedding_dim": 2}
         for n in ("age", "level", "region")
@@ -134,10 +135,13 @@ def test_int32_encoded_ids_are_cast_once_as_a_matrix():
         for op in graph.get_operations()
         if op.type == "Cast" and op.get_attr("SrcT") == tf.int32
     ]
-    assert len(casts) == 1
-    assert casts[0].get_attr("DstT") == tf.int64
-    # The cast reads the (batch, 3) id matrix: the three inputs stacked.
-    assert casts[0].inputs[0].shape.as_list() == [None, 3]
+    assert casts == []
+    # The gather reads the (batch, 3) int32 matrix: the three inputs stacked
+    # (and offset into the one table).
+    gathers = [op for op in graph.get_operations() if op.type == "GatherV2"]
+    assert len(gathers) == 1
+    assert gathers[0].inputs[1].dtype == tf.int32
+    assert gathers[0].inputs[1].shape.as_list() == [None, 3]
     ids = {"age": [3, 0], "level": [8, 1], "region": [2, 2]}
     as32 = {k: tf.constant(v, tf.int32) for k, v in ids.items()}
     as64 = {k: tf.constant(v, tf.int64) for k, v in ids.items()}
@@ -145,3 +149,53 @@ def test_int32_encoded_ids_are_cast_once_as_a_matrix():
     np.testing.assert_array_equal(
         layer({**as32, **price}).numpy(), layer({**as64, **price}).numpy()
     )
+
+
+def test_int32_and_int64_ids_of_one_table_are_stacked_as_int64():
+    features = [
+        {"name": n, "dtype": "int64", "num_ids": 9, "embedding_dim": 2}
+        for n in ("age", "level")
+    ]
+    layer = FeatureEmbedding(features)
+    signature = {
+        "age": tf.TensorSpec([None], tf.int32, name="age"),
+        "level": tf.TensorSpec([None], tf.int64, name="level"),
+    }
+    graph = tf.function(layer).get_concrete_function(signature).graph
+    gathers = [op for op in graph.get_operations() if op.type == "GatherV2"]
+    assert [op.inputs[1].dtype for op in gathers] == [tf.int64]
+    mixed = {"age": tf.constant([3, 8], tf.int32), "level": tf.constant([0, 5])}
+    as64 = {"age": tf.constant([3, 8], tf.int64), "level": tf.constant([0, 5])}
+    np.testing.assert_array_equal(layer(mixed).numpy(), layer(as64).numpy())
+
+
+def test_int32_ids_are_read_as_unsigned_only_below_two_to_the_31():
+    # Above 2**31 a negative int32 read as uint32 could fall below the bound:
+    # those columns are compared as int64.
+    rows = [2**31, 2**32 + 3, 5]
+    got = ids_in_range(tf.constant([[-1, -1, 7], [0, 2**31 - 1, 4]], tf.int32), rows)
+    assert got.numpy().tolist() == [[False, False, False], [True, True, True]]
+    by_feature = ids_in_range(tf.constant([[-1, 0], [3, 2]], tf.int32), [3, 4], True)
+    assert by_feature.numpy().tolist() == [[False, True], [True, True]]
+
+
+@pytest.mark.parametrize("dense_gradient_rows", [0, 10_000])
+def test_int32_ids_train_as_int64_ids(dense_gradient_rows):
+    """The same gradients of the table through the sparse (``tf.gather``)
+    and the dense (``gather_with_dense_gradient``) backward."""
+    features = [
+        {"name": n, "dtype": "int64", "num_ids": 9, "embedding_dim": 2}
+        for n in ("age", "level")
+    ]
+    layer = FeatureEmbedding(features, dense_gradient_rows=dense_gradient_rows)
+    ids = {"age": [3, 8, 3], "level": [0, 5, 8]}
+    grads = []
+    for dtype in (tf.int32, tf.int64):
+        with tf.GradientTape() as tape:
+            out = layer({k: tf.constant(v, dtype) for k, v in ids.items()})
+            loss = tf.reduce_sum(out * tf.range(1.0, 13.0)[None, :4])
+        (grad,) = tape.gradient(loss, layer.trainable_weights)
+        grads.append(tf.convert_to_tensor(grad).numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+    # Row 3 of `age` is read twice: its gradient is the sum.
+    np.testing.assert_array_equal(grads[0][3], [2.0, 4.0])
