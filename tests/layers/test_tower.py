@@ -90,3 +90,24 @@ class TestTower(LayerSuite):
         assert layer.activation is tf.keras.activations.tanh
         assert layer.mlp.activation is tf.keras.activations.tanh
         assert layer.get_config()["activation"] == "tanh"
+
+    @pytest.mark.parametrize("units", [[3], []])
+    def test_logit_is_a_multiply_and_row_sum_equal_to_its_dense(self, units):
+        # One-column matmuls are oneDNN's slowest shape: the logit is
+        # `one_unit_linear`, with the `logit` Dense's weights, values and
+        # gradients.
+        layer = self.built_layer(units=units)
+        x = self.inputs()
+        graph = tf.function(lambda: layer(x)).get_concrete_function().graph
+        matmuls = [op for op in graph.get_operations() if op.type == "MatMul"]
+        assert len(matmuls) == len(units)
+        with tf.GradientTape(persistent=True) as tape:
+            got = layer(x)
+            want = layer.logit(layer.mlp(x))
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        for a, b in zip(
+            tape.gradient(got, layer.weights),
+            tape.gradient(want, layer.weights),
+            strict=True,
+        ):
+            np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)

@@ -369,9 +369,10 @@ def test_towers_reading_one_tensor_share_their_first_matmul(backbone, shared):
                 together = _tower_matmuls(model, batch)
             loss = tf.reduce_sum(out["ctr"]) + 2.0 * tf.reduce_sum(out["cvr"])
         results[mode] = (out, tape.gradient(loss, model.trainable_variables))
-    # Each tower: 3 matmuls (two hidden, the logit); shared: one first layer less.
-    assert separate == 6
-    assert together == (5 if shared else 6)
+    # Each tower: 2 matmuls (two hidden; the logit is a multiply and a row
+    # sum, `one_unit_linear`); shared: one first layer less.
+    assert separate == 4
+    assert together == (3 if shared else 4)
     for key in ("ctr", "cvr"):
         np.testing.assert_allclose(
             results["shared"][0][key], results["separate"][0][key], rtol=1e-6
