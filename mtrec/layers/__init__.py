@@ -5,7 +5,9 @@ from mtrec.layers.expert_mix import mix_expert_groups
 from mtrec.layers.expert_mix import mix_experts
 from mtrec.layers.expert_mix import mix_experts_per_gate
 from mtrec.layers.expert_mix import mix_gates_over_groups
+from mtrec.layers.expert_mix import mix_gates_over_joined
 from mtrec.layers.experts import Experts
+from mtrec.layers.experts import joined_from_first_linear
 from mtrec.layers.gate import Gate
 from mtrec.layers.gate_softmax import gate_softmax
 from mtrec.layers.gated import GatedBackbone
@@ -36,10 +38,12 @@ __all__ = [
     "Tower",
     "apply_layers",
     "gate_softmax",
+    "joined_from_first_linear",
     "matmuls_separate",
     "mix_expert_groups",
     "mix_experts",
     "mix_experts_per_gate",
     "mix_gates_over_groups",
+    "mix_gates_over_joined",
     "separate_matmuls",
 ]

@@ -156,26 +156,41 @@ class CGC(mixture.MixtureOfExperts):
         gate_calls = [(inputs[t], g) for t, g in zip(self.task_names, self.task_gates)]
         if self.shared_gate is not None:
             gate_calls.append((inputs[shared_key], self.shared_gate))
+        # Outside `separate_matmuls` with several gates, every gate mixes
+        # from one batched matmul over all groups: they come joined, in
+        # group_keys order (from one activation where they read one input).
+        joined = (
+            len(group_keys)
+            if len(gate_calls) > 1 and not shared_matmuls.matmuls_separate()
+            else 0
+        )
         results = shared_matmuls.apply_layers(
             [(inputs[key], self.experts_of(key)) for key in group_keys] + gate_calls,
             training=training,
+            joined=joined,
         )
-        groups = dict(zip(group_keys, results[: len(group_keys)], strict=True))
         gate_keys = [*self.task_names, shared_key][: len(gate_calls)]
-        gates = dict(zip(gate_keys, results[len(group_keys) :], strict=True))
+        gates = dict(zip(gate_keys, results[-len(gate_calls) :], strict=True))
         # Task gates mix their own group, then the shared one; the shared
         # gate every group, in key order.
-        order = list(groups)
-        shared = [order.index(shared_key)] if shared_key in groups else []
+        order = group_keys
+        shared = [order.index(shared_key)] if shared_key in order else []
         members = [
-            ([order.index(task)] if task in groups else []) + shared
+            ([order.index(task)] if task in order else []) + shared
             for task in self.task_names
         ]
         if self.shared_gate is not None:
             members.append(list(range(len(order))))
-        mixed = expert_mix.mix_gates_over_groups(
-            [gates[key] for key in gate_keys], members, [groups[k] for k in order]
-        )
+        gate_weights = [gates[key] for key in gate_keys]
+        if joined:
+            sizes = [self.experts_of(key).num_experts for key in order]
+            mixed = expert_mix.mix_gates_over_joined(
+                gate_weights, members, results[0], sizes
+            )
+        else:
+            mixed = expert_mix.mix_gates_over_groups(
+                gate_weights, members, results[: len(group_keys)]
+            )
         outputs = dict(zip(gate_keys, mixed, strict=True))
         if return_gates:
             return outputs, gates

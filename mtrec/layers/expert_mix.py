@@ -121,12 +121,67 @@ def mix_gates_over_groups(
     >>> [m.numpy().tolist() for m in mixed]
     [[[2.0, 3.0, 4.0, 5.0]], [[4.0, 5.0, 6.0, 7.0]]]
     """
+    sizes = [int(group.shape[1]) for group in groups]
+    _check_gate_widths(gates, members, sizes)
+    if len(gates) == 1 or matmuls_separate():
+        return [
+            mix_expert_groups(g, [groups[j] for j in chosen])
+            for g, chosen in zip(gates, members, strict=True)
+        ]
+    experts = tf.concat(list(groups), axis=1) if len(groups) > 1 else groups[0]
+    return _mix_joined(gates, members, sizes, experts)
+
+
+def mix_gates_over_joined(
+    gates: Sequence[tf.Tensor],
+    members: Sequence[Sequence[int]],
+    experts: tf.Tensor,
+    sizes: Sequence[int],
+) -> list[tf.Tensor]:
+    """:func:`mix_gates_over_groups` of groups given joined:
+    ``experts = concat(groups, axis=1)`` ``(b, E, u)`` and the groups' sizes
+    ``sizes`` (group ``j`` is rows ``sum(sizes[:j]) ..`` of axis 1), as
+    ``shared_matmuls.apply_layers(..., joined=...)`` returns them.
+
+    Every gate in one batched matmul, also for one gate; not for use inside
+    :func:`separate_matmuls`, where a gate must read only its own groups
+    (use :func:`mix_gates_over_groups`).
+
+    Example:
+
+    >>> experts = tf.reshape(tf.range(8.0), (1, 2, 4))
+    >>> gates = [tf.constant([[0.5, 0.5]]), tf.constant([[1.0]])]
+    >>> mixed = mix_gates_over_joined(gates, [[0, 1], [1]], experts, [1, 1])
+    >>> [m.numpy().tolist() for m in mixed]
+    [[[2.0, 3.0, 4.0, 5.0]], [[4.0, 5.0, 6.0, 7.0]]]
+    """
+    if int(experts.shape[1]) != sum(sizes):
+        raise ValueError(
+            f"`experts` holds {int(experts.shape[1])} experts but the groups' "
+            f"sizes add up to {sum(sizes)}. Received: `sizes={list(sizes)}`"
+        )
+    _check_gate_widths(gates, members, sizes)
+    return _mix_joined(gates, members, sizes, experts)
+
+
+def _mix_joined(gates, members, sizes, experts) -> list[tf.Tensor]:
+    """The batched matmul of :func:`mix_gates_over_groups`."""
+    scatter = _gate_scatter(sizes, members)
+    weights = tf.matmul(
+        tf.concat(list(gates), axis=1), tf.constant(scatter, gates[0].dtype)
+    )
+    weights = tf.reshape(weights, (-1, len(gates), sum(sizes)))
+    return tf.unstack(tf.matmul(weights, experts), num=len(gates), axis=1)
+
+
+def _check_gate_widths(gates, members, sizes) -> None:
+    """Raises ``ValueError`` unless there is one ``members`` entry per gate
+    and gate ``k`` has one weight per expert of its groups."""
     if len(gates) != len(members):
         raise ValueError(
             "`gates` and `members` must have the same length. Received: "
             f"`len(gates)={len(gates)}`, `len(members)={len(members)}`"
         )
-    sizes = [int(group.shape[1]) for group in groups]
     for k, (gate, chosen) in enumerate(zip(gates, members, strict=True)):
         width = sum(sizes[j] for j in chosen)
         if int(gate.shape[-1]) != width:
@@ -135,19 +190,6 @@ def mix_gates_over_groups(
                 f"{int(gate.shape[-1])} weights. Received: `members={members}`, "
                 f"group sizes {sizes}"
             )
-    if len(gates) == 1 or matmuls_separate():
-        return [
-            mix_expert_groups(g, [groups[j] for j in chosen])
-            for g, chosen in zip(gates, members, strict=True)
-        ]
-    scatter = _gate_scatter(sizes, members)
-    total = sum(sizes)
-    weights = tf.matmul(
-        tf.concat(list(gates), axis=1), tf.constant(scatter, gates[0].dtype)
-    )
-    weights = tf.reshape(weights, (-1, len(gates), total))
-    experts = tf.concat(list(groups), axis=1) if len(groups) > 1 else groups[0]
-    return tf.unstack(tf.matmul(weights, experts), num=len(gates), axis=1)
 
 
 def _gate_scatter(sizes: Sequence[int], members: Sequence[Sequence[int]]):

@@ -184,12 +184,57 @@ class Experts(tf.keras.layers.Layer):
             h = self._finish(tf.matmul(h, self.kernels[layer]), bias, training)
         return tf.transpose(h, (1, 0, 2))
 
+    @property
+    def join_key(self) -> tuple | None:
+        """``(units[0], activation)`` for one layer without dropout, else
+        ``None``: groups with the same key compute their outputs side by side
+        from their first linear maps (:func:`joined_from_first_linear`)."""
+        if len(self.units) > 1 or self._dropout is not None:
+            return None
+        return (self.units[0], self.activation)
+
     def compute_output_shape(self, input_shape):
         shape = tf.TensorShape(input_shape)
         return shape[:-1].concatenate([self.num_experts, self.units[-1]])
 
     def get_config(self):
         return {**super().get_config(), **arguments.constructor_config(self)}
+
+
+def joined_from_first_linear(
+    groups: Sequence[Experts], pre_activation: tf.Tensor
+) -> tf.Tensor:
+    """Several groups' outputs concatenated along the experts' axis, from
+    their first linear maps side by side.
+
+    ``pre_activation`` is ``concat_j(x kernel_0^j + bias_0^j)``
+    ``(batch, sum_j n_j u)``; every group has the same :attr:`Experts.join_key`
+    ``(u, act)``. The result ``reshape(act(pre_activation), (batch, sum_j n_j,
+    u))`` equals ``concat([g.from_first_linear(p_j) for g, p_j], axis=1)``
+    without splitting the columns per group, activating each and
+    concatenating the outputs again.
+
+    Raises:
+      ValueError: if a group's ``join_key`` is ``None`` or differs.
+
+    Example:
+
+    >>> a, b = Experts(1, [2]), Experts(2, [2])
+    >>> _ = a(tf.ones((1, 3))), b(tf.ones((1, 3)))
+    >>> pre = tf.constant([[1.0, -1.0, 2.0, 3.0, -4.0, 5.0]])
+    >>> joined_from_first_linear([a, b], pre).numpy().tolist()
+    [[[1.0, 0.0], [2.0, 3.0], [0.0, 5.0]]]
+    """
+    keys = {group.join_key for group in groups}
+    if len(keys) != 1 or None in keys:
+        raise ValueError(
+            "Expert groups computed together must each have one layer of the "
+            "same width and activation, without dropout. Received: "
+            f"`join_key`s {[group.join_key for group in groups]}"
+        )
+    ((units, activation),) = keys
+    total = sum(group.num_experts for group in groups)
+    return tf.reshape(activation(pre_activation), (-1, total, units))
 
 
 class _StackedInitializer:

@@ -10,6 +10,7 @@ import tensorflow as tf
 from mtrec.layers import mix_experts
 from mtrec.layers import mix_experts_per_gate
 from mtrec.layers import mix_gates_over_groups
+from mtrec.layers import mix_gates_over_joined
 from mtrec.layers import separate_matmuls
 
 
@@ -160,4 +161,53 @@ def test_mix_gates_over_groups_errors():
     assert str(caught.value) == (
         "Gate 1 mixes groups [0, 1] of 3 experts but has 2 weights. Received: "
         "`members=[[0], [0, 1]]`, group sizes [2, 1]"
+    )
+
+
+@pytest.mark.parametrize(
+    "sizes, members",
+    [([2, 2, 2], [[0, 2], [1, 2], [0, 1, 2]]), ([1, 3], [[1, 0], [1]]), ([3], [[0]])],
+)
+def test_mix_gates_over_joined_equals_the_mix_of_the_groups(sizes, members):
+    tf.keras.utils.set_random_seed(7)
+    experts = tf.random.normal((5, sum(sizes), 3))
+    gates = [
+        tf.nn.softmax(tf.random.normal((5, sum(sizes[j] for j in chosen))))
+        for chosen in members
+    ]
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([*gates, experts])
+        joined = mix_gates_over_joined(gates, members, experts, sizes)
+        groups = tf.split(experts, sizes, axis=1)
+        each = [
+            mix_expert_groups(g, [groups[j] for j in chosen])
+            for g, chosen in zip(gates, members, strict=True)
+        ]
+        losses = [
+            tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(out)])
+            for out in (joined, each)
+        ]
+    for a, b in zip(joined, each, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    for a, b in zip(
+        tape.gradient(losses[0], [*gates, experts]),
+        tape.gradient(losses[1], [*gates, experts]),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_mix_gates_over_joined_errors():
+    experts = tf.ones((2, 3, 4))
+    with pytest.raises(ValueError) as caught:
+        mix_gates_over_joined([tf.ones((2, 3))], [[0, 1]], experts, [2, 2])
+    assert str(caught.value) == (
+        "`experts` holds 3 experts but the groups' sizes add up to 4. "
+        "Received: `sizes=[2, 2]`"
+    )
+    with pytest.raises(ValueError) as caught:
+        mix_gates_over_joined([tf.ones((2, 2))], [[0, 1]], experts, [2, 1])
+    assert str(caught.value) == (
+        "Gate 0 mixes groups [0, 1] of 3 experts but has 2 weights. Received: "
+        "`members=[[0, 1]]`, group sizes [2, 1]"
     )

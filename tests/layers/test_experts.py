@@ -140,3 +140,25 @@ class TestExperts(LayerSuite):
         expected = np.maximum(np.maximum(x @ w[0], 0).reshape(4, 3, 4), 0)
         expected = np.maximum(np.einsum("bnu,nuv->bnv", expected, w[1]), 0)
         np.testing.assert_allclose(layer(x), expected, atol=1e-6)
+
+
+def test_joined_from_first_linear_needs_one_join_key():
+    from mtrec.layers import joined_from_first_linear
+
+    one = Experts(1, [2])
+    deep = Experts(1, [2, 2])
+    tanh = Experts(1, [2], activation="tanh")
+    dropped = Experts(1, [2], dropout=0.5)
+    assert one.join_key == (2, tf.keras.activations.relu)
+    assert deep.join_key is None and dropped.join_key is None
+    pre = tf.ones((1, 4))
+    with pytest.raises(ValueError) as caught:
+        joined_from_first_linear([one, deep], pre)
+    assert str(caught.value).startswith(
+        "Expert groups computed together must each have one layer of the same "
+        "width and activation, without dropout. Received: `join_key`s "
+        "[(2, <function relu"
+    )
+    assert str(caught.value).endswith(">), None]")
+    with pytest.raises(ValueError, match="must each have one layer"):
+        joined_from_first_linear([one, tanh], pre)

@@ -80,6 +80,10 @@ def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
     assert _matmuls(cgc, x) == 1
     # Its three gates scattered into one gate matrix (one batched mix).
     assert _matmuls(cgc, x, scatter=True) == 1
+    # Its three groups joined: one activation (`joined_from_first_linear`).
+    assert _ops(lambda: cgc(x), "Relu") == 1
+    with mtrec.layers.separate_matmuls():
+        assert _ops(lambda: cgc(x), "Relu") == 3
     # On per-key inputs (a deeper PLE level) the layers of each key share one.
     inputs = {key: tf.ones((4, 3)) * i for i, key in enumerate(["a", "b", "shared"])}
     deep = CGC(["a", "b"], num_shared_experts=1, num_task_experts=1, expert_units=[4])
@@ -104,3 +108,72 @@ def test_separate_matmuls_restores_the_previous_mode():
     with pytest.raises(RuntimeError), mtrec.layers.separate_matmuls():
         raise RuntimeError("inside")
     assert _matmuls(mmoe, x) == 1
+
+
+def _ops(fn, op_type: str) -> int:
+    graph = tf.function(fn).get_concrete_function().graph
+    return sum(op.type == op_type for op in graph.get_operations())
+
+
+def _weighted_sum(t, k: int):
+    """A loss reading every element of ``t`` with its own weight."""
+    weights = tf.reshape(tf.range(tf.size(t), dtype=t.dtype), t.shape)
+    return tf.reduce_sum(t * tf.sin(weights + k))
+
+
+def _groups(units=((4,), (4,), (4,)), activations=("relu",) * 3, dropout=0.0):
+    tf.keras.utils.set_random_seed(5)
+    x = tf.random.normal((6, 5))
+    groups = [
+        mtrec.layers.Experts(n, list(u), activation=a, dropout=dropout)
+        for n, u, a in zip((1, 2, 1), units, activations, strict=True)
+    ]
+    gates = [mtrec.layers.Gate(4, name=f"gate_{k}") for k in range(2)]
+    for layer in [*groups, *gates]:
+        layer(x)
+    return x, groups, gates
+
+
+@pytest.mark.parametrize(
+    "case", ["joined", "activation", "depth", "dropout", "inputs", "separate"]
+)
+def test_joined_groups_equal_the_concatenated_outputs(case):
+    """``apply_layers(..., joined=3)``: the three groups' outputs concatenated
+    on the experts' axis, then the gates'; one activation for the groups
+    where they share a matmul and a ``join_key``, else each group's own
+    (another activation, two layers, dropout, different inputs, inside
+    ``separate_matmuls``), with equal values and gradients either way."""
+    x, groups, gates = _groups(
+        units=((4,), (4, 4), (4,)) if case == "depth" else ((4,),) * 3,
+        activations=("relu", "tanh", "relu") if case == "activation" else ("relu",) * 3,
+        dropout=0.5 if case == "dropout" else 0.0,
+    )
+    inputs = [x, x + 0.0 if case == "inputs" else x, x]
+    calls = [*zip(inputs, groups, strict=True), *((x, gate) for gate in gates)]
+
+    def joined():
+        if case == "separate":
+            with mtrec.layers.separate_matmuls():
+                return mtrec.layers.apply_layers(calls, joined=len(groups))
+        return mtrec.layers.apply_layers(calls, joined=len(groups))
+
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        got = joined()
+        want = [layer(inputs, training=False) for inputs, layer in calls]
+        want = [tf.concat(want[: len(groups)], axis=1), *want[len(groups) :]]
+        loss = tf.add_n([_weighted_sum(t, k) for k, t in enumerate(got)])
+        want_loss = tf.add_n([_weighted_sum(t, k) for k, t in enumerate(want)])
+    assert len(got) == 1 + len(gates)
+    assert got[0].shape == (6, sum(g.num_experts for g in groups), 4)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+    sources = [x, *(v for g in groups for v in g.trainable_variables)]
+    for a, b in zip(
+        tape.gradient(loss, sources),
+        tape.gradient(want_loss, sources),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    relus = {"joined": 1, "activation": 2, "depth": 4}
+    assert _ops(joined, "Relu") == relus.get(case, 3)
