@@ -82,6 +82,27 @@ def test_mix_expert_groups_equals_a_mix_of_the_concatenation(sizes):
     _assert_equal_gradients(tape, losses, [gates, *groups], rtol=1e-6)
 
 
+def _random_gates(sizes, members):
+    """A softmax gate ``(5, n)`` per member list, over its groups' experts."""
+    return [
+        tf.nn.softmax(tf.random.normal((5, sum(sizes[j] for j in chosen))))
+        for chosen in members
+    ]
+
+
+def _mix_each(gates, members, groups):
+    """Each gate's mixture of its groups, one ``mix_expert_groups`` each."""
+    return [
+        mix_expert_groups(g, [groups[j] for j in chosen])
+        for g, chosen in zip(gates, members, strict=True)
+    ]
+
+
+def _weighted_sum(outputs):
+    """A loss that weights each output differently (``k + 1``)."""
+    return tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(outputs)])
+
+
 @pytest.mark.parametrize(
     "sizes, members",
     [
@@ -94,21 +115,12 @@ def test_mix_expert_groups_equals_a_mix_of_the_concatenation(sizes):
 def test_mix_gates_over_groups_equals_a_grouped_mix_per_gate(sizes, members):
     tf.keras.utils.set_random_seed(6)
     groups = [tf.random.normal((5, n, 3)) for n in sizes]
-    gates = [
-        tf.nn.softmax(tf.random.normal((5, sum(sizes[j] for j in chosen))))
-        for chosen in members
-    ]
+    gates = _random_gates(sizes, members)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([*gates, *groups])
         batched = mix_gates_over_groups(gates, members, groups)
-        each = [
-            mix_expert_groups(g, [groups[j] for j in chosen])
-            for g, chosen in zip(gates, members, strict=True)
-        ]
-        losses = [
-            tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(out)])
-            for out in (batched, each)
-        ]
+        each = _mix_each(gates, members, groups)
+        losses = [_weighted_sum(out) for out in (batched, each)]
     assert [m.shape for m in batched] == [(5, 3)] * len(members)
     for a, b in zip(batched, each, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
@@ -171,22 +183,13 @@ def test_mix_gates_over_groups_errors():
 def test_mix_gates_over_joined_equals_the_mix_of_the_groups(sizes, members):
     tf.keras.utils.set_random_seed(7)
     experts = tf.random.normal((5, sum(sizes), 3))
-    gates = [
-        tf.nn.softmax(tf.random.normal((5, sum(sizes[j] for j in chosen))))
-        for chosen in members
-    ]
+    gates = _random_gates(sizes, members)
     with tf.GradientTape(persistent=True) as tape:
         tape.watch([*gates, experts])
         joined = mix_gates_over_joined(gates, members, experts, sizes)
         groups = tf.split(experts, sizes, axis=1)
-        each = [
-            mix_expert_groups(g, [groups[j] for j in chosen])
-            for g, chosen in zip(gates, members, strict=True)
-        ]
-        losses = [
-            tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(out)])
-            for out in (joined, each)
-        ]
+        each = _mix_each(gates, members, groups)
+        losses = [_weighted_sum(out) for out in (joined, each)]
     for a, b in zip(joined, each, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     for a, b in zip(
