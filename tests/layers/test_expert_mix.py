@@ -37,6 +37,24 @@ def test_mix_experts_equals_einsum_forward_and_backward():
     np.testing.assert_allclose(ours[0], expected, atol=1e-6)
 
 
+def _weighted_sum(outputs):
+    """A loss that weights each output differently (``k + 1``)."""
+    return tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(outputs)])
+
+
+def _assert_equal_gradients(
+    tape, losses, sources, rtol, unconnected=tf.UnconnectedGradients.NONE
+):
+    """Both ``losses`` have the same gradients with respect to ``sources``
+    (``unconnected``: what a source neither loss reaches gets)."""
+    for a, b in zip(
+        tape.gradient(losses[0], sources, unconnected_gradients=unconnected),
+        tape.gradient(losses[1], sources, unconnected_gradients=unconnected),
+        strict=True,
+    ):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
+
+
 @pytest.mark.parametrize("num_gates", [1, 2, 3])
 def test_mix_experts_per_gate_equals_one_mix_per_gate(num_gates):
     tf.keras.utils.set_random_seed(4)
@@ -46,25 +64,12 @@ def test_mix_experts_per_gate_equals_one_mix_per_gate(num_gates):
         tape.watch([experts, *gates])
         many = mix_experts_per_gate(gates, experts)
         one = [mix_experts(g, experts) for g in gates]
-        losses = [
-            tf.add_n([tf.reduce_sum(m * (i + 1.0)) for i, m in enumerate(out)])
-            for out in (many, one)
-        ]
+        losses = [_weighted_sum(out) for out in (many, one)]
     assert len(many) == num_gates
     for a, b in zip(many, one, strict=True):
         assert a.shape == (5, 3)
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     _assert_equal_gradients(tape, losses, [experts, *gates], rtol=1e-5)
-
-
-def _assert_equal_gradients(tape, losses, sources, rtol):
-    """Both ``losses`` have the same gradients with respect to ``sources``."""
-    for a, b in zip(
-        tape.gradient(losses[0], sources),
-        tape.gradient(losses[1], sources),
-        strict=True,
-    ):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-6)
 
 
 @pytest.mark.parametrize("sizes", [[3], [1, 2], [2, 2, 2]])
@@ -98,11 +103,6 @@ def _mix_each(gates, members, groups):
     ]
 
 
-def _weighted_sum(outputs):
-    """A loss that weights each output differently (``k + 1``)."""
-    return tf.add_n([tf.reduce_sum(m * (k + 1.0)) for k, m in enumerate(outputs)])
-
-
 @pytest.mark.parametrize(
     "sizes, members",
     [
@@ -125,14 +125,13 @@ def test_mix_gates_over_groups_equals_a_grouped_mix_per_gate(sizes, members):
     for a, b in zip(batched, each, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
     # A group no gate mixes gets a zero gradient here, none there.
-    sources = [*gates, *groups]
-    zero = tf.UnconnectedGradients.ZERO
-    for a, b in zip(
-        tape.gradient(losses[0], sources, unconnected_gradients=zero),
-        tape.gradient(losses[1], sources, unconnected_gradients=zero),
-        strict=True,
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_equal_gradients(
+        tape,
+        losses,
+        [*gates, *groups],
+        rtol=1e-5,
+        unconnected=tf.UnconnectedGradients.ZERO,
+    )
 
 
 def test_mix_gates_over_groups_by_hand_and_inside_separate_matmuls():
@@ -192,12 +191,7 @@ def test_mix_gates_over_joined_equals_the_mix_of_the_groups(sizes, members):
         losses = [_weighted_sum(out) for out in (joined, each)]
     for a, b in zip(joined, each, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
-    for a, b in zip(
-        tape.gradient(losses[0], [*gates, experts]),
-        tape.gradient(losses[1], [*gates, experts]),
-        strict=True,
-    ):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_equal_gradients(tape, losses, [*gates, experts], rtol=1e-5)
 
 
 def test_mix_gates_over_joined_errors():
