@@ -51,6 +51,12 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   backward pass: ``mix_expert_groups`` per gate (baseline, ``CGC`` before)
   against ``mtrec.layers.mix_gates_over_groups`` (one gate matrix, one
   batched matmul).
+- ``ple_padded_matmul_train`` and ``ple_padded_matmul_predict``: a census
+  PLE (2 levels of 2 shared + 2 per-task experts of 32 units, 2 tasks) on
+  the 255 census inputs, with and without the backward pass: the shared
+  matmuls' columns as they are (baseline: 206 in the first level, 68 per
+  task in the second) against padded with zero columns to a multiple of 16
+  (208 and 80, ``mtrec.layers.shared_matmuls.COLUMN_MULTIPLE``).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -69,6 +75,7 @@ BASELINE = "before"
 BATCH = 1024
 FEATURES = 31
 EMBEDDING_INPUTS = 263  # census ESMM: 31 x 8 embeddings + 7 dense + 8 more
+PLE_INPUTS = 255  # census PLE: 31 x 8 embeddings + 7 dense
 CENSUS_IDS = 52  # the largest census vocabulary
 DENSE = 7  # census dense inputs
 DENSE_LOG1P = 4  # of them heavy-tailed (capital gains and losses, ...)
@@ -299,6 +306,40 @@ def gate_matrix_cases(tf, layers, backward: bool) -> dict:
     }
 
 
+def padding_cases(tf, layers, backward: bool) -> dict:
+    from mtrec.layers import shared_matmuls
+
+    x = tf.random.Generator.from_seed(0).normal((BATCH, PLE_INPUTS))
+    ple = layers.PLE(
+        ["a", "b"],
+        num_levels=2,
+        num_shared_experts=2,
+        num_task_experts=2,
+        expert_units=[32],
+    )
+    ple.build((None, PLE_INPUTS))
+
+    def forward(multiple: int):
+        def call(x):
+            # Read while the step is traced: set for this variant's trace.
+            default = shared_matmuls.COLUMN_MULTIPLE
+            shared_matmuls.COLUMN_MULTIPLE = multiple
+            try:
+                return ple(x)
+            finally:
+                shared_matmuls.COLUMN_MULTIPLE = default
+
+        return call
+
+    weights = ple.trainable_weights
+    return {
+        BASELINE: expert_mixing.make_step(tf, forward(1), weights, x, backward),
+        "padded_to_16": expert_mixing.make_step(
+            tf, forward(shared_matmuls.COLUMN_MULTIPLE), weights, x, backward
+        ),
+    }
+
+
 def softmax_cases(tf, layers) -> dict:
     widths = [4, 4, 6]
     logits = tf.random.Generator.from_seed(0).normal((BATCH, sum(widths)))
@@ -401,6 +442,12 @@ def main(argv: list[str] | None = None) -> dict:
             tf, layers, True
         ),
         "cgc_gate_matrix_predict 2+2+2 x[32]": lambda: gate_matrix_cases(
+            tf, layers, False
+        ),
+        f"ple_padded_matmul_train on {PLE_INPUTS}": lambda: padding_cases(
+            tf, layers, True
+        ),
+        f"ple_padded_matmul_predict on {PLE_INPUTS}": lambda: padding_cases(
             tf, layers, False
         ),
     }

@@ -1,7 +1,8 @@
 """Mixture layers' matmuls: shared between sublayers, or one each.
 
 :func:`apply_layers` runs the expert groups and linear gates that read the
-same input as one matmul; :func:`separate_matmuls` turns that (and the stacked
+same input as one matmul, its columns padded to a multiple of
+:data:`COLUMN_MULTIPLE`; :func:`separate_matmuls` turns that (and the stacked
 gate mixes of :mod:`mtrec.layers.expert_mix`) off while a graph is traced.
 """
 
@@ -72,6 +73,14 @@ def apply_layers(
     every layer inside :func:`separate_matmuls`, are called as usual; so is
     a layer not built yet (its first call builds it, in its name scope).
 
+    The shared matmul gets zero columns up to a multiple of
+    :data:`COLUMN_MULTIPLE` (16 float32 values, one AVX-512 register), which
+    the split after it drops: oneDNN runs a last block of fewer columns
+    slower. On one core ``(1024, 255) x (255, 206)`` took 651 µs and
+    ``x (255, 208)`` 590 µs; census PLE (206 columns in its first level, 68
+    per task in its second) predicted 1.04x and trained 1.03x faster
+    padded (``benchmarks/step_copies.py``, ``ple_padded_matmul``).
+
     Args:
       calls: ``(inputs, layer)`` pairs; inputs ``(batch, input_dim)``.
       training: passed to every layer.
@@ -114,23 +123,56 @@ def _apply(calls, training) -> list[tf.Tensor]:
         pre, widths = _first_linears(
             calls[members[0]][0], [calls[i][1] for i in members]
         )
-        parts = tf.split(pre, widths, axis=1)
+        parts = _split_columns(pre, widths)
         for i, part in zip(members, parts, strict=True):
             outputs[i] = calls[i][1].from_first_linear(part, training=training)
     return outputs
 
 
+#: The shared matmul's columns are padded with zeros to a multiple of this
+#: (:func:`apply_layers`); read when a graph is traced.
+COLUMN_MULTIPLE = 16
+
+
 def _first_linears(x, layers) -> tuple[tf.Tensor, list[int]]:
-    """``x [K_1 .. K_m] + [b_1 .. b_m]`` of ``layers``' ``first_linear`` s,
-    ``(batch, sum w_j)``, and the widths ``w_j``."""
+    """``x [K_1 .. K_m 0] + [b_1 .. b_m 0]`` of ``layers``' ``first_linear`` s,
+    ``(batch, sum w_j + p)``, and the widths ``w_j``: ``p`` zero columns pad
+    the matmul to a multiple of :data:`COLUMN_MULTIPLE` columns (see
+    :func:`padding_columns`); :func:`_split_columns` drops them."""
     linears = [layer.first_linear for layer in layers]
     widths = [int(kernel.shape[-1]) for kernel, _ in linears]
-    pre = tf.matmul(x, tf.concat([kernel for kernel, _ in linears], axis=1))
+    kernels = [kernel for kernel, _ in linears]
     biases = [
-        bias if bias is not None else tf.zeros((width,), pre.dtype)
+        bias if bias is not None else tf.zeros((width,), x.dtype)
         for (_, bias), width in zip(linears, widths, strict=True)
     ]
+    pad = padding_columns(sum(widths))
+    if pad:
+        kernels.append(tf.zeros((int(kernels[0].shape[0]), pad), x.dtype))
+        biases.append(tf.zeros((pad,), x.dtype))
+    pre = tf.matmul(x, tf.concat(kernels, axis=1))
     return pre + tf.concat(biases, axis=0), widths
+
+
+def padding_columns(width: int) -> int:
+    """Zero columns that pad a shared matmul of ``width`` columns to a
+    multiple of :data:`COLUMN_MULTIPLE`.
+
+    Example:
+
+    >>> [padding_columns(w) for w in (14, 16, 206)]
+    [2, 0, 2]
+    """
+    return -width % COLUMN_MULTIPLE
+
+
+def _split_columns(pre, widths) -> list[tf.Tensor]:
+    """``pre`` cut into columns of ``widths``, its padding dropped."""
+    pad = padding_columns(sum(widths))
+    if not pad and len(widths) == 1:
+        return [pre]
+    parts = tf.split(pre, [*widths, pad] if pad else widths, axis=1)
+    return parts[: len(widths)]
 
 
 def _joinable(calls) -> bool:
@@ -169,9 +211,7 @@ def _apply_joined(calls, training, joined: int) -> list[tf.Tensor]:
     for i, output in zip(rest, _apply([calls[i] for i in rest], training), strict=True):
         outputs[i] = output
     pre, widths = _first_linears(x, [calls[i][1] for i in sharing])
-    parts = [pre]
-    if len(sharing) > joined:
-        parts = tf.split(pre, [sum(widths[:joined]), *widths[joined:]], axis=1)
+    parts = _split_columns(pre, [sum(widths[:joined]), *widths[joined:]])
     groups = [layer for _, layer in calls[:joined]]
     outputs[0] = experts_lib.joined_from_first_linear(groups, parts[0])
     for i, part in zip(sharing[joined:], parts[1:], strict=True):

@@ -30,6 +30,8 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "dense_buckets": {"before", "dense_columns_once"},
         "cgc_gate_matrix_train": {"before", "mix_gates_over_groups"},
         "cgc_gate_matrix_predict": {"before", "mix_gates_over_groups"},
+        "ple_padded_matmul_train": {"before", "padded_to_16"},
+        "ple_padded_matmul_predict": {"before", "padded_to_16"},
     }
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {

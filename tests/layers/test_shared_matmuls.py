@@ -177,3 +177,71 @@ def test_joined_groups_equal_the_concatenated_outputs(case):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     relus = {"joined": 1, "activation": 2, "depth": 4}
     assert _ops(joined, "Relu") == relus.get(case, 3)
+
+
+def _kernel_widths(layer, x) -> list[int]:
+    """The column counts of the ``MatMul`` ops of ``layer(x)`` that read a
+    kernel, in graph order."""
+    graph = tf.function(lambda: layer(x)).get_concrete_function().graph
+    return [
+        int(op.outputs[0].shape[-1])
+        for op in graph.get_operations()
+        if op.type == "MatMul" and op.inputs[1].op.type != "Const"
+    ]
+
+
+def test_padding_columns_reach_the_next_multiple_of_16():
+    from mtrec.layers import shared_matmuls
+
+    assert shared_matmuls.COLUMN_MULTIPLE == 16
+    widths = [1, 14, 16, 17, 68, 206, 208]
+    assert [shared_matmuls.padding_columns(w) for w in widths] == [
+        15,
+        2,
+        0,
+        15,
+        12,
+        2,
+        0,
+    ]
+
+
+def test_shared_matmul_columns_are_padded_and_the_padding_dropped(monkeypatch):
+    """Census PLE's first level: 6 experts of 32 and gates of 4, 4 and 6
+    weights, 206 columns, computed as 208 (a multiple of 16); its second
+    level's task matmuls (2 experts of 32 and a gate of 4) as 80. The layer's
+    values and gradients equal those of the unpadded matmuls."""
+    from mtrec.layers import shared_matmuls
+
+    tf.keras.utils.set_random_seed(11)
+    ple = PLE(
+        ["a", "b"],
+        num_levels=2,
+        num_shared_experts=2,
+        num_task_experts=2,
+        expert_units=[32],
+    )
+    x = tf.random.normal((8, 255))
+    ple(x)
+
+    def run():
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            out = tf.function(lambda: ple(x, training=True))()
+            loss = tf.add_n([_weighted_sum(t, k) for k, t in enumerate(out.values())])
+        return out, tape.gradient(loss, [x, *ple.trainable_variables])
+
+    padded_widths = _kernel_widths(ple, x)
+    padded = run()
+    monkeypatch.setattr(shared_matmuls, "COLUMN_MULTIPLE", 1)
+    assert _kernel_widths(ple, x) == [206, 68, 68, 64]
+    unpadded = run()
+    # The shared experts of the second level read their own input alone:
+    # an Experts layer's own matmul, 64 columns, not padded.
+    assert padded_widths == [208, 80, 80, 64]
+    for key, value in unpadded[0].items():
+        assert padded[0][key].shape == value.shape == (8, 32)
+        np.testing.assert_allclose(padded[0][key], value, rtol=1e-6, atol=1e-6)
+    for a, b in zip(padded[1], unpadded[1], strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
