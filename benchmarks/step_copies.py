@@ -53,10 +53,18 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   batched matmul).
 - ``ple_padded_matmul_train`` and ``ple_padded_matmul_predict``: a census
   PLE (2 levels of 2 shared + 2 per-task experts of 32 units, 2 tasks) on
-  the 255 census inputs, with and without the backward pass: the shared
-  matmuls' columns as they are (baseline: 206 in the first level, 68 per
-  task in the second) against padded with zero columns to a multiple of 16
-  (208 and 80, ``mtrec.layers.shared_matmuls.COLUMN_MULTIPLE``).
+  the 255 census inputs, with and without the backward pass: the first
+  level's shared matmul of 206 columns as it is (baseline) against padded
+  with zero columns to 208, a multiple of 16
+  (``mtrec.layers.shared_matmuls.COLUMN_MULTIPLE``). The second level's
+  layers, on 32 inputs, keep a matmul each in both (``MIN_SHARED_INPUT``;
+  in ``46011fc`` its task matmuls were shared, 68 columns, and padded to
+  80 in ``180b7d7``).
+- ``shared_matmul_train`` and ``shared_matmul_predict`` on 32, 64 and 255
+  inputs: a PLE task's second-level layers (2 experts of 32 units and a
+  gate of 4 weights) on one input: one shared matmul, split, then the
+  experts' activation (baseline) against a matmul each (``apply_layers``
+  inside ``separate_matmuls``; ``MIN_SHARED_INPUT`` draws the line).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -340,6 +348,39 @@ def padding_cases(tf, layers, backward: bool) -> dict:
     }
 
 
+def sharing_cases(tf, layers, width: int, backward: bool) -> dict:
+    from mtrec.layers import shared_matmuls
+
+    x = tf.random.Generator.from_seed(0).normal((BATCH, width))
+    task = [layers.Experts(2, [32]), layers.Gate(4)]
+    for layer in task:
+        layer(x)
+
+    def forward(separate: bool):
+        def call(x):
+            # Read while the step is traced: this variant's way, whatever
+            # the width.
+            default = shared_matmuls.MIN_SHARED_INPUT
+            shared_matmuls.MIN_SHARED_INPUT = 1
+            try:
+                if separate:
+                    with layers.separate_matmuls():
+                        outputs = layers.apply_layers([(x, layer) for layer in task])
+                else:
+                    outputs = layers.apply_layers([(x, layer) for layer in task])
+            finally:
+                shared_matmuls.MIN_SHARED_INPUT = default
+            return {f"y{i}": y for i, y in enumerate(outputs)}
+
+        return call
+
+    weights = [w for layer in task for w in layer.trainable_weights]
+    return {
+        BASELINE: expert_mixing.make_step(tf, forward(False), weights, x, backward),
+        "own_matmuls": expert_mixing.make_step(tf, forward(True), weights, x, backward),
+    }
+
+
 def softmax_cases(tf, layers) -> dict:
     widths = [4, 4, 6]
     logits = tf.random.Generator.from_seed(0).normal((BATCH, sum(widths)))
@@ -451,6 +492,13 @@ def main(argv: list[str] | None = None) -> dict:
             tf, layers, False
         ),
     }
+    for width in (32, 64, PLE_INPUTS):
+        for mode, backward in (("train", True), ("predict", False)):
+            builders[f"shared_matmul_{mode} on {width}"] = (
+                lambda width=width, backward=backward: sharing_cases(
+                    tf, layers, width, backward
+                )
+            )
     report = {
         "baseline": BASELINE,
         "batch": BATCH,

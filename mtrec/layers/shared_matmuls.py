@@ -1,9 +1,10 @@
 """Mixture layers' matmuls: shared between sublayers, or one each.
 
 :func:`apply_layers` runs the expert groups and linear gates that read the
-same input as one matmul, its columns padded to a multiple of
-:data:`COLUMN_MULTIPLE`; :func:`separate_matmuls` turns that (and the stacked
-gate mixes of :mod:`mtrec.layers.expert_mix`) off while a graph is traced.
+same input (of at least :data:`MIN_SHARED_INPUT` columns) as one matmul, its
+columns padded to a multiple of :data:`COLUMN_MULTIPLE`;
+:func:`separate_matmuls` turns that (and the stacked gate mixes of
+:mod:`mtrec.layers.expert_mix`) off while a graph is traced.
 """
 
 import contextlib
@@ -73,13 +74,23 @@ def apply_layers(
     every layer inside :func:`separate_matmuls`, are called as usual; so is
     a layer not built yet (its first call builds it, in its name scope).
 
+    Layers reading an input of fewer than :data:`MIN_SHARED_INPUT` (64)
+    columns keep a matmul each: there the split of the shared result and
+    the experts' activation apart from their matmul cost more than reading
+    the input once per layer. A PLE task's second-level layers (2 experts of
+    32 units and a gate of 4) on 32 inputs, one core: a matmul each was
+    1.26x faster forward and 1.16x forward and backward than one shared;
+    on 255 inputs sharing wins the backward pass (``benchmarks/step_copies.py``,
+    ``shared_matmul``). Census PLE's second level, on 32 inputs, so
+    predicted 1.04x and trained 1.02x faster (whole model, one core).
+
     The shared matmul gets zero columns up to a multiple of
     :data:`COLUMN_MULTIPLE` (16 float32 values, one AVX-512 register), which
     the split after it drops: oneDNN runs a last block of fewer columns
     slower. On one core ``(1024, 255) x (255, 206)`` took 651 µs and
-    ``x (255, 208)`` 590 µs; census PLE (206 columns in its first level, 68
-    per task in its second) predicted 1.04x and trained 1.03x faster
-    padded (``benchmarks/step_copies.py``, ``ple_padded_matmul``).
+    ``x (255, 208)`` 590 µs; census PLE's first level (206 columns, 208
+    padded) predicted 1.04x faster forward (``benchmarks/step_copies.py``,
+    ``ple_padded_matmul``).
 
     Args:
       calls: ``(inputs, layer)`` pairs; inputs ``(batch, input_dim)``.
@@ -116,7 +127,7 @@ def _apply(calls, training) -> list[tf.Tensor]:
             groups.setdefault(id(x), []).append(i)
     separate = matmuls_separate()
     for members in groups.values():
-        if separate or len(members) == 1:
+        if separate or len(members) == 1 or not _wide(calls[members[0]][0]):
             for i in members:
                 outputs[i] = calls[i][1](calls[i][0], training=training)
             continue
@@ -127,6 +138,18 @@ def _apply(calls, training) -> list[tf.Tensor]:
         for i, part in zip(members, parts, strict=True):
             outputs[i] = calls[i][1].from_first_linear(part, training=training)
     return outputs
+
+
+#: Layers reading an input of fewer columns than this keep a matmul each
+#: (:func:`apply_layers`); read when a graph is traced.
+MIN_SHARED_INPUT = 64
+
+
+def _wide(x) -> bool:
+    """Whether layers reading ``x`` share a matmul: ``x`` has at least
+    :data:`MIN_SHARED_INPUT` columns (or an unknown number)."""
+    width = x.shape[-1]
+    return width is None or int(width) >= MIN_SHARED_INPUT
 
 
 #: The shared matmul's columns are padded with zeros to a multiple of this
@@ -184,7 +207,8 @@ def _joinable(calls) -> bool:
     layers = [layer for _, layer in calls]
     keys = {getattr(layer, "join_key", None) for layer in layers}
     return (
-        all(inputs is x for inputs, _ in calls)
+        _wide(x)
+        and all(inputs is x for inputs, _ in calls)
         and all(layer.built for layer in layers)
         and len(keys) == 1
         and None not in keys

@@ -32,7 +32,14 @@ def test_a_short_run_writes_each_case_with_its_baseline_and_ratios(tmp_path):
         "cgc_gate_matrix_predict": {"before", "mix_gates_over_groups"},
         "ple_padded_matmul_train": {"before", "padded_to_16"},
         "ple_padded_matmul_predict": {"before", "padded_to_16"},
+        "shared_matmul_train": {"before", "own_matmuls"},
+        "shared_matmul_predict": {"before", "own_matmuls"},
     }
+    assert sorted(c for c in report["cases"] if c.startswith("shared_matmul")) == [
+        f"shared_matmul_{mode} on {width}"
+        for mode in ("predict", "train")
+        for width in (255, 32, 64)
+    ]
     for entries in report["cases"].values():
         assert entries["before"]["speedup_vs_baseline"] == {
             "min": 1.0,

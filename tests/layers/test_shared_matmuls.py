@@ -28,7 +28,7 @@ def _mixtures():
 def test_shared_matmuls_equal_separate_ones_forward_and_gradients(name):
     tf.keras.utils.set_random_seed(3)
     layer = _mixtures()[name]
-    x = tf.random.normal((16, 7))
+    x = tf.random.normal((16, 64))  # wide enough to share (MIN_SHARED_INPUT)
     layer(x)
     results = {}
     for mode in ("shared", "separate"):
@@ -64,7 +64,7 @@ def _matmuls(layer, x, scatter: bool = False) -> int:
 
 
 def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
-    x = tf.ones((4, 5))
+    x = tf.ones((4, 64))
     mmoe = MMoE(["a", "b", "c"], num_experts=2, expert_units=[4])
     mmoe(x)
     assert _matmuls(mmoe, x) == 1
@@ -85,7 +85,7 @@ def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
     with mtrec.layers.separate_matmuls():
         assert _ops(lambda: cgc(x), "Relu") == 3
     # On per-key inputs (a deeper PLE level) the layers of each key share one.
-    inputs = {key: tf.ones((4, 3)) * i for i, key in enumerate(["a", "b", "shared"])}
+    inputs = {key: tf.ones((4, 64)) * i for i, key in enumerate(["a", "b", "shared"])}
     deep = CGC(["a", "b"], num_shared_experts=1, num_task_experts=1, expert_units=[4])
     deep(inputs)
     # "a" and "b": their experts and gate; "shared": its experts (no gate).
@@ -97,7 +97,7 @@ def test_experts_and_linear_gates_reading_one_input_share_one_matmul():
 
 
 def test_separate_matmuls_restores_the_previous_mode():
-    x = tf.ones((4, 5))
+    x = tf.ones((4, 64))
     mmoe = MMoE(["a", "b"], num_experts=2, expert_units=[4])
     mmoe(x)
     with mtrec.layers.separate_matmuls():
@@ -123,7 +123,7 @@ def _weighted_sum(t, k: int):
 
 def _groups(units=((4,), (4,), (4,)), activations=("relu",) * 3, dropout=0.0):
     tf.keras.utils.set_random_seed(5)
-    x = tf.random.normal((6, 5))
+    x = tf.random.normal((6, 64))
     groups = [
         mtrec.layers.Experts(n, list(u), activation=a, dropout=dropout)
         for n, u, a in zip((1, 2, 1), units, activations, strict=True)
@@ -207,10 +207,11 @@ def test_padding_columns_reach_the_next_multiple_of_16():
 
 
 def test_shared_matmul_columns_are_padded_and_the_padding_dropped(monkeypatch):
-    """Census PLE's first level: 6 experts of 32 and gates of 4, 4 and 6
-    weights, 206 columns, computed as 208 (a multiple of 16); its second
-    level's task matmuls (2 experts of 32 and a gate of 4) as 80. The layer's
-    values and gradients equal those of the unpadded matmuls."""
+    """A PLE of 2 + 2 experts of 64 units on 255 inputs: its first level's
+    6 experts and gates of 4, 4 and 6 weights, 398 columns, computed as 400
+    (a multiple of 16); its second level's task matmuls (2 experts of 64 and
+    a gate of 4, on 64 inputs) as 144. The layer's values and gradients
+    equal those of the unpadded matmuls."""
     from mtrec.layers import shared_matmuls
 
     tf.keras.utils.set_random_seed(11)
@@ -219,7 +220,7 @@ def test_shared_matmul_columns_are_padded_and_the_padding_dropped(monkeypatch):
         num_levels=2,
         num_shared_experts=2,
         num_task_experts=2,
-        expert_units=[32],
+        expert_units=[64],
     )
     x = tf.random.normal((8, 255))
     ple(x)
@@ -234,14 +235,39 @@ def test_shared_matmul_columns_are_padded_and_the_padding_dropped(monkeypatch):
     padded_widths = _kernel_widths(ple, x)
     padded = run()
     monkeypatch.setattr(shared_matmuls, "COLUMN_MULTIPLE", 1)
-    assert _kernel_widths(ple, x) == [206, 68, 68, 64]
+    assert _kernel_widths(ple, x) == [398, 132, 132, 128]
     unpadded = run()
     # The shared experts of the second level read their own input alone:
-    # an Experts layer's own matmul, 64 columns, not padded.
-    assert padded_widths == [208, 80, 80, 64]
+    # an Experts layer's own matmul, 128 columns, not padded.
+    assert padded_widths == [400, 144, 144, 128]
     for key, value in unpadded[0].items():
-        assert padded[0][key].shape == value.shape == (8, 32)
+        assert padded[0][key].shape == value.shape == (8, 64)
         np.testing.assert_allclose(padded[0][key], value, rtol=1e-6, atol=1e-6)
     for a, b in zip(padded[1], unpadded[1], strict=True):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("width", [63, 64])
+def test_layers_on_a_narrow_input_keep_a_matmul_each(width):
+    """Below ``MIN_SHARED_INPUT`` (64) columns a shared matmul costs more
+    than it saves (the split and the activation apart from the matmul):
+    census PLE's second level, on 32 inputs, keeps a matmul per layer (and
+    no joined groups); from 64 columns the layers share one."""
+    from mtrec.layers import shared_matmuls
+
+    assert shared_matmuls.MIN_SHARED_INPUT == 64
+    narrow = width < 64
+    x = tf.ones((4, width))
+    cgc = CGC(["a", "b"], num_shared_experts=1, num_task_experts=1, expert_units=[4])
+    cgc(x)
+    assert _matmuls(cgc, x) == (5 if narrow else 1)  # 3 groups + 2 task gates
+    assert _ops(lambda: cgc(x), "Relu") == (3 if narrow else 1)
+    inputs = {k: tf.ones((4, width)) * i for i, k in enumerate(["a", "b", "shared"])}
+    deep = CGC(["a", "b"], num_shared_experts=1, num_task_experts=1, expert_units=[4])
+    deep(inputs)
+    assert _matmuls(deep, inputs) == (5 if narrow else 3)
+    with mtrec.layers.separate_matmuls():
+        separate = deep(inputs)
+    for key, value in deep(inputs).items():
+        np.testing.assert_allclose(value, separate[key], rtol=1e-6, atol=1e-6)

@@ -343,16 +343,19 @@ def _tower_matmuls(model, batch) -> int:
 @pytest.mark.parametrize(
     "backbone, shared",
     [
-        (lambda: SharedBottom(["ctr", "cvr"], units=[4]), True),
-        (lambda: SharedBottom(["ctr", "cvr"], units=[]), True),
-        (lambda: mtrec.layers.MMoE(["ctr", "cvr"], 2, expert_units=[4]), False),
+        (lambda: SharedBottom(["ctr", "cvr"], units=[64]), True),
+        (lambda: SharedBottom(["ctr", "cvr"], units=[63]), False),
+        (lambda: SharedBottom(["ctr", "cvr"], units=[]), False),
+        (lambda: mtrec.layers.MMoE(["ctr", "cvr"], 2, expert_units=[64]), False),
     ],
-    ids=["shared_bottom", "no_bottom", "mmoe"],
+    ids=["shared_bottom", "narrow_bottom", "no_bottom", "mmoe"],
 )
 def test_towers_reading_one_tensor_share_their_first_matmul(backbone, shared):
     # Shared-bottom (and ESMM's towers over the embeddings) feed every tower
     # the same tensor: one matmul for all towers' first layers, the same
-    # values and gradients as a matmul each (`separate_matmuls`).
+    # values and gradients as a matmul each (`separate_matmuls`), where that
+    # tensor has 64 columns or more (`MIN_SHARED_INPUT`; 63, or the 4 of the
+    # embedding here, keep a matmul each).
     tasks = [Task("ctr", "click"), Task("cvr", "conversion")]
     batch = _batch()
     results = {}
