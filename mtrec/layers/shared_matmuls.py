@@ -78,19 +78,20 @@ def apply_layers(
     columns keep a matmul each: there the split of the shared result and
     the experts' activation apart from their matmul cost more than reading
     the input once per layer. A PLE task's second-level layers (2 experts of
-    32 units and a gate of 4) on 32 inputs, one core: a matmul each was
-    1.26x faster forward and 1.16x forward and backward than one shared;
-    on 255 inputs sharing wins the backward pass (``benchmarks/step_copies.py``,
-    ``shared_matmul``). Census PLE's second level, on 32 inputs, so
-    predicted 1.04x and trained 1.02x faster (whole model, one core).
+    32 units and a gate of 4), one core, a matmul each against one shared:
+    on 32 inputs 1.27x faster forward and 1.15x forward and backward, on 64
+    1.25x and 1.07x, on 255 1.04x forward but 0.90x with the backward pass
+    (``benchmarks/step_copies.py``, ``shared_matmul``). Census PLE's second
+    level, on 32 inputs, so predicted 1.04x and trained 1.02x faster (the
+    whole model, one core).
 
     The shared matmul gets zero columns up to a multiple of
     :data:`COLUMN_MULTIPLE` (16 float32 values, one AVX-512 register), which
     the split after it drops: oneDNN runs a last block of fewer columns
     slower. On one core ``(1024, 255) x (255, 206)`` took 651 µs and
-    ``x (255, 208)`` 590 µs; census PLE's first level (206 columns, 208
-    padded) predicted 1.04x faster forward (``benchmarks/step_copies.py``,
-    ``ple_padded_matmul``).
+    ``x (255, 208)`` 590 µs; census PLE's layer (206 columns in its first
+    level, 208 padded) ran 1.03x faster forward and 1.04x forward and
+    backward (``benchmarks/step_copies.py``, ``ple_padded_matmul``).
 
     Args:
       calls: ``(inputs, layer)`` pairs; inputs ``(batch, input_dim)``.
