@@ -56,15 +56,16 @@ one thread, interleaved rounds (``expert_mixing.time_case``):
   the 255 census inputs, with and without the backward pass: the first
   level's shared matmul of 206 columns as it is (baseline) against padded
   with zero columns to 208, a multiple of 16
-  (``mtrec.layers.shared_matmuls.COLUMN_MULTIPLE``). The second level's
-  layers, on 32 inputs, keep a matmul each in both (``MIN_SHARED_INPUT``;
+  (``mtrec.layers.matmul_layout``' ``column_multiple``). The second level's
+  layers, on 32 inputs, keep a matmul each in both (``min_shared_input``;
   in ``46011fc`` its task matmuls were shared, 68 columns, and padded to
   80 in ``180b7d7``).
 - ``shared_matmul_train`` and ``shared_matmul_predict`` on 32, 64 and 255
   inputs: a PLE task's second-level layers (2 experts of 32 units and a
   gate of 4 weights) on one input: one shared matmul, split, then the
   experts' activation (baseline) against a matmul each (``apply_layers``
-  inside ``separate_matmuls``; ``MIN_SHARED_INPUT`` draws the line).
+  inside ``separate_matmuls``; ``matmul_layout``' ``min_shared_input``,
+  64 by default, draws the line).
 
 Writes ``benchmarks/results/step_copies.json`` and prints a markdown table.
 
@@ -315,8 +316,6 @@ def gate_matrix_cases(tf, layers, backward: bool) -> dict:
 
 
 def padding_cases(tf, layers, backward: bool) -> dict:
-    from mtrec.layers import shared_matmuls
-
     x = tf.random.Generator.from_seed(0).normal((BATCH, PLE_INPUTS))
     ple = layers.PLE(
         ["a", "b"],
@@ -329,28 +328,20 @@ def padding_cases(tf, layers, backward: bool) -> dict:
 
     def forward(multiple: int):
         def call(x):
-            # Read while the step is traced: set for this variant's trace.
-            default = shared_matmuls.COLUMN_MULTIPLE
-            shared_matmuls.COLUMN_MULTIPLE = multiple
-            try:
+            # Read while the step is traced: this variant's padding.
+            with layers.matmul_layout(column_multiple=multiple):
                 return ple(x)
-            finally:
-                shared_matmuls.COLUMN_MULTIPLE = default
 
         return call
 
     weights = ple.trainable_weights
     return {
         BASELINE: expert_mixing.make_step(tf, forward(1), weights, x, backward),
-        "padded_to_16": expert_mixing.make_step(
-            tf, forward(shared_matmuls.COLUMN_MULTIPLE), weights, x, backward
-        ),
+        "padded_to_16": expert_mixing.make_step(tf, forward(16), weights, x, backward),
     }
 
 
 def sharing_cases(tf, layers, width: int, backward: bool) -> dict:
-    from mtrec.layers import shared_matmuls
-
     x = tf.random.Generator.from_seed(0).normal((BATCH, width))
     task = [layers.Experts(2, [32]), layers.Gate(4)]
     for layer in task:
@@ -360,16 +351,12 @@ def sharing_cases(tf, layers, width: int, backward: bool) -> dict:
         def call(x):
             # Read while the step is traced: this variant's way, whatever
             # the width.
-            default = shared_matmuls.MIN_SHARED_INPUT
-            shared_matmuls.MIN_SHARED_INPUT = 1
-            try:
+            with layers.matmul_layout(min_shared_input=1):
                 if separate:
                     with layers.separate_matmuls():
                         outputs = layers.apply_layers([(x, layer) for layer in task])
                 else:
                     outputs = layers.apply_layers([(x, layer) for layer in task])
-            finally:
-                shared_matmuls.MIN_SHARED_INPUT = default
             return {f"y{i}": y for i, y in enumerate(outputs)}
 
         return call

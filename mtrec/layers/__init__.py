@@ -18,6 +18,7 @@ from mtrec.layers.omoe import OMoE
 from mtrec.layers.ple import PLE
 from mtrec.layers.shared_bottom import SharedBottom
 from mtrec.layers.shared_matmuls import apply_layers
+from mtrec.layers.shared_matmuls import matmul_layout
 from mtrec.layers.shared_matmuls import matmuls_separate
 from mtrec.layers.shared_matmuls import separate_matmuls
 from mtrec.layers.target_attention import TargetAttention
@@ -39,6 +40,7 @@ __all__ = [
     "apply_layers",
     "gate_softmax",
     "joined_from_first_linear",
+    "matmul_layout",
     "matmuls_separate",
     "mix_expert_groups",
     "mix_experts",

@@ -15,13 +15,71 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from mtrec.layers import experts as experts_lib
+from mtrec.layers import validation
 
 _MODE = threading.local()
+
+#: Layers reading an input of fewer columns than this keep a matmul each
+#: (:func:`apply_layers`; :func:`matmul_layout` sets another while a graph
+#: is traced).
+MIN_SHARED_INPUT = 64
+
+#: The shared matmul's columns are padded with zeros to a multiple of this
+#: (:func:`apply_layers`; :func:`matmul_layout` sets another).
+COLUMN_MULTIPLE = 16
 
 
 def matmuls_separate() -> bool:
     """Whether this thread is tracing inside :func:`separate_matmuls`."""
     return getattr(_MODE, "separate", False)
+
+
+@contextlib.contextmanager
+def matmul_layout(
+    min_shared_input: int | None = None, column_multiple: int | None = None
+) -> Iterator[None]:
+    """Within it, :func:`apply_layers` shares a matmul between layers reading
+    an input of at least ``min_shared_input`` columns and pads it to a
+    multiple of ``column_multiple`` columns (``None``: the defaults,
+    :data:`MIN_SHARED_INPUT` and :data:`COLUMN_MULTIPLE`). Read when a graph
+    is traced (per thread), as :func:`separate_matmuls`; the values are the
+    same either way, only the matmuls differ (benchmarks compare them).
+
+    Raises:
+      ValueError: a value that is not ``None`` or an int >= 1.
+
+    Example:
+
+    >>> layer = mtrec.MMoE(["a", "b"], num_experts=2, expert_units=[4])
+    >>> x = tf.ones((3, 5))
+    >>> with matmul_layout(min_shared_input=1, column_multiple=1):
+    ...     shared = layer(x)  # 5 input columns: one matmul, 14 columns
+    >>> own = layer(x)  # fewer than 64 input columns: a matmul each
+    >>> bool(tf.reduce_all(tf.abs(shared["a"] - own["a"]) < 1e-5))
+    True
+    """
+    settings = {
+        "min_shared_input": min_shared_input,
+        "column_multiple": column_multiple,
+    }
+    for name, value in settings.items():
+        if value is not None:
+            validation.check_count(name, value, 1)
+    previous = {name: getattr(_MODE, name, None) for name in settings}
+    for name, value in settings.items():
+        if value is not None:
+            setattr(_MODE, name, int(value))
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            setattr(_MODE, name, value)
+
+
+def _setting(name: str, default: int) -> int:
+    """This thread's :func:`matmul_layout` value of ``name``, else ``default``."""
+    value = getattr(_MODE, name, None)
+    return default if value is None else value
 
 
 @contextlib.contextmanager
@@ -142,21 +200,12 @@ def _apply(calls, training) -> list[tf.Tensor]:
     return outputs
 
 
-#: Layers reading an input of fewer columns than this keep a matmul each
-#: (:func:`apply_layers`); read when a graph is traced.
-MIN_SHARED_INPUT = 64
-
-
 def _wide(x) -> bool:
     """Whether layers reading ``x`` share a matmul: ``x`` has at least
-    :data:`MIN_SHARED_INPUT` columns (or an unknown number)."""
+    :data:`MIN_SHARED_INPUT` columns (or :func:`matmul_layout`'s; or an
+    unknown number)."""
     width = x.shape[-1]
-    return width is None or int(width) >= MIN_SHARED_INPUT
-
-
-#: The shared matmul's columns are padded with zeros to a multiple of this
-#: (:func:`apply_layers`); read when a graph is traced.
-COLUMN_MULTIPLE = 16
+    return width is None or int(width) >= _setting("min_shared_input", MIN_SHARED_INPUT)
 
 
 def _first_linears(x, layers) -> tuple[tf.Tensor, list[int]]:
@@ -181,14 +230,14 @@ def _first_linears(x, layers) -> tuple[tf.Tensor, list[int]]:
 
 def padding_columns(width: int) -> int:
     """Zero columns that pad a shared matmul of ``width`` columns to a
-    multiple of :data:`COLUMN_MULTIPLE`.
+    multiple of :data:`COLUMN_MULTIPLE` (or :func:`matmul_layout`'s).
 
     Example:
 
     >>> [padding_columns(w) for w in (14, 16, 206)]
     [2, 0, 2]
     """
-    return -width % COLUMN_MULTIPLE
+    return -width % _setting("column_multiple", COLUMN_MULTIPLE)
 
 
 def _split_columns(pre, widths) -> list[tf.Tensor]:

@@ -204,16 +204,41 @@ def test_padding_columns_reach_the_next_multiple_of_16():
         2,
         0,
     ]
+    with mtrec.layers.matmul_layout(column_multiple=8):
+        assert [shared_matmuls.padding_columns(w) for w in widths] == [
+            7,
+            2,
+            0,
+            7,
+            4,
+            2,
+            0,
+        ]
+        with mtrec.layers.matmul_layout(min_shared_input=2):  # keeps 8
+            assert shared_matmuls.padding_columns(14) == 2
+    assert shared_matmuls.padding_columns(14) == 2
+    assert shared_matmuls.padding_columns(20) == 12
 
 
-def test_shared_matmul_columns_are_padded_and_the_padding_dropped(monkeypatch):
+@pytest.mark.parametrize(
+    "argument, value",
+    [("min_shared_input", 0), ("column_multiple", -16), ("column_multiple", 2.5)],
+)
+def test_matmul_layout_rejects_what_is_not_a_count(argument, value):
+    with pytest.raises(ValueError) as error:
+        with mtrec.layers.matmul_layout(**{argument: value}):
+            pass
+    assert str(error.value) == (
+        f"`{argument}` must be >= 1. Received: `{argument}={value}`"
+    )
+
+
+def test_shared_matmul_columns_are_padded_and_the_padding_dropped():
     """A PLE of 2 + 2 experts of 64 units on 255 inputs: its first level's
     6 experts and gates of 4, 4 and 6 weights, 398 columns, computed as 400
     (a multiple of 16); its second level's task matmuls (2 experts of 64 and
     a gate of 4, on 64 inputs) as 144. The layer's values and gradients
     equal those of the unpadded matmuls."""
-    from mtrec.layers import shared_matmuls
-
     tf.keras.utils.set_random_seed(11)
     ple = PLE(
         ["a", "b"],
@@ -234,9 +259,9 @@ def test_shared_matmul_columns_are_padded_and_the_padding_dropped(monkeypatch):
 
     padded_widths = _kernel_widths(ple, x)
     padded = run()
-    monkeypatch.setattr(shared_matmuls, "COLUMN_MULTIPLE", 1)
-    assert _kernel_widths(ple, x) == [398, 132, 132, 128]
-    unpadded = run()
+    with mtrec.layers.matmul_layout(column_multiple=1):
+        assert _kernel_widths(ple, x) == [398, 132, 132, 128]
+        unpadded = run()
     # The shared experts of the second level read their own input alone:
     # an Experts layer's own matmul, 128 columns, not padded.
     assert padded_widths == [400, 144, 144, 128]
@@ -253,7 +278,8 @@ def test_layers_on_a_narrow_input_keep_a_matmul_each(width):
     """Below ``MIN_SHARED_INPUT`` (64) columns a shared matmul costs more
     than it saves (the split and the activation apart from the matmul):
     census PLE's second level, on 32 inputs, keeps a matmul per layer (and
-    no joined groups); from 64 columns the layers share one."""
+    no joined groups); from 64 columns the layers share one, and from
+    ``matmul_layout``'s ``min_shared_input`` within it."""
     from mtrec.layers import shared_matmuls
 
     assert shared_matmuls.MIN_SHARED_INPUT == 64
@@ -271,3 +297,7 @@ def test_layers_on_a_narrow_input_keep_a_matmul_each(width):
         separate = deep(inputs)
     for key, value in deep(inputs).items():
         np.testing.assert_allclose(value, separate[key], rtol=1e-6, atol=1e-6)
+    with mtrec.layers.matmul_layout(min_shared_input=width):
+        assert _matmuls(deep, inputs) == 3
+        assert _matmuls(cgc, x) == 1
+    assert _matmuls(cgc, x) == (5 if narrow else 1)
