@@ -140,9 +140,10 @@ def apply_layers(
     on 32 inputs 1.27x faster forward and 1.15x forward and backward, on 64
     1.25x and 1.07x, on 255 1.04x forward but 0.90x with the backward pass
     (``benchmarks/step_copies.py``, ``shared_matmul``). Census PLE's second
-    level reads 32 inputs; with the padding below, the DeepCTR comparison's
-    census PLE worker predicted 1.11x and trained 1.02x as fast as before
-    either (one core, 4 interleaved pairs of processes; README).
+    level reads 32 inputs; with the padding below, its share of the matmul
+    floor in the DeepCTR comparison rose from 0.45 (training) and 0.39
+    (prediction) to 0.51 and 0.44
+    (``benchmarks/results/deepctr_comparison_narrow_xeon.json``).
 
     The shared matmul gets zero columns up to a multiple of
     :data:`COLUMN_MULTIPLE` (16 float32 values, one AVX-512 register), which
