@@ -131,31 +131,11 @@ def cmd_inspect(args) -> int:
 
 def cmd_demo(args) -> int:
     """Generate a log, train ESMM, evaluate vs the oracle, export, reload, score."""
-    import numpy as np
-    import pandas as pd
-    import tensorflow as tf
-
-    from mtrec.data.synthetic import generate_click_log
-    from mtrec.data.table_writer import write_table
     from mtrec.training import format_metrics
-    from mtrec.training import load_config
     from mtrec.training import train
 
-    workdir = pathlib.Path(args.workdir)
-    data_path = workdir / "data" / f"click_log_{args.rows}.csv"
-    if not data_path.is_file():
-        print(f"[1/4] generating {args.rows:,} impressions -> {data_path}")
-        write_table(generate_click_log(args.rows, seed=args.seed), data_path)
-    else:
-        print(f"[1/4] using the click log already generated at {data_path}")
-    overrides = [
-        f"data.train={data_path}",
-        f"runs_dir={workdir / 'runs'}",
-        f"export.base={workdir / 'exports' / 'esmm'}",
-        "export.publish=true",  # the demo serves what it trained
-        *(args.set or []),
-    ]
-    config = load_config(shipped_config("esmm"), overrides)
+    data_path = _demo_click_log(args)
+    config = _demo_config(args, data_path)
     print(
         f"[2/4] training ESMM ({config.model.backbone} backbone, "
         f"{config.train.epochs} epochs)"
@@ -167,31 +147,81 @@ def cmd_demo(args) -> int:
         f"[4/4] exported {result.export_path}; reloading with tf.saved_model.load "
         "and scoring raw rows"
     )
-    serve = tf.saved_model.load(str(result.export_path)).signatures["serving_default"]
+    print(_demo_scores(result.export_path, data_path).to_string(index=False))
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+#: Click log columns the demo prints beside the served scores.
+_DEMO_COLUMNS = (
+    "user_id",
+    "item_id",
+    "position",
+    "click",
+    "conversion",
+    "true_ctr",
+    "true_cvr",
+)
+
+
+def _demo_click_log(args) -> pathlib.Path:
+    """Step 1 of the demo: the click log in ``--workdir``, generated unless there."""
+    from mtrec.data.synthetic import generate_click_log
+    from mtrec.data.table_writer import write_table
+
+    data_path = pathlib.Path(args.workdir) / "data" / f"click_log_{args.rows}.csv"
+    if not data_path.is_file():
+        print(f"[1/4] generating {args.rows:,} impressions -> {data_path}")
+        write_table(generate_click_log(args.rows, seed=args.seed), data_path)
+    else:
+        print(f"[1/4] using the click log already generated at {data_path}")
+    return data_path
+
+
+def _demo_config(args, data_path: pathlib.Path):
+    """The shipped ESMM config pointed at the demo's data, runs and exports."""
+    from mtrec.training import load_config
+
+    workdir = pathlib.Path(args.workdir)
+    overrides = [
+        f"data.train={data_path}",
+        f"runs_dir={workdir / 'runs'}",
+        f"export.base={workdir / 'exports' / 'esmm'}",
+        "export.publish=true",  # the demo serves what it trained
+        *(args.set or []),
+    ]
+    return load_config(shipped_config("esmm"), overrides)
+
+
+def _demo_scores(export_path, data_path: pathlib.Path):
+    """The first 5 click log rows with the reloaded SavedModel's scores added as
+    ``p_<output>`` columns (rounded to 4 decimals)."""
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+
+    serve = tf.saved_model.load(str(export_path)).signatures["serving_default"]
     rows = pd.read_csv(data_path, nrows=5)
+    inputs = _serving_inputs(serve, rows)
+    scores = {k: v.numpy() for k, v in serve(**inputs).items()}
+    table = rows[list(_DEMO_COLUMNS)].copy()
+    for name in sorted(scores):
+        table[f"p_{name}"] = np.round(scores[name], 4)
+    return table
+
+
+def _serving_inputs(serve, rows) -> dict:
+    """Raw click log rows as the tensors a serving signature takes (missing
+    values become ``""`` or 0)."""
+    import tensorflow as tf
+
     inputs = {}
     for name, spec in serve.structured_input_signature[1].items():
         values = rows[name].fillna("" if spec.dtype == tf.string else 0).to_numpy()
         inputs[name] = tf.constant(
             values.astype(str) if spec.dtype == tf.string else values, dtype=spec.dtype
         )
-    scores = {k: v.numpy() for k, v in serve(**inputs).items()}
-    table = rows[
-        [
-            "user_id",
-            "item_id",
-            "position",
-            "click",
-            "conversion",
-            "true_ctr",
-            "true_cvr",
-        ]
-    ].copy()
-    for name in sorted(scores):
-        table[f"p_{name}"] = np.round(scores[name], 4)
-    print(table.to_string(index=False))
-    print(f"run directory: {result.run_dir}")
-    return 0
+    return inputs
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -83,6 +83,32 @@ def prepare_census_income(
       FileNotFoundError, DataError: see :func:`load_census_income`.
     """
     check_census_group(group)
+    fractions = _checked_fractions(fractions)
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"census-income file not found: {path}")
+    out_dir = pathlib.Path(out_dir)
+    paths = {split: out_dir / f"{split}.parquet" for split in SPLITS}
+    info = _split_info(path, group=group, seed=seed, fractions=fractions)
+    info_path = out_dir / SPLIT_INFO_FILE
+    if _split_is_current(info_path, paths, info):
+        logger.info("reusing the census-income split in %s", out_dir)
+        return paths
+
+    table = _labelled_table(path, group)
+    parts = _split_rows(len(table), seed=seed, fractions=fractions)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info_path.unlink(missing_ok=True)
+    rows, label_rates = _write_parts(table, parts, paths, TASK_GROUPS[group])
+    info["rows"] = rows
+    info["label_rates"] = label_rates
+    _write_json(info_path, info)
+    logger.info("wrote the census-income split %s to %s", info["rows"], out_dir)
+    return paths
+
+
+def _checked_fractions(fractions: Sequence[float]) -> tuple[float, ...]:
+    """The fractions as floats; raises unless 3 positive numbers summing to 1."""
     fractions = tuple(float(f) for f in fractions)
     if (
         len(fractions) != 3
@@ -93,12 +119,15 @@ def prepare_census_income(
             "`fractions` must be 3 positive numbers (train, val, test) summing to 1. "
             f"Received: `fractions={fractions}`"
         )
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"census-income file not found: {path}")
-    out_dir = pathlib.Path(out_dir)
-    paths = {split: out_dir / f"{split}.parquet" for split in SPLITS}
-    info = {
+    return fractions
+
+
+def _split_info(
+    path: pathlib.Path, *, group: int, seed: int, fractions: tuple[float, ...]
+) -> dict:
+    """The parameters of a split and its source's SHA-256, as ``split.json``
+    records them (before the rows and label rates are added)."""
+    return {
         "format_version": _FORMAT_VERSION,
         "source": str(path.resolve()),
         "source_sha256": _sha256(path),
@@ -107,47 +136,73 @@ def prepare_census_income(
         "seed": seed,
         "fractions": list(fractions),
     }
-    info_path = out_dir / SPLIT_INFO_FILE
-    if info_path.is_file() and all(p.is_file() for p in paths.values()):
-        try:
-            recorded = json.loads(info_path.read_text())
-        except json.JSONDecodeError:
-            recorded = {}
-        if {k: recorded.get(k) for k in info} == info:
-            logger.info("reusing the census-income split in %s", out_dir)
-            return paths
 
+
+def _split_is_current(
+    info_path: pathlib.Path, paths: dict[str, pathlib.Path], info: dict
+) -> bool:
+    """Whether all the files exist and ``split.json`` records the same ``info``."""
+    if not (info_path.is_file() and all(p.is_file() for p in paths.values())):
+        return False
+    try:
+        recorded = json.loads(info_path.read_text())
+    except json.JSONDecodeError:
+        recorded = {}
+    return {k: recorded.get(k) for k in info} == info
+
+
+def _labelled_table(path: pathlib.Path, group: int):
+    """The census file's columns for a group's split files plus its two labels."""
     frame = load_census_income(path)
     labels = census_labels(frame)
     table = frame[_file_columns(group)].copy()
     for label in TASK_GROUPS[group]:
         table[label] = labels[label]
-    order = np.random.default_rng(seed).permutation(len(table))
-    n_train = round(fractions[0] * len(table))
-    n_val = round(fractions[1] * len(table))
-    parts = {
+    return table
+
+
+def _split_rows(
+    num_rows: int, *, seed: int, fractions: tuple[float, ...]
+) -> dict[str, np.ndarray]:
+    """The row indices of each split: a seeded permutation cut into consecutive
+    parts of ``round(f * num_rows)`` rows, the test part taking the remainder."""
+    order = np.random.default_rng(seed).permutation(num_rows)
+    n_train = round(fractions[0] * num_rows)
+    n_val = round(fractions[1] * num_rows)
+    return {
         "train": order[:n_train],
         "val": order[n_train : n_train + n_val],
         "test": order[n_train + n_val :],
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    info_path.unlink(missing_ok=True)
-    info["rows"] = {}
-    info["label_rates"] = {}
-    for split, rows in parts.items():
-        part = table.iloc[np.sort(rows)].reset_index(drop=True)
+
+
+def _write_parts(
+    table,
+    parts: dict[str, np.ndarray],
+    paths: dict[str, pathlib.Path],
+    labels: Sequence[str],
+) -> tuple[dict[str, int], dict[str, dict[str, float]]]:
+    """Writes each split's rows, in file order, to its Parquet file (through a
+    temporary name); returns the row counts and the label rates per split."""
+    rows = {}
+    label_rates = {}
+    for split, index in parts.items():
+        part = table.iloc[np.sort(index)].reset_index(drop=True)
         tmp = paths[split].with_suffix(".parquet.tmp")
         part.to_parquet(tmp, index=False)
         os.replace(tmp, paths[split])
-        info["rows"][split] = len(part)
-        info["label_rates"][split] = {
-            label: round(float(part[label].mean()), 4) for label in TASK_GROUPS[group]
+        rows[split] = len(part)
+        label_rates[split] = {
+            label: round(float(part[label].mean()), 4) for label in labels
         }
-    tmp = info_path.with_suffix(".json.tmp")
+    return rows, label_rates
+
+
+def _write_json(path: pathlib.Path, info: dict) -> None:
+    """Writes ``info`` as indented JSON through a temporary name."""
+    tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, info_path)
-    logger.info("wrote the census-income split %s to %s", info["rows"], out_dir)
-    return paths
+    os.replace(tmp, path)
 
 
 def _file_columns(group: int) -> list[str]:

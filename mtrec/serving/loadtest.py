@@ -332,37 +332,67 @@ def run_load_test(config: LoadTestConfig) -> dict:
     )
     clients = [client_cls(config) for _ in range(config.clients)]
     payloads = [clients[0].encode(batch) for batch in batches]
+    done, elapsed = _run_clients(
+        clients, payloads, warmup_s=config.warmup_s, duration_s=config.duration_s
+    )
+    for client in clients:
+        client.close()
+    return _report(config, done, elapsed)
 
+
+def _run_clients(
+    clients: list, payloads: list, *, warmup_s: float, duration_s: float
+) -> tuple[list[tuple[float, str | None]], float]:
+    """Runs one thread per client for ``warmup_s + duration_s`` seconds; returns
+    the ``(latency_s, error)`` of every measured request and the measured
+    seconds."""
     start = time.perf_counter()
-    measure_from = start + config.warmup_s
-    stop_at = measure_from + config.duration_s
+    measure_from = start + warmup_s
+    stop_at = measure_from + duration_s
     results: list[list[tuple[float, str | None]]] = [[] for _ in clients]
-
-    def work(index: int) -> None:
-        client, out = clients[index], results[index]
-        i = index
-        while True:
-            began = time.perf_counter()
-            if began >= stop_at:
-                return
-            error = client.send(payloads[i % len(payloads)])
-            if began >= measure_from:
-                out.append((time.perf_counter() - began, error))
-            i += 1
-
     threads = [
-        threading.Thread(target=work, args=(i,), name=f"loadtest-{i}", daemon=True)
-        for i in range(len(clients))
+        threading.Thread(
+            target=_send_until,
+            args=(client, payloads, i, measure_from, stop_at, results[i]),
+            name=f"loadtest-{i}",
+            daemon=True,
+        )
+        for i, client in enumerate(clients)
     ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = max(time.perf_counter() - measure_from, 1e-9)
-    for client in clients:
-        client.close()
+    return [r for per_client in results for r in per_client], elapsed
 
-    done = [r for per_client in results for r in per_client]
+
+def _send_until(
+    client,
+    payloads: list,
+    first: int,
+    measure_from: float,
+    stop_at: float,
+    out: list[tuple[float, str | None]],
+) -> None:
+    """One client's loop: sends the payloads in turn, from index ``first``, until
+    ``stop_at``; appends ``(latency_s, error)`` of requests begun after
+    ``measure_from`` to ``out``."""
+    i = first
+    while True:
+        began = time.perf_counter()
+        if began >= stop_at:
+            return
+        error = client.send(payloads[i % len(payloads)])
+        if began >= measure_from:
+            out.append((time.perf_counter() - began, error))
+        i += 1
+
+
+def _report(
+    config: LoadTestConfig, done: list[tuple[float, str | None]], elapsed: float
+) -> dict:
+    """The report of the measured requests ``done`` over ``elapsed`` seconds."""
     ok = [latency for latency, error in done if error is None]
     errors = Counter(error for _, error in done if error is not None)
     return {
