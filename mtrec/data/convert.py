@@ -207,48 +207,87 @@ def _convert_float(
     return narrowed
 
 
+class _IntMessages:
+    """Error messages of an int column, by row index of its (decoded) cells."""
+
+    def __init__(self, values: pa.Array):
+        self.values = values
+
+    def shown(self, i: int) -> str:
+        return _show(self.values[i].as_py())
+
+    def missing_value(self, i: int) -> str:
+        return f"missing value in an int column, got {self.shown(i)}"
+
+    def not_integer(self, i: int) -> str:
+        return f"expected an integer, got {self.shown(i)}"
+
+    def out_of_range(self, i: int) -> str:
+        return f"integer out of int64 range, got {self.shown(i)}"
+
+
 def _convert_int(column: str, values: pa.Array) -> np.ndarray:
     values = _decode(values)
-
-    def shown(i: int) -> str:
-        return _show(values[i].as_py())
-
-    def missing_value(i: int) -> str:
-        return f"missing value in an int column, got {shown(i)}"
-
-    def not_integer(i: int) -> str:
-        return f"expected an integer, got {shown(i)}"
-
-    def out_of_range(i: int) -> str:
-        return f"integer out of int64 range, got {shown(i)}"
-
+    messages = _IntMessages(values)
     if pa.types.is_integer(values.type):
         nulls = pc.is_null(values).to_numpy(zero_copy_only=False)
-        _raise_first([(_first(nulls), missing_value)])
-        converted, bad = _cast_prefix(values, pa.int64())
-        _raise_first([(bad, out_of_range)])
-        return converted.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        _raise_first([(_first(nulls), messages.missing_value)])
+        return _cast_int64(values, messages)
     if pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
-        numbers, missing, _ = _parse_numbers(values)
-        with np.errstate(invalid="ignore"):
-            inexact = ~missing & (
-                ~np.isfinite(numbers)
-                | (np.floor(numbers) != numbers)
-                | (np.abs(numbers) >= 2.0**63)
-            )
-        _raise_first([(_first(missing), missing_value), (_first(inexact), not_integer)])
-        return numbers.astype(np.int64)
+        return _ints_from_floats(values, messages)
     if not _is_text(values):
         raise _type_error(column, values, "integers")
-    # Plain digits are cast exactly (int64 ids above 2**53 stay exact); other
-    # numbers ("1.0", "1e3") must equal an integer that a float64 holds exactly.
+    return _ints_from_text(values, messages)
+
+
+def _cast_int64(values: pa.Array, messages: _IntMessages) -> np.ndarray:
+    """Casts integers or digit strings to int64; raises for the first overflow."""
+    converted, bad = _cast_prefix(values, pa.int64())
+    _raise_first([(bad, messages.out_of_range)])
+    return converted.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+
+
+def _ints_from_floats(values: pa.Array, messages: _IntMessages) -> np.ndarray:
+    """Float or decimal cells as int64: each must be a whole number in range."""
+    numbers, missing, _ = _parse_numbers(values)
+    with np.errstate(invalid="ignore"):
+        inexact = ~missing & (
+            ~np.isfinite(numbers)
+            | (np.floor(numbers) != numbers)
+            | (np.abs(numbers) >= 2.0**63)
+        )
+    _raise_first(
+        [
+            (_first(missing), messages.missing_value),
+            (_first(inexact), messages.not_integer),
+        ]
+    )
+    return numbers.astype(np.int64)
+
+
+def _ints_from_text(values: pa.Array, messages: _IntMessages) -> np.ndarray:
+    """Text cells as int64.
+
+    Plain digits are cast exactly (int64 ids above 2**53 stay exact); other
+    numbers ("1.0", "1e3") must equal an integer that a float64 holds exactly.
+    """
     trimmed = pc.utf8_trim_whitespace(values)
     digits = pc.fill_null(pc.match_substring_regex(trimmed, _INT_PATTERN), False)
     signless = pc.utf8_ltrim(trimmed, characters="+")
     if pc.all(digits).as_py():
-        converted, bad = _cast_prefix(signless, pa.int64())
-        _raise_first([(bad, out_of_range)])
-        return converted.to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+        return _cast_int64(signless, messages)
+    return _ints_from_mixed_text(values, digits, signless, messages)
+
+
+def _ints_from_mixed_text(
+    values: pa.Array, digits: pa.Array, signless: pa.Array, messages: _IntMessages
+) -> np.ndarray:
+    """Text cells of which only some are plain digits (``digits`` marks them).
+
+    The digit cells are cast exactly from ``signless`` (the trimmed text without
+    a leading ``+``); the others are parsed as float64 and must be integers
+    that a float64 holds exactly. The first problem in row order is raised.
+    """
     no_text = pa.scalar(None, type=values.type)
     numbers, missing, bad_number = _parse_numbers(pc.if_else(digits, no_text, values))
     integers, bad_integer = _cast_prefix(
@@ -267,10 +306,10 @@ def _convert_int(column: str, values: pa.Array) -> np.ndarray:
         )
     _raise_first(
         [
-            (_first(missing), missing_value),
-            (bad_number, not_integer),
-            (_first(inexact), not_integer),
-            (bad_integer, out_of_range),
+            (_first(missing), messages.missing_value),
+            (bad_number, messages.not_integer),
+            (_first(inexact), messages.not_integer),
+            (bad_integer, messages.out_of_range),
         ]
     )
     exact = pc.fill_null(integers, 0).to_numpy(zero_copy_only=False)

@@ -197,17 +197,51 @@ def native_dataset(
     if input_context is not None:
         pipelines = input_context.num_input_pipelines
         pipeline = input_context.input_pipeline_id
-    by_shard = len(files) >= pipelines
+    shard_seed = window_seed = None
     if shuffle:
+        shard_seed, window_seed = epoch_seeds(seed, epoch)
+    examples = _pipeline_examples(
+        files,
+        pipelines,
+        pipeline,
+        epoch=epoch,
+        shard_seed=shard_seed,
+        num_parallel_reads=num_parallel_reads,
+    )
+    rows = _parsed_rows(examples, prepared, shuffle_buffer_rows, window_seed)
+    batches = rows.rebatch(batch_size, drop_remainder=drop_remainder)
+    if start_batch:
+        batches = batches.skip(start_batch)
+    return batches.prefetch(tf.data.AUTOTUNE)
+
+
+def _pipeline_examples(
+    files: list[str],
+    pipelines: int,
+    pipeline: int,
+    *,
+    epoch: int,
+    shard_seed: int | None,
+    num_parallel_reads: int,
+) -> tf.data.Dataset:
+    """Pipeline ``pipeline``'s share of the serialized Examples of ``files``.
+
+    With ``shard_seed`` the shard order is permuted with it and ``CYCLE_LENGTH``
+    shards are interleaved; None reads the shards in order, one after another.
+    The share is whole shards (dealt round-robin) when there are at least as
+    many shards as pipelines, else every ``pipelines``-th Example, rotated by
+    ``epoch``.
+    """
+    by_shard = len(files) >= pipelines
+    if shard_seed is not None:
         # Every pipeline draws the same permutation of the epoch, then takes
         # its share of it: the shards a pipeline reads change every epoch.
-        shard_seed, window_seed = epoch_seeds(seed, epoch)
         order = np.random.default_rng(shard_seed).permutation(len(files))
         files = [files[i] for i in order]
     if by_shard:
         files = files[pipeline::pipelines]
     paths = tf.data.Dataset.from_tensor_slices(tf.constant(files, dtype=tf.string))
-    if shuffle:
+    if shard_seed is not None:
         examples = paths.interleave(
             _read_shard,
             cycle_length=max(1, min(len(files), CYCLE_LENGTH)),
@@ -219,7 +253,22 @@ def native_dataset(
     if pipelines > 1 and not by_shard:
         # The Examples a pipeline reads rotate with the epoch too.
         examples = examples.shard(pipelines, (pipeline + epoch) % pipelines)
-    if shuffle:
+    return examples
+
+
+def _parsed_rows(
+    examples: tf.data.Dataset,
+    prepared: PreparedData,
+    shuffle_buffer_rows: int,
+    window_seed: int | None,
+) -> tf.data.Dataset:
+    """Examples parsed into ``{column: (rows,)}`` blocks of rows, in parallel.
+
+    With ``window_seed`` each window of about ``shuffle_buffer_rows`` rows is
+    parsed at once and its rows permuted (seeded by ``window_seed`` and the
+    window's index); None parses about ``PARSE_ROWS`` rows at a time, in order.
+    """
+    if window_seed is not None:
         # A window is parsed at once: its rows are permuted before any string
         # is built, and are never concatenated from smaller parses.
         window = max(1, shuffle_buffer_rows // prepared.rows_per_example)
@@ -237,15 +286,11 @@ def native_dataset(
         rows = examples.batch(max(1, PARSE_ROWS // prepared.rows_per_example))
     # Plain Python (no branch on a tensor): AutoGraph's rewrite of the
     # parse code took 0.1-0.6 s per pipeline built.
-    rows = rows.map(
+    return rows.map(
         tf.autograph.experimental.do_not_convert(parse),
         num_parallel_calls=tf.data.AUTOTUNE,
         deterministic=True,
     )
-    batches = rows.rebatch(batch_size, drop_remainder=drop_remainder)
-    if start_batch:
-        batches = batches.skip(start_batch)
-    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 def _read_shard(path: tf.Tensor) -> tf.data.Dataset:

@@ -88,56 +88,115 @@ def write_parts(
 ) -> dict:
     """Validates every file and writes each part's shards; returns the manifest."""
     kinds = _column_kinds(schema, passthrough)
-    columns = list(kinds)
-    names = PARTS_WITHOUT_SPLIT if split is None else PARTS_WITH_SPLIT
-    if split is not None and split.validation_fraction:
-        names = (*names, "validation")
+    names = _part_names(split)
     rows_per_shard = layout["rows_per_shard"]
     rows_per_example = layout["rows_per_example"]
     writers = {name: ShardWriter(directory, name, rows_per_shard) for name in names}
-    drop = schema.on_label_violation == "drop" and bool(schema.label_requires)
     rows_read = 0
     try:
         for info in infos:
-            read = dropped = 0
-            chunks = progress(
-                _read_tables(info, columns, chunk_rows),
-                f"preparing {info.path.name}",
-                unit="chunk",
+            rows_read += _write_file(
+                info,
+                kinds,
+                schema,
+                split,
+                writers,
+                chunk_rows=chunk_rows,
+                rows_per_example=rows_per_example,
             )
-            for table in chunks:
-                rows = table.num_rows
-                arrays = _convert_table(
-                    table, info, read, kinds, schema, strings_as_arrow=True
-                )
-                if split is None:
-                    masks = {"all": None}
-                else:
-                    row_indices = np.arange(read, read + rows)
-                    masks = {
-                        name: dataclasses.replace(split, part=name).mask(
-                            info.index, row_indices
-                        )
-                        for name in names
-                    }
-                violated = _requires_violations(arrays, schema) if drop else None
-                for name, keep in masks.items():
-                    if violated is not None:
-                        inside = violated if keep is None else violated & keep
-                        count = int(inside.sum())
-                        writers[name].rows_dropped += count
-                        dropped += count
-                        keep = ~violated if keep is None else keep & ~violated
-                    selected = arrays
-                    if keep is not None:
-                        selected = {k: _select(v, keep) for k, v in arrays.items()}
-                    writers[name].write(selected, rows_per_example)
-                read += rows
-            _end_of_file(info.path, read, dropped, schema)
-            rows_read += read
     finally:
         for writer in writers.values():
             writer.close()
+    return _manifest(infos, passthrough, schema, split, layout, rows_read, writers)
+
+
+def _part_names(split: Split | None) -> tuple[str, ...]:
+    """The parts written: ``all`` without a split, else its parts."""
+    names = PARTS_WITHOUT_SPLIT if split is None else PARTS_WITH_SPLIT
+    if split is not None and split.validation_fraction:
+        names = (*names, "validation")
+    return names
+
+
+def _write_file(
+    info: _FileInfo,
+    kinds: dict[str, str],
+    schema: ColumnSchema,
+    split: Split | None,
+    writers: dict[str, ShardWriter],
+    *,
+    chunk_rows: int,
+    rows_per_example: int,
+) -> int:
+    """Validates one file chunk by chunk into the parts' writers; returns its rows."""
+    drop = schema.on_label_violation == "drop" and bool(schema.label_requires)
+    read = dropped = 0
+    chunks = progress(
+        _read_tables(info, list(kinds), chunk_rows),
+        f"preparing {info.path.name}",
+        unit="chunk",
+    )
+    for table in chunks:
+        rows = table.num_rows
+        arrays = _convert_table(table, info, read, kinds, schema, strings_as_arrow=True)
+        masks = _part_masks(split, tuple(writers), info.index, read, rows)
+        violated = _requires_violations(arrays, schema) if drop else None
+        dropped += _write_chunk(arrays, masks, violated, writers, rows_per_example)
+        read += rows
+    _end_of_file(info.path, read, dropped, schema)
+    return read
+
+
+def _part_masks(
+    split: Split | None, names: tuple[str, ...], file_index: int, start: int, rows: int
+) -> dict[str, np.ndarray | None]:
+    """Each part's mask of the file rows ``start`` to ``start + rows`` (None: all)."""
+    if split is None:
+        return {"all": None}
+    row_indices = np.arange(start, start + rows)
+    return {
+        name: dataclasses.replace(split, part=name).mask(file_index, row_indices)
+        for name in names
+    }
+
+
+def _write_chunk(
+    arrays: dict,
+    masks: dict[str, np.ndarray | None],
+    violated: np.ndarray | None,
+    writers: dict[str, ShardWriter],
+    rows_per_example: int,
+) -> int:
+    """Writes each part's rows of a chunk, less ``violated`` ones; returns drops.
+
+    The rows of a part that violate ``label_requires`` (``violated``; None when
+    they are kept) are counted in its writer's ``rows_dropped`` and not written.
+    """
+    dropped = 0
+    for name, keep in masks.items():
+        if violated is not None:
+            inside = violated if keep is None else violated & keep
+            count = int(inside.sum())
+            writers[name].rows_dropped += count
+            dropped += count
+            keep = ~violated if keep is None else keep & ~violated
+        selected = arrays
+        if keep is not None:
+            selected = {k: _select(v, keep) for k, v in arrays.items()}
+        writers[name].write(selected, rows_per_example)
+    return dropped
+
+
+def _manifest(
+    infos: list[_FileInfo],
+    passthrough: tuple[str, ...],
+    schema: ColumnSchema,
+    split: Split | None,
+    layout: dict[str, int],
+    rows_read: int,
+    writers: dict[str, ShardWriter],
+) -> dict:
+    """The prepared data's manifest, once every part has been written."""
     signature = output_signature(schema, passthrough)
     return {
         "format_version": FORMAT_VERSION,

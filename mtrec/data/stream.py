@@ -3,6 +3,7 @@
 import dataclasses
 import itertools
 import logging
+from collections.abc import Generator
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -304,7 +305,6 @@ def _stream(
         if kinds is None:
             kinds = _column_kinds(schema, passthrough)
         _check_columns(info, schema, passthrough)
-        columns = list(kinds)
         stats.files += 1
         totals.files += 1
         logger.debug(
@@ -314,44 +314,26 @@ def _stream(
             num_files,
             info.index,
         )
-        read = yielded = dropped = 0
-        for table in _read_tables(info, columns, chunk_rows):
-            rows = table.num_rows
-            arrays = _convert_table(table, info, read, kinds, schema, strings_as_arrow)
-            keep = None
-            count = 0
-            if split is not None:
-                keep = split.mask(info.index, np.arange(read, read + rows))
-            if drop:
-                violated = _requires_violations(arrays, schema)
-                if keep is not None:
-                    violated &= keep
-                count = int(violated.sum())
-                dropped += count
-                if count:
-                    keep = ~violated if keep is None else keep & ~violated
-            read += rows
-            stats.rows_read += rows
-            stats.rows_dropped += count
-            if keep is not None:
-                arrays = {
-                    name: _select(values, keep) for name, values in arrays.items()
-                }
-            kept = len(arrays[columns[0]])
-            if kept:
-                yielded += kept
-                stats.rows_yielded += kept
-                yield arrays
-        totals.rows_read += read
-        totals.rows_yielded += yielded
-        totals.rows_dropped += dropped
-        _end_of_file(info.path, read, dropped, schema)
+        counts = yield from _stream_file(
+            info,
+            kinds,
+            schema,
+            chunk_rows=chunk_rows,
+            split=split,
+            drop=drop,
+            stats=stats,
+            strings_as_arrow=strings_as_arrow,
+        )
+        totals.rows_read += counts.rows_read
+        totals.rows_yielded += counts.rows_yielded
+        totals.rows_dropped += counts.rows_dropped
+        _end_of_file(info.path, counts.rows_read, counts.rows_dropped, schema)
         logger.debug(
             "Read %s: %d rows, %d yielded, %d dropped",
             info.path,
-            read,
-            yielded,
-            dropped,
+            counts.rows_read,
+            counts.rows_yielded,
+            counts.rows_dropped,
         )
     logger.info(
         "Read %d rows from %d file(s): %d yielded, %d dropped",
@@ -360,6 +342,74 @@ def _stream(
         totals.rows_yielded,
         totals.rows_dropped,
     )
+
+
+def _stream_file(
+    info: _FileInfo,
+    kinds: dict[str, str],
+    schema: ColumnSchema,
+    *,
+    chunk_rows: int,
+    split: Split | None,
+    drop: bool,
+    stats: ReadStats,
+    strings_as_arrow: bool,
+) -> Generator[dict[str, np.ndarray | pa.Array], None, ReadStats]:
+    """Validated, split and filtered chunks of one file; returns its counts.
+
+    ``stats`` is updated chunk by chunk, before each chunk is yielded; the
+    returned counts are the file's own (``files`` left 0).
+    """
+    columns = list(kinds)
+    read = yielded = dropped = 0
+    for table in _read_tables(info, columns, chunk_rows):
+        rows = table.num_rows
+        arrays = _convert_table(table, info, read, kinds, schema, strings_as_arrow)
+        keep, count = _rows_to_keep(
+            arrays, info.index, read, rows, split=split, drop=drop, schema=schema
+        )
+        dropped += count
+        read += rows
+        stats.rows_read += rows
+        stats.rows_dropped += count
+        if keep is not None:
+            arrays = {name: _select(values, keep) for name, values in arrays.items()}
+        kept = len(arrays[columns[0]])
+        if kept:
+            yielded += kept
+            stats.rows_yielded += kept
+            yield arrays
+    return ReadStats(rows_read=read, rows_yielded=yielded, rows_dropped=dropped)
+
+
+def _rows_to_keep(
+    arrays: _Columns,
+    file_index: int,
+    start: int,
+    rows: int,
+    *,
+    split: Split | None,
+    drop: bool,
+    schema: ColumnSchema,
+) -> tuple[np.ndarray | None, int]:
+    """Which rows of a chunk to keep (None: all), and how many ``drop`` removed.
+
+    The chunk holds the file's rows ``start`` to ``start + rows``. Rows outside
+    the split's part are not kept; with ``drop`` neither are rows violating
+    ``label_requires``, and the count is those of the part so removed.
+    """
+    keep = None
+    count = 0
+    if split is not None:
+        keep = split.mask(file_index, np.arange(start, start + rows))
+    if drop:
+        violated = _requires_violations(arrays, schema)
+        if keep is not None:
+            violated &= keep
+        count = int(violated.sum())
+        if count:
+            keep = ~violated if keep is None else keep & ~violated
+    return keep, count
 
 
 def _end_of_file(path, read: int, dropped: int, schema: ColumnSchema) -> None:
