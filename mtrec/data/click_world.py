@@ -214,81 +214,22 @@ class ClickWorld:
 
     def impressions(self, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
         """Draws ``n`` impressions and the logits of the model without intercepts."""
-        model = self.model
-        num_categories = self.num_categories
         user = self.user_by_rank[_draw_rank(rng, self.user_cdf, n)]
         num_preferred = self.user_num_preferred[user]
         preferred = self.user_preferred[user]
-
-        # Items: by popularity, or from one of the user's preferred categories.
-        item = self.item_by_rank[_draw_rank(rng, self.item_cdf, n)]
-        slot = np.floor(rng.random(n) * num_preferred).astype(np.int64)
-        target_category = preferred[np.arange(n), slot]
-        personal = (rng.random(n) < model.personalized_share) & (
-            self.category_has_items[target_category]
-        )
-        item = np.where(personal, self._draw_items(rng, target_category), item)
+        item = self._draw_shown_items(rng, n, preferred, num_preferred)
         category = self.item_category[item]
-
-        # Context.
-        device = np.where(
-            rng.random(n) < model.primary_device_share,
-            self.user_device[user],
-            rng.choice(len(DEVICES), n, p=_DEVICE_PROBS),
+        device, hour, position = self._draw_context(rng, n, user)
+        recent, num_recent = self._draw_recent_categories(
+            rng, n, preferred, num_preferred
         )
-        hour = rng.choice(24, n, p=self.hour_probs)
-        position = 1 + rng.choice(NUM_POSITIONS, n, p=self.position_probs)
-
-        # Recently clicked categories: mostly the preferred ones.
-        num_recent = rng.choice(len(_RECENT_COUNT_PROBS), n, p=_RECENT_COUNT_PROBS)
-        shape = (n, MAX_RECENT_CATEGORIES)
-        recent_slot = np.floor(rng.random(shape) * num_preferred[:, None])
-        recent_preferred = np.take_along_axis(
-            preferred, recent_slot.astype(np.int64), axis=1
+        in_recent, in_preferred = _interest_matches(
+            category, recent, num_recent, preferred, num_preferred
         )
-        recent = np.where(
-            rng.random(shape) < model.recent_from_preferred,
-            recent_preferred,
-            rng.integers(0, num_categories, shape),
+        ctr_score = self._ctr_score(
+            user, item, category, device, hour, position, in_recent, in_preferred
         )
-        recent_valid = np.arange(MAX_RECENT_CATEGORIES)[None, :] < num_recent[:, None]
-        in_recent = ((recent == category[:, None]) & recent_valid).any(axis=1)
-        preferred_valid = (
-            np.arange(preferred.shape[1])[None, :] < num_preferred[:, None]
-        )
-        in_preferred = ((preferred == category[:, None]) & preferred_valid).any(axis=1)
-
-        age = self.user_age[user]
-        activity_z = self.user_activity_z[user]
-        ctr_score = (
-            -model.pos_bias * np.log(position)
-            + self.device_hour_ctr[device, hour]
-            + self.category_ctr[category]
-            + model.theme_bonus
-            * (self.category_theme[category] == self.user_theme[user])
-            + model.recent_bonus * in_recent
-            + model.preferred_bonus * in_preferred
-            + self.age_category_ctr[age, category]
-            + self.gender_category_ctr[self.user_gender[user], category]
-            + self.item_quality[item]
-            + model.activity_ctr * activity_z
-            + self.user_ctr_effect[user]
-            - model.price_ctr * self.item_relative_log_price[item] / model.price_sigma
-        )
-        log_price_z = (
-            np.log(self.item_price[item]) - np.log(model.price_median)
-        ) / model.price_scale
-        cvr_score = (
-            -model.price_cvr * log_price_z
-            + model.quality_cvr * self.item_quality[item]
-            + self.item_cvr_effect[item]
-            + self.category_cvr[category]
-            + self.age_category_cvr[age, category]
-            + model.recent_bonus_cvr * in_recent
-            + model.activity_cvr * activity_z
-            + np.asarray(model.device_cvr)[device]
-            + self.user_cvr_effect[user]
-        )
+        cvr_score = self._cvr_score(user, item, category, device, in_recent)
         if self.item_appeal is not None:
             shared = self.selection_bias * self.item_appeal[item]
             ctr_score = ctr_score + shared
@@ -304,6 +245,125 @@ class ClickWorld:
             "ctr_score": ctr_score,
             "cvr_score": cvr_score,
         }
+
+    def _draw_shown_items(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        preferred: np.ndarray,
+        num_preferred: np.ndarray,
+    ) -> np.ndarray:
+        """Items: by popularity, or from one of the user's preferred categories."""
+        item = self.item_by_rank[_draw_rank(rng, self.item_cdf, n)]
+        slot = np.floor(rng.random(n) * num_preferred).astype(np.int64)
+        target_category = preferred[np.arange(n), slot]
+        personal = (rng.random(n) < self.model.personalized_share) & (
+            self.category_has_items[target_category]
+        )
+        return np.where(personal, self._draw_items(rng, target_category), item)
+
+    def _draw_context(
+        self, rng: np.random.Generator, n: int, user: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Context: the device (mostly the user's own), the hour and the position."""
+        device = np.where(
+            rng.random(n) < self.model.primary_device_share,
+            self.user_device[user],
+            rng.choice(len(DEVICES), n, p=_DEVICE_PROBS),
+        )
+        hour = rng.choice(24, n, p=self.hour_probs)
+        position = 1 + rng.choice(NUM_POSITIONS, n, p=self.position_probs)
+        return device, hour, position
+
+    def _draw_recent_categories(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        preferred: np.ndarray,
+        num_preferred: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Recently clicked categories (mostly the preferred ones) and their count."""
+        num_recent = rng.choice(len(_RECENT_COUNT_PROBS), n, p=_RECENT_COUNT_PROBS)
+        shape = (n, MAX_RECENT_CATEGORIES)
+        recent_slot = np.floor(rng.random(shape) * num_preferred[:, None])
+        recent_preferred = np.take_along_axis(
+            preferred, recent_slot.astype(np.int64), axis=1
+        )
+        recent = np.where(
+            rng.random(shape) < self.model.recent_from_preferred,
+            recent_preferred,
+            rng.integers(0, self.num_categories, shape),
+        )
+        return recent, num_recent
+
+    def _ctr_score(
+        self,
+        user: np.ndarray,
+        item: np.ndarray,
+        category: np.ndarray,
+        device: np.ndarray,
+        hour: np.ndarray,
+        position: np.ndarray,
+        in_recent: np.ndarray,
+        in_preferred: np.ndarray,
+    ) -> np.ndarray:
+        """``logit_ctr - b_ctr`` without the shared appeal term."""
+        model = self.model
+        return (
+            -model.pos_bias * np.log(position)
+            + self.device_hour_ctr[device, hour]
+            + self.category_ctr[category]
+            + model.theme_bonus
+            * (self.category_theme[category] == self.user_theme[user])
+            + model.recent_bonus * in_recent
+            + model.preferred_bonus * in_preferred
+            + self.age_category_ctr[self.user_age[user], category]
+            + self.gender_category_ctr[self.user_gender[user], category]
+            + self.item_quality[item]
+            + model.activity_ctr * self.user_activity_z[user]
+            + self.user_ctr_effect[user]
+            - model.price_ctr * self.item_relative_log_price[item] / model.price_sigma
+        )
+
+    def _cvr_score(
+        self,
+        user: np.ndarray,
+        item: np.ndarray,
+        category: np.ndarray,
+        device: np.ndarray,
+        in_recent: np.ndarray,
+    ) -> np.ndarray:
+        """``logit_cvr - b_cvr`` without the shared appeal term."""
+        model = self.model
+        log_price_z = (
+            np.log(self.item_price[item]) - np.log(model.price_median)
+        ) / model.price_scale
+        return (
+            -model.price_cvr * log_price_z
+            + model.quality_cvr * self.item_quality[item]
+            + self.item_cvr_effect[item]
+            + self.category_cvr[category]
+            + self.age_category_cvr[self.user_age[user], category]
+            + model.recent_bonus_cvr * in_recent
+            + model.activity_cvr * self.user_activity_z[user]
+            + np.asarray(model.device_cvr)[device]
+            + self.user_cvr_effect[user]
+        )
+
+
+def _interest_matches(
+    category: np.ndarray,
+    recent: np.ndarray,
+    num_recent: np.ndarray,
+    preferred: np.ndarray,
+    num_preferred: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether each row's category is among its recent and its preferred ones."""
+    recent_valid = np.arange(MAX_RECENT_CATEGORIES)[None, :] < num_recent[:, None]
+    in_recent = ((recent == category[:, None]) & recent_valid).any(axis=1)
+    preferred_valid = np.arange(preferred.shape[1])[None, :] < num_preferred[:, None]
+    in_preferred = ((preferred == category[:, None]) & preferred_valid).any(axis=1)
+    return in_recent, in_preferred
 
 
 def _zipf_probs(n: int, exponent: float, offset: float = 0.0) -> np.ndarray:

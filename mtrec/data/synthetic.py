@@ -183,17 +183,8 @@ def generate_click_log(
     >>> bool((df["conversion"] <= df["click"]).all())
     True
     """
-    check_int("num_rows", num_rows, 1)
-    check_int("seed", seed, 0)
-    check_int("num_users", num_users, 1)
-    check_int("num_items", num_items, 1)
-    check_int("num_categories", num_categories, 1)
-    if model is None:
-        model = DEFAULT_CLICK_MODEL
-    elif not isinstance(model, ClickModel):
-        raise ValueError(
-            f"`model` must be a ClickModel or None. Received: `model={model!r}`"
-        )
+    _check_sizes(num_rows, seed, num_users, num_items, num_categories)
+    model = _resolve_model(model)
     _check_selection_bias(selection_bias)
 
     start = time.perf_counter()
@@ -204,20 +195,90 @@ def generate_click_log(
         np.random.default_rng(world_seq), num_users, num_items, num_categories, model
     )
     world.add_appeal(np.random.default_rng(appeal_seq), float(selection_bias))
-    calibration = world.impressions(
-        np.random.default_rng(calibration_seq), model.calibration_rows
-    )
-    b_ctr = solve_intercept(calibration["ctr_score"], model.ctr_target)
-    click_weights = sigmoid(b_ctr + calibration["ctr_score"])
-    b_cvr = solve_intercept(calibration["cvr_score"], model.cvr_target, click_weights)
+    b_ctr, b_cvr = _solve_intercepts(world, np.random.default_rng(calibration_seq))
 
     rng = np.random.default_rng(rows_seq)
     rows = world.impressions(rng, num_rows)
+    labels = _sample_labels(rng, rows, b_ctr, b_cvr)
+    df = _click_log_frame(world, rows, labels)
+    logger.info(
+        "Generated %d rows (seed=%d, selection_bias=%g) in %.1fs: CTR %.4f, "
+        "CVR|click %.4f, b_ctr=%.3f, b_cvr=%.3f",
+        num_rows,
+        seed,
+        selection_bias,
+        time.perf_counter() - start,
+        float(labels["click"].mean()),
+        float(labels["conversion"].sum() / max(int(labels["click"].sum()), 1)),
+        b_ctr,
+        b_cvr,
+    )
+    return df
+
+
+def _check_sizes(
+    num_rows: int, seed: int, num_users: int, num_items: int, num_categories: int
+) -> None:
+    """Checks the row count, the seed and the world's sizes, in that order."""
+    check_int("num_rows", num_rows, 1)
+    check_int("seed", seed, 0)
+    check_int("num_users", num_users, 1)
+    check_int("num_items", num_items, 1)
+    check_int("num_categories", num_categories, 1)
+
+
+def _resolve_model(model: ClickModel | None) -> ClickModel:
+    """Returns ``model``, or ``DEFAULT_CLICK_MODEL`` for None."""
+    if model is None:
+        return DEFAULT_CLICK_MODEL
+    if not isinstance(model, ClickModel):
+        raise ValueError(
+            f"`model` must be a ClickModel or None. Received: `model={model!r}`"
+        )
+    return model
+
+
+def _solve_intercepts(
+    world: ClickWorld, rng: np.random.Generator
+) -> tuple[float, float]:
+    """Solves ``b_ctr`` and ``b_cvr`` on ``calibration_rows`` drawn impressions.
+
+    ``E[true_ctr] = ctr_target`` over the impressions and
+    ``E[true_cvr | click] = cvr_target`` (the CVR mean weighted by ``true_ctr``).
+    """
+    model = world.model
+    calibration = world.impressions(rng, model.calibration_rows)
+    b_ctr = solve_intercept(calibration["ctr_score"], model.ctr_target)
+    click_weights = sigmoid(b_ctr + calibration["ctr_score"])
+    b_cvr = solve_intercept(calibration["cvr_score"], model.cvr_target, click_weights)
+    return b_ctr, b_cvr
+
+
+def _sample_labels(
+    rng: np.random.Generator,
+    rows: dict[str, np.ndarray],
+    b_ctr: float,
+    b_cvr: float,
+) -> dict[str, np.ndarray]:
+    """The true probabilities of ``rows`` and their sampled click and conversion."""
+    num_rows = len(rows["ctr_score"])
     true_ctr = sigmoid(b_ctr + rows["ctr_score"])
     true_cvr = sigmoid(b_cvr + rows["cvr_score"])
     click = rng.random(num_rows) < true_ctr
     conversion = click & (rng.random(num_rows) < true_cvr)
+    return {
+        "click": click,
+        "conversion": conversion,
+        "true_ctr": true_ctr,
+        "true_cvr": true_cvr,
+    }
 
+
+def _click_log_frame(
+    world: ClickWorld, rows: dict[str, np.ndarray], labels: dict[str, np.ndarray]
+) -> pd.DataFrame:
+    """The log's DataFrame: ids, features, labels and true probabilities."""
+    num_categories = world.num_categories
     user = rows["user"]
     item = rows["item"]
     category_names = np.array([f"c{k}" for k in range(num_categories)], dtype=object)
@@ -238,26 +299,13 @@ def generate_click_log(
         "item_price": world.item_price[item],
         "user_activity": world.user_activity[user],
         "item_hist_ctr": world.item_hist_ctr[item],
-        "click": click.astype(np.int64),
-        "conversion": conversion.astype(np.int64),
-        "true_ctr": true_ctr,
-        "true_cvr": true_cvr,
-        "true_ctcvr": true_ctr * true_cvr,
+        "click": labels["click"].astype(np.int64),
+        "conversion": labels["conversion"].astype(np.int64),
+        "true_ctr": labels["true_ctr"],
+        "true_cvr": labels["true_cvr"],
+        "true_ctcvr": labels["true_ctr"] * labels["true_cvr"],
     }
-    df = pd.DataFrame(columns, columns=list(CLICK_LOG_COLUMNS))
-    logger.info(
-        "Generated %d rows (seed=%d, selection_bias=%g) in %.1fs: CTR %.4f, "
-        "CVR|click %.4f, b_ctr=%.3f, b_cvr=%.3f",
-        num_rows,
-        seed,
-        selection_bias,
-        time.perf_counter() - start,
-        float(click.mean()),
-        float(conversion.sum() / max(int(click.sum()), 1)),
-        b_ctr,
-        b_cvr,
-    )
-    return df
+    return pd.DataFrame(columns, columns=list(CLICK_LOG_COLUMNS))
 
 
 def _join_tokens(
