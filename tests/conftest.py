@@ -1,4 +1,4 @@
-"""Shared fixtures. Importing mtrec first routes tf.keras to Keras 2."""
+"""Shared fixtures. Importing mtrec before TensorFlow routes tf.keras to Keras 2."""
 
 import os
 import pathlib
@@ -6,31 +6,15 @@ import pathlib
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+from shared_data import SHARED_DATA  # noqa: E402
 
 import mtrec  # noqa: E402,F401  (the Keras switch, before TensorFlow)
-
-#: The real public data beside the checkout (../shared/data), absent on some machines.
-SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture
 def shared_data() -> pathlib.Path:
-    """The shared data folder; combine with ``@requires_shared_data``."""
+    """The shared data folder; combine with ``shared_data.requires_shared_data``."""
     return SHARED_DATA
-
-
-#: Mark for tests that read ../shared/data.
-requires_shared_data = pytest.mark.skipif(
-    not SHARED_DATA.is_dir(), reason=f"real sample data not found at {SHARED_DATA}"
-)
-
-#: The UCI census-income file (the MMoE paper's real data) in ../shared/data.
-CENSUS_FILE = SHARED_DATA / "census-income" / "census-income.test.gz"
-
-#: Mark for tests that read :data:`CENSUS_FILE`, saying where it looked.
-requires_census_file = pytest.mark.skipif(
-    not CENSUS_FILE.is_file(), reason=f"census-income file not found at {CENSUS_FILE}"
-)
 
 
 # ``make test`` runs ``pytest -n 2 --dist loadscope``: each module (its

@@ -13,9 +13,9 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import requires_census_file
 from script_runs import BENCHMARKS
 from script_runs import run_benchmark
+from shared_data import requires_census_file
 
 sys.path.insert(0, str(BENCHMARKS))
 

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from conftest import requires_census_file
 from script_runs import run_benchmark
+from shared_data import requires_census_file
 
 SCRIPT = "fused_optimizer.py"
 

@@ -3,7 +3,7 @@
 import pathlib
 
 import pytest
-from conftest import SHARED_DATA
+from shared_data import SHARED_DATA
 
 
 def requires(folder: str):

@@ -9,8 +9,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CENSUS_FILE
-from conftest import requires_census_file
+from shared_data import CENSUS_FILE
+from shared_data import requires_census_file
 
 from mtrec.data import CENSUS_INPUT_SETS
 from mtrec.data import COLLEGE_EDUCATION

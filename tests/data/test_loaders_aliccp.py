@@ -5,9 +5,9 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from conftest import SHARED_DATA
 from loader_helpers import edited_copy
 from loader_helpers import requires
+from shared_data import SHARED_DATA
 
 from mtrec import shipped_config
 from mtrec.data.loaders import ALICCP_SCHEMAS

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import SHARED_DATA
 from loader_helpers import edited_copy
 from loader_helpers import requires
+from shared_data import SHARED_DATA
 
 from mtrec import shipped_config
 from mtrec.data.loaders import kuairand_features
