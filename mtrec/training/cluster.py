@@ -102,6 +102,19 @@ def parse_tf_config(text: str | None, strategy: str = "") -> ClusterSpec:
     Raises:
       ConfigError: missing, not JSON, or a bad ``cluster`` / ``task`` field.
     """
+    data = _load_tf_config(text, strategy)
+    cluster = _check_cluster(data.get("cluster"))
+    task_type, index = _check_task(data.get("task"), cluster)
+    return ClusterSpec(cluster=cluster, task_type=task_type, task_index=index)
+
+
+def _load_tf_config(text: str | None, strategy: str) -> dict:
+    """``TF_CONFIG`` decoded as a JSON object.
+
+    Raises:
+      ConfigError: missing, not JSON or not an object; the first two name the
+        ``strategy`` that reads it, if any.
+    """
     needs = f" ('train.distribution.strategy: {strategy}' reads it)" if strategy else ""
     if not text:
         raise ConfigError(
@@ -118,7 +131,16 @@ def parse_tf_config(text: str | None, strategy: str = "") -> ClusterSpec:
         ) from err
     if not isinstance(data, dict):
         raise ConfigError(f"TF_CONFIG must be a JSON object. Received: {text[:200]!r}")
-    cluster = data.get("cluster")
+    return data
+
+
+def _check_cluster(cluster) -> dict:
+    """Checks ``TF_CONFIG.cluster`` maps known roles to lists of ``host:port``.
+
+    Raises:
+      ConfigError: not a non-empty mapping, an unknown role, or a bad list or
+        address, naming the role (and the address's index).
+    """
     if not isinstance(cluster, dict) or not cluster:
         raise ConfigError(
             "TF_CONFIG.cluster must map roles to lists of 'host:port'. "
@@ -129,19 +151,38 @@ def parse_tf_config(text: str | None, strategy: str = "") -> ClusterSpec:
             raise ConfigError(
                 f"TF_CONFIG.cluster.{role}: unknown role; expected one of {list(ROLES)}"
             )
-        if not isinstance(addresses, list) or not addresses:
+        _check_addresses(role, addresses)
+    return cluster
+
+
+def _check_addresses(role: str, addresses) -> None:
+    """Checks ``TF_CONFIG.cluster.<role>`` is a non-empty list of ``host:port``.
+
+    Raises:
+      ConfigError: not a non-empty list, or an address that is not
+        ``host:port``, naming ``role`` (and the address's index).
+    """
+    if not isinstance(addresses, list) or not addresses:
+        raise ConfigError(
+            f"TF_CONFIG.cluster.{role} must be a non-empty list of 'host:port'. "
+            f"Received: {addresses!r}"
+        )
+    for i, address in enumerate(addresses):
+        host, _, port = str(address).rpartition(":")
+        if not isinstance(address, str) or not host or not port.isdigit():
             raise ConfigError(
-                f"TF_CONFIG.cluster.{role} must be a non-empty list of 'host:port'. "
-                f"Received: {addresses!r}"
+                f"TF_CONFIG.cluster.{role}[{i}] must be 'host:port'. "
+                f"Received: {address!r}"
             )
-        for i, address in enumerate(addresses):
-            host, _, port = str(address).rpartition(":")
-            if not isinstance(address, str) or not host or not port.isdigit():
-                raise ConfigError(
-                    f"TF_CONFIG.cluster.{role}[{i}] must be 'host:port'. "
-                    f"Received: {address!r}"
-                )
-    task = data.get("task")
+
+
+def _check_task(task, cluster: dict) -> tuple[str, int]:
+    """``TF_CONFIG.task`` as ``(type, index)``, a task of ``cluster``.
+
+    Raises:
+      ConfigError: not a mapping, a type not in ``cluster``, or an index that
+        is not an int or out of range for its role.
+    """
     if not isinstance(task, dict):
         raise ConfigError(
             f'TF_CONFIG.task must be {{"type": role, "index": i}}. Received: {task!r}'
@@ -159,7 +200,7 @@ def parse_tf_config(text: str | None, strategy: str = "") -> ClusterSpec:
             f"TF_CONFIG.task.index must be in [0, {len(cluster[task_type])}) "
             f"(the {task_type!r} tasks). Received: {index}"
         )
-    return ClusterSpec(cluster=cluster, task_type=task_type, task_index=index)
+    return task_type, index
 
 
 def _roles(spec: ClusterSpec) -> dict[str, int]:

@@ -109,67 +109,10 @@ class TrainingState:
           ConfigError: not a mapping, an unknown key or a value of the wrong
             type, naming ``where`` and the key.
         """
-        if not isinstance(data, dict):
-            raise ConfigError(
-                f"{where}: expected a JSON object, got {type(data).__name__}"
-            )
-        known = {
-            "epochs_done": int,
-            "iterations": int,
-            "train_rows": int,
-            "train_rows_dropped": int,
-            "history": dict,
-            "selection": dict,
-            "checkpoint": str,
-            "finished": bool,
-            "mid_epoch": dict,
-        }
-        unknown = sorted(set(data) - set(known))
-        if unknown:
-            raise ConfigError(
-                f"{where}: unknown key(s) {unknown}; a training state has "
-                f"{sorted(known)}"
-            )
-        for key, kind in known.items():
-            value = data.get(key)
-            wrong = (kind is int and isinstance(value, bool)) or not isinstance(
-                value, kind
-            )
-            nullable = key in ("selection", "checkpoint", "mid_epoch") and value is None
-            if key in data and wrong and not nullable:
-                raise ConfigError(
-                    f"{where}: '{key}' must be {kind.__name__}. Received: {value!r}"
-                )
-        if "epochs_done" not in data:
-            raise ConfigError(f"{where}: missing key 'epochs_done'")
-        history = {}
-        for key, values in data.get("history", {}).items():
-            if not isinstance(values, list) or any(
-                isinstance(v, bool) or not isinstance(v, (int, float)) for v in values
-            ):
-                raise ConfigError(
-                    f"{where}: 'history.{key}' must be a list of numbers. "
-                    f"Received: {values!r}"
-                )
-            history[key] = [float(v) for v in values]
-        selection = data.get("selection")
-        if selection is not None:
-            fields = {f.name for f in dataclasses.fields(SelectionState)}
-            extra = sorted(set(selection) - fields)
-            if extra:
-                raise ConfigError(
-                    f"{where}: unknown key(s) {[f'selection.{k}' for k in extra]}"
-                )
-            selection = SelectionState(**selection)
-        mid_epoch = data.get("mid_epoch")
-        if mid_epoch is not None:
-            fields = {f.name for f in dataclasses.fields(MidEpochState)}
-            if set(mid_epoch) != fields:
-                raise ConfigError(
-                    f"{where}: 'mid_epoch' must have the keys {sorted(fields)}. "
-                    f"Received: {sorted(mid_epoch)}"
-                )
-            mid_epoch = MidEpochState(**mid_epoch)
+        _check_keys(data, where)
+        history = _read_history(data.get("history", {}), where)
+        selection = _read_selection(data.get("selection"), where)
+        mid_epoch = _read_mid_epoch(data.get("mid_epoch"), where)
         return cls(
             epochs_done=data["epochs_done"],
             optimizer_steps=data.get("iterations") or 0,
@@ -205,6 +148,102 @@ class TrainingState:
                 f"{err.msg})"
             ) from None
         return cls.from_dict(data, where=str(path))
+
+
+#: The keys of the JSON form and the type of each value.
+_KEYS = {
+    "epochs_done": int,
+    "iterations": int,
+    "train_rows": int,
+    "train_rows_dropped": int,
+    "history": dict,
+    "selection": dict,
+    "checkpoint": str,
+    "finished": bool,
+    "mid_epoch": dict,
+}
+
+#: Keys whose value may be ``null``.
+_NULLABLE = ("selection", "checkpoint", "mid_epoch")
+
+
+def _check_keys(data, where: str) -> None:
+    """Checks the JSON form is a mapping of known keys with values of their types.
+
+    Raises:
+      ConfigError: not a mapping, an unknown key, a value of the wrong type or
+        no ``epochs_done``, naming ``where`` and the key.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    unknown = sorted(set(data) - set(_KEYS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown key(s) {unknown}; a training state has {sorted(_KEYS)}"
+        )
+    for key, kind in _KEYS.items():
+        value = data.get(key)
+        wrong = (kind is int and isinstance(value, bool)) or not isinstance(value, kind)
+        nullable = key in _NULLABLE and value is None
+        if key in data and wrong and not nullable:
+            raise ConfigError(
+                f"{where}: '{key}' must be {kind.__name__}. Received: {value!r}"
+            )
+    if "epochs_done" not in data:
+        raise ConfigError(f"{where}: missing key 'epochs_done'")
+
+
+def _read_history(history: dict, where: str) -> dict[str, list[float]]:
+    """``history`` as ``{metric: [float, ...]}``.
+
+    Raises:
+      ConfigError: a metric's value is not a list of numbers, naming it.
+    """
+    checked = {}
+    for key, values in history.items():
+        if not isinstance(values, list) or any(
+            isinstance(v, bool) or not isinstance(v, (int, float)) for v in values
+        ):
+            raise ConfigError(
+                f"{where}: 'history.{key}' must be a list of numbers. "
+                f"Received: {values!r}"
+            )
+        checked[key] = [float(v) for v in values]
+    return checked
+
+
+def _read_selection(selection: dict | None, where: str) -> SelectionState | None:
+    """``selection`` as a :class:`SelectionState` (missing fields default).
+
+    Raises:
+      ConfigError: an unknown key, named as ``selection.<key>``.
+    """
+    if selection is None:
+        return None
+    fields = {f.name for f in dataclasses.fields(SelectionState)}
+    extra = sorted(set(selection) - fields)
+    if extra:
+        raise ConfigError(
+            f"{where}: unknown key(s) {[f'selection.{k}' for k in extra]}"
+        )
+    return SelectionState(**selection)
+
+
+def _read_mid_epoch(mid_epoch: dict | None, where: str) -> MidEpochState | None:
+    """``mid_epoch`` as a :class:`MidEpochState`.
+
+    Raises:
+      ConfigError: its keys are not exactly the fields of ``MidEpochState``.
+    """
+    if mid_epoch is None:
+        return None
+    fields = {f.name for f in dataclasses.fields(MidEpochState)}
+    if set(mid_epoch) != fields:
+        raise ConfigError(
+            f"{where}: 'mid_epoch' must have the keys {sorted(fields)}. "
+            f"Received: {sorted(mid_epoch)}"
+        )
+    return MidEpochState(**mid_epoch)
 
 
 def write_json(path: str | os.PathLike, data) -> None:

@@ -221,6 +221,28 @@ def test_a_bad_training_state_file_is_named(tmp_path, content, message):
 
 
 @pytest.mark.parametrize(
+    "data, message",
+    [
+        ([1], "w: expected a JSON object, got list"),
+        ({"epochs_done": True}, "w: 'epochs_done' must be int. Received: True"),
+        (
+            {"epochs_done": 1, "selection": {"best": 0.5, "waits": 1, "bst": 2}},
+            "w: unknown key(s) ['selection.bst', 'selection.waits']",
+        ),
+        (
+            {"epochs_done": 1, "mid_epoch": {"batches": 3}},
+            "w: 'mid_epoch' must have the keys ['batches', 'checkpoint', "
+            "'optimizer_steps']. Received: ['batches']",
+        ),
+    ],
+)
+def test_a_bad_training_state_names_the_nested_key(data, message):
+    with pytest.raises(ConfigError) as err:
+        TrainingState.from_dict(data, where="w")
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
     "override, message",
     [
         ("train.steps_per_execution=0", r"'train.steps_per_execution' must be an int"),
