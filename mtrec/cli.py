@@ -230,7 +230,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+    _add_generate_parser(sub)
+    _add_train_parser(sub)
+    _add_cluster_server_parser(sub)
+    _add_prepare_parser(sub)
+    _add_run_dir_parsers(sub)
+    add_analysis_commands(sub)
+    _add_demo_parser(sub)
+    add_serving_commands(sub)
+    return parser
 
+
+def _add_generate_parser(sub) -> None:
+    """``mtrec generate``: a synthetic click log."""
     gen = sub.add_parser(
         "generate", help="write a synthetic click log with true probabilities"
     )
@@ -244,6 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.set_defaults(func=cmd_generate)
 
+
+def _add_train_parser(sub) -> None:
+    """``mtrec train``: train, evaluate and export from a config."""
     tr = sub.add_parser("train", help="train, evaluate and export from a YAML config")
     add_config_argument(tr)
     tr.add_argument(
@@ -262,6 +277,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tr.set_defaults(func=cmd_train)
 
+
+def _add_cluster_server_parser(sub) -> None:
+    """``mtrec cluster-server``: a ps or worker task of a parameter_server cluster."""
     cs = sub.add_parser(
         "cluster-server",
         help="run the ps or worker task of a parameter_server cluster from "
@@ -269,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cs.set_defaults(func=cmd_cluster_server)
 
+
+def _add_prepare_parser(sub) -> None:
+    """``mtrec prepare``: a config's data files as validated TFRecord shards."""
     prep = sub.add_parser(
         "prepare",
         help="validate a config's data files and write them as TFRecord shards "
@@ -281,6 +302,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prep.set_defaults(func=cmd_prepare)
 
+
+def _add_run_dir_parsers(sub) -> None:
+    """``mtrec resume``, ``export`` and ``inspect``: commands on a run directory."""
     rs = sub.add_parser(
         "resume", help="continue an interrupted run from its last complete epoch"
     )
@@ -309,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("run_dir")
     ins.set_defaults(func=cmd_inspect)
 
-    add_analysis_commands(sub)
 
+def _add_demo_parser(sub) -> None:
+    """``mtrec demo``: the whole job end to end on a generated click log."""
     demo = sub.add_parser(
         "demo", help="the main job: generate, train ESMM, evaluate, export, reload"
     )
@@ -321,9 +346,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--set", action="append", metavar="KEY=VALUE", help="override the ESMM config"
     )
     demo.set_defaults(func=cmd_demo)
-
-    add_serving_commands(sub)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

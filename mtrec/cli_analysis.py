@@ -35,7 +35,6 @@ def cmd_affinity(args) -> int:
     import json
 
     from mtrec.affinity import affinity_heatmap
-    from mtrec.affinity import choose_groups
     from mtrec.training import load_config
     from mtrec.training import train
 
@@ -50,29 +49,53 @@ def cmd_affinity(args) -> int:
     config = load_config(resolve_config(args.config), overrides)
     result = train(config, run_dir=args.run_dir)
     affinity = result.metrics["affinity"]
-    tasks = affinity["tasks"]
-    top = min(args.max_groups, len(tasks))
+    affinity.update(_affinity_groupings(affinity, args.max_groups))
+    out = pathlib.Path(result.run_dir)
+    (out / "affinity.json").write_text(json.dumps(affinity, indent=2))
+    affinity_heatmap(affinity, out / "affinity.png")
+    _print_affinity_matrix(affinity)
+    _print_affinity_groupings(affinity)
+    print(f"written: {out / 'affinity.json'}, {out / 'affinity.png'}")
+    return 0
+
+
+def _affinity_groupings(affinity: dict, max_groups: int) -> dict:
+    """Suggested task groupings into 2..K groups (K: ``max_groups``, at most the
+    number of tasks; just 1 when K is 1), keyed by K: ``"groups"`` on Z over the
+    run and, when tracked, ``"groups_after_first_epoch_cosine"``."""
+    from mtrec.affinity import choose_groups
+
+    top = min(max_groups, len(affinity["tasks"]))
     sizes = range(min(2, top), top + 1)
-    affinity["groups"] = {
-        str(k): choose_groups(affinity["affinity"], max_groups=k).to_dict()
-        for k in sizes
+    groupings = {
+        "groups": {
+            str(k): choose_groups(affinity["affinity"], max_groups=k).to_dict()
+            for k in sizes
+        }
     }
     # The statistic that ranked designed tasks right on every seed measured
     # (docs/affinity.md): the gradient cosine after the first epoch.
     steady = affinity.get("after_first_epoch", {}).get("cosine")
     if steady is not None:
-        affinity["groups_after_first_epoch_cosine"] = {
+        groupings["groups_after_first_epoch_cosine"] = {
             str(k): choose_groups(steady, max_groups=k).to_dict() for k in sizes
         }
-    out = pathlib.Path(result.run_dir)
-    (out / "affinity.json").write_text(json.dumps(affinity, indent=2))
-    affinity_heatmap(affinity, out / "affinity.png")
+    return groupings
+
+
+def _print_affinity_matrix(affinity: dict) -> None:
+    """Prints Z(i->j): a row per task stepped on, a column per task helped."""
+    tasks = affinity["tasks"]
     width = max(len(t) for t in tasks) + 2
     print("affinity Z(i->j), rows: the task stepped on, columns: the task helped")
     print(" " * width + "".join(f"{t:>{width}}" for t in tasks))
     for i in tasks:
         row = "".join(f"{affinity['affinity'][i][j]:>{width}.4f}" for j in tasks)
         print(f"{i:<{width}}{row}")
+
+
+def _print_affinity_groupings(affinity: dict) -> None:
+    """Prints each grouping :func:`_affinity_groupings` added, with its total."""
     for title, key in (
         ("groups on Z over the run (the paper's)", "groups"),
         (
@@ -86,8 +109,6 @@ def cmd_affinity(args) -> int:
         for k, grouping in affinity[key].items():
             groups = " ".join("{" + ", ".join(g) + "}" for g in grouping["groups"])
             print(f"  {k} group(s): {groups}  (total {grouping['total']:.4f})")
-    print(f"written: {out / 'affinity.json'}, {out / 'affinity.png'}")
-    return 0
 
 
 def cmd_plot(args) -> int:

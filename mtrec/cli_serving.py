@@ -84,10 +84,24 @@ def cmd_loadtest(args) -> int:
 
 def add_serving_commands(sub) -> None:
     """Registers ``serve`` and ``loadtest`` on the CLI's subparsers."""
+    _add_serve_parser(sub)
+    _add_loadtest_parser(sub)
+
+
+def _add_serve_parser(sub) -> None:
+    """``mtrec serve``: the local TF-Serving-compatible server."""
     srv = sub.add_parser(
         "serve",
         help="serve an export base over TF Serving's REST and gRPC APIs (local)",
     )
+    _add_serve_address_arguments(srv)
+    _add_serve_request_arguments(srv)
+    _add_serve_timing_arguments(srv)
+    srv.set_defaults(func=cmd_serve)
+
+
+def _add_serve_address_arguments(srv) -> None:
+    """What ``mtrec serve`` serves and where: the export base, name, host, ports."""
     srv.add_argument("export_base", help="folder of integer version folders")
     srv.add_argument(
         "--name", default=None, help="model name in URLs; default: the base's name"
@@ -101,6 +115,10 @@ def add_serving_commands(sub) -> None:
     )
     srv.add_argument("--no-rest", action="store_true", help="gRPC only")
     srv.add_argument("--no-grpc", action="store_true", help="REST only")
+
+
+def _add_serve_request_arguments(srv) -> None:
+    """``mtrec serve``'s request size limits, versions served and request batching."""
     srv.add_argument(
         "--max-batch-size",
         type=int,
@@ -126,6 +144,10 @@ def add_serving_commands(sub) -> None:
         default=None,
         help="BatchingParameters text proto, e.g. serving/batching_parameters.txt",
     )
+
+
+def _add_serve_timing_arguments(srv) -> None:
+    """``mtrec serve``'s version polling, gRPC threads, body timeout, load retries."""
     srv.add_argument(
         "--poll-seconds",
         type=float,
@@ -151,8 +173,10 @@ def add_serving_commands(sub) -> None:
         default=60.0,
         help="wait before each (60, as TF Serving)",
     )
-    srv.set_defaults(func=cmd_serve)
 
+
+def _add_loadtest_parser(sub) -> None:
+    """``mtrec loadtest``: concurrent predict load on a local server."""
     lt = sub.add_parser(
         "loadtest",
         help="concurrent predict load on a local server; prints QPS and latency",
