@@ -81,52 +81,72 @@ def _read_csv_tables(
             bad_rows.append(row)
         return "skip"
 
-    block = max(_CSV_BLOCK_BYTES, _MIN_LINES_PER_BLOCK * info.mean_line_bytes)
-    read_options = pcsv.ReadOptions(use_threads=False, block_size=block)
-    parse_options = pcsv.ParseOptions(
-        delimiter=info.delimiter,
-        ignore_empty_lines=False,
-        invalid_row_handler=on_invalid_row,
-    )
-    convert_options = pcsv.ConvertOptions(
-        include_columns=list(columns),
-        column_types={name: pa.string() for name in columns},
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
     rechunker = _Rechunker(chunk_rows)
-    rows_seen = 0
     failure: DataError | None = None
     try:
         with pa.input_stream(str(info.path)) as stream:
             reader = pcsv.open_csv(
-                stream,
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
+                stream, **_csv_options(info, columns, on_invalid_row)
             )
-            for batch in reader:
-                if bad_rows:
-                    number = bad_rows[0].number
-                    bad_data_row = rows_seen if number is None else number - 2
-                    if rows_seen + batch.num_rows > bad_data_row:
-                        batch = batch.slice(0, bad_data_row - rows_seen)
-                        yield from rechunker.add(batch)
-                        break
-                rows_seen += batch.num_rows
+            for batch in _batches_before_bad_row(reader, bad_rows):
                 yield from rechunker.add(batch)
     except (OSError, pa.ArrowException) as err:
         failure = DataError(f"{info.path}: cannot parse as CSV: {err}")
     yield from rechunker.flush()
     if bad_rows:
-        row = bad_rows[0]
-        line = "" if row.number is None else f", line {row.number}"
-        raise DataError(
-            f"{info.path}{line}: malformed CSV row: expected {row.expected_columns} "
-            f"fields, got {row.actual_columns}: {_clip(row.text)!r}"
-        )
+        raise _malformed_row_error(info, bad_rows[0])
     if failure is not None:
         raise failure
+
+
+def _csv_options(
+    info: _FileInfo, columns: Sequence[str], on_invalid_row
+) -> dict[str, object]:
+    """``pcsv.open_csv``'s options for one file: one thread, blocks of at least
+    ``_MIN_LINES_PER_BLOCK`` lines, blank lines kept, ``columns`` as
+    non-null strings, invalid rows passed to ``on_invalid_row``."""
+    block = max(_CSV_BLOCK_BYTES, _MIN_LINES_PER_BLOCK * info.mean_line_bytes)
+    return {
+        "read_options": pcsv.ReadOptions(use_threads=False, block_size=block),
+        "parse_options": pcsv.ParseOptions(
+            delimiter=info.delimiter,
+            ignore_empty_lines=False,
+            invalid_row_handler=on_invalid_row,
+        ),
+        "convert_options": pcsv.ConvertOptions(
+            include_columns=list(columns),
+            column_types={name: pa.string() for name in columns},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+
+
+def _batches_before_bad_row(
+    reader: pcsv.CSVStreamingReader, bad_rows: list
+) -> Iterator[pa.RecordBatch]:
+    """The reader's batches up to the first malformed row once ``bad_rows``
+    holds it (the batch it falls in is cut before it, the rest not read)."""
+    rows_seen = 0
+    for batch in reader:
+        if bad_rows:
+            number = bad_rows[0].number
+            bad_data_row = rows_seen if number is None else number - 2
+            if rows_seen + batch.num_rows > bad_data_row:
+                yield batch.slice(0, bad_data_row - rows_seen)
+                return
+        rows_seen += batch.num_rows
+        yield batch
+
+
+def _malformed_row_error(info: _FileInfo, row) -> DataError:
+    """The error for a row with the wrong number of fields, naming the file
+    and (when Arrow knows it) the line."""
+    line = "" if row.number is None else f", line {row.number}"
+    return DataError(
+        f"{info.path}{line}: malformed CSV row: expected {row.expected_columns} "
+        f"fields, got {row.actual_columns}: {_clip(row.text)!r}"
+    )
 
 
 def _clip(text: str, limit: int = 200) -> str:

@@ -146,37 +146,60 @@ def _entry_pieces(
     blocks = len(starts)
     key = name.encode()
     key_piece = _constant(bytes([_TAG_1, *_varint_bytes(len(key))]) + key, blocks)
+    payload, list_tag, packed = _value_payload(name, values, starts)
+    list_length, list_pieces = _value_list(payload, packed, blocks)
+    feature_length = 1 + _varint_sizes(list_length) + list_length
+    return [
+        key_piece,
+        _constant(bytes([_TAG_2]), blocks),
+        _varints(feature_length),
+        _constant(bytes([list_tag]), blocks),
+        _varints(list_length),
+        *list_pieces,
+    ]
+
+
+def _value_payload(
+    name: str, values: np.ndarray | pa.Array, starts: np.ndarray
+) -> tuple[_Piece, int, bool]:
+    """The encoded values of every block, the ``Feature`` field tag of their
+    list, and whether they are packed (int64 and float32) or not (bytes)."""
     if isinstance(values, pa.Array) or values.dtype == object:
-        # BytesList: TAG_1 len(b) b for every value (not packed).
-        data, lengths = _utf8(values)
-        rows = len(lengths)
-        items = _join(
-            [
-                _constant(bytes([_TAG_1]), rows),
-                _varints(lengths),
-                _Piece(data, lengths, fixed=False),
-            ]
-        )
-        payload = _by_block(
-            _flat_bytes(items), 1 + _varint_sizes(lengths) + lengths, starts
-        )
-        list_tag = _TAG_1
-        packed = False
-    elif values.dtype == np.int64:
+        return _bytes_payload(values, starts), _TAG_1, False
+    if values.dtype == np.int64:
         encoded = _varints(values.view(np.uint64))
         flat = encoded.data.reshape(-1)
-        payload = _by_block(flat, encoded.lengths, starts)
-        list_tag, packed = _TAG_3, True
-    elif values.dtype == np.float32:
+        return _by_block(flat, encoded.lengths, starts), _TAG_3, True
+    if values.dtype == np.float32:
         flat = np.ascontiguousarray(values, dtype="<f4").view(np.uint8)
-        payload = _by_block(flat, np.full(len(values), 4, dtype=np.int64), starts)
-        list_tag, packed = _TAG_2, True
-    else:
-        raise ValueError(
-            f"Column {name!r} must hold strings, int64 or float32. "
-            f"Received dtype {values.dtype}"
-        )
-    pieces = [key_piece, _constant(bytes([_TAG_2]), blocks)]
+        lengths = np.full(len(values), 4, dtype=np.int64)
+        return _by_block(flat, lengths, starts), _TAG_2, True
+    raise ValueError(
+        f"Column {name!r} must hold strings, int64 or float32. "
+        f"Received dtype {values.dtype}"
+    )
+
+
+def _bytes_payload(values: np.ndarray | pa.Array, starts: np.ndarray) -> _Piece:
+    """A string column's BytesList values per block: ``TAG_1 len(b) b`` for
+    every value (not packed)."""
+    data, lengths = _utf8(values)
+    rows = len(lengths)
+    items = _join(
+        [
+            _constant(bytes([_TAG_1]), rows),
+            _varints(lengths),
+            _Piece(data, lengths, fixed=False),
+        ]
+    )
+    return _by_block(_flat_bytes(items), 1 + _varint_sizes(lengths) + lengths, starts)
+
+
+def _value_list(
+    payload: _Piece, packed: bool, blocks: int
+) -> tuple[np.ndarray, list[_Piece]]:
+    """The value list's length per block and its pieces: packed values are
+    wrapped as one field (``TAG_1 len(payload) payload``), bytes are not."""
     if packed:
         # Int64List / FloatList{value: [packed]}: TAG_1 len(payload) payload.
         list_length = 1 + _varint_sizes(payload.lengths) + payload.lengths
@@ -185,17 +208,8 @@ def _entry_pieces(
             _varints(payload.lengths),
             payload,
         ]
-    else:
-        list_length = payload.lengths
-        list_pieces = [payload]
-    feature_length = 1 + _varint_sizes(list_length) + list_length
-    return [
-        *pieces,
-        _varints(feature_length),
-        _constant(bytes([list_tag]), blocks),
-        _varints(list_length),
-        *list_pieces,
-    ]
+        return list_length, list_pieces
+    return payload.lengths, [payload]
 
 
 def _by_block(flat: np.ndarray, lengths: np.ndarray, starts: np.ndarray) -> "_Piece":

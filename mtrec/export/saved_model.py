@@ -120,44 +120,14 @@ def export_saved_model(
     base = pathlib.Path(export_base)
     base.mkdir(parents=True, exist_ok=True)
     remove_stale_partial_exports(base)
-    version = next_version(base) if version is None else int(version)
-    if version < 0:
-        raise ValueError(f"`version` must be >= 0. Received: `version={version}`")
-    final = base / str(version)
-    if final.exists():
-        raise FileExistsError(f"export version already exists: {final}")
+    version, final = _version_folder(base, version)
     warmup_logs = _warmup_logs(feature_set, warmup_rows)
 
     tmp = base / f".tmp-{version}-{uuid.uuid4().hex[:8]}"
-    module = tf.Module()
-    # The model's layers (their variables, lookup tables and vocabulary
-    # assets), not the model: the model also tracks its optimizer, whose
-    # slots serving never reads (they were 2.7x the variables of a re-export).
-    module.layers = list(model.layers)
-    module.serve = serving_function(model, feature_set)
-    module.serve_examples = examples_function(model, feature_set)
-    signatures = {
-        SERVING_DEFAULT: module.serve.get_concrete_function(),
-        PREDICT_EXAMPLES: module.serve_examples.get_concrete_function(),
-    }
+    module, signatures = _serving_module(model, feature_set)
     try:
-        with tempfile.TemporaryDirectory(prefix="mtrec-export-") as staging:
-            if config_path is not None:
-                staged = pathlib.Path(staging) / CONFIG_ASSET
-                shutil.copyfile(config_path, staged)
-                module.config = tf.saved_model.Asset(str(staged))
-            tf.saved_model.save(
-                module,
-                str(tmp),
-                signatures=signatures,
-                options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
-            )
-        for name, source in (assets_extra or {}).items():
-            target = tmp / "assets.extra" / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-        if warmup_logs:
-            write_warmup_file(tmp / "assets.extra" / WARMUP_FILE, warmup_logs)
+        _save_module(module, signatures, tmp, config_path)
+        _write_assets_extra(tmp, assets_extra, warmup_logs)
         os.rename(tmp, final)
     finally:
         if tmp.exists():
@@ -169,6 +139,75 @@ def export_saved_model(
         len(warmup_logs),
     )
     return final
+
+
+def _version_folder(
+    base: pathlib.Path, version: int | None
+) -> tuple[int, pathlib.Path]:
+    """The version to export (default one more than the newest) and its folder,
+    which must not exist yet."""
+    version = next_version(base) if version is None else int(version)
+    if version < 0:
+        raise ValueError(f"`version` must be >= 0. Received: `version={version}`")
+    final = base / str(version)
+    if final.exists():
+        raise FileExistsError(f"export version already exists: {final}")
+    return version, final
+
+
+def _serving_module(
+    model: tf.keras.Model, feature_set: FeatureSet
+) -> tuple[tf.Module, dict]:
+    """The module to save (the model's layers and both serving functions) and
+    its signatures by key."""
+    module = tf.Module()
+    # The model's layers (their variables, lookup tables and vocabulary
+    # assets), not the model: the model also tracks its optimizer, whose
+    # slots serving never reads (they were 2.7x the variables of a re-export).
+    module.layers = list(model.layers)
+    module.serve = serving_function(model, feature_set)
+    module.serve_examples = examples_function(model, feature_set)
+    signatures = {
+        SERVING_DEFAULT: module.serve.get_concrete_function(),
+        PREDICT_EXAMPLES: module.serve_examples.get_concrete_function(),
+    }
+    return module, signatures
+
+
+def _save_module(
+    module: tf.Module,
+    signatures: dict,
+    path: pathlib.Path,
+    config_path: str | os.PathLike | None,
+) -> None:
+    """Saves the SavedModel to ``path``, with the run config (if any) as the
+    ``assets/mtrec_config.yaml`` asset."""
+    with tempfile.TemporaryDirectory(prefix="mtrec-export-") as staging:
+        if config_path is not None:
+            staged = pathlib.Path(staging) / CONFIG_ASSET
+            shutil.copyfile(config_path, staged)
+            module.config = tf.saved_model.Asset(str(staged))
+        tf.saved_model.save(
+            module,
+            str(path),
+            signatures=signatures,
+            options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+        )
+
+
+def _write_assets_extra(
+    path: pathlib.Path,
+    assets_extra: dict[str, str | os.PathLike] | None,
+    warmup_logs: list,
+) -> None:
+    """Copies the extra assets into ``<path>/assets.extra/`` and writes the
+    warmup requests there (none: no warmup file)."""
+    for name, source in (assets_extra or {}).items():
+        target = path / "assets.extra" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    if warmup_logs:
+        write_warmup_file(path / "assets.extra" / WARMUP_FILE, warmup_logs)
 
 
 def _warmup_logs(feature_set: FeatureSet, rows: Mapping[str, Sequence] | None) -> list:

@@ -212,50 +212,63 @@ def _decode_rows(instances: list, specs: Mapping[str, tf.TensorSpec]) -> dict:
     if single is not None and not _is_named_instance(instances[0], single):
         columns = {single: list(instances)}
     else:
-        columns = {}
-        for i, instance in enumerate(instances):
-            if not isinstance(instance, dict) or _is_b64(instance):
-                raise ServingError.invalid(
-                    f"Failed to process element: {i} of 'instances' list. JSON "
-                    f"Value: {_clip(instance)} is not an object with one key per "
-                    f"input of the signature {sorted(specs)}"
-                )
-            if isinstance(instance, _JsonObject):
-                # TF Serving appends both values to the tensor and fails the
-                # request ("tensor parsing error: <name>").
-                raise ServingError.invalid(
-                    f"Failed to process element: {i} of 'instances' list. Key(s) "
-                    f"{', '.join(map(repr, instance.duplicates))} given more than "
-                    "once in one instance"
-                )
-            if i == 0:
-                check_input_names(instance, specs)
-                columns = {name: [] for name in instance}
-            elif instance.keys() != columns.keys():
-                raise ServingError.invalid(
-                    f"Failed to process element: {i} of 'instances' list. It has "
-                    f"keys {sorted(instance)} but element 0 has {sorted(columns)}"
-                )
-            for name, value in instance.items():
-                columns[name].append(value)
-    arrays = {}
-    for name, values in columns.items():
-        spec = specs[name]
-        if not any(isinstance(v, list) for v in values):  # one scalar per instance
-            arrays[name] = _to_array(values, spec.dtype, f"input '{name}'")
-            continue
-        rows = [_to_array(v, spec.dtype, f"input '{name}'") for v in values]
-        shapes = {row.shape for row in rows}
-        if len(shapes) > 1:
-            first = rows[0].shape
-            bad = next(i for i, row in enumerate(rows) if row.shape != first)
+        columns = _named_instance_columns(instances, specs)
+    return {
+        name: _instances_array(name, values, specs[name].dtype)
+        for name, values in columns.items()
+    }
+
+
+def _named_instance_columns(
+    instances: list, specs: Mapping[str, tf.TensorSpec]
+) -> dict[str, list]:
+    """``{input: [value per instance]}`` of instances that are objects with one
+    key per input, all with the keys of element 0."""
+    columns = {}
+    for i, instance in enumerate(instances):
+        if not isinstance(instance, dict) or _is_b64(instance):
             raise ServingError.invalid(
-                f"input '{name}': instance {bad} has shape {list(rows[bad].shape)} "
-                f"but instance 0 has shape {list(first)}; all instances must have "
-                "the same shape"
+                f"Failed to process element: {i} of 'instances' list. JSON "
+                f"Value: {_clip(instance)} is not an object with one key per "
+                f"input of the signature {sorted(specs)}"
             )
-        arrays[name] = np.stack(rows) if rows[0].ndim else np.array(rows, rows[0].dtype)
-    return arrays
+        if isinstance(instance, _JsonObject):
+            # TF Serving appends both values to the tensor and fails the
+            # request ("tensor parsing error: <name>").
+            raise ServingError.invalid(
+                f"Failed to process element: {i} of 'instances' list. Key(s) "
+                f"{', '.join(map(repr, instance.duplicates))} given more than "
+                "once in one instance"
+            )
+        if i == 0:
+            check_input_names(instance, specs)
+            columns = {name: [] for name in instance}
+        elif instance.keys() != columns.keys():
+            raise ServingError.invalid(
+                f"Failed to process element: {i} of 'instances' list. It has "
+                f"keys {sorted(instance)} but element 0 has {sorted(columns)}"
+            )
+        for name, value in instance.items():
+            columns[name].append(value)
+    return columns
+
+
+def _instances_array(name: str, values: list, dtype: tf.DType) -> np.ndarray:
+    """One input's values, one per instance, stacked into one array; every
+    instance's value must have the same shape."""
+    if not any(isinstance(v, list) for v in values):  # one scalar per instance
+        return _to_array(values, dtype, f"input '{name}'")
+    rows = [_to_array(v, dtype, f"input '{name}'") for v in values]
+    shapes = {row.shape for row in rows}
+    if len(shapes) > 1:
+        first = rows[0].shape
+        bad = next(i for i, row in enumerate(rows) if row.shape != first)
+        raise ServingError.invalid(
+            f"input '{name}': instance {bad} has shape {list(rows[bad].shape)} "
+            f"but instance 0 has shape {list(first)}; all instances must have "
+            "the same shape"
+        )
+    return np.stack(rows) if rows[0].ndim else np.array(rows, rows[0].dtype)
 
 
 def _decode_columns(inputs, specs: Mapping[str, tf.TensorSpec]) -> dict:

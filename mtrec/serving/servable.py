@@ -155,60 +155,37 @@ class Servable:
         """
         signature = self.signature(signature_name)
         check_input_names(inputs, signature.inputs)
-        batch_sizes = {}
-        tensors = {}
-        for name, spec in signature.inputs.items():
-            value = inputs[name]
-            dtype = (
-                tf.string
-                if value.dtype == object or value.dtype.kind in "SU"
-                else tf.as_dtype(value.dtype)
-            )
-            if dtype != spec.dtype:
-                raise ServingError.invalid(
-                    f"input '{name}' expects dtype {spec.dtype.name} but "
-                    f"{dtype.name} is provided"
-                )
-            if not spec.shape.is_compatible_with(value.shape):
-                raise ServingError.invalid(
-                    f"input '{name}' has shape {list(value.shape)} but the signature "
-                    f"expects {_shape_text(spec.shape)}"
-                )
-            if spec.shape.rank and spec.shape[0] is None:
-                batch_sizes[name] = value.shape[0]
-            tensors[name] = value
-        if len(set(batch_sizes.values())) > 1:
-            raise ServingError.invalid(
-                f"inputs have different batch sizes (first dimension): {batch_sizes}"
-            )
-        batch = next(iter(batch_sizes.values()), None)
-        if batch == 0:
-            raise ServingError.invalid("the batch is empty: inputs have 0 rows")
-        if max_batch_size and batch is not None and batch > max_batch_size:
-            raise ServingError.invalid(
-                f"Task size {batch} is larger than maximum input batch size "
-                f"{max_batch_size}"
-            )
+        tensors, batch_sizes = _checked_inputs(signature, inputs)
+        batch = _batch_size(batch_sizes, max_batch_size)
         fetch = _output_names(signature, output_filter)
         batched = batch is not None and all(
             spec.shape.rank and spec.shape[0] is None
             for spec in signature.inputs.values()
         )
         if batcher is not None and batched:
-            key = (
-                self,
-                signature.name,
-                tuple(
-                    (name, value.dtype.str, value.shape[1:])
-                    for name, value in sorted(tensors.items())
-                ),
-            )
-            outputs = batcher.run(
-                key, tensors, batch, functools.partial(self.call, signature)
-            )
+            outputs = self._run_batched(signature, tensors, batch, batcher)
         else:
             outputs = self.call(signature, tensors)
         return {name: outputs[name] for name in fetch}
+
+    def _run_batched(
+        self,
+        signature: Signature,
+        tensors: dict[str, np.ndarray],
+        batch: int,
+        batcher: "Batcher",
+    ) -> dict[str, np.ndarray]:
+        """Runs the request through ``batcher``, merged with requests of the
+        same servable, signature, input dtypes and row shapes."""
+        key = (
+            self,
+            signature.name,
+            tuple(
+                (name, value.dtype.str, value.shape[1:])
+                for name, value in sorted(tensors.items())
+            ),
+        )
+        return batcher.run(key, tensors, batch, functools.partial(self.call, signature))
 
     def call(
         self, signature: Signature, inputs: Mapping[str, np.ndarray]
@@ -259,6 +236,57 @@ class Servable:
             )
             count += 1
         return count
+
+
+def _checked_inputs(
+    signature: Signature, inputs: Mapping[str, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Checks each input's dtype and shape against the signature, in its order.
+
+    Returns the inputs by name and the first dimension of each input whose
+    signature shape has a variable first dimension.
+    """
+    batch_sizes = {}
+    tensors = {}
+    for name, spec in signature.inputs.items():
+        value = inputs[name]
+        dtype = (
+            tf.string
+            if value.dtype == object or value.dtype.kind in "SU"
+            else tf.as_dtype(value.dtype)
+        )
+        if dtype != spec.dtype:
+            raise ServingError.invalid(
+                f"input '{name}' expects dtype {spec.dtype.name} but "
+                f"{dtype.name} is provided"
+            )
+        if not spec.shape.is_compatible_with(value.shape):
+            raise ServingError.invalid(
+                f"input '{name}' has shape {list(value.shape)} but the signature "
+                f"expects {_shape_text(spec.shape)}"
+            )
+        if spec.shape.rank and spec.shape[0] is None:
+            batch_sizes[name] = value.shape[0]
+        tensors[name] = value
+    return tensors, batch_sizes
+
+
+def _batch_size(batch_sizes: dict[str, int], max_batch_size: int | None) -> int | None:
+    """The request's one batch size (``None``: no batched input), checked to be
+    shared by every batched input, non-zero and within ``max_batch_size``."""
+    if len(set(batch_sizes.values())) > 1:
+        raise ServingError.invalid(
+            f"inputs have different batch sizes (first dimension): {batch_sizes}"
+        )
+    batch = next(iter(batch_sizes.values()), None)
+    if batch == 0:
+        raise ServingError.invalid("the batch is empty: inputs have 0 rows")
+    if max_batch_size and batch is not None and batch > max_batch_size:
+        raise ServingError.invalid(
+            f"Task size {batch} is larger than maximum input batch size "
+            f"{max_batch_size}"
+        )
+    return batch
 
 
 def _output_names(signature: Signature, output_filter: Iterable[str]) -> list[str]:
