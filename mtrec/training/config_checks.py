@@ -28,6 +28,16 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
     Raises:
       ConfigError: the first bad value, naming its key.
     """
+    _check_inputs(config, in_memory)
+    _check_fractions(config)
+    _check_reading(config)
+    _check_train(config.train)
+    _check_selection(config.train.selection)
+    _check_distribution(config)
+
+
+def _check_inputs(config: RunConfig, in_memory: bool) -> None:
+    """What the run trains on: ``features``, ``tasks`` and ``data.train``."""
     if isinstance(config.features, str):
         if not pathlib.Path(config.features).is_file():
             raise ConfigError(f"'features': file not found: {config.features}")
@@ -39,6 +49,15 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
         raise ConfigError("'tasks' must list at least one task")
     if not config.data.train and not in_memory:
         raise ConfigError("'data.train' must name the click log to train on")
+
+
+def _check_fractions(config: RunConfig) -> None:
+    """``data.eval_fraction`` and ``data.validation_fraction`` of the hash split.
+
+    The validation share is checked only when selection holds rows out
+    (``train.selection.metric`` set, no ``data.validation`` files): out of the
+    train rows with ``data.eval``, out of the held-out rows without.
+    """
     if not 0.0 < config.data.eval_fraction < 1.0:
         raise ConfigError(
             "'data.eval_fraction' must be in (0, 1). Received: "
@@ -58,6 +77,11 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
             f"{config.data.eval_fraction}) (taken out of the held-out rows). "
             f"Received: {config.data.validation_fraction}"
         )
+
+
+def _check_reading(config: RunConfig) -> None:
+    """How the files are read and prepared: format, label violations, chunk and
+    shard sizes, ``data.prepared_dir``."""
     if config.data.format not in DATA_FORMATS:
         raise ConfigError(
             f"'data.format' must be one of {list(DATA_FORMATS)}. "
@@ -78,17 +102,29 @@ def validate_config(config: RunConfig, *, in_memory: bool = False) -> None:
         raise ConfigError(
             f"'data.prepared_dir' must be a directory; {prepared_dir} is a file"
         )
-    for key in ("batch_size", "epochs", "eval_batch_size", "checkpoints_to_keep"):
-        if getattr(config.train, key) < 1:
-            raise ConfigError(
-                f"'train.{key}' must be >= 1. Received: {getattr(config.train, key)}"
-            )
-    _check_train(config.train)
-    _check_selection(config.train.selection)
-    _check_distribution(config)
 
 
 def _check_train(train: TrainConfig) -> None:
+    """``train``'s own values (its selection and distribution are checked
+    after it)."""
+    _check_train_counts(train)
+    _check_learning_rates(train)
+    _check_train_flags(train)
+    _check_train_steps(train)
+
+
+def _check_train_counts(train: TrainConfig) -> None:
+    """Batch sizes, epochs and checkpoints kept: each >= 1."""
+    for key in ("batch_size", "epochs", "eval_batch_size", "checkpoints_to_keep"):
+        if getattr(train, key) < 1:
+            raise ConfigError(
+                f"'train.{key}' must be >= 1. Received: {getattr(train, key)}"
+            )
+
+
+def _check_learning_rates(train: TrainConfig) -> None:
+    """The learning rates (> 0; the embeddings' may be null) and the schedule's
+    final fraction (in (0, 1])."""
     for key in ("learning_rate", "embedding_learning_rate", "lr_final_fraction"):
         value = getattr(train, key)
         if value is None and key == "embedding_learning_rate":
@@ -104,6 +140,10 @@ def _check_train(train: TrainConfig) -> None:
             raise ConfigError(
                 f"'train.{key}' must be a number {bound}. Received: {value!r}"
             )
+
+
+def _check_train_flags(train: TrainConfig) -> None:
+    """The on/off switches of ``train``: each a bool."""
     for key in (
         "jit_compile",
         "encode_ids",
@@ -115,6 +155,12 @@ def _check_train(train: TrainConfig) -> None:
         value = getattr(train, key)
         if not isinstance(value, bool):
             raise ConfigError(f"'train.{key}' must be bool. Received: {value!r}")
+
+
+def _check_train_steps(train: TrainConfig) -> None:
+    """Step counts and intervals: per epoch, per execution, the per-step
+    callbacks' (a checkpoint interval a multiple of the steps per execution)
+    and TensorBoard's."""
     steps = train.steps_per_epoch
     if steps is not None and (
         isinstance(steps, bool) or not isinstance(steps, int) or steps < 1

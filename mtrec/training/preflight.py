@@ -27,6 +27,7 @@ from mtrec.training.builders import column_schema
 from mtrec.training.builders import dry_build
 from mtrec.training.config import AUTO_SELECTION
 from mtrec.training.config import ConfigError
+from mtrec.training.config import ModelConfig
 from mtrec.training.config import RunConfig
 from mtrec.training.config import selection_terms
 
@@ -88,6 +89,14 @@ def _non_negative(value) -> bool:
 def check_model_values(config: RunConfig) -> None:
     """The tower and crossing values of ``model``, each by its key."""
     mc = config.model
+    _check_tower_values(mc)
+    _check_cross_values(mc)
+    _check_runtime_values(config)
+    _check_tower_activation(mc)
+
+
+def _check_tower_values(mc: ModelConfig) -> None:
+    """``model.tower_units``, ``tower_dropout`` and the L2 factors."""
     units = mc.tower_units
     if not isinstance(units, list) or not all(_positive_int(u) for u in units):
         raise ConfigError(
@@ -102,6 +111,10 @@ def check_model_values(config: RunConfig) -> None:
             raise ConfigError(
                 f"'model.{key}' must be a number >= 0. Received: {getattr(mc, key)!r}"
             )
+
+
+def _check_cross_values(mc: ModelConfig) -> None:
+    """``model.cross_layers`` and ``model.cross_projection_dim``."""
     if not isinstance(mc.cross_layers, int) or mc.cross_layers < 0:
         raise ConfigError(
             f"'model.cross_layers' must be an int >= 0. Received: {mc.cross_layers!r}"
@@ -113,6 +126,12 @@ def check_model_values(config: RunConfig) -> None:
             "'model.cross_projection_dim' must be an int >= 1 or null. "
             f"Received: {mc.cross_projection_dim!r}"
         )
+
+
+def _check_runtime_values(config: RunConfig) -> None:
+    """How the model runs: ``model.embedding_order``, ``predict_jit_compile``
+    (one process only) and ``precision``."""
+    mc = config.model
     if mc.embedding_order not in OUTPUT_ORDERS:
         raise ConfigError(
             f"'model.embedding_order' must be one of {list(OUTPUT_ORDERS)}. "
@@ -134,6 +153,10 @@ def check_model_values(config: RunConfig) -> None:
             f"'model.precision' must be one of {list(PRECISIONS)}. "
             f"Received: {mc.precision!r}"
         )
+
+
+def _check_tower_activation(mc: ModelConfig) -> None:
+    """``model.tower_activation`` names a ``tf.keras`` activation."""
     try:
         tf.keras.activations.get(mc.tower_activation)
     except (TypeError, ValueError) as err:

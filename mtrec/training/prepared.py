@@ -285,34 +285,10 @@ def prepare(
         preprocessing_dir = tempfile.mkdtemp(prefix="mtrec-preprocessing-")
     stats = ReadStats()
     if in_memory:
-        source = _memory_source(config, schema, train, eval, stats)
-        _check_eval_columns(config, set(source.eval), "the eval table")
-        chunks = _slices(source.train, config.data.chunk_rows)
+        source, chunks = _memory_train_chunks(config, schema, train, eval, stats)
     else:
-        logger.info("validating and preparing the data files")
-        source = dataclasses.replace(
-            file_source(config), prepared=prepare_files(config, schema)
-        )
-        held_out, _ = source.prepared.eval
-        _check_eval_columns(
-            config,
-            set(held_out.output_signature),
-            f"the eval rows of {', '.join(str(f) for f in held_out.sources)}",
-        )
-        chunks = iter_chunks(
-            source.train,
-            schema,
-            chunk_rows=config.data.chunk_rows,
-            file_format=config.data.format,
-            split=source.train_split,
-            stats=stats,
-        )
-    logger.info("fitting vocabularies and statistics on the train split")
-    counts: dict[str, list[int]] = {}
-    state = fit_preprocessing(
-        feature_set, _counting_labels(chunks, tasks, counts), seed=config.seed
-    )
-    _warn_single_class(tasks, counts)
+        source, chunks = _file_train_chunks(config, schema, stats)
+    state = _fit_on_train(config, feature_set, tasks, chunks)
     vocabulary_files = state.save(pathlib.Path(preprocessing_dir))
     return Prepared(
         config=config,
@@ -325,6 +301,62 @@ def prepare(
         train_rows_dropped=stats.rows_dropped,
         source=source,
     )
+
+
+def _memory_train_chunks(
+    config: RunConfig,
+    schema: ColumnSchema,
+    train: Table,
+    eval: Table | None,  # noqa: A002
+    stats: ReadStats,
+) -> tuple[MemorySource, Iterator[Columns]]:
+    """The in-memory source, its eval columns checked, and its train chunks."""
+    source = _memory_source(config, schema, train, eval, stats)
+    _check_eval_columns(config, set(source.eval), "the eval table")
+    return source, _slices(source.train, config.data.chunk_rows)
+
+
+def _file_train_chunks(
+    config: RunConfig, schema: ColumnSchema, stats: ReadStats
+) -> tuple[FileSource, Iterator[Columns]]:
+    """The prepare pass over the files, the eval columns checked, and a reader
+    of the train split (counting into ``stats``)."""
+    logger.info("validating and preparing the data files")
+    source = dataclasses.replace(
+        file_source(config), prepared=prepare_files(config, schema)
+    )
+    held_out, _ = source.prepared.eval
+    _check_eval_columns(
+        config,
+        set(held_out.output_signature),
+        f"the eval rows of {', '.join(str(f) for f in held_out.sources)}",
+    )
+    chunks = iter_chunks(
+        source.train,
+        schema,
+        chunk_rows=config.data.chunk_rows,
+        file_format=config.data.format,
+        split=source.train_split,
+        stats=stats,
+    )
+    return source, chunks
+
+
+def _fit_on_train(
+    config: RunConfig,
+    feature_set: FeatureSet,
+    tasks: tuple[Task, ...],
+    chunks: Iterator[Columns],
+) -> PreprocessingState:
+    """Fits the preprocessing in one pass over ``chunks``, warning of binary
+    tasks whose train rows hold one class only."""
+    logger.info("fitting vocabularies and statistics on the train split")
+    counts: dict[str, list[int]] = {}
+    state = fit_preprocessing(
+        feature_set, _counting_labels(chunks, tasks, counts), seed=config.seed
+    )
+    _warn_single_class(tasks, counts)
+    return state
 
 
 def _counting_labels(chunks, tasks, counts: dict[str, list[int]]):

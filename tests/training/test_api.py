@@ -269,6 +269,13 @@ def test_prepare_validates_a_config_changed_in_python(tmp_path, frame):
         prepare(_config(tmp_path))
 
 
+def test_prepare_needs_train_rows_for_eval_rows(tmp_path, frame):
+    with pytest.raises(
+        ValueError, match=r"^`eval` rows need `train` rows; got `eval` alone$"
+    ):
+        prepare(_config(tmp_path), eval=frame)
+
+
 class _Batches(tf.keras.callbacks.Callback):
     def __init__(self):
         super().__init__()

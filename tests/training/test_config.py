@@ -1,5 +1,7 @@
 """Run configs: YAML loading, overrides and errors that name the key."""
 
+import re
+
 import pytest
 
 from mtrec import shipped_config
@@ -100,3 +102,58 @@ def test_missing_files(tmp_path):
     bad.write_text("train: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(bad)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            ["features=[]"],
+            "'features' must be a non-empty list or the path of a YAML file",
+        ),
+        (
+            ["data.format=xls"],
+            "'data.format' must be one of ['auto', 'csv', 'parquet']. Received: 'xls'",
+        ),
+        (
+            ["data.on_label_violation=skip"],
+            "'data.on_label_violation' must be one of ['error', 'drop']. "
+            "Received: 'skip'",
+        ),
+        (["data.chunk_rows=0"], "'data.chunk_rows' must be an int >= 1. Received: 0"),
+        (
+            ["train.training_metrics=1"],
+            "'train.training_metrics' must be bool. Received: 1",
+        ),
+        # Two bad values: the one checked first is reported.
+        (["tasks=[]", "data.eval_fraction=2"], "'tasks' must list at least one task"),
+        (
+            ["train.batch_size=0", "data.format=xls"],
+            "'data.format' must be one of ['auto', 'csv', 'parquet']. Received: 'xls'",
+        ),
+        (
+            ["train.learning_rate=0", "train.batch_size=0"],
+            "'train.batch_size' must be >= 1. Received: 0",
+        ),
+        (
+            ["train.tensorboard_update_freq=0", "train.steps_per_execution=0"],
+            "'train.steps_per_execution' must be an int >= 1. Received: 0",
+        ),
+        (
+            ["train.selection.mode=best", "train.tensorboard_update_freq=0"],
+            "'train.tensorboard_update_freq' must be 'epoch' or an int >= 1. "
+            "Received: 0",
+        ),
+    ],
+)
+def test_the_first_bad_value_gives_its_exact_message(overrides, message):
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_config(BASE, overrides)
+
+
+def test_prepared_dir_must_not_be_a_file(tmp_path):
+    path = tmp_path / "prepared"
+    path.write_text("")
+    message = f"'data.prepared_dir' must be a directory; {path} is a file"
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
+        load_config(BASE, [f"data.prepared_dir={path}"])
