@@ -276,10 +276,7 @@ def prepare(
     if eval is not None and train is None:
         raise ValueError("`eval` rows need `train` rows; got `eval` alone")
     in_memory = train is not None
-    validate_config(config, in_memory=in_memory)
-    feature_set = build_feature_set(config)
-    tasks = tuple(build_tasks(config))
-    schema = column_schema(config, feature_set, list(tasks))
+    feature_set, tasks, schema = _checked_parts(config, in_memory=in_memory)
     config = dataclasses.replace(config, features=feature_set.to_dicts())
     if preprocessing_dir is None:
         preprocessing_dir = tempfile.mkdtemp(prefix="mtrec-preprocessing-")
@@ -470,10 +467,7 @@ def load_prepared_run(
     0, the caller keeps them in its ``TrainingState``. A run trained on
     in-memory tables (no ``data.train``) gets an empty :class:`FileSource`.
     """
-    validate_config(config, in_memory=not config.data.train)
-    feature_set = build_feature_set(config)
-    tasks = tuple(build_tasks(config))
-    schema = column_schema(config, feature_set, list(tasks))
+    feature_set, tasks, schema = _checked_parts(config, in_memory=not config.data.train)
     state = PreprocessingState.load(preprocessing_dir, feature_set)
     return Prepared(
         config=config,
@@ -486,6 +480,17 @@ def load_prepared_run(
         train_rows_dropped=0,
         source=file_source(config),
     )
+
+
+def _checked_parts(
+    config: RunConfig, *, in_memory: bool
+) -> tuple[FeatureSet, tuple[Task, ...], ColumnSchema]:
+    """The config validated (before any data is read), then its feature set,
+    tasks and the column schema they read."""
+    validate_config(config, in_memory=in_memory)
+    feature_set = build_feature_set(config)
+    tasks = tuple(build_tasks(config))
+    return feature_set, tasks, column_schema(config, feature_set, list(tasks))
 
 
 __all__ = [
