@@ -171,16 +171,8 @@ class CGC(mixture.MixtureOfExperts):
         )
         gate_keys = [*self.task_names, shared_key][: len(gate_calls)]
         gates = dict(zip(gate_keys, results[-len(gate_calls) :], strict=True))
-        # Task gates mix their own group, then the shared one; the shared
-        # gate every group, in key order.
         order = group_keys
-        shared = [order.index(shared_key)] if shared_key in order else []
-        members = [
-            ([order.index(task)] if task in order else []) + shared
-            for task in self.task_names
-        ]
-        if self.shared_gate is not None:
-            members.append(list(range(len(order))))
+        members = self._gate_members(order)
         gate_weights = [gates[key] for key in gate_keys]
         if joined:
             sizes = [self.experts_of(key).num_experts for key in order]
@@ -195,6 +187,21 @@ class CGC(mixture.MixtureOfExperts):
         if return_gates:
             return outputs, gates
         return outputs
+
+    def _gate_members(self, order: list[str]) -> list[list[int]]:
+        """For each gate (the tasks', then the shared one if any), the indices
+        into ``order`` (the keys of the groups that exist) of the groups it
+        mixes, in the order of its weights: a task gate its own group, then
+        the shared one; the shared gate every group, in key order."""
+        shared_key = mixture.SHARED
+        shared = [order.index(shared_key)] if shared_key in order else []
+        members = [
+            ([order.index(task)] if task in order else []) + shared
+            for task in self.task_names
+        ]
+        if self.shared_gate is not None:
+            members.append(list(range(len(order))))
+        return members
 
 
 def check_expert_counts(
