@@ -18,6 +18,7 @@ from mtrec.layers import experts as experts_lib
 from mtrec.layers import validation
 
 _MODE = threading.local()
+_UNSET = object()
 
 #: Layers reading an input of fewer columns than this keep a matmul each
 #: (:func:`apply_layers`; :func:`matmul_layout` sets another while a graph
@@ -65,15 +66,27 @@ def matmul_layout(
     for name, value in settings.items():
         if value is not None:
             validation.check_count(name, value, 1)
-    previous = {name: getattr(_MODE, name, None) for name in settings}
+    with _overriding(
+        {name: int(value) for name, value in settings.items() if value is not None}
+    ):
+        yield
+
+
+@contextlib.contextmanager
+def _overriding(settings: dict) -> Iterator[None]:
+    """This thread's ``_MODE`` attributes set to ``settings`` within it, and
+    restored after (an attribute unset before is unset again)."""
+    previous = {name: getattr(_MODE, name, _UNSET) for name in settings}
     for name, value in settings.items():
-        if value is not None:
-            setattr(_MODE, name, int(value))
+        setattr(_MODE, name, value)
     try:
         yield
     finally:
         for name, value in previous.items():
-            setattr(_MODE, name, value)
+            if value is _UNSET:
+                delattr(_MODE, name)
+            else:
+                setattr(_MODE, name, value)
 
 
 def _setting(name: str, default: int) -> int:
@@ -108,12 +121,8 @@ def separate_matmuls() -> Iterator[None]:
     >>> bool(tf.reduce_all(tf.abs(separate["a"] - fused["a"]) < 1e-5))
     True
     """
-    previous = getattr(_MODE, "separate", False)
-    _MODE.separate = True
-    try:
+    with _overriding({"separate": True}):
         yield
-    finally:
-        _MODE.separate = previous
 
 
 def apply_layers(
