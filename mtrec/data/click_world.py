@@ -226,10 +226,23 @@ class ClickWorld:
         in_recent, in_preferred = _interest_matches(
             category, recent, num_recent, preferred, num_preferred
         )
+        age = self.user_age[user]
+        activity_z = self.user_activity_z[user]
         ctr_score = self._ctr_score(
-            user, item, category, device, hour, position, in_recent, in_preferred
+            user,
+            age,
+            activity_z,
+            item,
+            category,
+            device,
+            hour,
+            position,
+            in_recent,
+            in_preferred,
         )
-        cvr_score = self._cvr_score(user, item, category, device, in_recent)
+        cvr_score = self._cvr_score(
+            user, age, activity_z, item, category, device, in_recent
+        )
         if self.item_appeal is not None:
             shared = self.selection_bias * self.item_appeal[item]
             ctr_score = ctr_score + shared
@@ -299,6 +312,8 @@ class ClickWorld:
     def _ctr_score(
         self,
         user: np.ndarray,
+        age: np.ndarray,
+        activity_z: np.ndarray,
         item: np.ndarray,
         category: np.ndarray,
         device: np.ndarray,
@@ -307,7 +322,8 @@ class ClickWorld:
         in_recent: np.ndarray,
         in_preferred: np.ndarray,
     ) -> np.ndarray:
-        """``logit_ctr - b_ctr`` without the shared appeal term."""
+        """``logit_ctr - b_ctr`` without the shared appeal term (``age`` and
+        ``activity_z``: the users' attributes, gathered once for both scores)."""
         model = self.model
         return (
             -model.pos_bias * np.log(position)
@@ -317,10 +333,10 @@ class ClickWorld:
             * (self.category_theme[category] == self.user_theme[user])
             + model.recent_bonus * in_recent
             + model.preferred_bonus * in_preferred
-            + self.age_category_ctr[self.user_age[user], category]
+            + self.age_category_ctr[age, category]
             + self.gender_category_ctr[self.user_gender[user], category]
             + self.item_quality[item]
-            + model.activity_ctr * self.user_activity_z[user]
+            + model.activity_ctr * activity_z
             + self.user_ctr_effect[user]
             - model.price_ctr * self.item_relative_log_price[item] / model.price_sigma
         )
@@ -328,6 +344,8 @@ class ClickWorld:
     def _cvr_score(
         self,
         user: np.ndarray,
+        age: np.ndarray,
+        activity_z: np.ndarray,
         item: np.ndarray,
         category: np.ndarray,
         device: np.ndarray,
@@ -343,9 +361,9 @@ class ClickWorld:
             + model.quality_cvr * self.item_quality[item]
             + self.item_cvr_effect[item]
             + self.category_cvr[category]
-            + self.age_category_cvr[self.user_age[user], category]
+            + self.age_category_cvr[age, category]
             + model.recent_bonus_cvr * in_recent
-            + model.activity_cvr * self.user_activity_z[user]
+            + model.activity_cvr * activity_z
             + np.asarray(model.device_cvr)[device]
             + self.user_cvr_effect[user]
         )
