@@ -21,6 +21,7 @@ from mtrec.data.prepared_manifest import split_record
 from mtrec.data.schema import ColumnSchema
 from mtrec.data.split import Split
 from mtrec.data.stream import _end_of_file
+from mtrec.data.stream import _less_violations
 from mtrec.data.stream import _select
 from mtrec.progress import progress
 
@@ -175,11 +176,9 @@ def _write_chunk(
     dropped = 0
     for name, keep in masks.items():
         if violated is not None:
-            inside = violated if keep is None else violated & keep
-            count = int(inside.sum())
+            keep, count = _less_violations(keep, violated)
             writers[name].rows_dropped += count
             dropped += count
-            keep = ~violated if keep is None else keep & ~violated
         selected = arrays
         if keep is not None:
             selected = {k: _select(v, keep) for k, v in arrays.items()}

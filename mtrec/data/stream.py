@@ -399,17 +399,23 @@ def _rows_to_keep(
     ``label_requires``, and the count is those of the part so removed.
     """
     keep = None
-    count = 0
     if split is not None:
         keep = split.mask(file_index, np.arange(start, start + rows))
     if drop:
-        violated = _requires_violations(arrays, schema)
-        if keep is not None:
-            violated &= keep
-        count = int(violated.sum())
-        if count:
-            keep = ~violated if keep is None else keep & ~violated
-    return keep, count
+        return _less_violations(keep, _requires_violations(arrays, schema))
+    return keep, 0
+
+
+def _less_violations(
+    keep: np.ndarray | None, violated: np.ndarray
+) -> tuple[np.ndarray | None, int]:
+    """``keep`` (a row mask; None: every row) less the ``violated`` rows, and
+    how many of its rows they removed (``keep`` itself when none)."""
+    inside = violated if keep is None else violated & keep
+    count = int(inside.sum())
+    if not count:
+        return keep, 0
+    return (~violated if keep is None else keep & ~violated), count
 
 
 def _end_of_file(path, read: int, dropped: int, schema: ColumnSchema) -> None:
