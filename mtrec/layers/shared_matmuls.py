@@ -148,7 +148,8 @@ def apply_layers(
     32 units and a gate of 4), one core, a matmul each against one shared:
     on 32 inputs 1.27x faster forward and 1.15x forward and backward, on 64
     1.25x and 1.07x, on 255 1.04x forward but 0.90x with the backward pass
-    (``benchmarks/step_copies.py``, ``shared_matmul``). Census PLE's second
+    (``benchmarks/results/step_copies_width.json``, ``shared_matmul``, 7
+    interleaved rounds, median). Census PLE's second
     level reads 32 inputs; with the padding below, its share of the matmul
     floor in the DeepCTR comparison rose from 0.45 (training) and 0.39
     (prediction) to 0.51 and 0.44
@@ -157,10 +158,11 @@ def apply_layers(
     The shared matmul gets zero columns up to a multiple of
     :data:`COLUMN_MULTIPLE` (16 float32 values, one AVX-512 register), which
     the split after it drops: oneDNN runs a last block of fewer columns
-    slower. On one core ``(1024, 255) x (255, 206)`` took 651 µs and
-    ``x (255, 208)`` 590 µs; census PLE's layer (206 columns in its first
-    level, 208 padded) ran 1.03x faster forward and 1.04x forward and
-    backward (``benchmarks/step_copies.py``, ``ple_padded_matmul``).
+    slower. Census PLE's layer (206 columns in its first level, 208 padded)
+    ran 1.03x faster forward and 1.04x forward and backward on one core
+    (``benchmarks/results/step_copies_width.json``, ``ple_padded_matmul``,
+    median of 7 interleaved rounds; 1.04x and 1.02x in
+    ``step_copies_padded.json``).
 
     Args:
       calls: ``(inputs, layer)`` pairs; inputs ``(batch, input_dim)``.
