@@ -33,6 +33,7 @@ from mtrec.data.census import load_census_income
 from mtrec.data.census_inputs import TASK_GROUPS
 from mtrec.data.census_inputs import census_input_columns
 from mtrec.data.census_inputs import check_census_group
+from mtrec.json_file import write_json
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def prepare_census_income(
     rows, label_rates = _write_parts(table, parts, paths, TASK_GROUPS[group])
     info["rows"] = rows
     info["label_rates"] = label_rates
-    _write_json(info_path, info)
+    write_json(info_path, info)
     logger.info("wrote the census-income split %s to %s", info["rows"], out_dir)
     return paths
 
@@ -196,13 +197,6 @@ def _write_parts(
             label: round(float(part[label].mean()), 4) for label in labels
         }
     return rows, label_rates
-
-
-def _write_json(path: pathlib.Path, info: dict) -> None:
-    """Writes ``info`` as indented JSON through a temporary name."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _file_columns(group: int) -> list[str]:

@@ -13,7 +13,6 @@ from tqdm.auto import tqdm
 
 from mtrec.training.state import SelectionState
 from mtrec.training.state import TrainingState
-from mtrec.training.state import write_json
 from mtrec.weighting import EpochUpdate
 
 logger = logging.getLogger(__name__)
@@ -324,5 +323,4 @@ __all__ = [
     "ProgressBar",
     "RunState",
     "WeightingUpdate",
-    "write_json",
 ]

@@ -10,7 +10,6 @@ The steps are public (``prepare``, ``build_model``, ``datasets``, ``fit``,
 
 import dataclasses
 import datetime
-import json
 import logging
 import os
 import pathlib
@@ -23,6 +22,7 @@ import tensorflow as tf
 from mtrec.affinity.tracking import affinity_from_history
 from mtrec.data.reader import surface_data_errors
 from mtrec.features.feature_set import FeatureSet
+from mtrec.json_file import write_json
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.plots import plot_run
 from mtrec.training.config import ConfigError
@@ -345,8 +345,7 @@ def _evaluate_export(
         metrics["export_path"] = str(export_path)
     state.finished = True
     state.save(run_dir / TRAINING_STATE_FILE)
-    with open(run_dir / METRICS_FILE, "w") as f:
-        json.dump(metrics, f, indent=2)
+    write_json(run_dir / METRICS_FILE, metrics)
     if config.eval.plots:
         try:
             plot_run(run_dir, metrics)

@@ -23,6 +23,7 @@ from mtrec.data.reader import iter_chunks
 from mtrec.data.reader import surface_data_errors
 from mtrec.export.saved_model import export_saved_model
 from mtrec.features.feature_set import FeatureSet
+from mtrec.json_file import write_json
 from mtrec.models.ranker import MultiTaskRanker
 from mtrec.training.builders import build_feature_set
 from mtrec.training.config import ConfigError
@@ -246,8 +247,7 @@ def inspect_run(run_dir: str | os.PathLike) -> dict:
         gates = gate_report(result.model, eval_dataset(config))
     metrics = dict(result.metrics)
     metrics["gates"] = gates
-    with open(result.run_dir / METRICS_FILE, "w") as f:
-        json.dump(metrics, f, indent=2)
+    write_json(result.run_dir / METRICS_FILE, metrics)
     return gates
 
 

@@ -16,7 +16,7 @@ import json
 import os
 import pathlib
 
-from mtrec.training.callbacks import write_json
+from mtrec.json_file import write_json
 from mtrec.training.config import ConfigError
 from mtrec.training.loop import TRAINING_STATE_FILE
 from mtrec.training.run_dir import CONFIG_FILE

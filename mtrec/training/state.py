@@ -5,6 +5,7 @@ import json
 import os
 import pathlib
 
+from mtrec.json_file import write_json
 from mtrec.training.config import ConfigError
 
 
@@ -244,11 +245,3 @@ def _read_mid_epoch(mid_epoch: dict | None, where: str) -> MidEpochState | None:
             f"Received: {sorted(mid_epoch)}"
         )
     return MidEpochState(**mid_epoch)
-
-
-def write_json(path: str | os.PathLike, data) -> None:
-    """Writes JSON atomically (a temporary file renamed over ``path``)."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    os.replace(tmp, path)
