@@ -183,13 +183,7 @@ def make_dataset(
 
     def generate() -> Iterator[dict[str, np.ndarray]]:
         epoch = next(epochs)
-        if shuffle:
-            entropy = None if seed is None else [seed % 2**64, epoch]
-            rng = np.random.default_rng(entropy)
-            order = [infos[i] for i in rng.permutation(len(infos))]
-        else:
-            rng = None
-            order = list(infos)
+        order, rng = _epoch_order(infos, shuffle, seed, epoch)
         logger.debug("Dataset epoch %d over %d file(s)", epoch, len(order))
         chunks = _stream(
             order,
@@ -201,12 +195,9 @@ def make_dataset(
             num_files=len(order),
             strings_as_arrow=True,
         )
-        if rng is None:
-            batches = _batches(chunks, batch_size, drop_remainder)
-        else:
-            batches = _shuffled_batches(
-                chunks, batch_size, drop_remainder, shuffle_buffer_rows, rng
-            )
+        batches = _epoch_batches(
+            chunks, batch_size, drop_remainder, shuffle_buffer_rows, rng
+        )
         try:
             for batch in batches:
                 yield {name: _to_numpy(values) for name, values in batch.items()}
@@ -223,6 +214,33 @@ def make_dataset(
             }
         )
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_order(
+    infos: list[_FileInfo], shuffle: bool, seed: int | None, epoch: int
+) -> tuple[list[_FileInfo], np.random.Generator | None]:
+    """An epoch's file order and the generator of its row shuffle (None when
+    not shuffling: files in the given order), drawn from ``(seed, epoch)``."""
+    if not shuffle:
+        return list(infos), None
+    entropy = None if seed is None else [seed % 2**64, epoch]
+    rng = np.random.default_rng(entropy)
+    return [infos[i] for i in rng.permutation(len(infos))], rng
+
+
+def _epoch_batches(
+    chunks: Iterable[_Columns],
+    batch_size: int,
+    drop_remainder: bool,
+    shuffle_buffer_rows: int,
+    rng: np.random.Generator | None,
+) -> Iterator[_Columns]:
+    """An epoch's batches: in order without ``rng``, else shuffled in windows."""
+    if rng is None:
+        return _batches(chunks, batch_size, drop_remainder)
+    return _shuffled_batches(
+        chunks, batch_size, drop_remainder, shuffle_buffer_rows, rng
+    )
 
 
 def read_frame(
