@@ -7,7 +7,6 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from mtrec.layers import Tower
 from mtrec.layers import apply_layers
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
@@ -22,8 +21,12 @@ from mtrec.models.multi_step import fit_in_runs
 from mtrec.models.multi_step import predict_in_runs
 from mtrec.models.predict_loop import keeps_outputs_linear
 from mtrec.models.predict_loop import linear_predict_function
+from mtrec.models.ranker_layers import cross_stack
+from mtrec.models.ranker_layers import tower_layers
 from mtrec.models.ranking_tasks import ranking_task
 from mtrec.models.ranking_tasks import resolve_weighting
+from mtrec.models.ranking_tasks import trackers
+from mtrec.models.shared_variables import shared_layout
 from mtrec.models.task import EvalTarget
 from mtrec.models.task import Task
 from mtrec.models.train_steps import gradient_train_step
@@ -32,31 +35,33 @@ from mtrec.weighting import LossWeighting
 from mtrec.weighting.epoch_update import with_epoch_update
 
 
-def cross_stack(count: int, projection_dim: int | None) -> list:
-    """``count`` DCN-v2 cross layers (``tfrs.layers.dcn.Cross``), validated.
+def _checked_training_metrics(training_metrics: bool) -> bool:
+    """``training_metrics``, validated.
 
     Raises:
-      ValueError: ``count`` not an int >= 0, or ``projection_dim`` < 1.
+      ValueError: not a bool.
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+    if not isinstance(training_metrics, bool):
         raise ValueError(
-            "`cross_layers` must be an integer >= 0. "
-            f"Received: `cross_layers={count!r}`"
+            "`training_metrics` must be a bool. "
+            f"Received: `training_metrics={training_metrics!r}`"
         )
-    if projection_dim is not None and projection_dim < 1:
-        raise ValueError(
-            "`cross_projection_dim` must be >= 1 or None. Received: "
-            f"`cross_projection_dim={projection_dim!r}`"
-        )
-    return [
-        tfrs.layers.dcn.Cross(projection_dim=projection_dim, name=f"cross_{i}")
-        for i in range(count)
-    ]
+    return training_metrics
 
 
-def trackers(pattern: str, outputs) -> dict[str, tf.keras.metrics.Mean]:
-    """``{output: Mean(name=pattern.format(output))}``: a running mean per output."""
-    return {out: tf.keras.metrics.Mean(name=pattern.format(out)) for out in outputs}
+def _checked_tasks(tasks: Sequence[Task]) -> list[Task]:
+    """``tasks`` as a list, validated.
+
+    Raises:
+      ValueError: no task, or two with the same name.
+    """
+    tasks = list(tasks)
+    names = [t.name for t in tasks]
+    if not tasks or len(set(names)) != len(names):
+        raise ValueError(
+            f"`tasks` must be non-empty with unique names. Received: {names}"
+        )
+    return tasks
 
 
 #: Position of ``callbacks`` in ``tf.keras.Model.fit``'s arguments.
@@ -173,18 +178,10 @@ class MultiTaskRanker(tfrs.Model):
             "predict_steps_per_execution", predict_steps_per_execution
         )
         self._step_functions = StepFunctionCache()
-        if not isinstance(training_metrics, bool):
-            raise ValueError(
-                "`training_metrics` must be a bool. "
-                f"Received: `training_metrics={training_metrics!r}`"
-            )
-        self.training_metrics = training_metrics
-        tasks = list(tasks)
-        names = [t.name for t in tasks]
-        if not tasks or len(set(names)) != len(names):
-            raise ValueError(
-                f"`tasks` must be non-empty with unique names. Received: {names}"
-            )
+        self.training_metrics = _checked_training_metrics(training_metrics)
+        tasks = _checked_tasks(tasks)
+        # Keep the order below: it is the order of the argument checks (the
+        # first error raised) and of the sublayers in ``model.variables``.
         self.feature_layer = feature_layer
         self.predict_jit_compile = check_predict_jit_compile(
             predict_jit_compile, feature_layer
@@ -198,25 +195,31 @@ class MultiTaskRanker(tfrs.Model):
         self.crosses = cross_stack(cross_layers, cross_projection_dim)
         self.cross_layers = cross_layers
         self.cross_projection_dim = cross_projection_dim
-        self.towers = {
-            t.name: Tower(
-                self.tower_units,
-                activation=tower_activation,
-                dropout=tower_dropout,
-                l2=tower_l2,
-                name=f"tower_{t.name}",
-            )
-            for t in tasks
-        }
-        # No overridable method is called here: what a subclass changes
-        # (the supervised outputs) arrives as an argument.
+        self.towers = tower_layers(
+            tasks, self.tower_units, tower_activation, tower_dropout, tower_l2
+        )
+        self._init_losses(tasks, supervised, training_metrics, weighting)
+
+    def _init_losses(
+        self,
+        tasks: list[Task],
+        supervised: Mapping[str, Task] | None,
+        training_metrics: bool,
+        weighting: LossWeighting | str | None,
+    ) -> None:
+        """Sets the supervised outputs, each one's ranking task and loss and
+        weight trackers, and the weighting that combines their losses."""
+        # No seam a subclass overrides (``supervised_tasks``, ``logit_outputs``)
+        # is called: what a subclass changes (the supervised outputs) arrives
+        # as an argument.
         self.supervised = None if supervised is None else dict(supervised)
         supervised = dict(supervised or {t.name: t for t in tasks})
         self._supervised = supervised
+        names = {t.name for t in tasks}
         self._logit_outputs = {
             out
             for out, task in supervised.items()
-            if task.kind == "binary" and out in set(names)
+            if task.kind == "binary" and out in names
         }
         self.ranking_tasks = {
             out: ranking_task(
@@ -438,37 +441,10 @@ class MultiTaskRanker(tfrs.Model):
     def shared_layout(
         self, variables: Sequence[tf.Variable], task_grads: dict
     ) -> tuple[list[bool], list[int]]:
-        """Which of ``variables`` are shared, and where GradNorm's ``W`` is.
-
-        A variable is shared when it belongs to the embeddings, a cross layer
-        or the backbone (``shared_candidates``) and at least two tasks reach
-        it (a non-``None`` gradient in ``task_grads``; an MMoE gate reached by
-        one task is not shared). ``W`` is ``shared_layer_variables()``, asked
-        for only when the weighting uses it (``uses_shared_layer``).
-
-        Returns:
-          ``(shared, shared_layer)``: one flag per variable, and the indices
-          in ``variables`` of ``W``'s variables (empty if the weighting does
-          not use it, or with a single task).
-        """
-        names = list(task_grads)
-        reached = [
-            sum(task_grads[k][i] is not None for k in names)
-            for i in range(len(variables))
-        ]
-        index = {v.ref(): i for i, v in enumerate(variables)}
-        shared = [False] * len(variables)
-        for v in self.shared_candidates():
-            if v.ref() in index:
-                shared[index[v.ref()]] = reached[index[v.ref()]] >= 2
-        layer = []
-        if len(names) > 1 and getattr(self.weighting, "uses_shared_layer", False):
-            layer = [
-                index[v.ref()]
-                for v in self.shared_layer_variables()
-                if v.ref() in index
-            ]
-        return shared, layer
+        """Which of ``variables`` are shared (two tasks or more reach them),
+        and the indices of GradNorm's ``W`` among them
+        (``mtrec.models.shared_variables.shared_layout``)."""
+        return shared_layout(self, variables, task_grads)
 
     def fit(self, *args, **kwargs):
         """``tf.keras.Model.fit`` with the weighting's epoch callback attached,

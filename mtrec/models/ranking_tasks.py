@@ -101,3 +101,9 @@ def resolve_weighting(weighting, supervised: Mapping[str, Task]) -> LossWeightin
             f"{list(supervised)}"
         )
     return resolved
+
+
+def trackers(pattern: str, outputs) -> dict[str, tf.keras.metrics.Mean]:
+    """``{output: Mean(name=pattern.format(output))}``: a running mean per output
+    (a ranker's ``<output>_loss`` and ``weight_<output>``)."""
+    return {out: tf.keras.metrics.Mean(name=pattern.format(out)) for out in outputs}
