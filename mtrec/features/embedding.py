@@ -7,37 +7,36 @@ import tensorflow as tf
 from mtrec.checks import check_int
 from mtrec.features.column_blocks import split_runs
 from mtrec.features.dense import DenseFeature
+from mtrec.features.dense_parts import bucket_ids
+from mtrec.features.dense_parts import value_block
+from mtrec.features.feature_rows import feature_rows
+from mtrec.features.feature_rows import raw_input
+from mtrec.features.feature_rows import skips_lookup
+from mtrec.features.feature_rows import token_rows
 from mtrec.features.feature_set import FeatureSet
 from mtrec.features.id_encoding import encodable_features
 from mtrec.features.id_encoding import row_ids_key
 from mtrec.features.input_checks import checked_ids
 from mtrec.features.input_checks import raw_value_checks
 from mtrec.features.input_dtypes import as_int64
-from mtrec.features.input_dtypes import check_input_dtype
 from mtrec.features.input_dtypes import stack_ids
 from mtrec.features.input_lookups import bucket_rows
 from mtrec.features.input_lookups import table_lookups
 from mtrec.features.multi_valued import MultiValuedFeature
+from mtrec.features.output_parts import DENSE_BLOCK
+from mtrec.features.output_parts import OUTPUT_ORDERS
+from mtrec.features.output_parts import output_parts
+from mtrec.features.output_parts import output_runs
+from mtrec.features.output_parts import output_width
 from mtrec.features.table_layout import RowSpace
 from mtrec.features.table_layout import TableLayout
 from mtrec.features.table_layout import gathered_features
-from mtrec.features.table_lookup import gather_with_dense_gradient
-from mtrec.features.table_lookup import is_sharded
+from mtrec.features.table_lookup import fused_gather
+from mtrec.features.table_lookup import fused_token_gather
 from mtrec.features.token_pooling import pool_token_vectors
 from mtrec.features.tokens import split_tokens
-from mtrec.features.transforms import bucket_columns
 from mtrec.features.transforms import dense_columns
-from mtrec.features.transforms import zscored
 from mtrec.layers.target_attention import TargetAttention
-
-#: ``FeatureEmbedding(output_order=...)`` values.
-OUTPUT_ORDERS = ("grouped", "features")
-#: The key of the dense block among the gathered blocks (theirs are widths
-#: or feature names).
-_DENSE_BLOCK = ("dense",)
-#: The most rows a table may have for ``int32`` ids to be offset into it
-#: without a cast to ``int64``: every row id then fits in ``int32``.
-_INT32_ROWS = 2**31
 
 
 @tf.keras.utils.register_keras_serializable(package="mtrec")
@@ -156,19 +155,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self.features = [dict(f) for f in features]
         self.vocabularies = dict(vocabularies or {})
         self.dense_stats = {k: dict(v) for k, v in (dense_stats or {}).items()}
-        if embeddings_l2 < 0:
-            raise ValueError(
-                "`embeddings_l2` must be >= 0. "
-                f"Received: `embeddings_l2={embeddings_l2}`"
-            )
-        if not isinstance(fused, bool):
-            raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
-        check_int("dense_gradient_rows", dense_gradient_rows, 0)
-        if output_order not in OUTPUT_ORDERS:
-            raise ValueError(
-                f"`output_order` must be one of {OUTPUT_ORDERS}. "
-                f"Received: `output_order={output_order!r}`"
-            )
+        _check_arguments(embeddings_l2, fused, dense_gradient_rows, output_order)
         self.output_order = output_order
         self.embeddings_l2 = float(embeddings_l2)
         self.fused = fused
@@ -177,9 +164,16 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self._regularizer = (
             tf.keras.regularizers.L2(self.embeddings_l2) if embeddings_l2 else None
         )
+        buckets = self._lay_out_tables()
+        self._create_tables(buckets)
+
+    def _lay_out_tables(self) -> dict[str, int]:
+        """The lookups and every logical table's rows (``_layout``); between
+        the categorical and the bucket tables, the attention poolers. Returns
+        the bucket tables' rows, by name."""
         self._lookups, table_rows = table_lookups(self.feature_set, self.vocabularies)
         self._encodable = frozenset(encodable_features(self.feature_set))
-        self._layout = TableLayout(fused=fused)
+        self._layout = TableLayout(fused=self.fused)
         for table, rows in table_rows.items():
             spec = self.feature_set.tables[table][0]
             self._layout.add(table, rows, spec.embedding_dim)
@@ -194,27 +188,33 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         for name, rows in buckets.items():
             self._layout.add(name, rows, self.feature_set[name].embedding_dim)
         self._layout.gathered = gathered_features(self.feature_set)
-        if fused:
+        return buckets
+
+    def _create_tables(self, buckets: dict[str, int]) -> None:
+        """Fused: ``_tables``, filled by :meth:`build` (one variable per
+        width). Unfused: one ``Embedding`` per table and per bucketised dense
+        feature (``buckets``: its rows, by name)."""
+        if self.fused:
             self._tables = {}
-        else:
-            # Today's layout: one Embedding per table, bucket embeddings beside
-            # a Discretization that computes nothing (the ids come from
-            # `bucket_columns`, for all features at once) but keeps each
-            # embedding at `_buckets/<name>/1`, where older checkpoints hold it.
-            self._embeddings = {
-                table: self._embedding_layer(table, f"embedding_{table}")
-                for table in self.feature_set.tables
-            }
-            self._buckets = {
-                name: (
-                    tf.keras.layers.Discretization(
-                        bin_boundaries=list(self.dense_stats[name]["boundaries"]),
-                        name=f"buckets_{name}",
-                    ),
-                    self._embedding_layer(name, f"embedding_{name}"),
-                )
-                for name in buckets
-            }
+            return
+        # Today's layout: one Embedding per table, bucket embeddings beside
+        # a Discretization that computes nothing (the ids come from
+        # `bucket_columns`, for all features at once) but keeps each
+        # embedding at `_buckets/<name>/1`, where older checkpoints hold it.
+        self._embeddings = {
+            table: self._embedding_layer(table, f"embedding_{table}")
+            for table in self.feature_set.tables
+        }
+        self._buckets = {
+            name: (
+                tf.keras.layers.Discretization(
+                    bin_boundaries=list(self.dense_stats[name]["boundaries"]),
+                    name=f"buckets_{name}",
+                ),
+                self._embedding_layer(name, f"embedding_{name}"),
+            )
+            for name in buckets
+        }
 
     def _embedding_layer(self, space: str, name: str) -> tf.keras.layers.Embedding:
         return tf.keras.layers.Embedding(
@@ -226,13 +226,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
     @property
     def output_dim(self) -> int:
-        dim = 0
-        for spec in self.feature_set:
-            if isinstance(spec, DenseFeature):
-                dim += spec.embedding_dim * spec.bucketized + spec.has_value
-            else:
-                dim += spec.embedding_dim + int(getattr(spec, "query_match", False))
-        return dim
+        return output_width(self.feature_set)
 
     @property
     def jit_compatible(self) -> bool:
@@ -253,7 +247,10 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         for a graph that XLA-compiles the layer, where they cannot run
         (``mtrec.features.input_checks.raw_value_checks``)."""
         names = self.feature_set.names
-        raws = {name: self._raw(inputs, name, frozenset()) for name in names}
+        raws = {
+            name: raw_input(inputs, self.feature_set, name, frozenset())
+            for name in names
+        }
         return raw_value_checks(self.feature_set, raws)
 
     @property
@@ -320,19 +317,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             attention.build([(None, dim), (None, None, dim)])
         super().build(input_shape)
 
-    def _ids(self, spec, raw: tf.Tensor, given: frozenset, buckets: dict) -> tf.Tensor:
-        """Row ids of a single-valued feature in its own table: int64 from a
-        lookup or from ``buckets`` (a bucketised dense feature's); the raw
-        integer ids of an encoded feature or of one in ``given`` (whose inputs
-        are their rows already), in their own dtype: ``stack_ids`` keeps a
-        block of ``int32`` ids ``int32`` (the gather takes them) and casts
-        the rest to ``int64``."""
-        if isinstance(spec, DenseFeature):
-            return buckets[spec.name]
-        if _unlooked(spec, given):
-            return raw  # any integer dtype (stack_ids)
-        return self._lookups[spec.table_name](as_int64(raw))
-
     def given_row_ids(self, inputs) -> frozenset:
         """The features whose table rows ``inputs`` holds under
         ``row_ids_key(name)`` (``mtrec.features.IdEncoder``); their raw
@@ -357,48 +341,59 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         blocks, where = {}, {}
         for dim, names in self._layout.gathered.items():
             specs = [self.feature_set[name] for name in names]
-            ids = [self._ids(spec, raws[spec.name], given, buckets) for spec in specs]
-            unlooked = [i for i, spec in enumerate(specs) if _unlooked(spec, given)]
+            ids = [
+                feature_rows(spec, raws[spec.name], self._lookups, given, buckets)
+                for spec in specs
+            ]
+            unlooked = [i for i, spec in enumerate(specs) if skips_lookup(spec, given)]
             if not self.fused:
-                if unlooked:  # one range check for all of them
-                    checked = tf.unstack(
-                        checked_ids(
-                            stack_ids([ids[i] for i in unlooked]),
-                            [(specs[i].name, self._rows(specs[i])) for i in unlooked],
-                        ),
-                        axis=1,
-                    )
-                    for i, column in zip(unlooked, checked, strict=True):
-                        ids[i] = column
-                for spec, column in zip(specs, ids, strict=True):
-                    layer = self._table_layer(self._space_name(spec))
-                    blocks[spec.name] = layer(column[:, None])
-                    where[spec.name] = (spec.name, 0)
+                for name, block in self._gather_unfused(specs, ids, unlooked):
+                    blocks[name] = block
+                    where[name] = (name, 0)
                 continue
-            stacked = stack_ids(ids)
-            spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
-            if unlooked:
-                stacked = checked_ids(
-                    stacked,
-                    [(s.name, space.rows) for s, space in zip(specs, spaces)],
-                )
-            offsets = [space.offset for space in spaces]
-            table = self._tables[str(dim)]
-            if stacked.dtype != tf.int64 and (
-                is_sharded(table) or self._layout.widths[dim] > _INT32_ROWS
-            ):
-                stacked = tf.cast(stacked, tf.int64)
-            if any(offsets):
-                stacked = stacked + tf.constant(offsets, stacked.dtype)
-            if is_sharded(table):
-                blocks[dim] = tf.nn.embedding_lookup(table, stacked)
-            elif self._layout.widths[dim] <= self.dense_gradient_rows:
-                blocks[dim] = gather_with_dense_gradient(table, stacked)
-            else:
-                blocks[dim] = tf.gather(table, stacked)
+            blocks[dim] = self._gather_fused(dim, specs, ids, unlooked)
             for i, name in enumerate(names):
                 where[name] = (dim, i)
         return blocks, where
+
+    def _gather_unfused(self, specs: list, ids: list, unlooked: list) -> list:
+        """``(name, (batch, 1, d) embedding)`` of each feature of ``specs``,
+        one gather per feature; the ids at ``unlooked`` range-checked first,
+        in one check for all of them."""
+        if unlooked:
+            checked = tf.unstack(
+                checked_ids(
+                    stack_ids([ids[i] for i in unlooked]),
+                    [(specs[i].name, self._rows(specs[i])) for i in unlooked],
+                ),
+                axis=1,
+            )
+            for i, column in zip(unlooked, checked, strict=True):
+                ids[i] = column
+        return [
+            (spec.name, self._table_layer(self._space_name(spec))(column[:, None]))
+            for spec, column in zip(specs, ids, strict=True)
+        ]
+
+    def _gather_fused(
+        self, dim: int, specs: list, ids: list, unlooked: list
+    ) -> tf.Tensor:
+        """``(batch, F_d, d)``: the features of width ``dim``, one gather from
+        ``W_d``; range-checked first if any is ``unlooked``."""
+        stacked = stack_ids(ids)
+        spaces = [self._layout.spaces[self._space_name(spec)] for spec in specs]
+        if unlooked:
+            stacked = checked_ids(
+                stacked,
+                [(s.name, space.rows) for s, space in zip(specs, spaces)],
+            )
+        return fused_gather(
+            self._tables[str(dim)],
+            stacked,
+            [space.offset for space in spaces],
+            self._layout.widths[dim],
+            self.dense_gradient_rows,
+        )
 
     def _space_name(self, spec) -> str:
         return spec.name if isinstance(spec, DenseFeature) else spec.table_name
@@ -410,15 +405,24 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     def _pool(
         self,
         spec: MultiValuedFeature,
-        raw: tf.Tensor,
-        query=None,
-        query_raw=None,
+        raws: dict,
+        blocks: dict,
+        where: dict,
         training=None,
     ) -> tf.Tensor:
-        tokens = split_tokens(raw, spec.separator, spec.max_length, spec.dtype)
+        """A multi-valued feature's pooled vector (with its ``query_match``
+        count); the query of attention pooling is the query feature's
+        gathered row, from ``blocks`` at ``where``."""
+        query = None
+        if spec.query is not None and spec.pooling == "attention":
+            key, column = where[spec.query]
+            query = blocks[key][:, column]
+        tokens = split_tokens(
+            raws[spec.name], spec.separator, spec.max_length, spec.dtype
+        )
         match = None
         if spec.query_match:
-            hits = tf.cast(tokens == as_int64(query_raw)[:, None], tf.float32)
+            hits = tf.cast(tokens == as_int64(raws[spec.query])[:, None], tf.float32)
             match = tf.reduce_sum(hits, axis=1, keepdims=True)
         pooled = pool_token_vectors(
             spec,
@@ -432,40 +436,18 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return tf.concat([pooled, tf.cast(match, pooled.dtype)], axis=-1)
 
     def _token_vectors(self, spec: MultiValuedFeature, tokens) -> tf.RaggedTensor:
-        if spec.encoded:
-            flat = checked_ids(
-                tokens.flat_values[:, None],
-                [(spec.name, spec.num_ids)],
-                batch_rows=tokens.value_rowids(),
-            )
-            ids = tokens.with_flat_values(flat[:, 0])
-        else:
-            ids = tf.ragged.map_flat_values(self._lookups[spec.table_name], tokens)
+        ids = token_rows(spec, tokens, self._lookups)
         if not self.fused:
             return tf.ragged.map_flat_values(self._embeddings[spec.table_name], ids)
         space = self._layout.spaces[spec.table_name]
-        table = self._tables[str(space.dim)]
-        gather = tf.nn.embedding_lookup if is_sharded(table) else tf.gather
-        return tf.ragged.map_flat_values(
-            lambda i: gather(table, i + space.offset if space.offset else i), ids
-        )
-
-    def _raw(self, inputs, name: str, given: frozenset) -> tf.Tensor:
-        """Feature ``name``'s input, ``(batch,)``, its dtype checked."""
-        key = row_ids_key(name) if name in given else name
-        if key not in inputs:
-            raise KeyError(
-                f"Missing input feature {key!r}; the model expects "
-                f"{self.feature_set.names}"
-            )
-        raw = inputs[key]
-        if name not in given:
-            check_input_dtype(self.feature_set[name], raw)
-        return tf.squeeze(raw, axis=-1) if raw.shape.rank == 2 else raw
+        return fused_token_gather(self._tables[str(space.dim)], ids, space.offset)
 
     def call(self, inputs, training=None):
         given = self.given_row_ids(inputs)
-        raws = {name: self._raw(inputs, name, given) for name in self.feature_set.names}
+        raws = {
+            name: raw_input(inputs, self.feature_set, name, given)
+            for name in self.feature_set.names
+        }
         # Every dense feature's transformed value, once: (F_d, batch).
         dense = self.feature_set.dense
         columns = None
@@ -473,77 +455,27 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             columns = dense_columns(
                 dense, [raws[s.name] for s in dense], self.dense_stats
             )
-        blocks, where = self._gather_single(raws, given, self._bucket_ids(columns))
+        buckets = bucket_ids(dense, columns, self.dense_stats)
+        blocks, where = self._gather_single(raws, given, buckets)
         # The dense values (of features not bucketised, or bucketised with
         # `keep_value`) as one block of columns, cut into the output like a
         # gathered block.
-        valued = [i for i, s in enumerate(dense) if s.has_value]
-        values = {}
+        block, valued = value_block(dense, columns, self.dense_stats)
         if valued:
-            rows = columns if len(valued) == len(dense) else tf.gather(columns, valued)
-            block = zscored([dense[i] for i in valued], rows, self.dense_stats)
-            blocks[_DENSE_BLOCK] = block[:, :, None]
-            values = {dense[i].name: (_DENSE_BLOCK, k) for k, i in enumerate(valued)}
+            blocks[DENSE_BLOCK] = block
+        values = {name: (DENSE_BLOCK, k) for k, name in enumerate(valued)}
         # Consecutive columns of one block become one slice of the output.
-        runs: list = []
-        for spec, part in self._output_parts():
-            if part != "pooled":
-                key, column = (values if part == "value" else where)[spec.name]
-                last = runs[-1] if runs else None
-                if isinstance(last, list) and last[0] == key and last[2] == column:
-                    last[2] = column + 1
-                else:
-                    runs.append([key, column, column + 1])
-            else:
-                query = None
-                if spec.query is not None and spec.pooling == "attention":
-                    key, column = where[spec.query]
-                    query = blocks[key][:, column]
-                query_raw = raws[spec.query] if spec.query else None
-                runs.append(
-                    self._pool(spec, raws[spec.name], query, query_raw, training)
-                )
+        parts = output_parts(self.feature_set, self._layout.gathered, self.output_order)
+        runs = output_runs(parts, where, values)
+        for i, run in enumerate(runs):
+            if not isinstance(run, list):  # a multi-valued feature's spec
+                runs[i] = self._pool(run, raws, blocks, where, training)
         pieces = split_runs(blocks, [run for run in runs if isinstance(run, list)])
         parts = [pieces.pop(0) if isinstance(run, list) else run for run in runs]
         # Under a mixed policy the tables are gathered in the compute dtype
         # already; dense values and pooled vectors are cast to it here.
         parts = [tf.cast(part, self.compute_dtype) for part in parts]
         return parts[0] if len(parts) == 1 else tf.concat(parts, axis=-1)
-
-    def _bucket_ids(self, columns) -> dict:
-        """Bucket ids ``(batch,)`` int64 of the bucketised dense features,
-        by name, from every dense feature's :func:`dense_columns`, all in
-        one :func:`bucket_columns`."""
-        dense = self.feature_set.dense
-        rows = [i for i, spec in enumerate(dense) if spec.bucketized]
-        if not rows:
-            return {}
-        x = columns if len(rows) == len(dense) else tf.gather(columns, rows)
-        bounds = [self.dense_stats[dense[i].name]["boundaries"] for i in rows]
-        ids = bucket_columns(x, bounds)
-        return {dense[i].name: ids[k] for k, i in enumerate(rows)}
-
-    def _output_parts(self) -> list[tuple]:
-        """The output's parts in order (``output_order``): ``(spec, part)``
-        with ``part`` ``"embedding"`` (a gathered row: a categorical or
-        bucketised dense feature), ``"value"`` (a dense feature's value) or
-        ``"pooled"`` (a multi-valued feature)."""
-
-        def own_parts(spec, with_rows: bool) -> list[tuple]:
-            # with_rows: the gathered rows are listed here, not up front.
-            if isinstance(spec, MultiValuedFeature):
-                return [(spec, "pooled")]
-            if not isinstance(spec, DenseFeature):
-                return [(spec, "embedding")] if with_rows else []
-            return [(spec, "embedding")] * (with_rows and spec.bucketized) + [
-                (spec, "value")
-            ] * spec.has_value
-
-        if self.output_order == "features":
-            return [part for spec in self.feature_set for part in own_parts(spec, True)]
-        gathered = [n for names in self._layout.gathered.values() for n in names]
-        rest = [part for spec in self.feature_set for part in own_parts(spec, False)]
-        return [(self.feature_set[name], "embedding") for name in gathered] + rest
 
     def compute_output_shape(self, input_shape):
         return tf.TensorShape([None, self.output_dim])
@@ -570,7 +502,20 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return super().from_config({"output_order": "features", **config})
 
 
-def _unlooked(spec, given: frozenset) -> bool:
-    """Whether a single-valued feature's ids skip the lookup (encoded ids,
-    or rows given): they are range-checked instead."""
-    return bool(getattr(spec, "encoded", False)) or spec.name in given
+def _check_arguments(
+    embeddings_l2: float, fused: bool, dense_gradient_rows: int, output_order: str
+) -> None:
+    """Raises ``ValueError`` for the first invalid ``FeatureEmbedding``
+    argument, in this order."""
+    if embeddings_l2 < 0:
+        raise ValueError(
+            f"`embeddings_l2` must be >= 0. Received: `embeddings_l2={embeddings_l2}`"
+        )
+    if not isinstance(fused, bool):
+        raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
+    check_int("dense_gradient_rows", dense_gradient_rows, 0)
+    if output_order not in OUTPUT_ORDERS:
+        raise ValueError(
+            f"`output_order` must be one of {OUTPUT_ORDERS}. "
+            f"Received: `output_order={output_order!r}`"
+        )

@@ -1,4 +1,5 @@
-"""Embedding table lookups: sharded tables, and gathers with a dense gradient."""
+"""Embedding table lookups: sharded tables, gathers with a dense gradient, and
+the gathers from a fused table (every feature of one width, or one's tokens)."""
 
 import tensorflow as tf
 
@@ -96,3 +97,69 @@ def gather_with_dense_gradient(table: tf.Variable, ids: tf.Tensor) -> tf.Tensor:
         return tf.gather(values, ids), grad
 
     return gather(tf.convert_to_tensor(table))
+
+
+#: The most rows a table may have for ``int32`` ids to be offset into it
+#: without a cast to ``int64``: every row id then fits in ``int32``.
+_INT32_ROWS = 2**31
+
+
+def fused_gather(
+    table, ids: tf.Tensor, offsets: list[int], rows: int, dense_gradient_rows: int
+) -> tf.Tensor:
+    """``table[ids[:, f] + offsets[f]]`` for every column ``f``, in one gather.
+
+    ``int32`` ids stay ``int32`` unless the table is sharded or has more
+    than ``2**31`` rows (then they are cast to ``int64``). A sharded table
+    (:func:`is_sharded`) is read with
+    ``tf.nn.embedding_lookup``, a table of at most ``dense_gradient_rows``
+    rows with :func:`gather_with_dense_gradient`,
+    any other with ``tf.gather``.
+
+    Args:
+      table: the fused ``(rows, d)`` embedding variable ``W_d`` (or a
+        ``ShardedVariable``).
+      ids: ``(batch, F)`` ``int32`` or ``int64`` row ids, column ``f`` in its
+        feature's own logical table.
+      offsets: the first row of column ``f``'s logical table in ``table``.
+      rows: the rows of ``table``.
+      dense_gradient_rows: ``FeatureEmbedding``'s.
+
+    Returns:
+      ``(batch, F, d)`` embeddings.
+
+    Example:
+
+    >>> table = tf.Variable(tf.reshape(tf.range(10.0), (5, 2)))
+    >>> ids = tf.constant([[0, 1], [1, 0]], tf.int32)
+    >>> fused_gather(table, ids, [0, 3], 5, 8192)[:, :, 0].numpy().tolist()
+    [[0.0, 8.0], [2.0, 6.0]]
+    """
+    if ids.dtype != tf.int64 and (is_sharded(table) or rows > _INT32_ROWS):
+        ids = tf.cast(ids, tf.int64)
+    if any(offsets):
+        ids = ids + tf.constant(offsets, ids.dtype)
+    if is_sharded(table):
+        return tf.nn.embedding_lookup(table, ids)
+    if rows <= dense_gradient_rows:
+        return gather_with_dense_gradient(table, ids)
+    return tf.gather(table, ids)
+
+
+def fused_token_gather(table, ids: tf.RaggedTensor, offset: int) -> tf.RaggedTensor:
+    """The ``(batch, None, d)`` vectors of a multi-valued feature's
+    ``(batch, None)`` token rows ``ids``, in its logical table from row
+    ``offset`` of the fused ``table`` (sharded: read with
+    ``tf.nn.embedding_lookup``).
+
+    Example:
+
+    >>> table = tf.Variable(tf.reshape(tf.range(10.0), (5, 2)))
+    >>> ids = tf.ragged.constant([[0, 1], []], tf.int64)
+    >>> fused_token_gather(table, ids, 3)[:, :, 0].to_list()
+    [[6.0, 8.0], []]
+    """
+    gather = tf.nn.embedding_lookup if is_sharded(table) else tf.gather
+    return tf.ragged.map_flat_values(
+        lambda i: gather(table, i + offset if offset else i), ids
+    )
