@@ -223,6 +223,42 @@ def _run(
 RESUME_OVERRIDES = ("train.distribution.", "train.epochs=")
 
 
+def _check_resume_overrides(overrides: Sequence[str]) -> None:
+    """Raises ``ConfigError`` on the first override ``resume`` may not make."""
+    for assignment in overrides:
+        if not assignment.startswith(RESUME_OVERRIDES):
+            raise ConfigError(
+                "resume can change only train.distribution.* and train.epochs "
+                f"(the rest is fixed by the checkpoint). Received: {assignment!r}"
+            )
+
+
+def _resume_state(run_dir: pathlib.Path) -> TrainingState:
+    """The run's training state, once its file and the checkpoint it names
+    (mid-epoch, else end of epoch) are known to exist.
+
+    Raises:
+      FileNotFoundError: no training state file, or its checkpoint is gone.
+      ConfigError: the training state file cannot be read.
+    """
+    state_path = run_dir / TRAINING_STATE_FILE
+    if not state_path.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
+            "version of mtrec train"
+        )
+    state = TrainingState.load(state_path)
+    checkpoint = state.mid_epoch.checkpoint if state.mid_epoch else state.checkpoint
+    index = run_dir / CHECKPOINT_DIR / f"{checkpoint}.index"
+    if checkpoint is not None and not index.is_file():
+        raise FileNotFoundError(
+            f"{run_dir}: the checkpoint {TRAINING_STATE_FILE} names is gone "
+            f"({index} is missing), so the run cannot continue; start it again "
+            f"with `mtrec train --run-dir {run_dir} --overwrite`"
+        )
+    return state
+
+
 def resume_run(
     run_dir: str | os.PathLike,
     callbacks: Sequence[tf.keras.callbacks.Callback] = (),
@@ -250,28 +286,9 @@ def resume_run(
       ConfigError: the training state file cannot be read (named), or an
         override of another key.
     """
-    for assignment in overrides:
-        if not assignment.startswith(RESUME_OVERRIDES):
-            raise ConfigError(
-                "resume can change only train.distribution.* and train.epochs "
-                f"(the rest is fixed by the checkpoint). Received: {assignment!r}"
-            )
+    _check_resume_overrides(overrides)
     run_dir = checked_run_dir(run_dir)
-    state_path = run_dir / TRAINING_STATE_FILE
-    if not state_path.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} has no {TRAINING_STATE_FILE}; it was not started by this "
-            "version of mtrec train"
-        )
-    state = TrainingState.load(state_path)
-    checkpoint = state.mid_epoch.checkpoint if state.mid_epoch else state.checkpoint
-    index = run_dir / CHECKPOINT_DIR / f"{checkpoint}.index"
-    if checkpoint is not None and not index.is_file():
-        raise FileNotFoundError(
-            f"{run_dir}: the checkpoint {TRAINING_STATE_FILE} names is gone "
-            f"({index} is missing), so the run cannot continue; start it again "
-            f"with `mtrec train --run-dir {run_dir} --overwrite`"
-        )
+    state = _resume_state(run_dir)
     config = load_run_config(run_dir, overrides)
     if not config.data.train:
         raise ConfigError(
