@@ -283,25 +283,10 @@ def load_prepared(directory: str | os.PathLike) -> PreparedData:
                 f"{path}: format_version {manifest['format_version']!r}, "
                 f"expected {FORMAT_VERSION}"
             )
-        parts = {}
-        for name, part in manifest["parts"].items():
-            shards = []
-            for shard in part["shards"]:
-                shard_path = directory / shard["file"]
-                size = shard_path.stat().st_size if shard_path.is_file() else None
-                if size != shard["bytes"]:
-                    raise DataError(
-                        f"{shard_path}: shard missing or of {size} bytes, the "
-                        f"manifest records {shard['bytes']}"
-                    )
-                shards.append(shard_path)
-            parts[name] = PreparedPart(
-                name=name,
-                shards=tuple(shards),
-                rows_per_shard=tuple(int(s["rows"]) for s in part["shards"]),
-                rows=int(part["rows"]),
-                rows_dropped=int(part["rows_dropped"]),
-            )
+        parts = {
+            name: _checked_part(directory, name, part)
+            for name, part in manifest["parts"].items()
+        }
         split = manifest["split"]
         return PreparedData(
             directory=directory,
@@ -319,6 +304,28 @@ def load_prepared(directory: str | os.PathLike) -> PreparedData:
         if isinstance(err, DataError):
             raise
         raise DataError(f"{path}: invalid prepared-data manifest: {err!r}") from err
+
+
+def _checked_part(directory: Path, name: str, part: dict) -> PreparedPart:
+    """A manifest's part, each of its shards checked to exist with the size
+    the manifest records (``DataError`` naming the shard otherwise)."""
+    shards = []
+    for shard in part["shards"]:
+        shard_path = directory / shard["file"]
+        size = shard_path.stat().st_size if shard_path.is_file() else None
+        if size != shard["bytes"]:
+            raise DataError(
+                f"{shard_path}: shard missing or of {size} bytes, the "
+                f"manifest records {shard['bytes']}"
+            )
+        shards.append(shard_path)
+    return PreparedPart(
+        name=name,
+        shards=tuple(shards),
+        rows_per_shard=tuple(int(s["rows"]) for s in part["shards"]),
+        rows=int(part["rows"]),
+        rows_dropped=int(part["rows_dropped"]),
+    )
 
 
 def _load_trusted(directory: Path, key: str) -> PreparedData | None:

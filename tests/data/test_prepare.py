@@ -6,6 +6,7 @@ import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 import json
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -295,3 +296,79 @@ def test_arguments(tmp_path):
     with pytest.raises(ValueError, match=r"`part` must be one of \['eval', 'train'\]"):
         prepared.part()
     assert np.isclose(prepared.parts["eval"].rows / 77, 0.1, atol=0.1)
+
+
+@pytest.fixture(scope="module")
+def prepared_dir(tmp_path_factory):
+    """A prepared entry whose manifest the cases below corrupt (in copies)."""
+    root = tmp_path_factory.mktemp("prepared")
+    logs = two_logs(root / "logs", ".csv")
+    return prepare_data(logs, SCHEMA, root / "cache", rows_per_shard=20).directory
+
+
+def _entry_with(tmp_path, source, edit) -> tuple:
+    """A copy of ``source`` whose manifest text ``edit`` rewrote."""
+    entry = tmp_path / "entry"
+    shutil.copytree(source, entry)
+    path = entry / "manifest.json"
+    path.write_text(edit(path.read_text()))
+    return entry, path
+
+
+def _json_edit(change):
+    def edit(text):
+        manifest = json.loads(text)
+        change(manifest)
+        return json.dumps(manifest)
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda text: text[:40], "cannot read the prepared-data manifest: "),
+        (
+            _json_edit(lambda m: m.update(format_version=99)),
+            "format_version 99, expected 1",
+        ),
+        (
+            _json_edit(lambda m: m.pop("cache_key")),
+            "invalid prepared-data manifest: KeyError('cache_key')",
+        ),
+        (
+            _json_edit(lambda m: m["parts"]["all"]["shards"][0].pop("bytes")),
+            "invalid prepared-data manifest: KeyError('bytes')",
+        ),
+        (
+            _json_edit(lambda m: m["parts"]["all"].update(rows="many")),
+            'invalid prepared-data manifest: ValueError("invalid literal',
+        ),
+    ],
+    ids=["truncated", "version", "no-cache-key", "no-shard-bytes", "bad-rows"],
+)
+def test_a_bad_manifest_is_a_data_error_naming_it(
+    tmp_path, prepared_dir, edit, message
+):
+    entry, path = _entry_with(tmp_path, prepared_dir, edit)
+    with pytest.raises(DataError) as caught:
+        load_prepared(entry)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert message in str(caught.value)
+
+
+def test_a_shard_of_another_size_names_the_shard_and_both_sizes(tmp_path, prepared_dir):
+    entry, _ = _entry_with(tmp_path, prepared_dir, lambda text: text)
+    loaded = load_prepared(entry)
+    shard = loaded.part().shards[0]
+    recorded = shard.stat().st_size
+    shard.write_bytes(shard.read_bytes() + b"x")
+    with pytest.raises(DataError) as caught:
+        load_prepared(entry)
+    assert str(caught.value) == (
+        f"{shard}: shard missing or of {recorded + 1} bytes, "
+        f"the manifest records {recorded}"
+    )
+    shard.unlink()
+    with pytest.raises(DataError, match=r"shard missing or of None bytes"):
+        load_prepared(entry)
