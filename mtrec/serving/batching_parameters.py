@@ -148,49 +148,56 @@ def read_batching_parameters(path: str | os.PathLike) -> BatchingParameters:
     allowed: list[int] = []
     for number, line in enumerate(path.read_text().splitlines(), start=1):
         text = line.split("#", 1)[0].strip()
-        if not text:
-            continue
-        where = f"{path}:{number}"
-        wrapped = _WRAPPED.fullmatch(text)
-        match = wrapped or _PLAIN.fullmatch(text)
-        if not match:
-            raise ValueError(
-                f"{where}: expected `field {{ value: V }}` or `field: V`. "
-                f"Received: `{text}`"
-            )
-        name, value = match.group("name", "value")
-        if name == "allowed_batch_sizes" and not wrapped:
-            allowed.append(_int(value, name, where))
-            continue
-        if name == "pad_variable_length_inputs" and not wrapped:
-            fields[name] = _bool(value, name, where)
-            continue
-        known = _INT_WRAPPERS + _BOOL_WRAPPERS + _STRING_WRAPPERS
-        if name not in known:
-            valid = ", ".join(
-                sorted(known + ("allowed_batch_sizes", "pad_variable_length_inputs"))
-            )
-            raise ValueError(
-                f"{where}: unknown BatchingParameters field `{name}` (or wrong "
-                f"form for it). Valid fields: {valid}"
-            )
-        if not wrapped:
-            raise ValueError(
-                f"{where}: `{name}` is a wrapper field: write "
-                f"`{name} {{ value: {value} }}`"
-            )
-        if name in fields:
-            raise ValueError(f"{where}: `{name}` is given twice")
-        if name in _INT_WRAPPERS:
-            fields[name] = _int(value, name, where)
-        elif name in _BOOL_WRAPPERS:
-            fields[name] = _bool(value, name, where)
-        else:
-            fields[name] = _string(value, name, where)
+        if text:
+            _read_field(text, f"{path}:{number}", fields, allowed)
     try:
         return BatchingParameters(**fields, allowed_batch_sizes=tuple(allowed))
     except ValueError as err:
         raise ValueError(f"{path}: {err}") from None
+
+
+def _read_field(
+    text: str, where: str, fields: dict[str, object], allowed: list[int]
+) -> None:
+    """Reads one field line ``text`` (``where``: ``path:line``) into
+    ``fields``, or into ``allowed`` for ``allowed_batch_sizes``; raises
+    ``ValueError`` naming ``where`` otherwise (see
+    :func:`read_batching_parameters`)."""
+    wrapped = _WRAPPED.fullmatch(text)
+    match = wrapped or _PLAIN.fullmatch(text)
+    if not match:
+        raise ValueError(
+            f"{where}: expected `field {{ value: V }}` or `field: V`. "
+            f"Received: `{text}`"
+        )
+    name, value = match.group("name", "value")
+    if name == "allowed_batch_sizes" and not wrapped:
+        allowed.append(_int(value, name, where))
+        return
+    if name == "pad_variable_length_inputs" and not wrapped:
+        fields[name] = _bool(value, name, where)
+        return
+    known = _INT_WRAPPERS + _BOOL_WRAPPERS + _STRING_WRAPPERS
+    if name not in known:
+        valid = ", ".join(
+            sorted(known + ("allowed_batch_sizes", "pad_variable_length_inputs"))
+        )
+        raise ValueError(
+            f"{where}: unknown BatchingParameters field `{name}` (or wrong "
+            f"form for it). Valid fields: {valid}"
+        )
+    if not wrapped:
+        raise ValueError(
+            f"{where}: `{name}` is a wrapper field: write `{name} {{ value: {value} }}`"
+        )
+    if name in fields:
+        raise ValueError(f"{where}: `{name}` is given twice")
+    if name in _INT_WRAPPERS:
+        fields[name] = _int(value, name, where)
+    elif name in _BOOL_WRAPPERS:
+        fields[name] = _bool(value, name, where)
+    else:
+        fields[name] = _string(value, name, where)
 
 
 def _int(value: str, name: str, where: str) -> int:
