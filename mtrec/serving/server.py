@@ -96,6 +96,25 @@ class ServerOptions:
             )
 
 
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket listening on ``(host, port)`` (port 0: any
+    free one), IPv6 when ``host`` has a colon."""
+    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on each connection;
+    # without it the response body waits ~40 ms for the client's delayed
+    # ACK of the headers on every keep-alive request.
+    sock = socket.socket(
+        socket.AF_INET6 if ":" in host else socket.AF_INET,
+        socket.SOCK_STREAM,
+        socket.IPPROTO_TCP,
+    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
 class ModelServer:
     """Serves a ``ModelManager`` over TF Serving's REST and gRPC APIs.
 
@@ -174,19 +193,7 @@ class ModelServer:
 
     def _start_rest(self) -> None:
         opts = self.options
-        # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on each connection;
-        # without it the response body waits ~40 ms for the client's delayed
-        # ACK of the headers on every keep-alive request.
-        sock = socket.socket(
-            socket.AF_INET6 if ":" in opts.host else socket.AF_INET,
-            socket.SOCK_STREAM,
-            socket.IPPROTO_TCP,
-        )
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        sock.bind((opts.host, opts.rest_port))
-        sock.listen(1024)
-        sock.setblocking(False)
+        sock = _listening_socket(opts.host, opts.rest_port)
         self.rest_port = sock.getsockname()[1]
         app = create_app(
             self.manager,
