@@ -7,6 +7,8 @@ samples the labels. The equations are in :mod:`mtrec.data.synthetic`'s
 docstring.
 """
 
+import dataclasses
+
 import numpy as np
 
 from mtrec.data.click_model import AGE_BUCKETS
@@ -28,6 +30,25 @@ _DEVICE_PROBS = (0.35, 0.50, 0.15)
 _RECENT_COUNT_PROBS = (0.10, 0.15, 0.20, 0.20, 0.17, 0.18)
 # Number of preferred categories per user, 1..3.
 _PREFERRED_COUNT_PROBS = (0.40, 0.35, 0.25)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Shown:
+    """One draw's impressions as both scores read them, each an ``(n,)`` array:
+    the user with its age bucket and activity z-score (gathered once for both
+    scores), the item and its category, the context, and whether the category
+    is among the user's recent and preferred ones."""
+
+    user: np.ndarray
+    age: np.ndarray
+    activity_z: np.ndarray
+    item: np.ndarray
+    category: np.ndarray
+    device: np.ndarray
+    hour: np.ndarray
+    position: np.ndarray
+    in_recent: np.ndarray
+    in_preferred: np.ndarray
 
 
 class ClickWorld:
@@ -226,23 +247,20 @@ class ClickWorld:
         in_recent, in_preferred = _interest_matches(
             category, recent, num_recent, preferred, num_preferred
         )
-        age = self.user_age[user]
-        activity_z = self.user_activity_z[user]
-        ctr_score = self._ctr_score(
-            user,
-            age,
-            activity_z,
-            item,
-            category,
-            device,
-            hour,
-            position,
-            in_recent,
-            in_preferred,
+        shown = _Shown(
+            user=user,
+            age=self.user_age[user],
+            activity_z=self.user_activity_z[user],
+            item=item,
+            category=category,
+            device=device,
+            hour=hour,
+            position=position,
+            in_recent=in_recent,
+            in_preferred=in_preferred,
         )
-        cvr_score = self._cvr_score(
-            user, age, activity_z, item, category, device, in_recent
-        )
+        ctr_score = self._ctr_score(shown)
+        cvr_score = self._cvr_score(shown)
         if self.item_appeal is not None:
             shared = self.selection_bias * self.item_appeal[item]
             ctr_score = ctr_score + shared
@@ -309,50 +327,30 @@ class ClickWorld:
         )
         return recent, num_recent
 
-    def _ctr_score(
-        self,
-        user: np.ndarray,
-        age: np.ndarray,
-        activity_z: np.ndarray,
-        item: np.ndarray,
-        category: np.ndarray,
-        device: np.ndarray,
-        hour: np.ndarray,
-        position: np.ndarray,
-        in_recent: np.ndarray,
-        in_preferred: np.ndarray,
-    ) -> np.ndarray:
-        """``logit_ctr - b_ctr`` without the shared appeal term (``age`` and
-        ``activity_z``: the users' attributes, gathered once for both scores)."""
+    def _ctr_score(self, shown: _Shown) -> np.ndarray:
+        """``logit_ctr - b_ctr`` without the shared appeal term."""
         model = self.model
+        user, item, category = shown.user, shown.item, shown.category
         return (
-            -model.pos_bias * np.log(position)
-            + self.device_hour_ctr[device, hour]
+            -model.pos_bias * np.log(shown.position)
+            + self.device_hour_ctr[shown.device, shown.hour]
             + self.category_ctr[category]
             + model.theme_bonus
             * (self.category_theme[category] == self.user_theme[user])
-            + model.recent_bonus * in_recent
-            + model.preferred_bonus * in_preferred
-            + self.age_category_ctr[age, category]
+            + model.recent_bonus * shown.in_recent
+            + model.preferred_bonus * shown.in_preferred
+            + self.age_category_ctr[shown.age, category]
             + self.gender_category_ctr[self.user_gender[user], category]
             + self.item_quality[item]
-            + model.activity_ctr * activity_z
+            + model.activity_ctr * shown.activity_z
             + self.user_ctr_effect[user]
             - model.price_ctr * self.item_relative_log_price[item] / model.price_sigma
         )
 
-    def _cvr_score(
-        self,
-        user: np.ndarray,
-        age: np.ndarray,
-        activity_z: np.ndarray,
-        item: np.ndarray,
-        category: np.ndarray,
-        device: np.ndarray,
-        in_recent: np.ndarray,
-    ) -> np.ndarray:
+    def _cvr_score(self, shown: _Shown) -> np.ndarray:
         """``logit_cvr - b_cvr`` without the shared appeal term."""
         model = self.model
+        item, category = shown.item, shown.category
         log_price_z = (
             np.log(self.item_price[item]) - np.log(model.price_median)
         ) / model.price_scale
@@ -361,11 +359,11 @@ class ClickWorld:
             + model.quality_cvr * self.item_quality[item]
             + self.item_cvr_effect[item]
             + self.category_cvr[category]
-            + self.age_category_cvr[age, category]
-            + model.recent_bonus_cvr * in_recent
-            + model.activity_cvr * activity_z
-            + np.asarray(model.device_cvr)[device]
-            + self.user_cvr_effect[user]
+            + self.age_category_cvr[shown.age, category]
+            + model.recent_bonus_cvr * shown.in_recent
+            + model.activity_cvr * shown.activity_z
+            + np.asarray(model.device_cvr)[shown.device]
+            + self.user_cvr_effect[shown.user]
         )
 
 
