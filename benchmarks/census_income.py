@@ -44,12 +44,14 @@ import sys
 import tempfile
 import time
 
+from machine_info import cpu_description
+from machine_info import machine
+
 import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
 # isort: split
 from throughput import PINNED_TRAIN
 from throughput import REPO
-from throughput import machine
 from throughput import peak_rss_mb
 from throughput import run_child
 from throughput import timed_run
@@ -239,7 +241,8 @@ def markdown(report: dict) -> str:
         f"{budget['learning_rate']}, seeds {budget['seeds']}; wall time "
         f"{report['wall_seconds'] / 60:.1f} min on "
         f"{report.get('cpus_available', report['cpu_count'])} of the machine's "
-        f"{report['cpu_count']} cores). Test AUC, mean ± std over seeds.",
+        f"{report['cpu_count']} cores, {cpu_description(report)}). Test AUC, "
+        "mean ± std over seeds.",
         "",
         "Data: the UCI census-income (KDD) **test** file only (99,762 rows; the "
         "199,523-row train file is not available offline), split once (seed 0) "

@@ -129,7 +129,6 @@ import json
 import logging
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tarfile
@@ -161,6 +160,7 @@ from deepctr_settings import RESULTS
 from deepctr_settings import SIDES
 from deepctr_settings import VENV_MARKER
 from deepctr_worker import run_worker
+from machine_info import machine
 
 logger = logging.getLogger("deepctr_comparison")
 
@@ -394,15 +394,6 @@ def mtrec_source(ref: str, dest: pathlib.Path) -> dict:
         "commit": commit,
         "pythonpath": str(dest),
         "uncommitted_in_mtrec": [],
-    }
-
-
-def machine() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "platform": platform.platform(),
     }
 
 

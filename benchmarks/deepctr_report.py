@@ -14,6 +14,7 @@ from deepctr_settings import MODELS
 from deepctr_settings import SIDES
 from deepctr_settings import TARGET_RATIO
 from doc_sections import update_doc_section
+from machine_info import cpu_description
 
 
 def ratio_summary(mtrec_values: Sequence[float], deepctr_values: Sequence[float]):
@@ -474,7 +475,8 @@ def markdown(report: dict) -> str:
         f"{report['wall_seconds'] / 60:.1f} min; load average "
         f"{report['machine']['load_average_at_start'][0]} at start, "
         f"{report['machine']['load_average_at_end'][0]} at end, on "
-        f"{report['machine']['cpu_count']} cores). TensorFlow "
+        f"{report['machine']['cpu_count']} cores; "
+        f"{cpu_description(report['machine'])}). TensorFlow "
         f"{versions['deepctr']['tensorflow']} + tf-keras "
         f"{versions['deepctr']['tf_keras']} on both sides; DeepCTR "
         f"{versions['deepctr']['library']} in its own virtualenv, mtrec "

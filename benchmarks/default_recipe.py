@@ -69,11 +69,12 @@ import sys
 import tempfile
 import time
 
+from machine_info import machine
+
 import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
 # isort: split
 from throughput import REPO
-from throughput import machine
 from throughput import update_doc_section
 
 from mtrec.data import CENSUS_INPUT_SETS

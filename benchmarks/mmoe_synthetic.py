@@ -78,6 +78,8 @@ import pathlib
 import tempfile
 import time
 
+from machine_info import machine
+
 import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
 # isort: split
@@ -98,7 +100,6 @@ from mmoe_synthetic_setup import results_path
 from throughput import PINNED_TRAIN
 from throughput import REPO
 from throughput import EpochTimer
-from throughput import machine
 from throughput import parameter_counts
 from throughput import peak_rss_mb
 

@@ -44,12 +44,14 @@ import json
 import logging
 import os
 import pathlib
-import platform
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+
+from machine_info import cpu_description
+from machine_info import machine
 
 import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
 
@@ -342,16 +344,6 @@ def run_child(argv: list[str]) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def machine() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        # Fewer than cpu_count when the run is pinned (e.g. `taskset -c 0`).
-        "cpus_available": len(os.sched_getaffinity(0)),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-    }
-
-
 def measure(backbone: str, path: pathlib.Path, args) -> dict:
     """Child process: trains ESMM with one backbone on the click log."""
     config = load_config(
@@ -401,7 +393,8 @@ def markdown(report: dict) -> str:
         f"wall time {report['wall_seconds'] / 60:.1f} min; "
         f"load average at start {report['load_average_at_start'][0]} on "
         f"{report['cpu_count']} cores, "
-        f"{report.get('cpus_available', report['cpu_count'])} usable by the run). "
+        f"{report.get('cpus_available', report['cpu_count'])} usable by the run; "
+        f"{cpu_description(report)}). "
         f"Timed: {report['timed']}. Best = the "
         "fastest of epochs 2.. (the first epoch also traces the graph; the "
         "fastest is the least disturbed by other jobs), steady = all of epochs "

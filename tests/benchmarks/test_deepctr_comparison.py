@@ -335,7 +335,14 @@ def test_report_is_json_and_markdown_has_one_row_per_model():
     assert "by DeepCTR's side: none; by mtrec's: pandas" in text
     assert "`training_metrics=False`" in text
     assert "`encoded_ids` not offered by this mtrec" in text
-    assert "load average 1.5 at start, 2.5 at end" in text
+    assert "load average 1.5 at start, 2.5 at end, on 2 cores; CPU not recorded)" in (
+        text
+    )
+    report["machine"]["cpu"] = {"model": "Xeon", "matrix_flags": ["avx512f"]}
+    assert (
+        "on 2 cores; Xeon with no AVX2, AVX-512, no AVX512-BF16, no AMX-BF16)"
+        in deepctr_report.markdown(report)
+    )
     assert "mtrec 0.1.0 at commit `abc` (its committed package)." in text
     report["mtrec_checkout"] = {
         "ref": "worktree",
