@@ -24,3 +24,23 @@ def check_int(name: str, value: int, minimum: int) -> None:
         raise ValueError(
             f"`{name}` must be an int >= {minimum}. Received: `{name}={value!r}`"
         )
+
+
+def check_bool(name: str, value: bool) -> bool:
+    """Returns ``bool(value)``; raises ``ValueError`` unless a bool.
+
+    NumPy bools count (a flag read from an array is one); ``"false"``, ``0``
+    and ``None`` do not.
+
+    Example:
+
+    >>> check_bool("fused", True)
+    True
+    >>> check_bool("fused", "false")
+    Traceback (most recent call last):
+    ...
+    ValueError: `fused` must be a bool. Received: `fused='false'`
+    """
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"`{name}` must be a bool. Received: `{name}={value!r}`")
+    return bool(value)

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
+from mtrec.checks import check_bool
 from mtrec.checks import check_int
 from mtrec.features.column_blocks import split_runs
 from mtrec.features.dense import DenseFeature
@@ -158,7 +159,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         _check_arguments(embeddings_l2, fused, dense_gradient_rows, output_order)
         self.output_order = output_order
         self.embeddings_l2 = float(embeddings_l2)
-        self.fused = fused
+        self.fused = bool(fused)
         self.dense_gradient_rows = dense_gradient_rows
         self.feature_set = FeatureSet.from_dicts(self.features)
         self._regularizer = (
@@ -511,8 +512,7 @@ def _check_arguments(
         raise ValueError(
             f"`embeddings_l2` must be >= 0. Received: `embeddings_l2={embeddings_l2}`"
         )
-    if not isinstance(fused, bool):
-        raise ValueError(f"`fused` must be a bool. Received: `fused={fused!r}`")
+    check_bool("fused", fused)
     check_int("dense_gradient_rows", dense_gradient_rows, 0)
     if output_order not in OUTPUT_ORDERS:
         raise ValueError(

@@ -22,8 +22,9 @@ from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 
-import numpy as np
 import tensorflow as tf
+
+from mtrec.checks import check_bool  # noqa: F401  (the layers' checks are all here)
 
 
 def _is_int(value) -> bool:
@@ -142,13 +143,6 @@ def check_choice(name: str, value, choices: Collection):
             f"`{name}` must be one of {tuple(choices)}. Received: `{name}={value!r}`"
         )
     return value
-
-
-def check_bool(name: str, value: bool) -> bool:
-    """Returns ``bool(value)``; raises unless a bool (``"false"`` is not one)."""
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"`{name}` must be a bool. Received: `{name}={value!r}`")
-    return bool(value)
 
 
 def _resolve(name: str, value, get: Callable, what: str):

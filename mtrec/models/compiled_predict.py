@@ -26,6 +26,7 @@ uncompiled model raises: ``FeatureEmbedding.input_checks``.
 
 import tensorflow as tf
 
+from mtrec.checks import check_bool
 from mtrec.models.multi_step import StepFunctionCache
 from mtrec.models.plain_trace import PlainFirst
 
@@ -40,11 +41,7 @@ def check_predict_jit_compile(value, feature_layer) -> bool:
     Raises:
       ValueError: not a bool, or ``True`` with another feature layer.
     """
-    if not isinstance(value, bool):
-        raise ValueError(
-            "`predict_jit_compile` must be a bool. "
-            f"Received: `predict_jit_compile={value!r}`"
-        )
+    value = check_bool("predict_jit_compile", value)
     compatible = getattr(feature_layer, "jit_compatible", False)
     if value and not (compatible and hasattr(feature_layer, "input_checks")):
         raise ValueError(

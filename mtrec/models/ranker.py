@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from mtrec.checks import check_bool
 from mtrec.layers import apply_layers
 from mtrec.models.backbones import GatedBackbone
 from mtrec.models.backbones import shared_layer_variables
@@ -33,20 +34,6 @@ from mtrec.models.train_steps import gradient_train_step
 from mtrec.models.train_steps import replicated_train_step
 from mtrec.weighting import LossWeighting
 from mtrec.weighting.epoch_update import with_epoch_update
-
-
-def _checked_training_metrics(training_metrics: bool) -> bool:
-    """``training_metrics``, validated.
-
-    Raises:
-      ValueError: not a bool.
-    """
-    if not isinstance(training_metrics, bool):
-        raise ValueError(
-            "`training_metrics` must be a bool. "
-            f"Received: `training_metrics={training_metrics!r}`"
-        )
-    return training_metrics
 
 
 def _checked_tasks(tasks: Sequence[Task]) -> list[Task]:
@@ -178,7 +165,7 @@ class MultiTaskRanker(tfrs.Model):
             "predict_steps_per_execution", predict_steps_per_execution
         )
         self._step_functions = StepFunctionCache()
-        self.training_metrics = _checked_training_metrics(training_metrics)
+        self.training_metrics = check_bool("training_metrics", training_metrics)
         tasks = _checked_tasks(tasks)
         # Keep the order below: it is the order of the argument checks (the
         # first error raised) and of the sublayers in ``model.variables``.

@@ -621,8 +621,15 @@ def test_fused_config_round_trip_and_older_configs_load():
     assert FeatureEmbedding.from_config(config).get_config() == config
     del config["fused"]  # a config written before fusing existed
     assert FeatureEmbedding.from_config(config).fused is True
-    with pytest.raises(ValueError, match="`fused` must be a bool"):
+    with pytest.raises(
+        ValueError, match=r"^`fused` must be a bool\. Received: `fused=1`$"
+    ):
         FeatureEmbedding(FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, fused=1)
+    # A NumPy bool (a flag read from an array) is one, kept as Python's.
+    layer = FeatureEmbedding(
+        FUSED_FEATURES, FUSED_VOCABULARIES, FUSED_STATS, fused=np.bool_(False)
+    )
+    assert layer.get_config()["fused"] is False
     assert config["dense_gradient_rows"] == 8192
     for bad in (-1, 2.5, True):
         with pytest.raises(

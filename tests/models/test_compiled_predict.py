@@ -211,6 +211,14 @@ def test_argument_is_checked_and_kept_in_the_config():
             [Task("click", "click")],
             predict_jit_compile="yes",
         )
+    # A NumPy bool is one, kept as Python's (the config stays JSON).
+    ranker = MultiTaskRanker(
+        encoded_features(),
+        SharedBottom(["click"], units=[4]),
+        [Task("click", "click")],
+        predict_jit_compile=np.bool_(True),
+    )
+    assert ranker.get_config()["predict_jit_compile"] is True
     with pytest.raises(ValueError, match="needs a feature layer XLA can compile"):
         MultiTaskRanker(
             city_price_features(),  # a vocabulary lookup

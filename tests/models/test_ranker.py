@@ -259,6 +259,14 @@ def test_training_metrics_can_be_turned_off():
             [Task("ctr", "click")],
             training_metrics="no",
         )
+    # A NumPy bool is one, kept as Python's (the config stays JSON).
+    model = MultiTaskRanker(
+        _features(),
+        SharedBottom(["ctr"]),
+        [Task("ctr", "click")],
+        training_metrics=np.bool_(False),
+    )
+    assert model.get_config()["training_metrics"] is False
 
 
 def _encoded_model(**kwargs):
