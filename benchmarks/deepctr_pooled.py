@@ -1,0 +1,177 @@
+"""Pool the pairs of several DeepCTR comparison runs: per model, core count and
+measure, the median (min–max) of every pair's mtrec ÷ DeepCTR ratio.
+
+One run's median over 3 or 5 pairs moves with the shared machine's load; two
+runs of the same code on the same machine are one larger sample. This script
+reads their JSON (``benchmarks/deepctr_comparison.py --out``), refuses runs
+whose settings differ (data, model sizes, batch, epochs, tasks, mtrec's
+options), and prints the pooled ratios as markdown with the issue's target::
+
+    python benchmarks/deepctr_pooled.py \\
+        benchmarks/results/deepctr_comparison_5pairs_avx512_a.json \\
+        benchmarks/results/deepctr_comparison_5pairs_avx512_b.json
+
+Standard library only. Exit status 2 for a file that cannot be read or runs
+that cannot be pooled, with the file and the setting named.
+"""
+
+import argparse
+import json
+import pathlib
+import statistics
+import sys
+from collections.abc import Sequence
+
+from deepctr_settings import TARGET_RATIO
+
+#: The settings two runs must share to be pooled.
+SAME_SETTINGS = (
+    "data",
+    "model_sizes",
+    "tasks",
+    "batch_size",
+    "epochs",
+    "learning_rate",
+    "embedding_dim",
+    "mtrec_options",
+)
+#: ``(summary key, label)`` of the pooled ratios, in the table's order.
+MEASURES = (
+    ("train_ratio", "training examples/s"),
+    ("inference_ratio", "prediction examples/s"),
+    ("peak_rss_ratio", "peak RSS"),
+)
+
+
+class PoolError(ValueError):
+    """Runs that cannot be read or pooled; the message names the file."""
+
+
+def load_runs(paths: Sequence[pathlib.Path]) -> list[dict]:
+    """The reports at ``paths``, checked to share :data:`SAME_SETTINGS`.
+
+    Raises:
+      PoolError: a file missing or not JSON, a report without a summary, an
+        incomplete run, or a setting that differs from the first file's.
+    """
+    if not paths:
+        raise PoolError("No comparison JSON given.")
+    reports = []
+    for path in paths:
+        try:
+            report = json.loads(pathlib.Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise PoolError(f"{path}: cannot be read as JSON ({err}).") from err
+        if not isinstance(report, dict) or "summary" not in report:
+            raise PoolError(f"{path}: not a DeepCTR comparison report (no summary).")
+        if report.get("complete") is False:
+            raise PoolError(f"{path}: an incomplete run; it cannot be pooled.")
+        reports.append(report)
+    first = reports[0]
+    for path, report in zip(paths[1:], reports[1:], strict=True):
+        if not _same_machine(report, first):
+            raise PoolError(
+                f"{path}: ran on another machine than {paths[0]} "
+                f"({_machine(report)} against {_machine(first)}); ratios "
+                "move with the CPU, so they are not one sample."
+            )
+        for key in SAME_SETTINGS:
+            if report.get(key) != first.get(key):
+                raise PoolError(
+                    f"{path}: `{key}` differs from {paths[0]}'s; runs with "
+                    "other settings are not one sample. Received: "
+                    f"`{key}={report.get(key)!r}`"
+                )
+    return reports
+
+
+def _same_machine(a: dict, b: dict) -> bool:
+    """Whether two reports ran on one machine, as far as they tell: the same
+    platform string (kernel and C library) and, where both recorded it
+    (``machine_info.machine``), the same CPU."""
+    ma, mb = a.get("machine", {}), b.get("machine", {})
+    if ma.get("platform") != mb.get("platform"):
+        return False
+    return not (ma.get("cpu") and mb.get("cpu")) or ma["cpu"] == mb["cpu"]
+
+
+def _machine(report: dict) -> str:
+    machine = report.get("machine", {})
+    cpu = machine.get("cpu") or {}
+    return f"{machine.get('platform')}, {cpu.get('model', 'CPU not recorded')}"
+
+
+def pooled(reports: Sequence[dict]) -> dict:
+    """``{cores: {model: {measure: {"pairs", "median", "min", "max"}}}}`` over
+    every run's ``per_pair`` ratios, for the core counts and models each run
+    has, in the first run's order."""
+    out: dict = {}
+    for cores, models in reports[0]["summary"].items():
+        for model in models:
+            entries = [r["summary"].get(cores, {}).get(model) for r in reports]
+            if any(e is None for e in entries):
+                continue
+            for key, _ in MEASURES:
+                values = [v for e in entries for v in e[key]["per_pair"]]
+                out.setdefault(cores, {}).setdefault(model, {})[key] = {
+                    "pairs": len(values),
+                    "median": round(statistics.median(values), 3),
+                    "min": min(values),
+                    "max": max(values),
+                }
+    return out
+
+
+def markdown(paths: Sequence[pathlib.Path], reports: Sequence[dict]) -> str:
+    """The pooled ratios as a markdown table, with the runs and the verdict on
+    the one-core target (median >= :data:`TARGET_RATIO` for training and
+    prediction)."""
+    table = pooled(reports)
+    commits = [
+        str(r.get("mtrec_checkout", {}).get("commit", "?"))[:10] for r in reports
+    ]
+    runs = ", ".join(f"`{p}` at `{c}`" for p, c in zip(paths, commits, strict=True))
+    lines = [
+        f"Pooled pairs of {len(reports)} runs ({runs}): "
+        "mtrec ÷ DeepCTR, median (min–max) over every pair.",
+        "",
+        "| cores | model | pairs | "
+        + " | ".join(label for _, label in MEASURES)
+        + " |",
+        "|---|---|---|" + "---|" * len(MEASURES),
+    ]
+    below = []
+    for cores, models in table.items():
+        for model, entry in models.items():
+            cells = [
+                f"{e['median']:.2f} ({e['min']:.2f}–{e['max']:.2f})"
+                for e in (entry[key] for key, _ in MEASURES)
+            ]
+            pairs = entry[MEASURES[0][0]]["pairs"]
+            lines.append(f"| {cores} | {model} | {pairs} | " + " | ".join(cells) + " |")
+            for key in ("train_ratio", "inference_ratio"):
+                if cores == "1" and entry[key]["median"] < TARGET_RATIO:
+                    below.append(f"{model} {key.removesuffix('_ratio')}")
+    lines += [
+        "",
+        f"One-core target (median >= {TARGET_RATIO}): "
+        + ("met." if not below else "below it: " + ", ".join(below) + "."),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=pathlib.Path, help="comparison JSON")
+    args = parser.parse_args(argv)
+    try:
+        reports = load_runs(args.runs)
+    except PoolError as err:
+        print(f"deepctr_pooled: {err}", file=sys.stderr)
+        return 2
+    print(markdown(args.runs, reports), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
