@@ -4,8 +4,9 @@ measure, the median (min–max) of every pair's mtrec ÷ DeepCTR ratio.
 One run's median over 3 or 5 pairs moves with the shared machine's load; two
 runs of the same code on the same machine are one larger sample. This script
 reads their JSON (``benchmarks/deepctr_comparison.py --out``), refuses runs
-whose settings differ (data, model sizes, batch, epochs, tasks, mtrec's
-options), and prints the pooled ratios as markdown with the issue's target::
+whose settings differ (rows, data, model sizes, batch, epochs, tasks,
+mtrec's options) or that ran on another machine, and prints the pooled
+ratios as markdown with the issue's target::
 
     python benchmarks/deepctr_pooled.py \\
         benchmarks/results/deepctr_comparison_5pairs_avx512_a.json \\
@@ -26,6 +27,8 @@ from deepctr_settings import TARGET_RATIO
 
 #: The settings two runs must share to be pooled.
 SAME_SETTINGS = (
+    "quick",
+    "rows",
     "data",
     "model_sizes",
     "tasks",
@@ -52,7 +55,8 @@ def load_runs(paths: Sequence[pathlib.Path]) -> list[dict]:
 
     Raises:
       PoolError: a file missing or not JSON, a report without a summary, an
-        incomplete run, or a setting that differs from the first file's.
+        incomplete run, a run on another machine than the first file's
+        (:func:`_same_machine`), or a setting that differs from its.
     """
     if not paths:
         raise PoolError("No comparison JSON given.")
@@ -96,6 +100,7 @@ def _same_machine(a: dict, b: dict) -> bool:
 
 
 def _machine(report: dict) -> str:
+    """A report's platform and CPU model in words, for the error message."""
     machine = report.get("machine", {})
     cpu = machine.get("cpu") or {}
     return f"{machine.get('platform')}, {cpu.get('model', 'CPU not recorded')}"

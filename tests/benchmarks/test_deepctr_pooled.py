@@ -86,6 +86,10 @@ def test_runs_with_other_settings_are_refused_naming_file_and_key(tmp_path):
         f"{b}: `batch_size` differs from {a}'s; runs with other settings are "
         "not one sample. Received: `batch_size=512`"
     )
+    # A --quick run (4,096 rows) is not a sample of the full one either.
+    c = _write(tmp_path, "c.json", _report([2.0, 2.0], rows=4096))
+    with pytest.raises(deepctr_pooled.PoolError, match="`rows` differs"):
+        deepctr_pooled.load_runs([a, c])
 
 
 def test_runs_from_other_machines_are_refused(tmp_path):
