@@ -404,20 +404,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return self._layout.spaces[self._space_name(spec)].rows
 
     def _pool(
-        self,
-        spec: MultiValuedFeature,
-        raws: dict,
-        blocks: dict,
-        where: dict,
-        training=None,
+        self, spec: MultiValuedFeature, raws: dict, query, training=None
     ) -> tf.Tensor:
         """A multi-valued feature's pooled vector (with its ``query_match``
-        count); the query of attention pooling is the query feature's
-        gathered row, from ``blocks`` at ``where``."""
-        query = None
-        if spec.query is not None and spec.pooling == "attention":
-            key, column = where[spec.query]
-            query = blocks[key][:, column]
+        count); ``query``: attention pooling's query vector
+        (:func:`_attention_query`), else ``None``."""
         tokens = split_tokens(
             raws[spec.name], spec.separator, spec.max_length, spec.dtype
         )
@@ -470,7 +461,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         runs = output_runs(parts, where, values)
         for i, run in enumerate(runs):
             if not isinstance(run, list):  # a multi-valued feature's spec
-                runs[i] = self._pool(run, raws, blocks, where, training)
+                query = _attention_query(run, blocks, where)
+                runs[i] = self._pool(run, raws, query, training)
         pieces = split_runs(blocks, [run for run in runs if isinstance(run, list)])
         parts = [pieces.pop(0) if isinstance(run, list) else run for run in runs]
         # Under a mixed policy the tables are gathered in the compute dtype
@@ -501,6 +493,17 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         # Configs written before ``output_order`` existed concatenated in
         # feature order; their weights mean that order.
         return super().from_config({"output_order": "features", **config})
+
+
+def _attention_query(spec: MultiValuedFeature, blocks: dict, where: dict):
+    """The query vector ``(batch, d)`` of ``spec``'s attention pooling: its
+    query feature's gathered row, from ``blocks`` at ``where`` (the
+    ``(block, column)`` of each gathered feature); ``None`` for other
+    pooling or without a query."""
+    if spec.query is None or spec.pooling != "attention":
+        return None
+    key, column = where[spec.query]
+    return blocks[key][:, column]
 
 
 def _check_arguments(
