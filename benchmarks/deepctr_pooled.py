@@ -19,10 +19,12 @@ that cannot be pooled, with the file and the setting named.
 import argparse
 import json
 import pathlib
-import statistics
 import sys
 from collections.abc import Sequence
 
+from deepctr_report import ratio_text
+from deepctr_report import summarise
+from deepctr_report import verdict
 from deepctr_settings import TARGET_RATIO
 
 #: The settings two runs must share to be pooled.
@@ -68,6 +70,8 @@ def load_runs(paths: Sequence[pathlib.Path]) -> list[dict]:
             raise PoolError(f"{path}: cannot be read as JSON ({err}).") from err
         if not isinstance(report, dict) or "summary" not in report:
             raise PoolError(f"{path}: not a DeepCTR comparison report (no summary).")
+        if "runs" not in report:
+            raise PoolError(f"{path}: a report without its workers' runs.")
         if report.get("complete") is False:
             raise PoolError(f"{path}: an incomplete run; it cannot be pooled.")
         reports.append(report)
@@ -106,32 +110,30 @@ def _machine(report: dict) -> str:
     return f"{machine.get('platform')}, {cpu.get('model', 'CPU not recorded')}"
 
 
+def pooled_runs(reports: Sequence[dict]) -> list[dict]:
+    """Every report's worker results as one run's: each later report's pairs
+    numbered after the earlier ones', so no two reports share a pair."""
+    runs: list[dict] = []
+    for report in reports:
+        offset = 1 + max((r["pair"] for r in runs), default=-1)
+        runs += [{**r, "pair": r["pair"] + offset} for r in report["runs"]]
+    return runs
+
+
 def pooled(reports: Sequence[dict]) -> dict:
-    """``{cores: {model: {measure: {"pairs", "median", "min", "max"}}}}`` over
-    every run's ``per_pair`` ratios, for the core counts and models each run
-    has, in the first run's order."""
-    out: dict = {}
-    for cores, models in reports[0]["summary"].items():
-        for model in models:
-            entries = [r["summary"].get(cores, {}).get(model) for r in reports]
-            if any(e is None for e in entries):
-                continue
-            for key, _ in MEASURES:
-                values = [v for e in entries for v in e[key]["per_pair"]]
-                out.setdefault(cores, {}).setdefault(model, {})[key] = {
-                    "pairs": len(values),
-                    "median": round(statistics.median(values), 3),
-                    "min": min(values),
-                    "max": max(values),
-                }
-    return out
+    """The summary (``deepctr_report.summarise``) of :func:`pooled_runs`: the
+    ratios over every pair, for the core counts and models all reports
+    measured, in the first report's order."""
+    models = [m for m in reports[0]["models"] if all(m in r["models"] for r in reports)]
+    cores = [n for n in reports[0]["cores"] if all(n in r["cores"] for r in reports)]
+    return summarise(pooled_runs(reports), models, cores)
 
 
 def markdown(paths: Sequence[pathlib.Path], reports: Sequence[dict]) -> str:
     """The pooled ratios as a markdown table, with the runs and the verdict on
-    the one-core target (median >= :data:`TARGET_RATIO` for training and
-    prediction)."""
-    table = pooled(reports)
+    the one-core target (``deepctr_report.verdict``: median >=
+    :data:`TARGET_RATIO` for training and prediction)."""
+    summary = pooled(reports)
     commits = [
         str(r.get("mtrec_checkout", {}).get("commit", "?"))[:10] for r in reports
     ]
@@ -145,18 +147,18 @@ def markdown(paths: Sequence[pathlib.Path], reports: Sequence[dict]) -> str:
         + " |",
         "|---|---|---|" + "---|" * len(MEASURES),
     ]
-    below = []
-    for cores, models in table.items():
+    for cores, models in summary.items():
         for model, entry in models.items():
-            cells = [
-                f"{e['median']:.2f} ({e['min']:.2f}–{e['max']:.2f})"
-                for e in (entry[key] for key, _ in MEASURES)
-            ]
-            pairs = entry[MEASURES[0][0]]["pairs"]
-            lines.append(f"| {cores} | {model} | {pairs} | " + " | ".join(cells) + " |")
-            for key in ("train_ratio", "inference_ratio"):
-                if cores == "1" and entry[key]["median"] < TARGET_RATIO:
-                    below.append(f"{model} {key.removesuffix('_ratio')}")
+            cells = [ratio_text(entry[key]) for key, _ in MEASURES]
+            lines.append(
+                f"| {cores} | {model} | {entry['pairs']} | " + " | ".join(cells) + " |"
+            )
+    below = [
+        f"{model} {kind}"
+        for model, met in verdict(summary)["per_model"].items()
+        for kind, ok in met.items()
+        if not ok
+    ]
     lines += [
         "",
         f"One-core target (median >= {TARGET_RATIO}): "

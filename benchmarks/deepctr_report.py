@@ -265,7 +265,7 @@ def _equal_settings_lines(summary: dict) -> list[str]:
         return "/".join(str(v) for v in sorted({e[side][key] for _, _, e in rows}))
 
     def ratio(e: dict, key: str) -> str:
-        return _ratio(e[key]) if key in e else "-"
+        return ratio_text(e[key]) if key in e else "-"
 
     lines = [
         "",
@@ -287,8 +287,8 @@ def _equal_settings_lines(summary: dict) -> list[str]:
     ]
     for cores, model, e in rows:
         lines.append(
-            f"| {cores} | {model} | {_ratio(e['train_ratio'])} | "
-            f"{ratio(e, 'equal_train_ratio')} | {_ratio(e['inference_ratio'])} | "
+            f"| {cores} | {model} | {ratio_text(e['train_ratio'])} | "
+            f"{ratio(e, 'equal_train_ratio')} | {ratio_text(e['inference_ratio'])} | "
             f"{ratio(e, 'equal_inference_ratio')} |"
         )
     return lines
@@ -323,9 +323,9 @@ def _xla_lines(summary: dict) -> list[str]:
             for side in SIDES
         ]
         cells = [
-            _ratio(e["inference_ratio"]),
-            _ratio(e["xla_inference_ratio"]),
-            _ratio(e["xla_to_default_inference_ratio"]),
+            ratio_text(e["inference_ratio"]),
+            ratio_text(e["xla_inference_ratio"]),
+            ratio_text(e["xla_to_default_inference_ratio"]),
             _sides(e, "xla_inference_examples_per_second", ",.0f"),
             *first,
         ]
@@ -362,9 +362,11 @@ def _floor_lines(summary: dict) -> list[str]:
         )
         lines.append(
             f"| {cores} | {model} | {shape} | {f['gemm_gflops']:.1f} | "
-            f"{f['flops_per_example']:,} | {_ratio(f['train_ceiling_ratio'])}, "
-            f"{_ratio(f['train_share'])} | {_ratio(f['inference_ceiling_ratio'])}, "
-            f"{_ratio(f['inference_share'])} |"
+            f"{f['flops_per_example']:,} | "
+            f"{ratio_text(f['train_ceiling_ratio'])}, "
+            f"{ratio_text(f['train_share'])} | "
+            f"{ratio_text(f['inference_ceiling_ratio'])}, "
+            f"{ratio_text(f['inference_share'])} |"
         )
     return lines
 
@@ -401,7 +403,7 @@ def _memory_lines(summary: dict) -> list[str]:
         lines.append(
             f"| {cores} | {model} | {_sides(e, 'import_rss_mb', '.0f')} | "
             f"{_sides(e, 'rss_above_import_mb', '.0f')} | "
-            f"{_ratio(e['rss_above_import_ratio'])} |"
+            f"{ratio_text(e['rss_above_import_ratio'])} |"
         )
     return lines
 
@@ -411,7 +413,8 @@ def _sides(entry: dict, key: str, spec: str) -> str:
     return " / ".join(format(entry[side][key], spec) for side in SIDES)
 
 
-def _ratio(r: dict) -> str:
+def ratio_text(r: dict) -> str:
+    """A :func:`ratio_summary` as ``"median (min–max)"``, two decimals."""
     return f"{r['median']:.2f} ({r['min']:.2f}–{r['max']:.2f})"
 
 
@@ -505,8 +508,8 @@ def markdown(report: dict) -> str:
         for model, e in models.items():
             d, m = e["deepctr"], e["mtrec"]
             lines.append(
-                f"| {cores} | {model} | {_ratio(e['train_ratio'])} | "
-                f"{_ratio(e['inference_ratio'])} | "
+                f"| {cores} | {model} | {ratio_text(e['train_ratio'])} | "
+                f"{ratio_text(e['inference_ratio'])} | "
                 f"{d['train_examples_per_second']:,.0f} / "
                 f"{m['train_examples_per_second']:,.0f} | "
                 f"{d['inference_examples_per_second']:,.0f} / "

@@ -12,12 +12,30 @@ sys.path.insert(0, str(BENCHMARKS))
 import deepctr_pooled  # noqa: E402
 
 
-def _entry(train, inference, rss):
-    return {
-        "train_ratio": {"per_pair": train},
-        "inference_ratio": {"per_pair": inference},
-        "peak_rss_ratio": {"per_pair": rss},
-    }
+def _runs(model, train, inference, rss):
+    """One core's pairs of worker results whose mtrec ÷ DeepCTR ratios are
+    ``train``, ``inference`` and ``rss`` (one per pair)."""
+    runs = []
+    for pair, ratios in enumerate(zip(train, inference, rss, strict=True)):
+        for side, (t, i, m) in (("deepctr", (1, 1, 1)), ("mtrec", ratios)):
+            runs.append(
+                {
+                    "side": side,
+                    "model": model,
+                    "cores": 1,
+                    "pair": pair,
+                    "train_examples_per_second": 100_000.0 * t,
+                    "inference_examples_per_second": 200_000.0 * i,
+                    "peak_rss_mb": 1000.0 * m,
+                    "import_seconds": 5.0,
+                    "build_seconds": 0.5,
+                    "first_epoch_seconds": 3.0,
+                    "steady_epoch_seconds": 1.0,
+                    "test_auc": {"income": 0.93},
+                    "parameters": 1000,
+                }
+            )
+    return runs
 
 
 def _report(ple_inference, cpu=None, **changes):
@@ -33,12 +51,11 @@ def _report(ple_inference, cpu=None, **changes):
         "complete": True,
         "machine": {"platform": "Linux-x", "cpu": cpu},
         "mtrec_checkout": {"commit": "0123456789abcdef"},
-        "summary": {
-            "1": {
-                "mmoe": _entry([2.2, 2.4], [2.6, 2.8], [0.9, 0.9]),
-                "ple": _entry([2.1, 2.0], ple_inference, [0.9, 0.91]),
-            }
-        },
+        "models": ["mmoe", "ple"],
+        "cores": [1],
+        "summary": {"1": {}},
+        "runs": _runs("mmoe", [2.2, 2.4], [2.6, 2.8], [0.9, 0.9])
+        + _runs("ple", [2.1, 2.0], ple_inference, [0.9, 0.91]),
     }
     report.update(changes)
     return report
@@ -54,13 +71,17 @@ def test_pairs_of_two_runs_are_pooled_per_model_and_measure(tmp_path):
     a = _write(tmp_path, "a.json", _report([1.9, 1.95]))
     b = _write(tmp_path, "b.json", _report([2.2, 2.3]))
     table = deepctr_pooled.pooled(deepctr_pooled.load_runs([a, b]))
+    assert table["1"]["ple"]["pairs"] == 4
     assert table["1"]["ple"]["inference_ratio"] == {
-        "pairs": 4,
         "median": 2.075,
         "min": 1.9,
         "max": 2.3,
+        "per_pair": [1.9, 1.95, 2.2, 2.3],
     }
     assert table["1"]["mmoe"]["train_ratio"]["median"] == 2.3
+    # The second report's pairs come after the first's.
+    runs = deepctr_pooled.pooled_runs(deepctr_pooled.load_runs([a, b]))
+    assert sorted({r["pair"] for r in runs if r["model"] == "ple"}) == [0, 1, 2, 3]
     text = deepctr_pooled.markdown([a, b], deepctr_pooled.load_runs([a, b]))
     assert (
         "| 1 | ple | 4 | 2.05 (2.00–2.10) | 2.08 (1.90–2.30) | 0.91 (0.90–0.91) |"
@@ -115,6 +136,7 @@ def test_runs_from_other_machines_are_refused(tmp_path):
         (None, "cannot be read as JSON"),
         ("{not json", "cannot be read as JSON"),
         ("[]", "not a DeepCTR comparison report (no summary)"),
+        (json.dumps({"summary": {}}), "a report without its workers' runs"),
         (json.dumps(_report([2.0, 2.0], complete=False)), "an incomplete run"),
     ],
 )
