@@ -41,8 +41,12 @@ def _runs(model, train, inference, rss):
 def _report(ple_inference, cpu=None, **changes):
     report = {
         "data": "census 50/25/25",
-        "model_sizes": {"ple": {"num_levels": 2}},
-        "tasks": {"ple": ["income", "marital"]},
+        "model_sizes": {"mmoe": {"num_experts": 8}, "ple": {"num_levels": 2}},
+        "tasks": {
+            "mmoe": ["income", "marital"],
+            "ple": ["income", "marital"],
+            "esmm": ["ctr", "ctcvr"],
+        },
         "batch_size": 1024,
         "epochs": 6,
         "learning_rate": 0.001,
@@ -51,11 +55,12 @@ def _report(ple_inference, cpu=None, **changes):
         "complete": True,
         "machine": {"platform": "Linux-x", "cpu": cpu},
         "mtrec_checkout": {"commit": "0123456789abcdef"},
-        "models": ["mmoe", "ple"],
+        "models": ["mmoe", "ple", "esmm"],
         "cores": [1],
         "summary": {"1": {}},
         "runs": _runs("mmoe", [2.2, 2.4], [2.6, 2.8], [0.9, 0.9])
-        + _runs("ple", [2.1, 2.0], ple_inference, [0.9, 0.91]),
+        + _runs("ple", [2.1, 2.0], ple_inference, [0.9, 0.91])
+        + _runs("esmm", [2.5, 2.5], [2.5, 2.5], [0.95, 0.95]),
     }
     report.update(changes)
     return report
@@ -111,6 +116,56 @@ def test_runs_with_other_settings_are_refused_naming_file_and_key(tmp_path):
     c = _write(tmp_path, "c.json", _report([2.0, 2.0], rows=4096))
     with pytest.raises(deepctr_pooled.PoolError, match="`rows` differs"):
         deepctr_pooled.load_runs([a, c])
+
+
+def _ple_only(ple_inference, **changes):
+    """A ``--models ple`` run: its runs, models and tasks are PLE's alone."""
+    report = _report(ple_inference, **changes)
+    report["models"] = ["ple"]
+    report["tasks"] = {"ple": report["tasks"]["ple"]}
+    report["runs"] = [r for r in report["runs"] if r["model"] == "ple"]
+    return report
+
+
+def test_a_run_of_one_model_pools_with_runs_of_all_three(tmp_path):
+    a = _write(tmp_path, "a.json", _report([1.9, 1.95]))
+    b = _write(tmp_path, "b.json", _report([2.2, 2.3]))
+    c = _write(tmp_path, "c.json", _ple_only([1.6, 1.7]))
+    reports = deepctr_pooled.load_runs([a, b, c])
+    table = deepctr_pooled.pooled(reports)
+    assert list(table["1"]) == ["ple"]
+    assert table["1"]["ple"]["pairs"] == 6
+    assert table["1"]["ple"]["inference_ratio"]["per_pair"] == [
+        1.9,
+        1.95,
+        2.2,
+        2.3,
+        1.6,
+        1.7,
+    ]
+    assert table["1"]["ple"]["inference_ratio"]["median"] == 1.925
+    # Not judged: only PLE was in every run; its ratio below the target named.
+    assert deepctr_pooled.markdown([a, b, c], reports).endswith(
+        "One-core target (median >= 2.0): not judged (models in every run on "
+        "one core: ple); of those, below it: ple inference.\n"
+    )
+    d = _write(tmp_path, "d.json", _ple_only([2.2, 2.3]))
+    assert deepctr_pooled.markdown([a, d], deepctr_pooled.load_runs([a, d])).endswith(
+        "not judged (models in every run on one core: ple); none of those below it.\n"
+    )
+    # The models both measured must still agree on their settings.
+    other = _ple_only([2.0, 2.0])
+    other["tasks"]["ple"] = ["income"]
+    e = _write(tmp_path, "e.json", other)
+    with pytest.raises(deepctr_pooled.PoolError, match="`tasks` differs"):
+        deepctr_pooled.load_runs([a, e])
+    mmoe = _report([2.0, 2.0], models=["mmoe"])
+    f = _write(tmp_path, "f.json", mmoe)
+    with pytest.raises(deepctr_pooled.PoolError) as info:
+        deepctr_pooled.load_runs([c, f])
+    assert str(info.value) == (
+        f"{f}: measured none of the models of {c} (ple); there is nothing to pool."
+    )
 
 
 def test_runs_from_other_machines_are_refused(tmp_path):
