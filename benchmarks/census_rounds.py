@@ -23,6 +23,8 @@ from deepctr_settings import MODEL_TASKS
 from deepctr_settings import MODELS
 from deepctr_settings import PREFETCH
 from doc_sections import update_doc_section
+from machine_info import cpu_description
+from machine_info import machine
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "benchmarks.md"
@@ -117,7 +119,14 @@ def run_facts(tf, args, core: int, meta: dict) -> dict:
         "repeats": args.repeats,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "tensorflow": tf.__version__,
+        "machine": machine(),
     }
+
+
+def core_words(report: dict) -> str:
+    """``"one core (<CPU>)"`` for a report's markdown; an older JSON, made
+    before the record held the machine, says "CPU not recorded"."""
+    return f"one core ({cpu_description(report.get('machine', {}))})"
 
 
 def finish(report: dict, args, markdown, doc_section: str) -> dict:

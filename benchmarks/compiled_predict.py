@@ -79,7 +79,7 @@ def markdown(report: dict) -> str:
         f"{report['batch']}) of mtrec's census models as shipped (`default`) "
         "and with `predict_jit_compile=True` (`xla`: the model compiled by "
         "XLA, the input checks run before it), same weights, interleaved "
-        "rounds; one core.",
+        f"rounds; {census_rounds.core_words(report)}.",
         "",
         *expert_mixing.speedup_lines(report["cases"]),
         "",

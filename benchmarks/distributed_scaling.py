@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,9 @@ from click_log_runs import epoch_timer
 from click_log_runs import synthetic_click_log
 from click_log_runs import write_report
 from epoch_timer import examples_per_second
+from machine_info import cpu_description
+from machine_info import machine
+from machine_info import machine_cores
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "distributed_scaling.json"
@@ -279,8 +281,9 @@ def markdown(report: dict) -> str:
         f"shipped `esmm` config; epochs 2.. of {report['epochs']} timed on the "
         f"chief; {report['repeats']} interleaved rounds; 2 ps tasks; every task "
         "a process on 127.0.0.1 sharing this machine's "
-        f"{report['machine']['cpus']} cores (no speed-up is possible here: the "
-        "ratios are the cost of the distributed step).",
+        f"{machine_cores(report['machine'])} cores "
+        f"({cpu_description(report['machine'])}; no speed-up is possible "
+        "here: the ratios are the cost of the distributed step).",
         "",
         "| variant | examples/s | ÷ none (median, min–max) |",
         "|---|---|---|",
@@ -377,7 +380,7 @@ def main(argv: list[str] | None = None) -> dict:
             for v in variants
         },
         "baseline": BASELINE,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "summary": summary,
         "communication": comm,
         "projection_assumptions": PROJECTION,

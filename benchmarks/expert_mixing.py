@@ -57,6 +57,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from click_log_runs import write_report
+from machine_info import cpu_description
+from machine_info import machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "expert_mixing.json"
@@ -403,7 +405,8 @@ def markdown(report: dict) -> str:
     return "\n".join(
         [
             f"Baseline `{BASELINE}`: one MLP per expert, one Gate per task, "
-            "`tf.einsum` mixing. Speed-up = baseline ms / variant ms per round.",
+            "`tf.einsum` mixing. Speed-up = baseline ms / variant ms per round; "
+            f"{threads_words(report)}",
             "",
             *speedup_lines(report["cases"]),
         ]
@@ -439,7 +442,17 @@ def run_facts(tf, args) -> dict:
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
+        "machine": machine(),
     }
+
+
+def threads_words(report: dict) -> str:
+    """``"N thread(s) on <CPU>."`` for a report's markdown; an older JSON,
+    made before the record held the machine, says "CPU not recorded"."""
+    return (
+        f"{report['threads']} thread(s) on "
+        f"{cpu_description(report.get('machine', {}))}."
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

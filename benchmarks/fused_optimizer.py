@@ -67,7 +67,7 @@ def markdown(report: dict) -> str:
             "`python benchmarks/fused_optimizer.py`: one `fit` epoch of mtrec's "
             "census models with `tf.keras.optimizers.Adam` (baseline `keras`) "
             "and `tf.keras.optimizers.legacy.Adam` (`fused`), interleaved "
-            f"rounds; one core, batch {report['batch']}.",
+            f"rounds; {census_rounds.core_words(report)}, batch {report['batch']}.",
             "",
             *expert_mixing.speedup_lines(report["cases"]),
         ]

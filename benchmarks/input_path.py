@@ -38,9 +38,7 @@ Usage (from the repository root)::
 import argparse
 import json
 import logging
-import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -57,6 +55,8 @@ from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
 from deepctr_report import ratio_summary
 from epoch_timer import examples_per_second
+from machine_info import cpu_description
+from machine_info import machine
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 DOC_SECTION = "input-path"
@@ -212,7 +212,8 @@ def markdown(report: dict) -> str:
         f"prepare pass {report['prepare_seconds']} s (once per file content), "
         f"encoding for `encoded` {report['encode_seconds']} s (once per "
         "vocabulary). "
-        f"Target (issue 11): input share < {TARGET_SHARE} on one core.",
+        f"Target (issue 11): input share < {TARGET_SHARE} on one core. "
+        f"Machine: {cpu_description(report.get('machine', {}))}.",
         "",
         "| cores | ex/s cached / files / memory / encoded | files ÷ cached "
         "| memory ÷ cached | input share (files) | encoded ÷ files |",
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cores": cores,
         "prepare_seconds": prepare_seconds,
         "encode_seconds": encode_seconds,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "summary": summarise(runs, cores),
         "runs": runs,
     }

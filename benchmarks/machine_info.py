@@ -64,6 +64,16 @@ def machine() -> dict:
     }
 
 
+def machine_cores(info: dict) -> int:
+    """The machine's cores in a ``machine()`` record, or in the ``cpus`` field
+    of the records some benchmarks wrote before this module.
+
+    >>> machine_cores({"cpu_count": 8}), machine_cores({"cpus": 2})
+    (8, 2)
+    """
+    return info["cpu_count"] if "cpu_count" in info else info["cpus"]
+
+
 def cpu_description(info: dict) -> str:
     """The CPU of a ``machine()`` record in words, e.g. ``"Intel Xeon with
     AVX2, AVX-512, AVX512-BF16, no AMX-BF16"``; ``"CPU not recorded"`` for a

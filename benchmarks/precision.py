@@ -26,9 +26,7 @@ Usage (from the repository root)::
 import argparse
 import json
 import logging
-import os
 import pathlib
-import platform
 import statistics
 import subprocess
 import sys
@@ -45,6 +43,8 @@ from click_log_runs import pinned_tensorflow
 from click_log_runs import synthetic_click_log
 from click_log_runs import write_report
 from epoch_timer import examples_per_second
+from machine_info import cpu_description
+from machine_info import machine
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "precision.json"
@@ -173,7 +173,8 @@ def markdown(report: dict) -> str:
         f"(seed {SEED}), cached batches, epochs 2.. of {report['epochs']} timed, "
         f"{report['repeats']} interleaved rounds, each run a fresh process "
         "pinned to its cores. Ratios are mixed_bfloat16 ÷ float32 per round, "
-        "median (min–max). AUC on the held-out rows after the last epoch.",
+        "median (min–max). AUC on the held-out rows after the last epoch. "
+        f"Machine: {cpu_description(report.get('machine', {}))}.",
         "",
         "| cores | train ex/s float32 / bf16 | train ratio | predict ex/s "
         "float32 / bf16 | predict ratio | CTR AUC float32 / bf16 / oracle | "
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> dict:
         "repeats": args.repeats,
         "cores": cores,
         "baseline": BASELINE,
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+        "machine": machine(),
         "summary": summarise(runs, cores),
         "runs": runs,
     }

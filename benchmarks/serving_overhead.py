@@ -40,7 +40,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import re
 import signal
 import statistics
@@ -53,6 +52,9 @@ from pathlib import Path
 
 import numpy as np
 from doc_sections import update_doc_section
+from machine_info import cpu_description
+from machine_info import machine
+from machine_info import machine_cores
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "serving_overhead.json"
@@ -243,13 +245,12 @@ def load(
     )
 
 
-def machine(tf, load_start: float, note: str) -> dict:
-    """The report's ``machine``: CPUs, platform, versions, the 1-minute load
-    average at the start (``load_start``) and now, and ``note``."""
+def serving_machine(tf, load_start: float, note: str) -> dict:
+    """The report's ``machine``: ``machine_info.machine()`` (cores, platform,
+    Python, the CPU), TensorFlow's version, the 1-minute load average at the
+    start (``load_start``) and now, and ``note``."""
     return {
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
+        **machine(),
         "tensorflow": tf.__version__,
         "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
         "note": note,
@@ -309,8 +310,8 @@ def batching_summary(runs: list[dict], protocols: list[str]) -> dict:
 
 
 def batching_markdown(report: dict) -> str:
-    machine = report["machine"]
-    load = machine["load_average_1min"]
+    info = report["machine"]
+    load = info["load_average_1min"]
     stats = report["batcher"]
     lines = [
         f"`{report['command']}`",
@@ -323,8 +324,8 @@ def batching_markdown(report: dict) -> str:
         f"{report['duration_s']:g} s per load after 2 s of warm-up; "
         f"{report['repeats']} rounds, the order of the two alternating; load "
         "generator and servers on this machine's "
-        f"{machine['cpus']} cores (load average {load['start']:.2f} at start, "
-        f"{load['end']:.2f} at end).",
+        f"{machine_cores(info)} cores, {cpu_description(info)} (load "
+        f"average {load['start']:.2f} at start, {load['end']:.2f} at end).",
         "",
         "| protocol | variant | QPS | p50 ms | p99 ms | QPS ÷ none (median, min–max) |",
         "|---|---|---|---|---|---|",
@@ -407,7 +408,7 @@ def run_batching(args: argparse.Namespace) -> int:
                 f"--repeats {args.repeats}",
             ]
         ),
-        "machine": machine(
+        "machine": serving_machine(
             tf,
             load_start_avg,
             "load generator and both servers share the machine's CPUs",
@@ -521,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     base = in_process["latency_ms"]["p50"]
     report = {
         "benchmark": "serving_overhead",
-        "machine": machine(
+        "machine": serving_machine(
             tf, load_start_avg, "load generator and server share the machine's CPUs"
         ),
         "model": model,

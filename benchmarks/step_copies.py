@@ -439,7 +439,8 @@ def markdown(report: dict) -> str:
     return "\n".join(
         [
             "Each case's baseline `before` is the code the change replaced. "
-            "Speed-up = baseline ms / variant ms per round.",
+            "Speed-up = baseline ms / variant ms per round; "
+            f"{expert_mixing.threads_words(report)}",
             "",
             *expert_mixing.speedup_lines(report["cases"]),
         ]

@@ -113,7 +113,7 @@ def markdown(report: dict) -> str:
         "(`deepctr_comparison`'s sizes) at each k, interleaved rounds.",
         "",
         f"Speed-up = ms per epoch or pass at the baseline k={report['baseline']} "
-        "/ ms at k, per round; one core, batch "
+        f"/ ms at k, per round; {census_rounds.core_words(report)}, batch "
         f"{report['batch']}, {report['batches_per_pass']} batches per pass.",
         "",
         *expert_mixing.speedup_lines(report["cases"]),

@@ -55,11 +55,13 @@ Usage (from the repository root)::
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from machine_info import cpu_description
+from machine_info import machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "train_step.json"
@@ -281,11 +283,9 @@ def main(argv: list[str] | None = None) -> dict:
             "seed": args.seed,
         },
         "machine": {
+            **machine(),
             "core": core,
-            "cpu_count": os.cpu_count(),
             "threads": {"intra_op": 1, "inter_op": 1},
-            "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-            "python": platform.python_version(),
             "tensorflow": tf.__version__,
         },
         "variants": variant_results(rounds),
@@ -312,7 +312,8 @@ def markdown(report: dict) -> str:
         )
     protocol = report["protocol"]
     lines.append(
-        f"\nOne core, one thread; {protocol['repeats']} interleaved rounds of "
+        f"\nOne core ({cpu_description(report['machine'])}), one thread; "
+        f"{protocol['repeats']} interleaved rounds of "
         f"{protocol['steps']} steps per variant; batch "
         f"{report['model']['batch_size']}."
     )

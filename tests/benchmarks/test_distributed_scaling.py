@@ -52,6 +52,39 @@ def test_projection_is_bound_by_the_workers_or_the_ps_network():
     assert rows[(64, 2)]["bound"] == "ps network"
 
 
+def test_markdown_names_the_cores_and_the_cpu():
+    tables = {"rows": 1064, "bytes": 6e4, "rows_touched": 543, "bytes_touched": 3e4}
+    report = {
+        "rows": 1000,
+        "epochs": 3,
+        "repeats": 2,
+        "machine": {"cpus": 2},  # as written before machine_info
+        "summary": {"none": {"examples_per_second": 100.0, "ratio": _one()}},
+        "communication": {
+            "embedding_tables": tables,
+            "batch_size": 1024,
+            "dense_bytes": 3e5,
+            "bytes_per_step_sharded_tables": 6e5,
+            "bytes_per_step_whole_tables": 7e5,
+        },
+        "projection": [],
+    }
+    text = bench.markdown(report)
+    assert "sharing this machine's 2 cores (CPU not recorded; no speed-up" in text
+    assert "| none | 100 | 1.0 (1.0–1.0) |" in text
+    cpu = {"model": "Xeon", "matrix_flags": ["avx2", "avx512f"]}
+    report["machine"] = {"cpu_count": 4, "cpu": cpu}
+    text = bench.markdown(report)
+    assert (
+        "sharing this machine's 4 cores (Xeon with AVX2, AVX-512, no "
+        "AVX512-BF16, no AMX-BF16; no speed-up"
+    ) in text
+
+
+def _one():
+    return {"min": 1.0, "median": 1.0, "max": 1.0, "per_round": [1.0, 1.0]}
+
+
 @pytest.mark.slow
 def test_communication_counts_the_rows_a_batch_touches(tmp_path):
     import mtrec  # noqa: F401

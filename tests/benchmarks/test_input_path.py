@@ -69,6 +69,21 @@ def test_summary_pairs_rounds_by_order_and_reports_min_median_max():
     assert text.rstrip().endswith("| 1.2 (1.2–1.2) |")
     assert "encoding for `encoded` 0.4 s" in text
     assert "input share < 0.1" in text
+    # A JSON written before the machine record says so; a new one names the CPU.
+    assert "Machine: CPU not recorded." in text
+    cpu = {"model": "Xeon", "matrix_flags": ["avx2", "avx512f"]}
+    text = bench.markdown(
+        {
+            "rows": 1000,
+            "epochs": 3,
+            "repeats": 3,
+            "prepare_seconds": 1.5,
+            "encode_seconds": 0.4,
+            "summary": summary,
+            "machine": {"cpu_count": 2, "cpu": cpu},
+        }
+    )
+    assert "Machine: Xeon with AVX2, AVX-512, no AVX512-BF16, no AMX-BF16." in text
 
 
 @pytest.mark.slow

@@ -63,3 +63,9 @@ def test_machine_records_cores_load_and_cpu(monkeypatch, tmp_path):
     assert info["python"].count(".") == 2
     monkeypatch.setattr(machine_info, "CPUINFO", tmp_path / "missing")
     assert machine_info.machine()["cpu"] is None
+
+
+def test_machine_cores_reads_both_record_kinds():
+    # machine()'s record, and the ``cpus`` of records written before it.
+    assert machine_info.machine_cores({"cpu_count": 8, "cpus_available": 1}) == 8
+    assert machine_info.machine_cores({"cpus": 2}) == 2

@@ -44,3 +44,9 @@ def test_ratios_pair_the_rounds_and_the_table_has_one_row_per_core_count():
         "0.76 / 0.76 / 0.78 | 0.86 / 0.86 / 0.89 |"
     ]
     assert "--rows 1000 --repeats 2 --cores 1" in text
+    assert "Machine: CPU not recorded." in text
+    cpu = {"model": "Xeon", "matrix_flags": ["avx512_bf16"]}
+    text = bench.markdown(
+        {**report, "summary": {"1": summary}, "machine": {"cpu": cpu}}
+    )
+    assert "Machine: Xeon with no AVX2, no AVX-512, AVX512-BF16, no AMX-BF16." in text

@@ -61,6 +61,13 @@ def test_batching_markdown_has_the_command_a_row_per_variant_and_merging():
     assert "| grpc | none | 100 | 1.0 | 2.0 | 1.0 (1.0–1.0) |" in text
     assert "| grpc | batching | 130 | 1.0 | 2.0 | 1.3 (1.3–1.3) |" in text
     assert "2.50 rows per model call" in text
+    # A record written before machine_info (``cpus``), then one of machine().
+    assert "2 cores, CPU not recorded (load average 1.00 at start, 2.00 at end)" in text
+    cpu = {"model": "Xeon", "matrix_flags": ["avx2"]}
+    report["machine"] = {**report["machine"], "cpu_count": 4, "cpu": cpu}
+    del report["machine"]["cpus"]
+    text = bench.batching_markdown(report)
+    assert "4 cores, Xeon with AVX2, no AVX-512, no AVX512-BF16, no AMX-BF16 (" in text
 
 
 def test_update_doc_section_replaces_only_its_section(tmp_path):

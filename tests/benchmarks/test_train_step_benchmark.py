@@ -30,6 +30,20 @@ def test_variant_results_are_ratios_to_the_baseline_per_round():
     assert (results["all"]["fused"], results["all"]["jit_compile"]) == (True, False)
 
 
+def test_markdown_names_the_cpu_of_the_run():
+    cpu = {"model": "Xeon", "matrix_flags": ["avx2"]}
+    report = {
+        "variants": {},
+        "protocol": {"repeats": 3, "steps": 20},
+        "model": {"batch_size": 1024},
+        "machine": {"core": 0, "cpu": cpu},
+    }
+    assert train_step.markdown(report).endswith(
+        "One core (Xeon with AVX2, no AVX-512, no AVX512-BF16, no AMX-BF16), "
+        "one thread; 3 interleaved rounds of 20 steps per variant; batch 1024."
+    )
+
+
 @pytest.mark.slow
 def test_a_short_run_times_the_chosen_variants(tmp_path):
     out = tmp_path / "train_step.json"
