@@ -55,16 +55,15 @@ def test_summary_pairs_rounds_by_order_and_reports_min_median_max():
     assert one["encoded_ratio"]["median"] == 0.96
     assert summary["2"]["memory_ratio"]["median"] == 0.5
     assert summary["2"]["encoded_vs_files"]["median"] == 1.2
-    text = bench.markdown(
-        {
-            "rows": 1000,
-            "epochs": 3,
-            "repeats": 3,
-            "prepare_seconds": 1.5,
-            "encode_seconds": 0.4,
-            "summary": summary,
-        }
-    )
+    report = {
+        "rows": 1000,
+        "epochs": 3,
+        "repeats": 3,
+        "prepare_seconds": 1.5,
+        "encode_seconds": 0.4,
+        "summary": summary,
+    }
+    text = bench.markdown(report)
     assert "| 1 | 100 / 95 / 90 / 114 | 0.8 (0.75–0.95) |" in text
     assert text.rstrip().endswith("| 1.2 (1.2–1.2) |")
     assert "encoding for `encoded` 0.4 s" in text
@@ -72,17 +71,7 @@ def test_summary_pairs_rounds_by_order_and_reports_min_median_max():
     # A JSON written before the machine record says so; a new one names the CPU.
     assert "Machine: CPU not recorded." in text
     cpu = {"model": "Xeon", "matrix_flags": ["avx2", "avx512f"]}
-    text = bench.markdown(
-        {
-            "rows": 1000,
-            "epochs": 3,
-            "repeats": 3,
-            "prepare_seconds": 1.5,
-            "encode_seconds": 0.4,
-            "summary": summary,
-            "machine": {"cpu_count": 2, "cpu": cpu},
-        }
-    )
+    text = bench.markdown({**report, "machine": {"cpu_count": 2, "cpu": cpu}})
     assert "Machine: Xeon with AVX2, AVX-512, no AVX512-BF16, no AMX-BF16." in text
 
 
