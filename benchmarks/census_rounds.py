@@ -59,12 +59,13 @@ def parse_arguments(argv, description: str, results: pathlib.Path):
 
 
 def start(args) -> tuple:
-    """Logging, one pinned core and the census arrays: ``(tf, core, meta,
-    arrays)``."""
+    """The machine before the run (``machine_info.machine``), logging, one
+    pinned core and the census arrays: ``(info, tf, core, meta, arrays)``."""
+    info = machine()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     tf, core = one_core_tensorflow(args.core)
     meta, arrays = census_arrays()
-    return tf, core, meta, arrays
+    return info, tf, core, meta, arrays
 
 
 def one_core_tensorflow(core: int | None):
@@ -110,16 +111,17 @@ def cached_batches(tf, elements: dict):
     return data
 
 
-def run_facts(tf, args, core: int, meta: dict) -> dict:
-    """What every report records about the run."""
+def run_facts(info: dict, tf, args, core: int, meta: dict) -> dict:
+    """What every report records about the run; ``info``: the machine as
+    :func:`start` found it."""
     return {
         "batch": BATCH_SIZE,
         "train_rows": int(meta["rows"]["train"]),
         "core": core,
         "repeats": args.repeats,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": info["load_average_at_start"],
         "tensorflow": tf.__version__,
-        "machine": machine(),
+        "machine": info,
     }
 
 

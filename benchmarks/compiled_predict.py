@@ -98,7 +98,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
-    tf, core, meta, arrays = census_rounds.start(args)
+    info, tf, core, meta, arrays = census_rounds.start(args)
     cases, facts = {}, {}
     for model_name in args.models:
         logging.info("measuring %s", model_name)
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     report = {
         "baseline": BASELINE,
-        **census_rounds.run_facts(tf, args, core, meta),
+        **census_rounds.run_facts(info, tf, args, core, meta),
         "cases": cases,
         "facts": facts,
     }

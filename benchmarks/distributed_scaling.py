@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> dict:
         if run is not None:
             print(json.dumps(run))
         return {}
+    info = machine()  # before the runs: its load is the load they met
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     variants = args.variants.split(",")
     unknown = sorted(set(variants) - set(VARIANTS))
@@ -380,7 +381,7 @@ def main(argv: list[str] | None = None) -> dict:
             for v in variants
         },
         "baseline": BASELINE,
-        "machine": machine(),
+        "machine": info,
         "summary": summary,
         "communication": comm,
         "projection_assumptions": PROJECTION,

@@ -76,7 +76,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
-    tf, core, meta, arrays = census_rounds.start(args)
+    info, tf, core, meta, arrays = census_rounds.start(args)
     cases = {}
     for model_name in args.models:
         logging.info("measuring %s", model_name)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
         )
     report = {
         "baseline": BASELINE,
-        **census_rounds.run_facts(tf, args, core, meta),
+        **census_rounds.run_facts(info, tf, args, core, meta),
         "cases": cases,
     }
     return census_rounds.finish(report, args, markdown, DOC_SECTION)

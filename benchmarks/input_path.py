@@ -246,6 +246,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return {}
+    info = machine()  # before the runs: its load is the load they met
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cores = [int(c) for c in args.cores.split(",")]
     check_sizes(args)
@@ -290,7 +291,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cores": cores,
         "prepare_seconds": prepare_seconds,
         "encode_seconds": encode_seconds,
-        "machine": machine(),
+        "machine": info,
         "summary": summarise(runs, cores),
         "runs": runs,
     }

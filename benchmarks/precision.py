@@ -206,6 +206,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.worker:
         print(json.dumps(run_worker(args)))
         return {}
+    info = machine()  # before the runs: its load is the load they met
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     check_sizes(args)
     cores = [int(c) for c in args.cores.split(",")]
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
         "repeats": args.repeats,
         "cores": cores,
         "baseline": BASELINE,
-        "machine": machine(),
+        "machine": info,
         "summary": summarise(runs, cores),
         "runs": runs,
     }

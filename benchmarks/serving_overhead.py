@@ -245,14 +245,17 @@ def load(
     )
 
 
-def serving_machine(tf, load_start: float, note: str) -> dict:
-    """The report's ``machine``: ``machine_info.machine()`` (cores, platform,
-    Python, the CPU), TensorFlow's version, the 1-minute load average at the
-    start (``load_start``) and now, and ``note``."""
+def serving_machine(tf, info: dict, note: str) -> dict:
+    """The report's ``machine``: ``info``, ``machine_info.machine()`` taken
+    before the run (cores, platform, Python, the CPU), TensorFlow's version,
+    the 1-minute load average then and now, and ``note``."""
     return {
-        **machine(),
+        **info,
         "tensorflow": tf.__version__,
-        "load_average_1min": {"start": load_start, "end": os.getloadavg()[0]},
+        "load_average_1min": {
+            "start": info["load_average_at_start"][0],
+            "end": os.getloadavg()[0],
+        },
         "note": note,
     }
 
@@ -352,7 +355,7 @@ def run_batching(args: argparse.Namespace) -> int:
     _import_mtrec()
     import tensorflow as tf
 
-    load_start_avg = os.getloadavg()[0]
+    info = machine()  # before the loads: other jobs on the machine skew latency
     runs = []
     with tempfile.TemporaryDirectory(prefix="mtrec-serving-batching-") as tmp:
         logger.info("training the shipped ESMM on %d rows", args.rows)
@@ -410,7 +413,7 @@ def run_batching(args: argparse.Namespace) -> int:
         ),
         "machine": serving_machine(
             tf,
-            load_start_avg,
+            info,
             "load generator and both servers share the machine's CPUs",
         ),
         "model": model,
@@ -486,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     from mtrec.serving import read_rows
     from mtrec.serving import sample_batches
 
-    load_start_avg = os.getloadavg()[0]  # other jobs on the machine skew latency
+    info = machine()  # before the loads: other jobs on the machine skew latency
     with tempfile.TemporaryDirectory(prefix="mtrec-serving-bench-") as tmp:
         workdir = Path(tmp)
         logger.info("training the shipped ESMM on %d rows", args.rows)
@@ -523,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "benchmark": "serving_overhead",
         "machine": serving_machine(
-            tf, load_start_avg, "load generator and server share the machine's CPUs"
+            tf, info, "load generator and server share the machine's CPUs"
         ),
         "model": model,
         "batch_size": BATCH_SIZE,

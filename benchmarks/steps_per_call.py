@@ -123,7 +123,7 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
-    tf, core, meta, arrays = census_rounds.start(args)
+    info, tf, core, meta, arrays = census_rounds.start(args)
     ks = args.steps_per_call
     cases = {}
     for model_name in args.models:
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
                 baseline=str(args.baseline),
             )
             cases[case] = {f"k={k}": r for k, r in timed.items()}
-    facts = census_rounds.run_facts(tf, args, core, meta)
+    facts = census_rounds.run_facts(info, tf, args, core, meta)
     report = {
         "baseline": args.baseline,
         "steps_per_call": ks,

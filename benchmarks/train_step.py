@@ -247,6 +247,7 @@ def variant_results(rounds: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_arguments(argv)
+    info = machine()  # before the rounds: its load is the load they met
     core = pin_one_core(args.core)
 
     import mtrec  # noqa: F401  (the Keras switch, before TensorFlow)
@@ -283,7 +284,7 @@ def main(argv: list[str] | None = None) -> dict:
             "seed": args.seed,
         },
         "machine": {
-            **machine(),
+            **info,
             "core": core,
             "threads": {"intra_op": 1, "inter_op": 1},
             "tensorflow": tf.__version__,

@@ -1,6 +1,7 @@
 """benchmarks/census_rounds.py: the arguments its benchmarks share."""
 
 import sys
+import types
 
 import pytest
 from script_runs import BENCHMARKS
@@ -35,3 +36,15 @@ def test_core_words_name_the_cpu_or_say_it_was_not_recorded():
     assert census_rounds.core_words({"batch": 1024}) == "one core (CPU not recorded)"
     report = {"batch": 1024, "machine": {"cpu": CPU}}
     assert census_rounds.core_words(report) == f"one core ({XEON})"
+
+
+def test_run_facts_record_the_machine_as_the_run_started():
+    info = {"load_average_at_start": [0.5, 0.4, 0.3], "cpu": CPU}
+    tf = types.SimpleNamespace(__version__="2.21.0")
+    args = types.SimpleNamespace(repeats=7)
+    meta = {"rows": {"train": 49881}}
+    facts = census_rounds.run_facts(info, tf, args, 0, meta)
+    assert facts["machine"] is info
+    assert facts["load_average_at_start"] == [0.5, 0.4, 0.3]
+    assert (facts["train_rows"], facts["core"], facts["repeats"]) == (49881, 0, 7)
+    assert census_rounds.core_words(facts) == f"one core ({XEON})"

@@ -2,6 +2,7 @@
 hand-made numbers (the load itself is not run here)."""
 
 import sys
+import types
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
@@ -81,3 +82,15 @@ def test_update_doc_section_replaces_only_its_section(tmp_path):
         "# B\n<!-- begin: other -->\nkeep\n<!-- end: other -->\n"
         "<!-- begin: serving_batching -->\nnew\n<!-- end: serving_batching -->\ntail\n"
     )
+
+
+def test_the_machine_record_is_the_one_taken_before_the_run():
+    info = {"cpu_count": 2, "load_average_at_start": [1.5, 1.0, 0.5], "cpu": None}
+    tf = types.SimpleNamespace(__version__="2.21.0")
+    record = bench.serving_machine(tf, info, "shared CPUs")
+    assert {k: record[k] for k in info} == info
+    assert record["tensorflow"] == "2.21.0"
+    assert record["note"] == "shared CPUs"
+    # The load at the start is the snapshot's, not one read at report time.
+    assert record["load_average_1min"]["start"] == 1.5
+    assert record["load_average_1min"]["end"] >= 0
