@@ -62,9 +62,11 @@ def load_runs(paths: Sequence[pathlib.Path]) -> list[dict]:
     """The reports at ``paths``, checked to share :data:`SAME_SETTINGS`.
 
     Raises:
-      PoolError: a file missing or not JSON, a report without a summary, an
-        incomplete run, a run on another machine than the first file's
-        (:func:`_same_machine`), or a setting that differs from its.
+      PoolError: a file missing or not JSON, a report without a summary, its
+        runs or its models, an incomplete run, a run sharing no model with
+        the runs before it, a run on another machine than the first file's
+        (:func:`_same_machine`), or a setting that differs from its (for the
+        models every run measured, :func:`pooled_models`).
     """
     if not paths:
         raise PoolError("No comparison JSON given.")
@@ -78,10 +80,20 @@ def load_runs(paths: Sequence[pathlib.Path]) -> list[dict]:
             raise PoolError(f"{path}: not a DeepCTR comparison report (no summary).")
         if "runs" not in report:
             raise PoolError(f"{path}: a report without its workers' runs.")
+        if not isinstance(report.get("models"), list):
+            raise PoolError(f"{path}: a report without the list of its models.")
         if report.get("complete") is False:
             raise PoolError(f"{path}: an incomplete run; it cannot be pooled.")
         reports.append(report)
     first = reports[0]
+    for i in range(1, len(reports)):
+        if not pooled_models(reports[: i + 1]):
+            raise PoolError(
+                f"{paths[i]}: measured none of the models of the runs before "
+                f"it ({', '.join(pooled_models(reports[:i]))}); there is "
+                "nothing to pool."
+            )
+    models = pooled_models(reports)
     for path, report in zip(paths[1:], reports[1:], strict=True):
         if not _same_machine(report, first):
             raise PoolError(
@@ -89,21 +101,19 @@ def load_runs(paths: Sequence[pathlib.Path]) -> list[dict]:
                 f"({_machine(report)} against {_machine(first)}); ratios "
                 "move with the CPU, so they are not one sample."
             )
-        common = [m for m in first.get("models", []) if m in report.get("models", [])]
-        if not common:
-            raise PoolError(
-                f"{path}: measured none of the models of {paths[0]} "
-                f"({', '.join(first.get('models', []))}); there is nothing to "
-                "pool."
-            )
         for key in SAME_SETTINGS:
-            if _setting(report, key, common) != _setting(first, key, common):
+            if _setting(report, key, models) != _setting(first, key, models):
                 raise PoolError(
                     f"{path}: `{key}` differs from {paths[0]}'s; runs with "
                     "other settings are not one sample. Received: "
                     f"`{key}={report.get(key)!r}`"
                 )
     return reports
+
+
+def pooled_models(reports: Sequence[dict]) -> list[str]:
+    """The models every report measured, in the first report's order."""
+    return [m for m in reports[0]["models"] if all(m in r["models"] for r in reports)]
 
 
 def _setting(report: dict, key: str, models: Sequence[str]):
@@ -146,7 +156,7 @@ def pooled(reports: Sequence[dict]) -> dict:
     """The summary (``deepctr_report.summarise``) of :func:`pooled_runs`: the
     ratios over every pair, for the core counts and models all reports
     measured, in the first report's order."""
-    models = [m for m in reports[0]["models"] if all(m in r["models"] for r in reports)]
+    models = pooled_models(reports)
     cores = [n for n in reports[0]["cores"] if all(n in r["cores"] for r in reports)]
     return summarise(pooled_runs(reports), models, cores)
 

@@ -164,8 +164,12 @@ def test_a_run_of_one_model_pools_with_runs_of_all_three(tmp_path):
     with pytest.raises(deepctr_pooled.PoolError) as info:
         deepctr_pooled.load_runs([c, f])
     assert str(info.value) == (
-        f"{f}: measured none of the models of {c} (ple); there is nothing to pool."
+        f"{f}: measured none of the models of the runs before it (ple); there "
+        "is nothing to pool."
     )
+    # Two runs may share a model with the first and none with each other.
+    with pytest.raises(deepctr_pooled.PoolError, match=f"{f}: measured none"):
+        deepctr_pooled.load_runs([a, c, f])
 
 
 def test_runs_from_other_machines_are_refused(tmp_path):
@@ -192,6 +196,10 @@ def test_runs_from_other_machines_are_refused(tmp_path):
         ("{not json", "cannot be read as JSON"),
         ("[]", "not a DeepCTR comparison report (no summary)"),
         (json.dumps({"summary": {}}), "a report without its workers' runs"),
+        (
+            json.dumps({"summary": {}, "runs": []}),
+            "a report without the list of its models",
+        ),
         (json.dumps(_report([2.0, 2.0], complete=False)), "an incomplete run"),
     ],
 )
