@@ -36,7 +36,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -44,6 +43,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine_info import machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "reader_throughput.json"
@@ -304,6 +305,7 @@ def main(argv: list[str] | None = None) -> dict:
         return result
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    info = machine()  # before the runs: its load is the load they met
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "click_log.csv"
         start = time.perf_counter()
@@ -347,9 +349,7 @@ def main(argv: list[str] | None = None) -> dict:
         "file_mb": round(file_mb, 1),
         "batch_size": args.batch_size,
         "shuffle": True,
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
+        "machine": info,
         "results": results,
         "make_dataset_vs_pandas": round(
             results["make_dataset"]["rows_per_second"] / baseline, 3

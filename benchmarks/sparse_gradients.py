@@ -34,7 +34,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -43,6 +42,8 @@ import time
 from pathlib import Path
 
 from click_log_runs import write_report
+from machine_info import cpu_description
+from machine_info import machine
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "sparse_gradients.json"
@@ -201,7 +202,7 @@ def markdown(report: dict) -> str:
         "before issue 14.4). Vocabulary "
         f"{report['vocabulary']:,} x {report['dim']}, {len(TASKS)} tasks, "
         f"{report['batch']} rows per task. Ratio = baseline MiB / variant MiB "
-        "per round.",
+        f"per round. Machine: {cpu_description(report.get('machine', {}))}.",
         "",
         "| strategy | variant | peak MiB (median) | ms/call (median) "
         "| ratio min / median / max |",
@@ -233,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(json.dumps(child(*args.child, args)))
         return {}
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    load = [round(x, 2) for x in os.getloadavg()]
+    info = machine()  # before the rounds: its load is the load they met
     runs = {s: {v: [] for v in VARIANTS} for s in STRATEGIES}
     for round_ in range(args.repeats):
         for strategy in STRATEGIES:
@@ -274,8 +275,7 @@ def main(argv: list[str] | None = None) -> dict:
         "threads": args.threads,
         "repeats": args.repeats,
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
-        "load_average_at_start": load,
-        "python": platform.python_version(),
+        "machine": info,
         "cases": cases,
     }
     return write_report(args.out, report, markdown)
