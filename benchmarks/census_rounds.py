@@ -113,13 +113,12 @@ def cached_batches(tf, elements: dict):
 
 def run_facts(info: dict, tf, args, core: int, meta: dict) -> dict:
     """What every report records about the run; ``info``: the machine as
-    :func:`start` found it."""
+    :func:`start` found it (its load average among the rest)."""
     return {
         "batch": BATCH_SIZE,
         "train_rows": int(meta["rows"]["train"]),
         "core": core,
         "repeats": args.repeats,
-        "load_average_at_start": info["load_average_at_start"],
         "tensorflow": tf.__version__,
         "machine": info,
     }

@@ -49,7 +49,6 @@ Usage (from the repository root; pin to one core as well)::
 import argparse
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -433,14 +432,13 @@ def time_cases(builders: dict, args, baseline: str = BASELINE) -> dict:
 
 
 def run_facts(tf, args) -> dict:
-    """The settings and the machine's state a report records."""
+    """The settings and the machine's state a report records (the load
+    average and Python in ``machine``, ``machine_info.machine``)."""
     return {
         "threads": args.threads,
         "repeats": args.repeats,
         "steps_per_repeat": args.steps,
         "cpu_affinity": sorted(os.sched_getaffinity(0)),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "machine": machine(),
     }

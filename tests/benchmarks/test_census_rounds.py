@@ -45,6 +45,6 @@ def test_run_facts_record_the_machine_as_the_run_started():
     meta = {"rows": {"train": 49881}}
     facts = census_rounds.run_facts(info, tf, args, 0, meta)
     assert facts["machine"] is info
-    assert facts["load_average_at_start"] == [0.5, 0.4, 0.3]
+    assert facts["machine"]["load_average_at_start"] == [0.5, 0.4, 0.3]
     assert (facts["train_rows"], facts["core"], facts["repeats"]) == (49881, 0, 7)
     assert census_rounds.core_words(facts) == f"one core ({XEON})"
